@@ -1,0 +1,35 @@
+"""napari-kmeans-segment: unsupervised k-means segmentation of image layers in napari.
+
+The public API is the Qt-free core; napari and Qt are imported only by the widget.
+"""
+
+from ._core import (
+    Cancelled,
+    KMeansModel,
+    Segmentation,
+    SuggestKResult,
+    extract_cluster,
+    load_model,
+    mask_clusters,
+    merge_clusters,
+    segment,
+    suggest_k,
+)
+from ._core.lazy import segment_lazy, segment_multiscale
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cancelled",
+    "KMeansModel",
+    "Segmentation",
+    "SuggestKResult",
+    "extract_cluster",
+    "load_model",
+    "mask_clusters",
+    "merge_clusters",
+    "segment",
+    "segment_lazy",
+    "segment_multiscale",
+    "suggest_k",
+]

@@ -1,0 +1,269 @@
+"""Turn an array into pixels: channel layout, validity (NaN, alpha, mask), chunks, samples.
+
+Nothing here copies the whole image: pixels are read in slabs of rows
+(:meth:`PixelImage.chunks`) or gathered by index (:meth:`PixelImage.sample`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+# Pixels per chunk: large enough that numpy's per-call overhead vanishes, small enough
+# that a float32 feature chunk stays around 50 MB.
+CHUNK_PIXELS = 1 << 22
+
+_BAD_KINDS = {
+    "c": "complex",
+    "O": "object",
+    "U": "string",
+    "S": "bytes",
+    "V": "structured",
+    "M": "datetime",
+    "m": "timedelta",
+}
+
+
+class Cancelled(Exception):  # noqa: N818 - reads as "the run was cancelled"
+    """Raised inside a computation when its ``cancel`` callback returned True."""
+
+
+def guess_rgb(shape: tuple[int, ...]) -> bool:
+    """Guess RGB(A) like napari does: a last axis of 3 or 4 after at least two larger axes."""
+    return len(shape) > 2 and shape[-1] in (3, 4) and all(d > 4 for d in shape[-3:-1])
+
+
+def check_array_dtype(arr: np.ndarray, what: str = "image") -> None:
+    """Raise TypeError for dtypes that have no meaningful pixel distance."""
+    kind = arr.dtype.kind
+    if kind in _BAD_KINDS:
+        raise TypeError(
+            f"The {what} has {_BAD_KINDS[kind]} data ({arr.dtype}); k-means needs numbers. "
+            "Convert it to a real-valued numeric array first (for complex data, "
+            "np.abs(image) is a common choice)."
+        )
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A slab of pixels: flat indices ``start:stop`` of the spatial grid."""
+
+    start: int
+    stop: int
+    pixels: np.ndarray  # (n, C_full), original dtype
+    valid: np.ndarray | None  # (n,) bool, None when every pixel is valid
+
+
+class PixelImage:
+    """An image seen as a grid of pixels, each a vector of channel values.
+
+    Parameters
+    ----------
+    image : array-like
+        The image. Spatial axes are all axes but the channel axis.
+    rgb : bool or None
+        Whether the last axis holds RGB(A) channels; None guesses as napari does.
+    channel_axis : int or None
+        An axis holding channels (multichannel microscopy). Takes precedence over ``rgb``.
+    mask : array-like or None
+        Nonzero where pixels take part; same spatial shape as the image.
+    """
+
+    def __init__(self, image, *, rgb=None, channel_axis=None, mask=None):
+        if image is None:
+            raise TypeError("No image was given: pass a numpy array (or a napari image layer's data).")
+        arr = np.asarray(image)
+        check_array_dtype(arr)
+        self._orig_bool = arr.dtype == bool
+        if self._orig_bool:
+            arr = arr.view(np.uint8)
+        if arr.size == 0:
+            raise ValueError(f"The image is empty (shape {arr.shape}); choose an image with pixels.")
+        if channel_axis is not None:
+            if not -arr.ndim <= channel_axis < arr.ndim:
+                raise ValueError(
+                    f"channel_axis={channel_axis} is out of range for an image with "
+                    f"{arr.ndim} axes (shape {arr.shape})."
+                )
+            arr = np.moveaxis(arr, channel_axis, -1)
+            rgb = bool(rgb) and arr.shape[-1] in (3, 4)
+            self._layout = "channels"
+        else:
+            if rgb is None:
+                rgb = guess_rgb(arr.shape)
+            self._layout = "channels"
+            if rgb:
+                if arr.ndim < 3 or arr.shape[-1] not in (3, 4):
+                    raise ValueError(
+                        f"rgb=True needs a last axis of 3 or 4 channels; this image has shape "
+                        f"{arr.shape}. Pass rgb=False for a grayscale image."
+                    )
+            else:
+                arr = arr[..., None]
+                self._layout = "gray"
+        if arr.ndim < 3:
+            raise ValueError(
+                f"The image has shape {np.shape(image)}: k-means segmentation needs at least two "
+                "spatial axes (a 2D image, a stack, a time series). Reshape 1-D data to 2-D first."
+            )
+        self.rgb = bool(rgb)
+        self.channel_axis = channel_axis
+        self.dtype = arr.dtype
+        self.spatial_shape = arr.shape[:-1]
+        self.n_pixels = int(np.prod(self.spatial_shape))
+        self.full_channels = arr.shape[-1]
+        self.has_alpha = self.rgb and self.full_channels == 4
+        self.n_channels = self.full_channels - int(self.has_alpha)
+        self.is_float = arr.dtype.kind == "f"
+        # (P, Q, C): a view for any array whose spatial axes can be merged without a copy.
+        self._q = self.spatial_shape[-1]
+        self.arr3 = arr.reshape(-1, self._q, self.full_channels)
+        self.mask = None
+        if mask is not None:
+            m = np.asarray(mask)
+            if m.shape != self.spatial_shape:
+                raise ValueError(
+                    f"The mask has shape {m.shape} but the image's spatial shape is "
+                    f"{self.spatial_shape}; draw the mask on the same grid as the image."
+                )
+            check_array_dtype(m, "mask")
+            self.mask = m.reshape(-1, self._q) != 0
+        self.can_exclude = self.mask is not None or self.has_alpha or self.is_float
+        self._n_valid: int | None = None
+
+    def restore_layout(self, flat: np.ndarray) -> np.ndarray:
+        """(N, C_full) pixel rows -> an array in the original image's shape and dtype."""
+        out = flat.reshape(*self.spatial_shape, self.full_channels)
+        if self._layout == "gray":
+            out = out[..., 0]
+        elif self.channel_axis is not None:
+            out = np.moveaxis(out, -1, self.channel_axis)
+        return out.view(bool) if self._orig_bool else out
+
+    # -- chunks ---------------------------------------------------------------------------
+    @property
+    def rows_per_chunk(self) -> int:
+        return max(1, CHUNK_PIXELS // self._q)
+
+    def chunks(self) -> Iterator[Chunk]:
+        """Yield slabs of rows covering the image, in order."""
+        step = self.rows_per_chunk
+        for r0 in range(0, self.arr3.shape[0], step):
+            r1 = min(r0 + step, self.arr3.shape[0])
+            yield self.chunk(r0, r1)
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.arr3.shape[0] // self.rows_per_chunk)
+
+    def chunk(self, r0: int, r1: int) -> Chunk:
+        px = self.arr3[r0:r1].reshape(-1, self.full_channels)
+        return Chunk(r0 * self._q, r1 * self._q, px, self._valid(px, r0, r1))
+
+    def _valid(self, px: np.ndarray, r0: int, r1: int) -> np.ndarray | None:
+        if not self.can_exclude:
+            return None
+        valid = np.ones(px.shape[0], bool)
+        if self.is_float:
+            valid &= np.isfinite(px[:, : self.n_channels]).all(axis=1)
+        if self.has_alpha:
+            valid &= px[:, 3] != 0
+        if self.mask is not None:
+            valid &= self.mask[r0:r1].ravel()
+        return None if valid.all() else valid
+
+    def features_of(self, px: np.ndarray) -> np.ndarray:
+        """Colour channels (alpha dropped) as float32 rows."""
+        return px[:, : self.n_channels].astype(np.float32, copy=False)
+
+    # -- counting and sampling --------------------------------------------------------------
+    @property
+    def n_valid(self) -> int:
+        if self._n_valid is None:
+            if not self.can_exclude:
+                self._n_valid = self.n_pixels
+            else:
+                self._n_valid = sum(
+                    c.pixels.shape[0] if c.valid is None else int(c.valid.sum())
+                    for c in self.chunks()
+                )
+        return self._n_valid
+
+    def gather(self, flat: np.ndarray) -> np.ndarray:
+        """Pixels (n, C_full) at flat spatial indices."""
+        return self.arr3[flat // self._q, flat % self._q]
+
+    def sample(self, m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Uniform random sample of ``m`` valid pixels: (sorted flat indices, pixels)."""
+        n_valid = self.n_valid
+        m = min(m, n_valid)
+        if not self.can_exclude:
+            flat = np.sort(rng.choice(self.n_pixels, size=m, replace=False))
+            return flat, self.gather(flat)
+        # Ranks among valid pixels, mapped back to flat indices chunk by chunk.
+        ranks = np.sort(rng.choice(n_valid, size=m, replace=False))
+        out = np.empty(m, np.int64)
+        seen = 0
+        filled = 0
+        for c in self.chunks():
+            idx = (
+                np.arange(c.start, c.stop)
+                if c.valid is None
+                else c.start + np.flatnonzero(c.valid)
+            )
+            lo = np.searchsorted(ranks, seen)
+            hi = np.searchsorted(ranks, seen + idx.size)
+            out[filled : filled + hi - lo] = idx[ranks[lo:hi] - seen]
+            filled += hi - lo
+            seen += idx.size
+        return out, self.gather(out)
+
+    def has_distinct(self, k: int, rng: np.random.Generator) -> int:
+        """Count distinct colours among valid pixels, stopping as soon as ``k`` are seen."""
+        _, px = self.sample(min(self.n_valid, 50 * k + 100), rng)
+        rows = np.unique(self.features_of(px), axis=0)
+        if rows.shape[0] >= k:
+            return rows.shape[0]
+        seen = rows
+        for c in self.chunks():
+            f = self.features_of(c.pixels if c.valid is None else c.pixels[c.valid])
+            seen = np.unique(np.concatenate([seen, f]), axis=0)
+            if seen.shape[0] >= k:
+                break
+        return seen.shape[0]
+
+    # -- colour keys (exact histogram of small-integer images) -----------------------------------
+    @property
+    def key_bits(self) -> int:
+        """Bits per channel when every colour packs into a 24-bit key, else 0."""
+        if self.dtype.kind not in "ui" or self.n_channels > 3:
+            return 0
+        bits = self.dtype.itemsize * 8
+        return bits if bits * self.n_channels <= 24 else 0
+
+    def keys(self, px: np.ndarray) -> np.ndarray:
+        """Pack each pixel's colour channels into one integer key (see :attr:`key_bits`)."""
+        bits = self.key_bits
+        offset = 0 if self.dtype.kind == "u" else 1 << (bits - 1)
+        key = np.zeros(px.shape[0], np.int64 if bits > 8 else np.int32)
+        for ch in range(self.n_channels):
+            v = px[:, ch].astype(key.dtype)
+            if offset:
+                v += offset
+            if ch:
+                key <<= bits
+            key |= v
+        return key
+
+    def colours_of_keys(self, keys: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`keys`: (n, C) float32 colours in image units."""
+        bits = self.key_bits
+        offset = 0 if self.dtype.kind == "u" else 1 << (bits - 1)
+        out = np.empty((keys.size, self.n_channels), np.float32)
+        k = keys.astype(np.int64)
+        for ch in range(self.n_channels - 1, -1, -1):
+            out[:, ch] = (k & ((1 << bits) - 1)) - offset
+            k >>= bits
+        return out

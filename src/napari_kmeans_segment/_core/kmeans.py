@@ -1,0 +1,444 @@
+"""K-means on pixels: the exact cv2.kmeans recipe, and a fast path that keeps its quality.
+
+The exact path (``sample_size=None``) is the tutorial: every valid pixel becomes a float32
+row, ``cv2.kmeans`` runs with the given criteria, attempts and init after
+``cv2.setRNGSeed(seed)`` in the calling thread. The attempts are run one call at a time so
+a run can report progress and be cancelled between attempts; OpenCV draws the same random
+numbers either way, so the partition is the same as one call with ``attempts`` (tested).
+
+The fast path fits ``cv2.kmeans`` (all attempts, same init and criteria) on a random
+sample of pixels, refines the centres with Lloyd steps over *all* pixels and ends with a
+nearest-centre pass, so labels and centres agree. For images whose colours pack into a
+24-bit key (8-bit RGB, 8/16-bit grayscale) the refinement runs on the exact colour
+histogram (each distinct colour weighted by its pixel count), which is the same
+computation as over every pixel, at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .features import COLOR_SPACES, FeatureSpace, local_std, value_range_of
+from .image import Cancelled, PixelImage
+
+INITS = {"random": "KMEANS_RANDOM_CENTERS", "kmeans++": "KMEANS_PP_CENTERS"}
+MAX_CLUSTERS = 65535
+LUMA = np.array([0.299, 0.587, 0.114])
+
+ProgressFn = Callable[[float, str], None]
+CancelFn = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Validated k-means options (see :func:`napari_kmeans_segment.segment`)."""
+
+    n_clusters: int
+    attempts: int
+    max_iter: int
+    epsilon: float
+    init: str
+    seed: int | None
+    sample_size: int | str | None
+
+    @classmethod
+    def check(cls, n_clusters, attempts, max_iter, epsilon, init, seed, sample_size) -> Options:
+        n_clusters = _int("n_clusters", n_clusters)
+        if not 2 <= n_clusters <= MAX_CLUSTERS:
+            raise ValueError(
+                f"n_clusters={n_clusters}: choose at least 2 clusters (and at most {MAX_CLUSTERS})."
+            )
+        attempts = _int("attempts", attempts)
+        if attempts < 1:
+            raise ValueError(f"attempts={attempts}: k-means needs at least 1 attempt (10 is usual).")
+        max_iter = _int("max_iter", max_iter)
+        if max_iter < 1:
+            raise ValueError(f"max_iter={max_iter}: allow at least 1 iteration (100 is usual).")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, int | float | np.number):
+            raise TypeError(f"epsilon must be a number, not {type(epsilon).__name__}.")
+        epsilon = float(epsilon)
+        if not epsilon >= 0 or not np.isfinite(epsilon):
+            raise ValueError(f"epsilon={epsilon}: use a finite value >= 0 (0.2 is the tutorial's).")
+        if init not in INITS:
+            raise ValueError(f"init={init!r}: choose one of {sorted(INITS)}.")
+        if seed is not None:
+            seed = _int("seed", seed)
+            if not 0 <= seed < 2**63:
+                raise ValueError(f"seed={seed}: use a non-negative integer (or None).")
+        if sample_size is not None and sample_size != "auto":
+            sample_size = _int("sample_size", sample_size)
+            if sample_size < n_clusters:
+                raise ValueError(
+                    f"sample_size={sample_size} is smaller than n_clusters={n_clusters}; use "
+                    "'auto', None (exact recipe) or a sample of at least K pixels."
+                )
+        return cls(n_clusters, attempts, max_iter, epsilon, init, seed, sample_size)
+
+    def criteria(self):
+        import cv2
+
+        return (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, self.max_iter, self.epsilon)
+
+    def flags(self) -> int:
+        import cv2
+
+        return getattr(cv2, INITS[self.init])
+
+    def auto_sample(self) -> int:
+        return max(10_000, 1_250 * self.n_clusters)
+
+
+def _int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be a whole number, not {value!r}.")
+    return int(value)
+
+
+def new_seed() -> int:
+    """A fresh seed, recorded so an unseeded run can be reproduced from its parameters."""
+    return int(np.random.SeedSequence().entropy % (2**31 - 1))
+
+
+def labels_dtype(k: int) -> np.dtype:
+    return np.dtype(np.uint8 if k <= 255 else np.uint16)
+
+
+# --------------------------------------------------------------------------------------
+# Nearest centre and Lloyd steps
+# --------------------------------------------------------------------------------------
+def nearest(x: np.ndarray, centers: np.ndarray, want_dist: bool = False):
+    """Index of the nearest centre for each row of ``x`` (and the squared distance)."""
+    k = centers.shape[0]
+    ref = centers.mean(axis=0, dtype=np.float64).astype(np.float32)
+    c = (centers - ref).astype(np.float32)
+    c2 = (c.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
+    n = x.shape[0]
+    lab = np.empty(n, np.int32 if k > 255 else np.uint8)
+    dist = np.empty(n, np.float64) if want_dist else None
+    step = max(4096, (1 << 23) // k)
+    for s in range(0, n, step):
+        xs = x[s : s + step] - ref
+        d = xs @ (-2 * c.T)
+        d += c2
+        li = d.argmin(axis=1)
+        lab[s : s + step] = li
+        if want_dist:
+            dmin = np.take_along_axis(d, li[:, None], axis=1)[:, 0].astype(np.float64)
+            dmin += (xs.astype(np.float64) ** 2).sum(axis=1)
+            dist[s : s + step] = np.maximum(dmin, 0)
+    return lab, dist
+
+
+def _sums(x: np.ndarray, lab: np.ndarray, w: np.ndarray | None, k: int):
+    cnt = np.bincount(lab, weights=w, minlength=k).astype(np.float64)
+    sums = np.empty((k, x.shape[1]), np.float64)
+    for f in range(x.shape[1]):
+        col = x[:, f] if w is None else x[:, f] * w
+        sums[:, f] = np.bincount(lab, weights=col, minlength=k)
+    return sums, cnt
+
+
+def lloyd(step_fn, centers: np.ndarray, max_iter: int, epsilon: float, check=None) -> np.ndarray:
+    """Lloyd iterations until the largest squared centre shift is <= epsilon (cv2's rule).
+
+    ``step_fn(centers) -> (sums, counts)`` does one assignment pass. A cluster that loses
+    all its points keeps its centre.
+    """
+    c = centers.astype(np.float64)
+    for _ in range(max_iter):
+        if check:
+            check()
+        sums, cnt = step_fn(c.astype(np.float32))
+        new = c.copy()
+        nz = cnt > 0
+        new[nz] = sums[nz] / cnt[nz, None]
+        shift = float(((new - c) ** 2).sum(axis=1).max())
+        c = new
+        if shift <= epsilon:
+            break
+    return c.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------
+class Run:
+    """One k-means run on a :class:`PixelImage`: fit centres, then assign every pixel."""
+
+    def __init__(self, img: PixelImage, fs: FeatureSpace, opts: Options, seed: int,
+                 progress: ProgressFn | None = None, cancel: CancelFn | None = None):
+        self.img, self.fs, self.opts, self.seed = img, fs, opts, seed
+        self._progress, self._cancel = progress, cancel
+        self.rng = np.random.default_rng(seed)
+        self.texture = None
+        if fs.texture_sigma > 0:
+            lum = luminance_image(img)
+            self.texture = local_std(lum, fs.texture_sigma).ravel()
+
+    # -- plumbing -------------------------------------------------------------------------
+    def check(self):
+        if self._cancel is not None and self._cancel():
+            raise Cancelled("The k-means run was cancelled.")
+
+    def report(self, fraction: float, message: str):
+        self.check()
+        if self._progress is not None:
+            self._progress(float(min(max(fraction, 0.0), 1.0)), message)
+
+    def rows(self, flat: np.ndarray, px: np.ndarray) -> np.ndarray:
+        """Feature rows for pixels ``px`` at flat indices ``flat``."""
+        coords = None
+        if self.fs.spatial_weight > 0:
+            coords = np.stack(np.unravel_index(flat, self.img.spatial_shape), axis=1)
+            coords = coords.astype(np.float32)
+        tex = self.texture[flat] if self.texture is not None else None
+        return self.fs.transform(self.img.features_of(px), coords, tex)
+
+    def chunk_rows(self, chunk):
+        if chunk.valid is None:
+            flat = np.arange(chunk.start, chunk.stop) if not self.fs.per_colour else None
+            px = chunk.pixels
+        else:
+            flat = chunk.start + np.flatnonzero(chunk.valid)
+            px = chunk.pixels[chunk.valid]
+        if self.fs.per_colour:
+            return self.fs.transform(self.img.features_of(px)), px
+        return self.rows(flat, px), px
+
+    def fit_feature_space(self):
+        if self.fs.is_identity:
+            return
+        flat, px = self.img.sample(100_000, np.random.default_rng(self.seed))
+        self.fs.value_range = value_range_of(self.img.dtype, self.img.features_of(px))
+        tex = self.texture[flat] if self.texture is not None else None
+        self.fs.fit(self.img.features_of(px), self.img.spatial_shape, tex)
+
+    # -- cv2.kmeans, one attempt at a time ------------------------------------------------------
+    def cv2_kmeans(self, data: np.ndarray, lo: float, hi: float):
+        import cv2
+
+        if data.shape[0] < self.opts.n_clusters:
+            raise ValueError(
+                f"n_clusters={self.opts.n_clusters} is more than the {data.shape[0]} pixel(s) "
+                "to cluster; choose a smaller K."
+            )
+        k = self.opts.n_clusters
+        data = np.ascontiguousarray(data, dtype=np.float32)
+        cv2.setRNGSeed(int(self.seed % (2**31)))
+        best = None
+        for a in range(self.opts.attempts):
+            self.report(lo + (hi - lo) * a / self.opts.attempts,
+                        f"cv2.kmeans attempt {a + 1}/{self.opts.attempts}")
+            try:
+                res = cv2.kmeans(data, k, None, self.opts.criteria(), 1, self.opts.flags())
+            except cv2.error as e:  # pragma: no cover - guarded by the checks before
+                raise ValueError(f"OpenCV's kmeans refused this input: {e.err}") from None
+            if best is None or res[0] < best[0]:
+                best = res
+        return float(best[0]), best[1].ravel(), best[2]
+
+    # -- exact --------------------------------------------------------------------------
+    def exact(self):
+        """The tutorial's recipe on every valid pixel. Returns (labels0, centres_f, compactness)."""
+        img = self.img
+        n_feat = self.fs_dim()
+        check_memory(img.n_valid * (n_feat * 4 + 16), "the exact recipe")
+        parts, flats = [], []
+        for c in img.chunks():
+            rows, _ = self.chunk_rows(c)
+            parts.append(rows)
+            if c.valid is not None:
+                flats.append(c.start + np.flatnonzero(c.valid))
+        data = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        del parts
+        compactness, lab, centres = self.cv2_kmeans(data, 0.0, 0.9)
+        del data
+        full = np.zeros(img.n_pixels, labels_dtype(self.opts.n_clusters))
+        if img.can_exclude and img.n_valid < img.n_pixels:
+            full[np.concatenate(flats)] = lab + 1
+        else:
+            full[:] = lab + 1
+        return full, centres, compactness
+
+    def fs_dim(self) -> int:
+        c = self.img.n_channels if self.fs.color_space == "rgb" else 3
+        return c + (self.fs.texture_sigma > 0) + (
+            len(self.img.spatial_shape) if self.fs.spatial_weight > 0 else 0
+        )
+
+    # -- fast ---------------------------------------------------------------------------
+    def fit_sample(self, m: int):
+        flat, px = self.img.sample(m, self.rng)
+        _, _, centres = self.cv2_kmeans(self.rows(flat, px), 0.0, 0.4)
+        return centres
+
+    def refine_histogram(self, centres, hist):
+        colours, weights = hist
+        x = self.fs.transform(colours)
+        k = self.opts.n_clusters
+
+        def step(c):
+            lab, _ = nearest(x, c)
+            return _sums(x, lab, weights, k)
+
+        self.report(0.45, "refining centres on the colour histogram")
+        return lloyd(step, centres, self.opts.max_iter, self.opts.epsilon, self.check)
+
+    def refine_chunks(self, centres, passes: int):
+        k = self.opts.n_clusters
+        done = [0]
+
+        def step(c):
+            sums = np.zeros((k, c.shape[1]))
+            cnt = np.zeros(k)
+            for chunk in self.img.chunks():
+                self.check()
+                rows, _ = self.chunk_rows(chunk)
+                lab, _ = nearest(rows, c)
+                s, n = _sums(rows, lab, None, k)
+                sums += s
+                cnt += n
+            done[0] += 1
+            self.report(0.4 + 0.3 * done[0] / passes, f"refining centres, pass {done[0]}")
+            return sums, cnt
+
+        return lloyd(step, centres, passes, self.opts.epsilon, self.check)
+
+    def histogram(self):
+        """Exact colour histogram of valid pixels: (keys, colours (U, C) float32, counts (U,))."""
+        import cv2
+
+        img = self.img
+        size = 1 << (img.key_bits * img.n_channels)
+        rgb8 = img.dtype == np.uint8 and img.n_channels == 3
+        total = None
+        for i, c in enumerate(img.chunks()):
+            self.report(0.4 * i / img.n_chunks, "counting colours")
+            if rgb8:
+                # cv2.calcHist counts 8-bit RGB in a 256^3 table several times faster than
+                # np.bincount; bin (r, g, b) is key r<<16 | g<<8 | b. Per chunk the float32
+                # counts are exact (a chunk has < 2**24 pixels).
+                m = None if c.valid is None else c.valid.astype(np.uint8)[:, None]
+                px = np.ascontiguousarray(c.pixels[:, :3]).reshape(-1, 1, 3)
+                h = cv2.calcHist([px], [0, 1, 2], m, [256] * 3, [0, 256] * 3).ravel()
+            else:
+                px = c.pixels if c.valid is None else c.pixels[c.valid]
+                h = np.bincount(img.keys(px), minlength=size)
+            if total is None:
+                total = h
+            else:
+                if total.dtype != np.float64:
+                    total = total.astype(np.float64)
+                total += h
+        keys = np.flatnonzero(total.astype(bool))
+        return keys, img.colours_of_keys(keys), total[keys].astype(np.float64)
+
+    def use_histogram(self) -> bool:
+        return self.img.key_bits > 0 and self.fs.per_colour
+
+    # -- assignment -----------------------------------------------------------------------
+    def assign(self, centres_f: np.ndarray, hist=None):
+        """Label every pixel with its nearest centre (1..K; 0 for excluded pixels).
+
+        Returns (labels (N,), counts (K,), sums in image units (K, C), compactness).
+        """
+        img, k = self.img, centres_f.shape[0]
+        out = np.zeros(img.n_pixels, labels_dtype(k))
+        counts = np.zeros(k, np.int64)
+        sums = np.zeros((k, img.n_channels))
+        compactness = 0.0
+        if self.use_histogram():
+            keys, colours, weights = hist if hist is not None else self.histogram()
+            lab, d = nearest(self.fs.transform(colours), centres_f, want_dist=True)
+            s, n = _sums(colours, lab, weights, k)
+            compactness = float((d * weights).sum())
+            table = np.zeros(1 << (img.key_bits * img.n_channels), out.dtype)
+            table[keys] = lab + 1
+            for i, c in enumerate(img.chunks()):
+                self.report(0.7 + 0.3 * i / img.n_chunks, "assigning pixels")
+                lab_c = np.take(table, img.keys(c.pixels))
+                if c.valid is not None:
+                    lab_c[~c.valid] = 0
+                out[c.start : c.stop] = lab_c
+            return out, n.round().astype(np.int64), s, compactness
+        for i, c in enumerate(img.chunks()):
+            self.report(0.7 + 0.3 * i / img.n_chunks, f"assigning chunk {i + 1}/{img.n_chunks}")
+            rows, px = self.chunk_rows(c)
+            lab, d = nearest(rows, centres_f, want_dist=True)
+            s, n = _sums(img.features_of(px).astype(np.float64), lab, None, k)
+            sums += s
+            counts += n.astype(np.int64)
+            compactness += float(d.sum())
+            if c.valid is None:
+                out[c.start : c.stop] = lab + 1
+            else:
+                out[c.start + np.flatnonzero(c.valid)] = lab + 1
+        return out, counts, sums, compactness
+
+    def cluster_stats(self, labels: np.ndarray):
+        """Counts and sums (image units) per label of an existing labelling."""
+        k = self.opts.n_clusters
+        counts = np.zeros(k + 1, np.int64)
+        sums = np.zeros((k + 1, self.img.n_channels))
+        for c in self.img.chunks():
+            lab = labels[c.start : c.stop]
+            s, n = _sums(self.img.features_of(c.pixels).astype(np.float64), lab, None, k + 1)
+            sums += s
+            counts += n.astype(np.int64)
+        return counts[1:], sums[1:]
+
+
+def luminance_image(img: PixelImage) -> np.ndarray:
+    """Per-pixel luminance (RGB) or channel mean, float32, spatial shape."""
+    out = np.empty(img.n_pixels, np.float32)
+    w = LUMA if img.rgb and img.n_channels == 3 else np.full(img.n_channels, 1 / img.n_channels)
+    for c in img.chunks():
+        out[c.start : c.stop] = img.features_of(c.pixels) @ w.astype(np.float32)
+    return out.reshape(img.spatial_shape)
+
+
+def luminance_order(centers: np.ndarray, counts: np.ndarray, rgb: bool) -> np.ndarray:
+    """Old cluster indices in label order: darkest first, larger first among equals."""
+    c = np.asarray(centers, np.float64)
+    lum = c @ LUMA if rgb and c.shape[1] == 3 else c.mean(axis=1)
+    return np.lexsort((-np.asarray(counts), np.round(lum, 9)))
+
+
+def check_memory(nbytes: int, what: str) -> None:
+    """Refuse a run that would not fit in the memory available now."""
+    avail = available_memory()
+    if avail is not None and nbytes > 0.8 * avail:
+        raise ValueError(
+            f"{what} would need about {nbytes / 2**30:.1f} GiB but only "
+            f"{avail / 2**30:.1f} GiB is available. Use the fast path (sample_size='auto'), "
+            "a smaller region (mask), or a lazy (dask) image."
+        )
+
+
+def available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return None
+
+
+def check_color_space(color_space: str, img: PixelImage) -> None:
+    if color_space not in COLOR_SPACES:
+        raise ValueError(f"color_space={color_space!r}: choose one of {COLOR_SPACES}.")
+    if color_space != "rgb" and not (img.rgb and img.n_channels == 3):
+        raise ValueError(
+            f"color_space={color_space!r} needs an RGB(A) image; this one has "
+            f"{img.n_channels} channel(s). Use color_space='rgb' (plain channel values), "
+            "perhaps with normalize=True."
+        )

@@ -1,0 +1,114 @@
+"""Lazy (dask) and multiscale images: fit on a sample of blocks, label block by block."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .image import guess_rgb
+from .kmeans import labels_dtype, new_seed
+
+
+def _channels_last(arr, rgb, channel_axis):
+    """(array with channels last, rgb flag, layout) for a dask array."""
+    import dask.array as da
+
+    if channel_axis is not None:
+        return da.moveaxis(arr, channel_axis, -1), bool(rgb) and arr.shape[channel_axis] in (3, 4), "axis"
+    if rgb is None:
+        rgb = guess_rgb(arr.shape)
+    if rgb:
+        return arr, True, "rgb"
+    return arr[..., None], False, "gray"
+
+
+def segment_lazy(image, n_clusters=3, *, attempts=10, max_iter=100, epsilon=0.2,
+                 init="random", seed=None, rgb=None, channel_axis=None, color_space="rgb",
+                 normalize=False, sample_blocks: int = 8, progress=None, cancel=None):
+    """Segment a dask array without loading it: fit on the pixels of a few random blocks,
+    then label and recolour every block lazily (``map_blocks``).
+
+    Returns a :class:`Segmentation` whose ``labels`` and ``recolored`` are dask arrays;
+    ``counts`` and ``compactness`` are estimates from the sampled blocks
+    (``params["estimated"] = True``).
+    """
+    import dask.array as da
+
+    from .segment import segment
+
+    seed = new_seed() if seed is None else seed
+    arr, is_rgb, layout = _channels_last(da.asarray(image), rgb, channel_axis)
+    arr = arr.rechunk({arr.ndim - 1: -1})
+    n_blocks = int(np.prod(arr.numblocks))
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(n_blocks, size=min(sample_blocks, n_blocks), replace=False)
+    ids = [np.unravel_index(i, arr.numblocks) for i in sorted(picks)]
+    if progress:
+        progress(0.0, f"reading {len(ids)} of {n_blocks} blocks")
+    cf = arr.shape[-1]
+    px = np.concatenate([np.asarray(arr.blocks[i]).reshape(-1, cf) for i in ids])
+    fit = segment(px[:, None, :], n_clusters, attempts=attempts, max_iter=max_iter,
+                  epsilon=epsilon, init=init, seed=seed, rgb=is_rgb,
+                  channel_axis=None if is_rgb else -1, color_space=color_space,
+                  normalize=normalize, progress=progress, cancel=cancel)
+    labels, recolored = apply_lazy(fit.model, arr, is_rgb)
+    if layout == "gray":
+        recolored = recolored[..., 0]
+    elif layout == "axis":
+        recolored = da.moveaxis(recolored, -1, channel_axis)
+    scale = int(np.prod(arr.shape[:-1])) / max(px.shape[0], 1)
+    fit.labels, fit.recolored = labels, recolored
+    fit.counts = np.rint(fit.counts * scale).astype(np.int64)
+    fit.compactness = float(fit.compactness * scale)
+    fit.params.update(lazy=True, estimated=True, sample_blocks=len(ids),
+                      spatial_shape=list(arr.shape[:-1]), channel_axis=channel_axis,
+                      rgb=is_rgb)
+    return fit
+
+
+def apply_lazy(model, arr, is_rgb):
+    """Labels and recoloured image (channels last) of a channels-last dask array."""
+    k = model.n_clusters
+    ca = None if is_rgb else -1
+
+    def label_block(block):
+        return model.apply(block, rgb=is_rgb, channel_axis=ca).labels
+
+    def recolor_block(block):
+        return model.apply(block, rgb=is_rgb, channel_axis=ca).recolored
+
+    labels = arr.map_blocks(label_block, drop_axis=arr.ndim - 1, dtype=labels_dtype(k))
+    recolored = arr.map_blocks(recolor_block, dtype=arr.dtype)
+    return labels, recolored
+
+
+def segment_multiscale(levels, n_clusters=3, *, rgb=None, channel_axis=None, **options):
+    """Fit on the coarsest level, then label every level lazily with the same centres.
+
+    Returns a list of :class:`Segmentation`, finest level first (like napari's
+    multiscale data); level 0's ``counts`` are estimated from the coarsest level.
+    """
+    import dask.array as da
+
+    from .segment import segment
+
+    coarse = np.asarray(levels[-1])
+    fit = segment(coarse, n_clusters, rgb=rgb, channel_axis=channel_axis, **options)
+    out = []
+    for level in levels:
+        arr, is_rgb, layout = _channels_last(da.asarray(level), fit.params["rgb"], channel_axis)
+        arr = arr.rechunk({arr.ndim - 1: -1})
+        labels, recolored = apply_lazy(fit.model, arr, is_rgb)
+        if layout == "gray":
+            recolored = recolored[..., 0]
+        elif layout == "axis":
+            recolored = da.moveaxis(recolored, -1, channel_axis)
+        scale = int(np.prod(arr.shape[:-1])) / max(int(np.prod(fit.labels.shape)), 1)
+        seg = type(fit)(
+            labels=labels, recolored=recolored, centers=fit.centers,
+            counts=np.rint(fit.counts * scale).astype(np.int64),
+            compactness=fit.compactness * scale, feature_centers=fit.feature_centers,
+            feature_space=fit.feature_space,
+            params=dict(fit.params, lazy=True, estimated=True, multiscale_fit_level=len(levels) - 1),
+        )
+        out.append(seg)
+    return out

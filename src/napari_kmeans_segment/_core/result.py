@@ -1,0 +1,267 @@
+"""The result of a run (:class:`Segmentation`) and a reusable model (:class:`KMeansModel`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .features import FeatureSpace
+from .image import PixelImage
+
+MODEL_FORMAT = "napari-kmeans-segment model"
+MODEL_FORMAT_VERSION = 1
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("napari-kmeans-segment")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Centre values (float) as pixels of ``dtype``: rounded and clipped for integers."""
+    dtype = np.dtype(dtype)
+    if dtype == bool:
+        return np.asarray(values) >= 0.5
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    return np.asarray(values).astype(dtype)
+
+
+def recolor(img: PixelImage, labels_flat: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Every labelled pixel takes its centre's value; label 0 keeps the original pixel.
+
+    Returns an array of the original image's shape, layout and dtype.
+    """
+    k = centers.shape[0]
+    out_dtype = img.dtype
+    lut = np.zeros((k + 1, img.n_channels), out_dtype)
+    lut[1:] = to_dtype(centers, out_dtype)
+    out = np.empty((img.n_pixels, img.full_channels), out_dtype)
+    for c in img.chunks():
+        lab = labels_flat[c.start : c.stop]
+        o = out[c.start : c.stop]
+        if img.has_alpha:
+            o[:, :3] = lut[lab]
+            o[:, 3] = c.pixels[:, 3]
+        else:
+            np.take(lut, lab, axis=0, out=o)
+        if c.valid is not None:
+            o[~c.valid] = c.pixels[~c.valid]
+    return img.restore_layout(out)
+
+
+@dataclass
+class Segmentation:
+    """Result of :func:`napari_kmeans_segment.segment`.
+
+    Attributes
+    ----------
+    labels : ndarray
+        Spatial shape of the image; 1..K, 0 for pixels left out. uint8 for K <= 255.
+    recolored : ndarray
+        The image's shape and dtype; every pixel its cluster centre.
+    centers : ndarray (K, C)
+        Cluster centres in the image's own units (row i is label i + 1).
+    counts : ndarray (K,)
+        Pixels per cluster.
+    compactness : float
+        Sum of squared distances from pixels to their centres in feature space
+        (what ``cv2.kmeans`` returns).
+    feature_centers : ndarray (K, F)
+        Centres in feature space; :meth:`KMeansModel.apply` assigns to these.
+    feature_space : FeatureSpace
+    params : dict
+        Everything needed to reproduce the run (``seed_used`` included).
+    """
+
+    labels: np.ndarray
+    recolored: np.ndarray
+    centers: np.ndarray
+    counts: np.ndarray
+    compactness: float
+    feature_centers: np.ndarray
+    feature_space: FeatureSpace
+    params: dict = field(default_factory=dict)
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.centers.shape[0])
+
+    def table(self, names: list[str] | None = None, channel_names=None) -> dict[str, np.ndarray]:
+        """One row per cluster: index (label), name, count, fraction, centre per channel."""
+        return cluster_table(np.arange(1, self.n_clusters + 1), self.counts, self.centers,
+                             names, channel_names)
+
+    @property
+    def model(self) -> KMeansModel:
+        return KMeansModel(
+            feature_centers=np.asarray(self.feature_centers, np.float64),
+            centers=np.asarray(self.centers, np.float64),
+            feature_space=self.feature_space,
+            params=dict(self.params),
+        )
+
+    def save(self, path) -> Path:
+        """Write the model (centres, parameters, feature settings) as JSON."""
+        return self.model.save(path)
+
+
+def cluster_table(index, counts, centers, names=None, channel_names=None) -> dict:
+    index = np.asarray(index)
+    counts = np.asarray(counts, np.int64)
+    total = max(int(counts.sum()), 1)
+    centers = np.asarray(centers, np.float64)
+    if channel_names is None:
+        channel_names = (
+            ["R", "G", "B"] if centers.shape[1] == 3 else
+            ["value"] if centers.shape[1] == 1 else [str(i) for i in range(centers.shape[1])]
+        )
+    table = {
+        "index": index,
+        "name": np.array(names if names is not None else [f"cluster {i}" for i in index],
+                         dtype=object),
+        "count": counts,
+        "fraction": counts / total,
+    }
+    for j, ch in enumerate(channel_names):
+        table[f"center_{ch}"] = centers[:, j]
+    return table
+
+
+@dataclass
+class KMeansModel:
+    """Saved cluster centres that label new images the same way."""
+
+    feature_centers: np.ndarray
+    centers: np.ndarray
+    feature_space: FeatureSpace
+    params: dict
+    version: str = field(default_factory=package_version)
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.feature_centers.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.centers.shape[1])
+
+    def apply(self, image, *, mask=None, rgb=None, channel_axis=None,
+              progress=None, cancel=None) -> Segmentation:
+        """Assign every pixel of ``image`` to the nearest saved centre (labels keep their
+        numbers, so label 3 means the same class on every image)."""
+        from .kmeans import Options, Run
+
+        if rgb is None and channel_axis is None:
+            rgb = self.params.get("rgb")
+            channel_axis = self.params.get("channel_axis")
+        img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
+        if img.n_channels != self.n_channels:
+            raise ValueError(
+                f"This model was fitted on images with {self.n_channels} channel(s); the "
+                f"image has {img.n_channels}. Apply it to images like the one it came from."
+            )
+        if self.feature_space.spatial_weight > 0 and self.params.get("spatial_shape") and tuple(
+            self.params["spatial_shape"]
+        ) != img.spatial_shape:
+            raise ValueError(
+                "This model uses pixel positions (spatial_weight > 0) and was fitted on an image "
+                f"of shape {tuple(self.params['spatial_shape'])}; the image has "
+                f"{img.spatial_shape}. Refit instead."
+            )
+        opts = Options.check(self.n_clusters, 1, 1, 0.0, "random", None, None)
+        run = Run(img, self.feature_space, opts, 0, progress, cancel)
+        labels, counts, sums, compactness = run.assign(self.feature_centers.astype(np.float32))
+        # Recolour with the model's centres: a class keeps its colour on every image.
+        centers = self.centers.copy()
+        del sums
+        return Segmentation(
+            labels=labels.reshape(img.spatial_shape),
+            recolored=recolor(img, labels, centers),
+            centers=centers,
+            counts=counts,
+            compactness=compactness,
+            feature_centers=self.feature_centers.copy(),
+            feature_space=self.feature_space,
+            params=dict(self.params, method="model", applied=True),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "package_version": self.version,
+            "n_clusters": self.n_clusters,
+            "n_channels": self.n_channels,
+            "feature_centers": self.feature_centers.tolist(),
+            "centers": self.centers.tolist(),
+            "feature_space": self.feature_space.to_dict(),
+            "params": _jsonable(self.params),
+        }
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def from_dict(cls, d) -> KMeansModel:
+        if not isinstance(d, dict) or d.get("format") != MODEL_FORMAT:
+            raise ValueError("This file is not a napari-kmeans-segment model (no model header).")
+        if d.get("format_version") != MODEL_FORMAT_VERSION:
+            raise ValueError(
+                f"This model file has format version {d.get('format_version')}; this version of "
+                f"napari-kmeans-segment reads version {MODEL_FORMAT_VERSION}. Refit and save "
+                "the model again."
+            )
+        try:
+            fc = np.asarray(d["feature_centers"], np.float64)
+            c = np.asarray(d["centers"], np.float64)
+            fs = FeatureSpace.from_dict(d["feature_space"])
+            params = dict(d.get("params") or {})
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"This model file is damaged ({e!s}); save the model again.") from None
+        if fc.ndim != 2 or c.ndim != 2 or fc.shape[0] != c.shape[0] or fc.shape[0] < 2 \
+                or not np.isfinite(fc).all():
+            raise ValueError("This model file is damaged (centres of the wrong shape); "
+                             "save the model again.")
+        return cls(fc, c, fs, params, version=str(d.get("package_version", "")))
+
+
+def load_model(path) -> KMeansModel:
+    """Read a model written by :meth:`Segmentation.save` (plain JSON, never pickle)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ValueError(f"No model file at {path}.") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"Could not read {path} as a model file: {e}") from None
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"{path} is not a model file (not JSON).") from None
+    return KMeansModel.from_dict(d)
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x

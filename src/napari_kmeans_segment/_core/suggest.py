@@ -1,0 +1,102 @@
+"""Which K? Compactness (elbow) and silhouette over a range of K, on a sample."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .image import PixelImage
+from .kmeans import new_seed
+
+
+@dataclass
+class SuggestKResult:
+    """Scores per K. ``k`` is the K with the best mean silhouette; ``elbow_k`` the knee of
+    the compactness curve (largest distance below the chord), for a second opinion."""
+
+    k: int
+    ks: list[int]
+    compactness: list[float]
+    silhouette: list[float]
+    elbow_k: int
+
+
+def silhouette(x: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette coefficient of rows ``x`` (exact, O(n^2): keep n to a few thousand)."""
+    x = x.astype(np.float64)
+    sq = (x * x).sum(1)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * x @ x.T, 0))
+    ks = np.unique(labels)
+    if ks.size < 2:
+        return 0.0
+    onehot = labels[:, None] == ks[None]
+    sizes = onehot.sum(0)
+    mean_to = d @ onehot / sizes  # mean distance from each point to each cluster
+    own = np.searchsorted(ks, labels)
+    n_own = sizes[own]
+    a = mean_to[np.arange(len(x)), own] * n_own / np.maximum(n_own - 1, 1)
+    mean_to[np.arange(len(x)), own] = np.inf
+    b = mean_to.min(1)
+    s = np.where(n_own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
+    return float(s.mean())
+
+
+def elbow(ks, values) -> int:
+    ks = np.asarray(ks, float)
+    v = np.asarray(values, float)
+    if len(ks) < 3:
+        return int(ks[0])
+    xn = (ks - ks[0]) / (ks[-1] - ks[0])
+    yn = (v - v.min()) / max(v.max() - v.min(), 1e-12)
+    # distance below the straight line from the first to the last point
+    gap = (1 - xn) * yn[0] + xn * yn[-1] - yn
+    return int(ks[int(np.argmax(gap))])
+
+
+def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
+              silhouette_size: int = 2_000, seed: int | None = None, rgb=None,
+              channel_axis=None, mask=None, progress=None, cancel=None, **segment_options):
+    """Score each K in ``k_range`` on a random sample of pixels and suggest one.
+
+    ``segment_options`` (attempts, init, color_space, normalize, ...) are passed to
+    :func:`segment`, so the scores are for the same feature space the run will use.
+    Position and texture features need the whole image and are not allowed here.
+    """
+    from .segment import segment
+
+    ks = sorted({int(k) for k in k_range})
+    if len(ks) < 2 or ks[0] < 2:
+        raise ValueError("k_range needs at least two values of K, each >= 2.")
+    for bad in ("spatial_weight", "texture_sigma", "per_plane", "sample_size"):
+        if segment_options.get(bad):
+            raise ValueError(f"suggest_k scores colour features only; drop {bad}.")
+        segment_options.pop(bad, None)
+    seed = new_seed() if seed is None else int(seed)
+    img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
+    rng = np.random.default_rng(seed)
+    _, px = img.sample(sample_size, rng)
+    sample = px[:, None, :]  # an (n, 1) "image" of the sampled pixels
+    kw = dict(rgb=img.rgb, channel_axis=None if img.rgb else -1, seed=seed, **segment_options)
+    sil_idx = np.sort(rng.choice(px.shape[0], min(silhouette_size, px.shape[0]), replace=False))
+    comp, sil, done = [], [], []
+    for i, k in enumerate(ks):
+        if progress:
+            progress(i / len(ks), f"K = {k}")
+        if cancel and cancel():
+            from .image import Cancelled
+
+            raise Cancelled("suggest_k was cancelled.")
+        try:
+            seg = segment(sample, k, sample_size=None, **kw)
+        except ValueError:
+            if done:  # more clusters than distinct colours: stop the scan here
+                break
+            raise
+        feats = seg.feature_space.transform(img.features_of(px[sil_idx]))
+        comp.append(float(seg.compactness) * img.n_valid / px.shape[0])
+        sil.append(silhouette(feats, seg.labels.ravel()[sil_idx]))
+        done.append(k)
+    best = done[int(np.argmax(sil))]
+    return SuggestKResult(k=best, ks=done, compactness=comp, silhouette=sil,
+                          elbow_k=elbow(done, comp))
