@@ -1,0 +1,240 @@
+"""The dock widget in a real napari viewer: press Run, check the layers."""
+
+import numpy as np
+import pytest
+from conftest import blocks_image, same_partition
+from skimage import data
+
+from napari_kmeans_segment._layers import MARK
+
+PLUGIN = "napari-kmeans-segment"
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-means segmentation")
+    return viewer, widget
+
+
+def run_and_wait(qtbot, widget, timeout=30_000):
+    worker = widget.run()
+    assert worker is not None
+    with qtbot.waitSignal(worker.finished, timeout=timeout):
+        pass
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=5000)
+    return worker
+
+
+def test_run_makes_two_layers_with_source_transform(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    img = data.coffee()
+    src = viewer.add_image(img, name="coffee", scale=(2, 3), translate=(5, 7))
+    before = img.copy()
+    assert widget["image_layer"].value is src  # defaults to the active image layer
+    widget["n_clusters"].value = 4
+    widget["seed"].value = 3
+    assert widget.run_button.text == "Run"
+    run_and_wait(qtbot, widget)
+    labels = viewer.layers["coffee clusters"]
+    rec = viewer.layers["coffee recolored"]
+    assert labels.data.shape == img.shape[:2] and labels.data.dtype == np.uint8
+    assert set(np.unique(labels.data)) == {1, 2, 3, 4}
+    assert rec.rgb and rec.data.shape == img.shape
+    for ly in (labels, rec):
+        assert tuple(ly.scale) == (2, 3) and tuple(ly.translate) == (5, 7)
+    assert list(labels.features["index"]) == [1, 2, 3, 4]
+    assert labels.features["count"].sum() == img.shape[0] * img.shape[1]
+    for lab in range(1, 5):  # opaque centre colours
+        assert labels.colormap.color_dict[lab][3] == 1.0
+    assert labels.metadata[MARK]["params"]["seed_used"] == 3
+    assert np.array_equal(src.data, before)
+    # the widget's result equals the core's
+    import napari_kmeans_segment as nks
+
+    seg = nks.segment(img, 4, seed=3)
+    assert np.array_equal(seg.labels, labels.data)
+
+
+def test_second_run_updates_in_place(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.add_image(data.coffee()[::2, ::2], name="coffee")
+    run_and_wait(qtbot, widget)
+    n = len(viewer.layers)
+    first = viewer.layers["coffee clusters"]
+    widget["n_clusters"].value = 5
+    run_and_wait(qtbot, widget)
+    assert len(viewer.layers) == n
+    assert viewer.layers["coffee clusters"] is first
+    assert first.data.max() == 5
+
+
+def test_edited_clusters_layer_is_not_overwritten(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.add_image(data.coffee()[::2, ::2], name="coffee")
+    run_and_wait(qtbot, widget)
+    painted = viewer.layers["coffee clusters"]
+    painted.data[:10, :10] = 2  # the person paints
+    kept = painted.data.copy()
+    run_and_wait(qtbot, widget)
+    assert np.array_equal(painted.data, kept)
+    assert "coffee clusters (1)" in viewer.layers
+
+
+def test_layer_of_same_name_not_ours_is_kept(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.add_image(data.coffee()[::2, ::2], name="coffee")
+    mine = viewer.add_labels(np.zeros((200, 300), np.uint8), name="coffee clusters")
+    run_and_wait(qtbot, widget)
+    assert not mine.data.any()
+    assert "coffee clusters (1)" in viewer.layers
+
+
+def test_no_image_layer_gives_a_message_and_adds_nothing(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    errors = []
+    from napari.utils.notifications import notification_manager
+
+    notification_manager.notification_ready.connect(lambda n: errors.append(str(n.message)))
+    assert widget.run() is None
+    assert len(viewer.layers) == 0
+    assert any("No image layer" in m for m in errors)
+
+
+def test_k_larger_than_distinct_colours_reports_and_adds_nothing(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    img = np.zeros((40, 40, 3), np.uint8)
+    img[:, 20:] = 200
+    viewer.add_image(img, name="two", rgb=True)
+    widget["n_clusters"].value = 5
+    msgs = []
+    from napari.utils.notifications import notification_manager
+
+    notification_manager.notification_ready.connect(lambda n: msgs.append(str(n.message)))
+    run_and_wait(qtbot, widget)
+    assert [ly.name for ly in viewer.layers] == ["two"]
+    assert any("distinct" in m for m in msgs)
+
+
+def test_cancel_adds_nothing_and_run_is_disabled_meanwhile(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.add_image(data.astronaut(), name="astro")
+    widget["mode"].value = "exact recipe"
+    widget["n_clusters"].value = 8
+    worker = widget.run()
+    assert not widget.run_button.enabled and widget.cancel_button.enabled
+    assert widget.run() is None  # a second click while running does nothing
+    widget.cancel()
+    with qtbot.waitSignal(worker.finished, timeout=10_000):
+        pass
+    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=5000)
+    assert [ly.name for ly in viewer.layers] == ["astro"]
+
+
+def test_source_removed_during_run_discards_result(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.add_image(data.astronaut(), name="astro")
+    widget["mode"].value = "exact recipe"
+    worker = widget.run()
+    viewer.layers.remove("astro")
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    assert len(viewer.layers) == 0
+
+
+def test_gui_stays_responsive_during_a_long_run(viewer_widget, qtbot):
+    """The event loop keeps ticking while an exact run computes in the worker."""
+    import time
+
+    from qtpy.QtCore import QTimer
+
+    viewer, widget = viewer_widget
+    viewer.add_image(data.astronaut(), name="astro")
+    widget["mode"].value = "exact recipe"
+    widget["n_clusters"].value = 6
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(20)
+    worker = widget.run()
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        pass
+    timer.stop()
+    gaps = np.diff(ticks)
+    assert len(ticks) > 10
+    # no stall anywhere near the run's length (a loose bound: shared CI machines are noisy)
+    assert gaps.max() < 1.0, gaps.max()
+
+
+def test_grayscale_and_stack(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    # a 16-bit "z-stack" of a real micrograph-like photo (coins), with intensity drift
+    stack = np.stack([data.coins().astype(np.uint16) * (200 + 20 * z) for z in range(4)])
+    viewer.add_image(stack, name="nuclei", scale=(0.29, 0.52, 0.52))
+    widget["n_clusters"].value = 3
+    run_and_wait(qtbot, widget)
+    lab = viewer.layers["nuclei clusters"]
+    assert lab.data.shape == stack.shape
+    assert tuple(lab.scale) == pytest.approx((0.29, 0.52, 0.52))
+    assert viewer.layers["nuclei recolored"].data.dtype == np.uint16
+
+
+def test_three_channel_layers_segment_together(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    rgb, truth = blocks_image()
+    chans = [(rgb[..., i].astype(np.uint16) * 200) for i in range(3)]
+    for i, ch in enumerate(chans):
+        viewer.add_image(ch, name=f"ch{i}")
+    widget["image_layer"].value = viewer.layers["ch0"]
+    widget["channel_layers"].reset_choices()
+    widget["channel_layers"].value = [viewer.layers["ch1"], viewer.layers["ch2"]]
+    run_and_wait(qtbot, widget)
+    lab = viewer.layers["ch0 clusters"]
+    assert same_partition(lab.data, truth)
+    assert "ch0 recolored (ch2)" in viewer.layers
+
+
+def test_mask_layer_restricts_clustering(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    img, _ = blocks_image()
+    viewer.add_image(img, name="bands")
+    mask = np.zeros(img.shape[:2], np.uint8)
+    mask[10:40, 10:80] = 1
+    viewer.add_labels(mask, name="roi")
+    widget["image_layer"].value = viewer.layers["bands"]
+    widget["mask_layer"].reset_choices()
+    widget["mask_layer"].value = viewer.layers["roi"]
+    run_and_wait(qtbot, widget)
+    lab = viewer.layers["bands clusters"].data
+    assert (lab[mask == 0] == 0).all() and (lab[mask == 1] > 0).all()
+
+
+def test_dask_image_gives_lazy_layers(viewer_widget, qtbot):
+    import dask.array as da
+
+    viewer, widget = viewer_widget
+    img = da.from_array(data.coffee(), chunks=(100, 150, 3))
+    viewer.add_image(img, name="lazy", rgb=True)
+    run_and_wait(qtbot, widget)
+    assert isinstance(viewer.layers["lazy clusters"].data, da.Array)
+
+
+def test_suggest_k_sets_n_clusters(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    img, _ = blocks_image(shape=(80, 120), colours=((20, 20, 200), (220, 30, 30),
+                                                     (30, 200, 40), (230, 230, 230)))
+    viewer.add_image(img, name="four", rgb=True)
+    worker = widget.suggest_k(k_range=range(2, 8))
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    qtbot.waitUntil(lambda: widget["n_clusters"].value == 4, timeout=5000)
+
+
+def test_live_preview_follows_parameters(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.add_image(data.coffee(), name="coffee")
+    widget["live_preview"].value = True
+    qtbot.waitUntil(lambda: "coffee preview" in viewer.layers, timeout=15_000)
+    widget["n_clusters"].value = 6
+    qtbot.waitUntil(lambda: viewer.layers["coffee preview"].data.max() == 6, timeout=15_000)
+    assert "coffee clusters" not in viewer.layers
