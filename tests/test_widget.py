@@ -238,3 +238,16 @@ def test_live_preview_follows_parameters(viewer_widget, qtbot):
     widget["n_clusters"].value = 6
     qtbot.waitUntil(lambda: viewer.layers["coffee preview"].data.max() == 6, timeout=15_000)
     assert "coffee clusters" not in viewer.layers
+
+
+def test_closing_the_viewer_mid_run(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(data.astronaut(), name="astro")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-means segmentation")
+    widget["mode"].value = "exact recipe"
+    widget["n_clusters"].value = 8
+    worker = widget.run()
+    finished = []
+    worker.finished.connect(lambda: finished.append(1))
+    viewer.close()
+    qtbot.waitUntil(lambda: finished, timeout=10_000)  # cancelled within the wait

@@ -66,7 +66,8 @@ class ClusterPanel(QWidget):
 
         def button(text, slot):
             b = QPushButton(text)
-            b.clicked.connect(_guarded(slot))
+            action = _guarded(slot)
+            b.clicked.connect(lambda *_: action())  # drop Qt's "checked" argument
             return b
 
         self.show_all_btn = button("show all", lambda: self._set_all(lambda h: True))

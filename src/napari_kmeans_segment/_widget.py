@@ -136,6 +136,19 @@ class KMeansWidget(Container):
             w.changed.connect(self._schedule_preview)
         self._viewer.layers.selection.events.active.connect(self._follow_active)
         self._follow_active()
+        self._closed = False
+        self.native.destroyed.connect(self._on_destroyed)
+
+    def _on_destroyed(self, *_):
+        """The dock (or the viewer) closed: stop any run and ignore what it returns."""
+        self._closed = True
+        for ev in (self._cancel_event, self._preview_cancel):
+            if ev is not None:
+                ev.set()
+        try:
+            self._viewer.layers.selection.events.active.disconnect(self._follow_active)
+        except (RuntimeError, TypeError, ValueError):  # pragma: no cover - viewer gone
+            pass
 
     # ---------------------------------------------------------------------------------
     # choices and defaults
@@ -296,12 +309,16 @@ class KMeansWidget(Container):
 
     def _on_finished(self, pbar):
         pbar.close()
+        if self._closed:
+            return
         self._worker = None
         self._cancel_event = None
         self.run_button.enabled = True
         self.cancel_button.enabled = False
 
     def _on_error(self, exc: Exception):
+        if self._closed:
+            return
         if isinstance(exc, core.Cancelled):
             self.status.value = "cancelled"
             show_info("K-means run cancelled; nothing was added.")
@@ -314,6 +331,8 @@ class KMeansWidget(Container):
             show_error(f"K-means failed unexpectedly ({type(exc).__name__}: {exc}).")
 
     def _on_result(self, seg, layer, src: Source, opts: dict):
+        if self._closed:
+            return
         if layer not in self._viewer.layers:
             show_warning(f"'{src.name}' was removed during the run; its result was discarded.")
             self.status.value = "source removed; nothing added"
@@ -584,6 +603,8 @@ class KMeansWidget(Container):
         return worker
 
     def _on_suggest(self, res: core.SuggestKResult):
+        if self._closed:
+            return
         self.n_clusters.value = res.k
         rows = ", ".join(f"{k}: {s:.2f}" for k, s in zip(res.ks, res.silhouette))
         self.suggest_result.value = (f"suggested K = {res.k} (silhouette {rows}); "
@@ -627,7 +648,7 @@ class KMeansWidget(Container):
         self._preview_worker = worker
 
     def _on_preview(self, seg, gen, step, layer, src: Source):
-        if gen != self._preview_gen or layer not in self._viewer.layers:
+        if self._closed or gen != self._preview_gen or layer not in self._viewer.layers:
             return  # stale
         spatial_ndim = seg.labels.ndim
         scale = np.asarray(src.scale[-spatial_ndim:], float) * np.asarray(step)

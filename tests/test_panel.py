@@ -1,0 +1,179 @@
+"""Hide, show, merge, extract and export clusters in a real viewer."""
+
+import csv
+
+import numpy as np
+import pytest
+from skimage import data
+
+import napari_kmeans_segment as nks
+from napari_kmeans_segment._layers import hidden_labels
+
+PLUGIN = "napari-kmeans-segment"
+
+
+@pytest.fixture
+def ran(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    img = data.coffee()
+    viewer.add_image(img, name="coffee")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-means segmentation")
+    widget["n_clusters"].value = 4
+    widget["seed"].value = 0
+    worker = widget.run()
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
+        pass
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=5000)
+    return viewer, widget, img
+
+
+def test_panel_lists_clusters_from_the_layer(ran):
+    viewer, widget, img = ran
+    rows = widget.panel.rows()
+    assert sorted(r["label"] for r in rows) == [1, 2, 3, 4]
+    assert all(r["visible"] for r in rows)
+    assert sum(r["share"] for r in rows) == pytest.approx(100, abs=0.3)
+    assert {r["name"] for r in rows} == {f"cluster {i}" for i in range(1, 5)}
+
+
+def test_hiding_clusters_masks_the_original_like_the_tutorial(ran):
+    viewer, widget, img = ran
+    assert "coffee masked" not in viewer.layers
+    widget.set_cluster_visible(2, False)
+    clusters = viewer.layers["coffee clusters"]
+    assert clusters.colormap.color_dict[2][3] == 0
+    assert all(clusters.colormap.color_dict[i][3] == 1 for i in (1, 3, 4))
+    masked = viewer.layers["coffee masked"].data
+    expected = img.copy()
+    expected[clusters.data == 2] = [0, 0, 0]
+    assert np.array_equal(masked, expected)
+    assert not [r for r in widget.panel.rows() if r["label"] == 2][0]["visible"]
+    widget.set_cluster_visible(3, False)
+    expected[clusters.data == 3] = 0
+    assert np.array_equal(viewer.layers["coffee masked"].data, expected)
+    widget.set_cluster_visible(2, True)
+    widget.set_cluster_visible(3, True)
+    assert np.array_equal(viewer.layers["coffee masked"].data, img)
+    assert np.array_equal(viewer.layers["coffee"].data, img)  # source untouched
+
+
+def test_panel_follows_a_colormap_changed_from_the_console(ran):
+    from napari.utils.colormaps import DirectLabelColormap
+
+    viewer, widget, img = ran
+    layer = viewer.layers["coffee clusters"]
+    cd = dict(layer.colormap.color_dict)
+    cd[4] = np.array([1.0, 0, 0, 0])
+    layer.colormap = DirectLabelColormap(color_dict=cd)
+    assert hidden_labels(layer) == [4]
+    assert [r["visible"] for r in sorted(widget.panel.rows(), key=lambda r: r["label"])] == [
+        True, True, True, False]
+    assert (viewer.layers["coffee masked"].data[layer.data == 4] == 0).all()
+    layer.show_selected_label = True  # napari's own isolate still works
+    layer.selected_label = 1
+    assert layer.show_selected_label
+
+
+def test_panel_checkbox_and_buttons(ran, qtbot):
+    from qtpy.QtCore import Qt
+
+    viewer, widget, img = ran
+    table = widget.panel.table
+    row = next(r for r in range(table.rowCount()) if table.item(r, 2).text() == "1")
+    table.item(row, 0).setCheckState(Qt.CheckState.Unchecked)
+    assert hidden_labels(viewer.layers["coffee clusters"]) == [1]
+    widget.panel.invert_btn.click()
+    assert hidden_labels(viewer.layers["coffee clusters"]) == [2, 3, 4]
+    widget.panel.show_all_btn.click()
+    assert hidden_labels(viewer.layers["coffee clusters"]) == []
+    widget.panel.hide_all_btn.click()
+    assert hidden_labels(viewer.layers["coffee clusters"]) == [1, 2, 3, 4]
+    # renaming writes to the layer's features
+    row = next(r for r in range(table.rowCount()) if table.item(r, 2).text() == "3")
+    table.item(row, 3).setText("crema")
+    f = viewer.layers["coffee clusters"].features
+    assert f.loc[f["index"] == 3, "name"].item() == "crema"
+
+
+def test_merge_and_undo(ran, qtbot):
+    viewer, widget, img = ran
+    layer = viewer.layers["coffee clusters"]
+    before = layer.data.copy()
+    rec_before = viewer.layers["coffee recolored"].data.copy()
+    widget.merge_clusters([4, 2])
+    assert set(np.unique(layer.data)) == {1, 2, 3}
+    assert np.array_equal(layer.data == 2, np.isin(before, [2, 4]))
+    assert list(layer.features["index"]) == [1, 2, 3]
+    assert layer.features["count"].sum() == before.size
+    merged = viewer.layers["coffee recolored"].data[layer.data == 2]
+    assert (merged == merged[0]).all()
+    assert {r["label"] for r in widget.panel.rows()} == {1, 2, 3}
+    widget.undo()
+    assert np.array_equal(layer.data, before)
+    assert np.array_equal(viewer.layers["coffee recolored"].data, rec_before)
+    assert list(layer.features["index"]) == [1, 2, 3, 4]
+    # a merged layer is still ours: the next Run updates it in place
+    widget.merge_clusters([1, 2])
+    n = len(viewer.layers)
+    worker = widget.run()
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
+        pass
+    assert len(viewer.layers) == n and viewer.layers["coffee clusters"] is layer
+    assert layer.data.max() == 4
+
+
+def test_bad_requests_change_nothing(ran):
+    viewer, widget, img = ran
+    layer = viewer.layers["coffee clusters"]
+    before = layer.data.copy()
+    with pytest.raises(ValueError, match="at least two"):
+        widget.merge_clusters([1])
+    with pytest.raises(ValueError, match="No cluster 9"):
+        widget.merge_clusters([1, 9])
+    with pytest.raises(ValueError, match="No cluster 9"):
+        widget.set_cluster_visible(9, False)
+    with pytest.raises(ValueError, match="Nothing to undo"):
+        widget.undo()
+    assert np.array_equal(layer.data, before)
+
+
+def test_acting_before_any_run(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-means segmentation")
+    with pytest.raises(ValueError, match="Run k-means first"):
+        widget.set_cluster_visible(1, False)
+    with pytest.raises(ValueError, match="Run k-means first"):
+        widget.extract_cluster(1)
+    widget.panel.merge_btn.click()  # the button reports instead of raising
+    assert len(viewer.layers) == 0
+
+
+def test_extract_objects_and_export(ran, tmp_path):
+    viewer, widget, img = ran
+    layer = viewer.layers["coffee clusters"]
+    mask = widget.extract_cluster(1)
+    assert np.array_equal(mask.data.astype(bool), layer.data == 1)
+    objs = widget.extract_cluster(4, objects=True, min_size=50)
+    assert objs.name == "coffee cluster 4 objects" and objs.data.max() >= 1
+    assert (np.bincount(objs.data.ravel())[1:] >= 50).all()
+    widget.set_cluster_visible(3, False)
+    path = widget.export_table(tmp_path / "t.csv")
+    rows = list(csv.DictReader(open(path)))
+    assert [int(r["index"]) for r in rows] == [1, 2, 3, 4]
+    assert [r["visible"] for r in rows] == ["True", "True", "False", "True"]
+    assert {"name", "count", "fraction", "center_R", "center_G", "center_B"} <= set(rows[0])
+
+
+def test_models_from_the_widget(ran, tmp_path):
+    viewer, widget, img = ran
+    path = widget.save_model(tmp_path / "m.json")
+    model = nks.load_model(path)
+    assert np.array_equal(model.apply(img).labels, viewer.layers["coffee clusters"].data)
+    code = widget.python_code()
+    ns = {"viewer": viewer}
+    exec(code, ns)  # the copied Python reproduces the run
+    assert np.array_equal(ns["seg"].labels, viewer.layers["coffee clusters"].data)
+    viewer.add_image(data.chelsea(), name="cat")
+    widget.load_model(path)
+    widget.apply_model(viewer.layers["cat"])
+    assert viewer.layers["cat clusters"].data.max() <= 4
