@@ -1,0 +1,67 @@
+"""The command line on a folder of real photographs."""
+
+import csv
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import tifffile
+from skimage import data
+
+from napari_kmeans_segment._cli import main
+
+
+def photos(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in ("coffee", "chelsea"):
+        cv2.imwrite(str(d / f"{name}.png"), cv2.cvtColor(getattr(data, name)(), cv2.COLOR_RGB2BGR))
+    tifffile.imwrite(d / "camera.tif", data.camera())
+    return sorted(d.iterdir())
+
+
+def test_batch_writes_tiff_png_csv(tmp_path, capsys):
+    files = photos(tmp_path)
+    out = tmp_path / "out"
+    assert main([*map(str, files), "-k", "3", "--seed", "1", "-o", str(out)]) == 0
+    for f in files:
+        lab = tifffile.imread(out / f"{f.stem}_labels.tif")
+        assert lab.min() >= 1 and lab.max() == 3
+        rec = cv2.imread(str(out / f"{f.stem}_recolored.png"), cv2.IMREAD_UNCHANGED)
+        assert rec.shape[:2] == lab.shape
+        rows = list(csv.DictReader(open(out / f"{f.stem}_clusters.csv")))
+        assert [r["index"] for r in rows] == ["1", "2", "3"]
+    # refuses to overwrite unless told
+    assert main([str(files[0]), "-k", "3", "-o", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--overwrite"]) == 0
+
+
+def test_model_reuse(tmp_path):
+    files = [f for f in photos(tmp_path) if f.suffix == ".png"]
+    out = tmp_path / "out"
+    model = tmp_path / "m.json"
+    assert main([*map(str, files), "-k", "4", "--seed", "0", "-o", str(out),
+                 "--save-model", str(model)]) == 0
+    out2 = tmp_path / "out2"
+    assert main([str(files[0]), "--model", str(model), "-o", str(out2)]) == 0
+    a = tifffile.imread(out / f"{files[0].stem}_labels.tif")
+    b = tifffile.imread(out2 / f"{files[0].stem}_labels.tif")
+    assert np.array_equal(a, b)
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    cmd = [sys.executable, "-m", "napari_kmeans_segment"]
+    r = subprocess.run([*cmd, str(tmp_path / "nope.png"), "-k", "3", "-o", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    r = subprocess.run([*cmd, str(bad), "-k", "3", "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "not an image" in r.stderr and "Traceback" not in r.stderr
+    f = photos(tmp_path)[0]
+    r = subprocess.run([*cmd, str(f), "-k", "1", "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "at least 2" in r.stderr and "Traceback" not in r.stderr
