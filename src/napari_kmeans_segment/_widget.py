@@ -107,7 +107,7 @@ class KMeansWidget(Container):
         self.run_button = PushButton(name="run_button", text="Run")
         self.cancel_button = PushButton(name="cancel_button", text="Cancel", enabled=False)
         self.suggest_button = PushButton(name="suggest_button", text="Suggest K")
-        self.suggest_result = Label(name="suggest_result", value="")
+        self.suggest_result = Label(name="suggest_result", label="K scores", value="")
         self.status = Label(name="status", value="")
         self.extend([
             self.image_layer, self.n_clusters, self.mode, self.attempts, self.max_iter,
