@@ -62,8 +62,8 @@ def main():
     for name in images:
         img = cv2.resize(getattr(data, name)(), (1920, 1080), interpolation=cv2.INTER_AREA)
         for k in (3,) if a.quick else (3, 8):
-            exact, te, pe = timed(lambda: nks.segment(img, k, seed=0, sample_size=None))
-            fast, tf, pf = timed(lambda: nks.segment(img, k, seed=0))
+            exact, te, pe = timed(lambda img=img, k=k: nks.segment(img, k, seed=0, sample_size=None))
+            fast, tf, pf = timed(lambda img=img, k=k: nks.segment(img, k, seed=0))
             ratio = fast.compactness / exact.compactness
             print(f"| {name} 1920x1080 | {k} | {te:.2f} | {tf:.3f} | {te / tf:.0f}x | "
                   f"{ratio:.4f} | {pe / 2**20:.0f} | {pf / 2**20:.0f} |", flush=True)

@@ -28,7 +28,7 @@ def package_version() -> str:
 def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Centre values (float) as pixels of ``dtype``: rounded and clipped for integers."""
     dtype = np.dtype(dtype)
-    if dtype == bool:
+    if dtype.kind == "b":
         return np.asarray(values) >= 0.5
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
