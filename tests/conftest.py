@@ -1,5 +1,13 @@
+import os
+
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# 150 random inputs per property test in the suite; HYPOTHESIS_PROFILE=fuzz for thousands.
+settings.register_profile("default", max_examples=150)
+settings.register_profile("fuzz", max_examples=3000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def blocks_image(shape=(60, 90), colours=((20, 30, 200), (200, 40, 40), (30, 190, 60)), noise=6,

@@ -79,7 +79,7 @@ shapes = st.lists(st.integers(1, 6), min_size=2, max_size=5).map(tuple)
 dtypes = st.sampled_from([np.uint8, np.uint16, np.int16, np.float32, np.float64])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_property_every_call_errors_cleanly_or_returns_valid_labels(data):
     shape = data.draw(shapes)

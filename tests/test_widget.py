@@ -251,3 +251,16 @@ def test_closing_the_viewer_mid_run(make_napari_viewer, qtbot):
     worker.finished.connect(lambda: finished.append(1))
     viewer.close()
     qtbot.waitUntil(lambda: bool(finished), timeout=10_000)  # cancelled, not run to the end
+
+
+def test_switching_layers_during_a_run_writes_to_the_layer_that_was_run(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.add_image(data.coffee(), name="coffee")
+    other = viewer.add_image(data.chelsea(), name="cat")
+    widget["image_layer"].value = viewer.layers["coffee"]
+    worker = widget.run()
+    widget["image_layer"].value = other
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
+        pass
+    assert "coffee clusters" in viewer.layers and "cat clusters" not in viewer.layers
+    assert viewer.layers["coffee clusters"].data.shape == data.coffee().shape[:2]
