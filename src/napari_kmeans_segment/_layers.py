@@ -75,12 +75,6 @@ def hidden_labels(layer) -> list[int]:
     return sorted(int(k) for k, v in cd.items() if k not in (None, 0) and np.asarray(v)[3] == 0)
 
 
-def cluster_rows(layer) -> dict:
-    """The clusters table of a clusters layer as plain columns (reads ``layer.features``)."""
-    f = layer.features
-    return {col: np.asarray(f[col]) for col in f.columns}
-
-
 def checksum(data) -> int | None:
     """A cheap fingerprint of layer data, to notice edits made after the plugin wrote it."""
     if not isinstance(data, np.ndarray):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .features import FeatureSpace
-from .image import PixelImage, check_array_dtype
+from .image import PixelImage
 from .kmeans import (
     CancelFn,
     Options,
@@ -248,9 +248,3 @@ def _segment_planes(image, img: PixelImage, opts, seed_used, settings, progress,
 def _is_dask(x) -> bool:
     return type(x).__module__.startswith("dask") and hasattr(x, "chunks")
 
-
-def validate_image(image) -> None:
-    """Cheap checks a GUI can run before starting a worker (raise TypeError/ValueError)."""
-    if image is None:
-        raise TypeError("No image was given.")
-    check_array_dtype(np.empty(0, getattr(image, "dtype", np.asarray(image).dtype)))
