@@ -137,3 +137,23 @@ def test_many_clusters_use_uint16_labels():
     seg = nks.segment(img, 300, seed=0, attempts=1, max_iter=5)
     assert seg.labels.dtype == np.uint16
     assert seg.labels.min() >= 1 and seg.labels.max() <= 300
+
+
+def test_cancel_returns_during_a_long_cv2_attempt():
+    """Cancel does not wait for the running cv2.kmeans attempt to finish."""
+    import threading
+
+    import cv2
+
+    img = cv2.resize(data.astronaut(), (1920, 1080))  # one attempt at K=8: seconds
+    started = threading.Event()
+
+    def progress(fraction, message):
+        if "attempt 1/" in message:
+            started.set()
+
+    with pytest.raises(nks.Cancelled):
+        nks.segment(img, 8, seed=0, sample_size=None, attempts=1, progress=progress,
+                    cancel=started.is_set)
+    helpers = [t for t in threading.enumerate() if t.name.startswith("cv2-kmeans")]
+    assert any(t.is_alive() for t in helpers), "segment() waited for the attempt to end"

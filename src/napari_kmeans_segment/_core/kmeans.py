@@ -133,6 +133,52 @@ def nearest(x: np.ndarray, centers: np.ndarray, want_dist: bool = False):
     return lab, dist
 
 
+PIECE = 1 << 18  # pixels per piece of parallel work: small enough to stay in cache
+_POOL = None
+
+
+def pieces(n: int, size: int = PIECE) -> list[tuple[int, int]]:
+    return [(s, min(s + size, n)) for s in range(0, n, size)] or [(0, 0)]
+
+
+def parallel(fn, ranges):
+    """``[fn(start, stop) for start, stop in ranges]`` on a small thread pool.
+
+    numpy and OpenCV release the GIL in the loops used here, so pieces of an image run
+    on every core; results come back in order, so sums are added deterministically.
+    """
+    global _POOL
+    if len(ranges) == 1:
+        return [fn(*ranges[0])]
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
+                                   thread_name_prefix="kmeans-segment")
+    return list(_POOL.map(lambda r: fn(*r), ranges))
+
+
+def assign_rows(x, c, k, *, w=None, values=None, want_labels=False, want_dist=False):
+    """Nearest centre for rows ``x`` in parallel pieces.
+
+    Returns (labels or None, sums of ``values`` (default ``x``) per cluster, counts per
+    cluster, sum of squared distances or 0.0), all weighted by ``w`` when given.
+    """
+    values = x if values is None else values
+
+    def piece(a, b):
+        lab, d = nearest(x[a:b], c, want_dist)
+        wa = None if w is None else w[a:b]
+        sums, cnt = _sums(values[a:b], lab, wa, k)
+        dsum = 0.0 if d is None else float(d.sum() if wa is None else (d * wa).sum())
+        return (lab if want_labels else None), sums, cnt, dsum
+
+    parts = parallel(piece, pieces(x.shape[0]))
+    labels = np.concatenate([p[0] for p in parts]) if want_labels else None
+    return (labels, sum(p[1] for p in parts), sum(p[2] for p in parts),
+            sum(p[3] for p in parts))
+
+
 def _sums(x: np.ndarray, lab: np.ndarray, w: np.ndarray | None, k: int):
     cnt = np.bincount(lab, weights=w, minlength=k).astype(np.float64)
     sums = np.empty((k, x.shape[1]), np.float64)
@@ -226,19 +272,34 @@ class Run:
                 f"n_clusters={self.opts.n_clusters} is more than the {data.shape[0]} pixel(s) "
                 "to cluster; choose a smaller K."
             )
+        from concurrent.futures import ThreadPoolExecutor
+
         k = self.opts.n_clusters
         data = np.ascontiguousarray(data, dtype=np.float32)
-        cv2.setRNGSeed(int(self.seed % (2**31)))
+        # One helper thread runs the seeding and every attempt (OpenCV's RNG is per
+        # thread), while this thread polls ``cancel``: a cancelled run returns within
+        # ~0.1 s even in the middle of a long attempt, whose result is then discarded.
+        helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cv2-kmeans")
         best = None
-        for a in range(self.opts.attempts):
-            self.report(lo + (hi - lo) * a / self.opts.attempts,
-                        f"cv2.kmeans attempt {a + 1}/{self.opts.attempts}")
-            try:
-                res = cv2.kmeans(data, k, None, self.opts.criteria(), 1, self.opts.flags())
-            except cv2.error as e:  # pragma: no cover - guarded by the checks before
-                raise ValueError(f"OpenCV's kmeans refused this input: {e.err}") from None
-            if best is None or res[0] < best[0]:
-                best = res
+        try:
+            helper.submit(cv2.setRNGSeed, int(self.seed % (2**31))).result()
+            for a in range(self.opts.attempts):
+                self.report(lo + (hi - lo) * a / self.opts.attempts,
+                            f"cv2.kmeans attempt {a + 1}/{self.opts.attempts}")
+                fut = helper.submit(cv2.kmeans, data, k, None, self.opts.criteria(), 1,
+                                    self.opts.flags())
+                while True:
+                    try:
+                        res = fut.result(timeout=0.1)
+                        break
+                    except TimeoutError:
+                        self.check()
+                    except cv2.error as e:  # pragma: no cover - guarded by the checks before
+                        raise ValueError(f"OpenCV's kmeans refused this input: {e.err}") from None
+                if best is None or res[0] < best[0]:
+                    best = res
+        finally:
+            helper.shutdown(wait=False, cancel_futures=True)
         return float(best[0]), best[1].ravel(), best[2]
 
     # -- exact --------------------------------------------------------------------------
@@ -282,8 +343,7 @@ class Run:
         k = self.opts.n_clusters
 
         def step(c):
-            lab, _ = nearest(x, c)
-            return _sums(x, lab, weights, k)
+            return assign_rows(x, c, k, w=weights)[1:3]
 
         self.report(0.45, "refining centres on the colour histogram")
         return lloyd(step, centres, self.opts.max_iter, self.opts.epsilon, self.check)
@@ -298,8 +358,7 @@ class Run:
             for chunk in self.img.chunks():
                 self.check()
                 rows, _ = self.chunk_rows(chunk)
-                lab, _ = nearest(rows, c)
-                s, n = _sums(rows, lab, None, k)
+                _, s, n, _ = assign_rows(rows, c, k)
                 sums += s
                 cnt += n
             done[0] += 1
@@ -353,26 +412,30 @@ class Run:
         compactness = 0.0
         if self.use_histogram():
             keys, colours, weights = hist if hist is not None else self.histogram()
-            lab, d = nearest(self.fs.transform(colours), centres_f, want_dist=True)
-            s, n = _sums(colours, lab, weights, k)
-            compactness = float((d * weights).sum())
+            lab, s, n, compactness = assign_rows(
+                self.fs.transform(colours), centres_f, k, w=weights, values=colours,
+                want_labels=True, want_dist=True)
             table = np.zeros(1 << (img.key_bits * img.n_channels), out.dtype)
             table[keys] = lab + 1
             for i, c in enumerate(img.chunks()):
                 self.report(0.7 + 0.3 * i / img.n_chunks, "assigning pixels")
-                lab_c = np.take(table, img.keys(c.pixels))
-                if c.valid is not None:
-                    lab_c[~c.valid] = 0
-                out[c.start : c.stop] = lab_c
+
+                def piece(a, b, c=c):
+                    dst = out[c.start + a : c.start + b]
+                    np.take(table, img.keys(c.pixels[a:b]), out=dst)
+                    if c.valid is not None:
+                        dst[~c.valid[a:b]] = 0
+
+                parallel(piece, pieces(c.stop - c.start))
             return out, n.round().astype(np.int64), s, compactness
         for i, c in enumerate(img.chunks()):
             self.report(0.7 + 0.3 * i / img.n_chunks, f"assigning chunk {i + 1}/{img.n_chunks}")
             rows, px = self.chunk_rows(c)
-            lab, d = nearest(rows, centres_f, want_dist=True)
-            s, n = _sums(img.features_of(px).astype(np.float64), lab, None, k)
+            lab, s, n, dsum = assign_rows(rows, centres_f, k, values=img.features_of(px),
+                                          want_labels=True, want_dist=True)
             sums += s
             counts += n.astype(np.int64)
-            compactness += float(d.sum())
+            compactness += dsum
             if c.valid is None:
                 out[c.start : c.stop] = lab + 1
             else:

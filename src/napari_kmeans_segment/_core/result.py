@@ -11,6 +11,7 @@ import numpy as np
 
 from .features import FeatureSpace
 from .image import PixelImage
+from .kmeans import parallel, pieces
 
 MODEL_FORMAT = "napari-kmeans-segment model"
 MODEL_FORMAT_VERSION = 1
@@ -47,15 +48,20 @@ def recolor(img: PixelImage, labels_flat: np.ndarray, centers: np.ndarray) -> np
     lut[1:] = to_dtype(centers, out_dtype)
     out = np.empty((img.n_pixels, img.full_channels), out_dtype)
     for c in img.chunks():
-        lab = labels_flat[c.start : c.stop]
-        o = out[c.start : c.stop]
-        if img.has_alpha:
-            o[:, :3] = lut[lab]
-            o[:, 3] = c.pixels[:, 3]
-        else:
-            np.take(lut, lab, axis=0, out=o)
-        if c.valid is not None:
-            o[~c.valid] = c.pixels[~c.valid]
+
+        def piece(a, b, c=c):
+            lab = labels_flat[c.start + a : c.start + b]
+            o = out[c.start + a : c.start + b]
+            if img.has_alpha:
+                o[:, :3] = lut[lab]
+                o[:, 3] = c.pixels[a:b, 3]
+            else:
+                np.take(lut, lab, axis=0, out=o)
+            if c.valid is not None:
+                v = ~c.valid[a:b]
+                o[v] = c.pixels[a:b][v]
+
+        parallel(piece, pieces(c.stop - c.start))
     return img.restore_layout(out)
 
 
