@@ -112,8 +112,8 @@ def test_k_larger_than_distinct_colours_reports_and_adds_nothing(viewer_widget, 
 
     notification_manager.notification_ready.connect(lambda n: msgs.append(str(n.message)))
     run_and_wait(qtbot, widget)
+    qtbot.waitUntil(lambda: any("distinct" in m for m in msgs), timeout=5000)
     assert [ly.name for ly in viewer.layers] == ["two"]
-    assert any("distinct" in m for m in msgs)
 
 
 def test_cancel_adds_nothing_and_run_is_disabled_meanwhile(viewer_widget, qtbot):
@@ -228,6 +228,13 @@ def test_suggest_k_sets_n_clusters(viewer_widget, qtbot):
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         pass
     qtbot.waitUntil(lambda: widget["n_clusters"].value == 4, timeout=5000)
+    plot = widget.panel.curve
+    assert not plot.isHidden()
+    curves = plot.curves()
+    assert curves["silhouette"].argmax() == 2  # K = 4 is the third point of 2..7
+    assert np.all(np.diff(curves["compactness"]) <= 1e-9)  # compactness falls with K
+    img = plot.grab().toImage()  # it paints without error
+    assert img.width() > 0
 
 
 def test_live_preview_follows_parameters(viewer_widget, qtbot):
@@ -264,3 +271,14 @@ def test_switching_layers_during_a_run_writes_to_the_layer_that_was_run(viewer_w
         pass
     assert "coffee clusters" in viewer.layers and "cat clusters" not in viewer.layers
     assert viewer.layers["coffee clusters"].data.shape == data.coffee().shape[:2]
+
+
+def test_multiscale_layer_gives_multiscale_outputs(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    img = data.astronaut()
+    viewer.add_image([img, img[::2, ::2], img[::4, ::4]], name="pyramid", rgb=True)
+    run_and_wait(qtbot, widget)
+    lab = viewer.layers["pyramid clusters"]
+    assert lab.multiscale and len(lab.data) == 3
+    assert lab.data[0].shape == img.shape[:2]
+    assert np.asarray(lab.data[2]).max() == 3

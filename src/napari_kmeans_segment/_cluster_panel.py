@@ -85,7 +85,9 @@ class ClusterPanel(QWidget):
         self.load_model_btn = button("load model…", self._load_model)
         self.apply_model_btn = button("apply model to image", self._w.apply_model)
         self.copy_btn = button("copy Python", self._copy_python)
-        self.curve = QLabel("")
+        from ._k_plot import KPlot
+
+        self.curve = KPlot()
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -213,8 +215,5 @@ class ClusterPanel(QWidget):
         show_info("The Python call for this run is on the clipboard.")
 
     def show_k_curve(self, res):
-        """A small text chart of the silhouette per K (no plotting dependency)."""
-        best = max(res.silhouette) or 1.0
-        lines = [f"K={k:>2} {'#' * max(1, int(20 * max(s, 0) / best))} {s:.2f}"
-                 for k, s in zip(res.ks, res.silhouette)]
-        self.curve.setText("<pre>" + "\n".join(lines) + "</pre>")
+        """Plot silhouette and compactness per K (from the Suggest K button)."""
+        self.curve.set_result(res)

@@ -17,7 +17,9 @@ computation as over every pixel, at a fraction of the cost.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +91,7 @@ class Options:
         return getattr(cv2, INITS[self.init])
 
     def auto_sample(self) -> int:
-        return max(10_000, 1_250 * self.n_clusters)
+        return max(5_000, 625 * self.n_clusters)
 
 
 def _int(name: str, value) -> int:
@@ -131,6 +133,36 @@ def nearest(x: np.ndarray, centers: np.ndarray, want_dist: bool = False):
             dmin += (xs.astype(np.float64) ** 2).sum(axis=1)
             dist[s : s + step] = np.maximum(dmin, 0)
     return lab, dist
+
+
+_SCRATCH: dict = {}
+_SCRATCH_GUARD = threading.Lock()
+
+
+@contextmanager
+def scratch(shape, dtype):
+    """A zeroed buffer that is kept between runs.
+
+    The 8-bit colour tables are 16-64 MB; allocating them afresh each run costs page faults
+    that can take longer than the whole computation. Concurrent runs (a preview and a Run)
+    each get their own: a buffer in use is never shared.
+    """
+    key = (tuple(shape), np.dtype(dtype).str)
+    with _SCRATCH_GUARD:
+        lock, buf = _SCRATCH.setdefault(key, (threading.Lock(), None))
+    if not lock.acquire(blocking=False):
+        yield np.zeros(shape, dtype)
+        return
+    try:
+        if buf is None:
+            buf = np.zeros(shape, dtype)
+            with _SCRATCH_GUARD:
+                _SCRATCH[key] = (lock, buf)
+        else:
+            buf.fill(0)
+        yield buf
+    finally:
+        lock.release()
 
 
 PIECE = 1 << 18  # pixels per piece of parallel work: small enough to stay in cache
@@ -264,7 +296,7 @@ class Run:
         self.fs.fit(self.img.features_of(px), self.img.spatial_shape, tex)
 
     # -- cv2.kmeans, one attempt at a time ------------------------------------------------------
-    def cv2_kmeans(self, data: np.ndarray, lo: float, hi: float):
+    def cv2_kmeans(self, data: np.ndarray, lo: float, hi: float, candidates: list | None = None):
         import cv2
 
         if data.shape[0] < self.opts.n_clusters:
@@ -296,6 +328,8 @@ class Run:
                         self.check()
                     except cv2.error as e:  # pragma: no cover - guarded by the checks before
                         raise ValueError(f"OpenCV's kmeans refused this input: {e.err}") from None
+                if candidates is not None:
+                    candidates.append(res[2])
                 if best is None or res[0] < best[0]:
                     best = res
         finally:
@@ -332,10 +366,53 @@ class Run:
         )
 
     # -- fast ---------------------------------------------------------------------------
-    def fit_sample(self, m: int):
+    def fit_sample(self, m: int) -> list[np.ndarray]:
+        """cv2.kmeans on ``m`` random pixels: the centres of every attempt."""
         flat, px = self.img.sample(m, self.rng)
-        _, _, centres = self.cv2_kmeans(self.rows(flat, px), 0.0, 0.4)
-        return centres
+        candidates: list[np.ndarray] = []
+        self.cv2_kmeans(self.rows(flat, px), 0.0, 0.35, candidates)
+        return candidates
+
+    def choose(self, candidates, scoring) -> np.ndarray:
+        """The attempt whose centres fit the whole image best.
+
+        The best attempt on a small sample is not always the best on all pixels, so every
+        attempt gets a few Lloyd steps on ``scoring`` (a coarse histogram of all pixels, or
+        a larger sample) and the one with the lowest inertia there is kept.
+        """
+        x, w = scoring
+        k = self.opts.n_clusters
+        self.report(0.38, "choosing among the attempts")
+
+        def step(c):
+            return assign_rows(x, c, k, w=w)[1:3]
+
+        best, best_inertia = None, np.inf
+        for c in candidates:
+            c = lloyd(step, c, min(self.opts.max_iter, 5), self.opts.epsilon, self.check)
+            inertia = assign_rows(x, c, k, w=w, want_dist=True)[3]
+            if inertia < best_inertia:
+                best, best_inertia = c, inertia
+        return best
+
+    def scoring_set(self, hist):
+        """Points (features) and weights standing in for all pixels when choosing."""
+        if hist is not None:
+            _, colours, counts = hist
+            if len(counts) > 60_000 and self.img.key_bits == 8:
+                # 6 bits per channel: each coarse bin becomes its pixels' mean colour
+                q = (colours.astype(np.int64) >> 2)
+                key = np.zeros(len(q), np.int64)
+                for ch in range(q.shape[1]):
+                    key = (key << 6) | q[:, ch]
+                uniq, inv = np.unique(key, return_inverse=True)
+                w = np.bincount(inv, weights=counts)
+                mean = np.stack([np.bincount(inv, weights=colours[:, ch] * counts) / w
+                                 for ch in range(colours.shape[1])], axis=1)
+                return self.fs.transform(mean.astype(np.float32)), w
+            return self.fs.transform(colours), counts
+        flat, px = self.img.sample(50_000, np.random.default_rng(self.seed + 1))
+        return self.rows(flat, px), None
 
     def refine_histogram(self, centres, hist):
         colours, weights = hist
@@ -375,26 +452,31 @@ class Run:
         size = 1 << (img.key_bits * img.n_channels)
         rgb8 = img.dtype == np.uint8 and img.n_channels == 3
         total = None
-        for i, c in enumerate(img.chunks()):
-            self.report(0.4 * i / img.n_chunks, "counting colours")
-            if rgb8:
-                # cv2.calcHist counts 8-bit RGB in a 256^3 table several times faster than
-                # np.bincount; bin (r, g, b) is key r<<16 | g<<8 | b. Per chunk the float32
-                # counts are exact (a chunk has < 2**24 pixels).
-                m = None if c.valid is None else c.valid.astype(np.uint8)[:, None]
-                px = np.ascontiguousarray(c.pixels[:, :3]).reshape(-1, 1, 3)
-                h = cv2.calcHist([px], [0, 1, 2], m, [256] * 3, [0, 256] * 3).ravel()
-            else:
-                px = c.pixels if c.valid is None else c.pixels[c.valid]
-                h = np.bincount(img.keys(px), minlength=size)
-            if total is None:
-                total = h
-            else:
-                if total.dtype != np.float64:
-                    total = total.astype(np.float64)
-                total += h
-        keys = np.flatnonzero(total.astype(bool))
-        return keys, img.colours_of_keys(keys), total[keys].astype(np.float64)
+        with scratch((256, 256, 256) if rgb8 else (1,), np.float32) as buf:
+            for i, c in enumerate(img.chunks()):
+                self.report(0.3 * i / img.n_chunks, "counting colours")
+                if rgb8:
+                    # cv2.calcHist counts 8-bit RGB in a 256^3 table several times faster than
+                    # np.bincount; bin (r, g, b) is key r<<16 | g<<8 | b. Per chunk the float32
+                    # counts are exact (a chunk has < 2**24 pixels).
+                    m = None if c.valid is None else c.valid.astype(np.uint8)[:, None]
+                    px = np.ascontiguousarray(c.pixels[:, :3]).reshape(-1, 1, 3)
+                    if i:
+                        buf.fill(0)
+                    h = cv2.calcHist([px], [0, 1, 2], m, [256] * 3, [0, 256] * 3,
+                                     hist=buf, accumulate=True).ravel()
+                else:
+                    px = c.pixels if c.valid is None else c.pixels[c.valid]
+                    h = np.bincount(img.keys(px), minlength=size)
+                if img.n_chunks == 1:
+                    total = h
+                elif total is None:
+                    total = h.astype(np.float64)
+                else:
+                    total += h
+            keys = np.flatnonzero(total.astype(bool))
+            counts = total[keys].astype(np.float64)
+        return keys, img.colours_of_keys(keys), counts
 
     def use_histogram(self) -> bool:
         return self.img.key_bits > 0 and self.fs.per_colour
@@ -415,18 +497,18 @@ class Run:
             lab, s, n, compactness = assign_rows(
                 self.fs.transform(colours), centres_f, k, w=weights, values=colours,
                 want_labels=True, want_dist=True)
-            table = np.zeros(1 << (img.key_bits * img.n_channels), out.dtype)
-            table[keys] = lab + 1
-            for i, c in enumerate(img.chunks()):
-                self.report(0.7 + 0.3 * i / img.n_chunks, "assigning pixels")
+            with scratch((1 << (img.key_bits * img.n_channels),), out.dtype) as table:
+                table[keys] = lab + 1
+                for i, c in enumerate(img.chunks()):
+                    self.report(0.7 + 0.3 * i / img.n_chunks, "assigning pixels")
 
-                def piece(a, b, c=c):
-                    dst = out[c.start + a : c.start + b]
-                    np.take(table, img.keys(c.pixels[a:b]), out=dst)
-                    if c.valid is not None:
-                        dst[~c.valid[a:b]] = 0
+                    def piece(a, b, c=c):
+                        dst = out[c.start + a : c.start + b]
+                        np.take(table, img.keys(c.pixels[a:b]), out=dst)
+                        if c.valid is not None:
+                            dst[~c.valid[a:b]] = 0
 
-                parallel(piece, pieces(c.stop - c.start))
+                    parallel(piece, pieces(c.stop - c.start))
             return out, n.round().astype(np.int64), s, compactness
         for i, c in enumerate(img.chunks()):
             self.report(0.7 + 0.3 * i / img.n_chunks, f"assigning chunk {i + 1}/{img.n_chunks}")

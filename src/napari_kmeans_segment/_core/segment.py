@@ -59,8 +59,8 @@ def segment(
         fresh seed and records it in ``params["seed_used"]``.
     sample_size : "auto", int or None
         None runs the exact tutorial recipe on every pixel. An int (or "auto": 10,000 or
-        1,250 per cluster, whichever is larger) fits on that many random pixels, then
-        refines on all pixels. Images with at most twice the sample use the exact recipe.
+        625 per cluster, whichever is larger) runs every attempt on that many random
+        pixels, keeps the attempt that fits all pixels best, then refines it on all pixels. Images with at most twice the sample use the exact recipe.
     rgb : bool or None
         Whether the last axis is RGB(A); None guesses as napari does.
     channel_axis : int or None
@@ -117,7 +117,7 @@ def _segment(img: PixelImage, opts: Options, seed_used: int, settings: dict,
     fs = FeatureSpace(**settings)
     run = Run(img, fs, opts, seed_used, progress, cancel)
     m = opts.auto_sample() if opts.sample_size == "auto" else opts.sample_size
-    exact = m is None or img.n_valid <= (2 * m if opts.sample_size == "auto" else m)
+    exact = m is None or img.n_valid <= (4 * m if opts.sample_size == "auto" else m)
     hist = run.histogram() if not exact and run.use_histogram() else None
     # The histogram already knows the number of distinct colours.
     _check_enough_pixels(img, k, np.random.default_rng(seed_used),
@@ -128,7 +128,7 @@ def _segment(img: PixelImage, opts: Options, seed_used: int, settings: dict,
         counts, sums = run.cluster_stats(labels)
         method = "exact"
     else:
-        centres_f = run.fit_sample(m)
+        centres_f = run.choose(run.fit_sample(m), run.scoring_set(hist))
         if hist is not None:
             centres_f = run.refine_histogram(centres_f, hist[1:])
         else:
