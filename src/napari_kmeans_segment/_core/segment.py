@@ -55,12 +55,14 @@ def segment(
     init : {"random", "kmeans++"}
         ``cv2.KMEANS_RANDOM_CENTERS`` or ``cv2.KMEANS_PP_CENTERS``.
     seed : int or None
-        Seeds ``cv2.setRNGSeed`` (in the calling thread) and the pixel sample. None draws a
-        fresh seed and records it in ``params["seed_used"]``.
+        Seeds ``cv2.setRNGSeed`` (in the thread that runs cv2.kmeans) and the pixel sample.
+        None draws a fresh seed and records it in ``params["seed_used"]``.
     sample_size : "auto", int or None
-        None runs the exact tutorial recipe on every pixel. An int (or "auto": 10,000 or
+        None runs the exact tutorial recipe on every pixel. An int (or "auto": 5,000 or
         625 per cluster, whichever is larger) runs every attempt on that many random
-        pixels, keeps the attempt that fits all pixels best, then refines it on all pixels. Images with at most twice the sample use the exact recipe.
+        pixels, keeps the attempt that fits all pixels best, then refines it on all
+        pixels. With "auto", images of at most 4 samples' worth of pixels use the exact
+        recipe; with an int, images of at most that many pixels do.
     rgb : bool or None
         Whether the last axis is RGB(A); None guesses as napari does.
     channel_axis : int or None
