@@ -164,7 +164,7 @@ def test_extract_objects_and_export(ran, tmp_path):
     assert {"name", "count", "fraction", "center_R", "center_G", "center_B"} <= set(rows[0])
 
 
-def test_models_from_the_widget(ran, tmp_path):
+def test_models_from_the_widget(ran, tmp_path, qtbot):
     viewer, widget, img = ran
     path = widget.save_model(tmp_path / "m.json")
     model = nks.load_model(path)
@@ -175,5 +175,8 @@ def test_models_from_the_widget(ran, tmp_path):
     assert np.array_equal(ns["seg"].labels, viewer.layers["coffee clusters"].data)
     viewer.add_image(data.chelsea(), name="cat")
     widget.load_model(path)
-    widget.apply_model(viewer.layers["cat"])
+    worker = widget.apply_model(viewer.layers["cat"])
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
+        pass
     assert viewer.layers["cat clusters"].data.max() <= 4
+    assert widget._clusters_layer is viewer.layers["cat clusters"]

@@ -180,18 +180,24 @@ def test_grayscale_and_stack(viewer_widget, qtbot):
 
 
 def test_three_channel_layers_segment_together(viewer_widget, qtbot):
+    """A 16-bit three-channel z-stack opened as three layers, segmented in one Run."""
     viewer, widget = viewer_widget
     rgb, truth = blocks_image()
-    chans = [(rgb[..., i].astype(np.uint16) * 200) for i in range(3)]
+    chans = [np.stack([rgb[..., i].astype(np.uint16) * (200 + 10 * z) for z in range(4)])
+             for i in range(3)]
     for i, ch in enumerate(chans):
-        viewer.add_image(ch, name=f"ch{i}")
+        viewer.add_image(ch, name=f"ch{i}", scale=(2.0, 0.5, 0.5), colormap=["red", "green", "blue"][i],
+                         blending="additive")
     widget["image_layer"].value = viewer.layers["ch0"]
     widget["channel_layers"].reset_choices()
     widget["channel_layers"].value = [viewer.layers["ch1"], viewer.layers["ch2"]]
     run_and_wait(qtbot, widget)
     lab = viewer.layers["ch0 clusters"]
-    assert same_partition(lab.data, truth)
-    assert "ch0 recolored (ch2)" in viewer.layers
+    assert lab.data.shape == chans[0].shape and tuple(lab.scale) == (2.0, 0.5, 0.5)
+    assert same_partition(lab.data, np.broadcast_to(truth, lab.data.shape))
+    rec = viewer.layers["ch0 recolored (ch2)"]
+    assert rec.data.shape == chans[2].shape and rec.data.dtype == np.uint16
+    assert {"center_ch0", "center_ch1", "center_ch2"} <= set(lab.features.columns)
 
 
 def test_mask_layer_restricts_clustering(viewer_widget, qtbot):

@@ -22,7 +22,6 @@ from ._layers import (
     label_colormap,
     output_name,
     restamp,
-    segmentation_layers,
     write_layer,
 )
 
@@ -231,21 +230,27 @@ class ClusterActions:
         return self._loaded_model
 
     def apply_model(self, layer: Image | None = None, model: core.KMeansModel | None = None):
-        """Label ``layer`` (default: the chosen image) with a saved or the current model."""
+        """Label ``layer`` (default: the chosen image) with a loaded or the current model,
+        in a worker like Run. Returns the worker (None if nothing started)."""
         model = model or getattr(self, "_loaded_model", None) or self.current_model()
         layer = layer or self.image_layer.value
         if layer is None:
             raise ValueError("Choose an image layer to apply the model to.")
-        seg = model.apply(np.asarray(layer.data), rgb=bool(layer.rgb))
-        src = Source(name=layer.name, data=layer.data, rgb=bool(layer.rgb),
+        if self._worker is not None:
+            show_info("A k-means run is already in progress; wait for it or press Cancel.")
+            return None
+        data, rgb = layer.data, bool(layer.rgb)
+        src = Source(name=layer.name, data=data, rgb=rgb,
                      scale=tuple(layer.scale), translate=tuple(layer.translate),
                      contrast_limits=[tuple(layer.contrast_limits)], colormaps=[layer.colormap])
-        md = {"params": dict(seg.params, source=layer.name), "model": model.to_dict()}
-        written = [write_layer(self._viewer, d, m, t)[0]
-                   for d, m, t in segmentation_layers(seg, src, md)]
-        self._source_layer = layer
-        self.set_clusters_layer(written[0])
-        return written
+
+        def compute(progress, cancel):
+            return model.apply(np.asarray(data), rgb=rgb, progress=progress, cancel=cancel)
+
+        def done(seg):
+            self._write_result(seg, layer, src, {"model": model.to_dict()})
+
+        return self._start(compute, done, f"Applying the model to {layer.name}")
 
     def python_code(self) -> str:
         """The Python call that reproduces the last run (also in the layer's metadata)."""

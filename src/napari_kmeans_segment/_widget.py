@@ -256,27 +256,35 @@ class KMeansWidget(ClusterActions, PreviewAndSuggest, Container):
         except (ValueError, TypeError) as e:
             show_error(str(e))
             return None
-        self._cancel_event = cancel = threading.Event()
-        relay, pbar = self._progress_bar(f"K-means on {src.name}", cancel)
 
-        def compute():
+        def compute(progress, cancel):
             if src.multiscale:
                 kw = {k: v for k, v in opts.items() if k not in ("per_plane", "mask")}
-                segs = core_multiscale(src.data, progress=relay.progressed.emit,
-                                       cancel=cancel.is_set, **kw)
+                segs = core_multiscale(src.data, progress=progress, cancel=cancel, **kw)
                 return replace(segs[0], labels=[s.labels for s in segs],
                                recolored=[s.recolored for s in segs])
-            return core.segment(src.data, progress=relay.progressed.emit,
-                                cancel=cancel.is_set, **opts)
+            return core.segment(src.data, progress=progress, cancel=cancel, **opts)
 
-        worker = create_worker(compute, _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(lambda seg: self._on_result(seg, layer, src, opts))
+        def done(seg):
+            code = python_call(src, dict(opts, seed=seg.params["seed_used"]))
+            self._write_result(seg, layer, src, {"model": seg.model.to_dict(), "code": code})
+
+        return self._start(compute, done, f"K-means on {src.name}")
+
+    def _start(self, compute, done, desc: str):
+        """Run ``compute(progress, cancel)`` in a worker with a cancelable progress bar;
+        ``done(result)`` runs on the GUI thread. Returns the worker."""
+        self._cancel_event = cancel = threading.Event()
+        relay, pbar = self._progress_bar(desc, cancel)
+        worker = create_worker(lambda: compute(relay.progressed.emit, cancel.is_set),
+                               _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(lambda result: None if self._closed else done(result))
         worker.errored.connect(self._on_error)
         worker.finished.connect(lambda: self._on_finished(pbar))
         self._worker = worker
         self.run_button.enabled = False
         self.cancel_button.enabled = True
-        self.status.value = f"running on {src.name}…"
+        self.status.value = f"{desc}…"
         worker.start()
         return worker
 
@@ -324,19 +332,16 @@ class KMeansWidget(ClusterActions, PreviewAndSuggest, Container):
             log.error("k-means run failed", exc_info=exc)
             show_error(f"K-means failed unexpectedly ({type(exc).__name__}: {exc}).")
 
-    def _on_result(self, seg, layer, src: Source, opts: dict):
-        if self._closed:
-            return
+    def _write_result(self, seg, layer, src: Source, metadata: dict):
+        """Write a Segmentation of ``layer`` to the viewer (GUI thread)."""
         if layer not in self._viewer.layers:
             show_warning(f"'{src.name}' was removed during the run; its result was discarded.")
             self.status.value = "source removed; nothing added"
-            return
+            return None
         params = dict(seg.params, source=src.name)
         params.pop("spatial_shape", None)
-        code = python_call(src, dict(opts, seed=seg.params["seed_used"]))
-        metadata = {"params": params, "model": seg.model.to_dict(), "code": code}
         written = []
-        for data, meta, kind in segmentation_layers(seg, src, metadata):
+        for data, meta, kind in segmentation_layers(seg, src, dict(metadata, params=params)):
             new, note = write_layer(self._viewer, data, meta, kind)
             written.append(new)
             if note:
@@ -344,8 +349,10 @@ class KMeansWidget(ClusterActions, PreviewAndSuggest, Container):
         self._source_layer = layer
         self._undo.clear()
         self.set_clusters_layer(written[0])
-        secs = f" ({seg.params['method']})"
-        self.status.value = f"{seg.n_clusters} clusters in '{written[0].name}'{secs}"
+        self.status.value = (f"{seg.n_clusters} clusters in '{written[0].name}' "
+                             f"({seg.params['method']})")
+        return written
+
 
 def core_multiscale(levels, **kw):
     from ._core.lazy import segment_multiscale

@@ -170,6 +170,7 @@ _POOL = None
 
 
 def pieces(n: int, size: int = PIECE) -> list[tuple[int, int]]:
+    """Ranges of at most ``size`` covering 0..n."""
     return [(s, min(s + size, n)) for s in range(0, n, size)] or [(0, 0)]
 
 
@@ -205,10 +206,24 @@ def assign_rows(x, c, k, *, w=None, values=None, want_labels=False, want_dist=Fa
         dsum = 0.0 if d is None else float(d.sum() if wa is None else (d * wa).sum())
         return (lab if want_labels else None), sums, cnt, dsum
 
-    parts = parallel(piece, pieces(x.shape[0]))
+    # np.bincount holds the GIL, so rows are only shared out in large pieces
+    parts = parallel(piece, pieces(x.shape[0], 1 << 20))
     labels = np.concatenate([p[0] for p in parts]) if want_labels else None
     return (labels, sum(p[1] for p in parts), sum(p[2] for p in parts),
             sum(p[3] for p in parts))
+
+
+def distinct_solutions(candidates: list[np.ndarray]) -> list[np.ndarray]:
+    """Attempts that reached the same centres (in any order) counted once, first kept."""
+    seen, out = set(), []
+    for c in candidates:
+        c = np.asarray(c, np.float32)
+        scale = float(np.abs(c).max()) or 1.0
+        key = np.round(c[np.lexsort(c.T[::-1])] / scale, 4).tobytes()
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
 
 
 def _sums(x: np.ndarray, lab: np.ndarray, w: np.ndarray | None, k: int):
@@ -388,7 +403,7 @@ class Run:
             return assign_rows(x, c, k, w=w)[1:3]
 
         best, best_inertia = None, np.inf
-        for c in candidates:
+        for c in distinct_solutions(candidates):
             c = lloyd(step, c, min(self.opts.max_iter, 5), self.opts.epsilon, self.check)
             inertia = assign_rows(x, c, k, w=w, want_dist=True)[3]
             if inertia < best_inertia:
@@ -399,16 +414,16 @@ class Run:
         """Points (features) and weights standing in for all pixels when choosing."""
         if hist is not None:
             _, colours, counts = hist
-            if len(counts) > 60_000 and self.img.key_bits == 8:
+            if len(counts) > 60_000 and self.img.key_bits == 8 and colours.shape[1] == 3:
                 # 6 bits per channel: each coarse bin becomes its pixels' mean colour
-                q = (colours.astype(np.int64) >> 2)
-                key = np.zeros(len(q), np.int64)
-                for ch in range(q.shape[1]):
-                    key = (key << 6) | q[:, ch]
-                uniq, inv = np.unique(key, return_inverse=True)
-                w = np.bincount(inv, weights=counts)
-                mean = np.stack([np.bincount(inv, weights=colours[:, ch] * counts) / w
-                                 for ch in range(colours.shape[1])], axis=1)
+                q = colours.astype(np.int64) >> 2
+                key = (q[:, 0] << 12) | (q[:, 1] << 6) | q[:, 2]
+                w = np.bincount(key, weights=counts, minlength=1 << 18)
+                mean = np.stack([np.bincount(key, weights=colours[:, ch] * counts,
+                                             minlength=1 << 18) for ch in range(3)], axis=1)
+                occupied = w > 0
+                w = w[occupied]
+                mean = mean[occupied] / w[:, None]
                 return self.fs.transform(mean.astype(np.float32)), w
             return self.fs.transform(colours), counts
         flat, px = self.img.sample(50_000, np.random.default_rng(self.seed + 1))
