@@ -69,9 +69,16 @@ def test_panel_follows_a_colormap_changed_from_the_console(ran):
     assert [r["visible"] for r in sorted(widget.panel.rows(), key=lambda r: r["label"])] == [
         True, True, True, False]
     assert (viewer.layers["coffee masked"].data[layer.data == 4] == 0).all()
-    layer.show_selected_label = True  # napari's own isolate still works
+    # napari's own "show selected label" keeps working with the plugin's colormaps
     layer.selected_label = 1
-    assert layer.show_selected_label
+    layer.show_selected_label = True
+    widget.set_cluster_visible(3, False)
+    assert layer.show_selected_label and layer.colormap.use_selection
+    assert layer.colormap.map(np.array([2]))[0][3] == 0  # others dimmed by napari
+    assert layer.colormap.map(np.array([1]))[0][3] == 1
+    layer.show_selected_label = False
+    assert layer.colormap.map(np.array([2]))[0][3] == 1
+    assert layer.colormap.map(np.array([3]))[0][3] == 0  # hidden by the plugin
 
 
 def test_panel_checkbox_and_buttons(ran, qtbot):

@@ -17,6 +17,7 @@ from . import _core as core
 from ._layers import (
     MARK,
     Source,
+    assign_colormap,
     centre_colours,
     hidden_labels,
     label_colormap,
@@ -77,7 +78,7 @@ class ClusterActions:
     def _set_colormap(self, layer, color_dict):
         from napari.utils.colormaps import DirectLabelColormap
 
-        layer.colormap = DirectLabelColormap(color_dict=color_dict)
+        assign_colormap(layer, DirectLabelColormap(color_dict=color_dict))
 
     def hidden_clusters(self) -> list[int]:
         return hidden_labels(self._require_clusters())
@@ -135,7 +136,7 @@ class ClusterActions:
         layer.data = new_labels
         layer.features = pd.DataFrame(table)
         restamp(layer)
-        layer.colormap = label_colormap(index, colours, hidden)
+        assign_colormap(layer, label_colormap(index, colours, hidden))
         if recolored is not None and isinstance(recolored.data, np.ndarray):
             from ._core.result import to_dtype
 
@@ -157,7 +158,7 @@ class ClusterActions:
         layer.data = state["labels"]
         layer.features = state["features"]
         restamp(layer)
-        layer.colormap = state["colormap"]
+        assign_colormap(layer, state["colormap"])
         rec = self._recolored_layer()
         if rec is not None and state["recolored"] is not None:
             rec.data = state["recolored"]

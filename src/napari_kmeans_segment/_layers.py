@@ -69,6 +69,17 @@ def label_colormap(index, colours: np.ndarray, hidden=()):
     return DirectLabelColormap(color_dict=color_dict)
 
 
+def assign_colormap(layer, colormap) -> None:
+    """Give a Labels layer a new colormap without dropping napari's "show selected label".
+
+    napari keeps that state on the colormap (``use_selection``/``selection``) and its setter
+    does not carry it over, so it is copied from the layer first.
+    """
+    colormap.use_selection = layer.show_selected_label
+    colormap.selection = layer.selected_label
+    layer.colormap = colormap
+
+
 def hidden_labels(layer) -> list[int]:
     """Labels whose colour is fully transparent in a clusters layer's colormap."""
     cd = getattr(layer.colormap, "color_dict", {})
@@ -164,9 +175,14 @@ def _layer_class(layer_type: str):
 
 def _update(layer, data, meta):
     layer.data = data
-    for key in ("scale", "translate", "colormap", "features", "contrast_limits", "opacity"):
+    for key in ("scale", "translate", "features", "contrast_limits", "opacity"):
         if key in meta:
             setattr(layer, key, meta[key])
+    if "colormap" in meta:
+        if hasattr(layer, "show_selected_label"):
+            assign_colormap(layer, meta["colormap"])
+        else:
+            layer.colormap = meta["colormap"]
     layer.metadata = _stamp(meta["metadata"], data)
     return layer
 
