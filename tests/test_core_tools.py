@@ -142,3 +142,14 @@ def test_chunked_run_equals_single_chunk_run(monkeypatch, kind):
     assert np.array_equal(whole.labels, chunked.labels)
     np.testing.assert_array_equal(whole.recolored, chunked.recolored)
     assert chunked.compactness == pytest.approx(whole.compactness, rel=1e-9)
+
+
+def test_lazy_and_multiscale_refuse_options_they_cannot_honour():
+    lazy = da.from_array(data.coffee(), chunks=(100, 100, 3))
+    for kw in ({"mask": np.ones((400, 600), bool)}, {"spatial_weight": 1.0},
+               {"sample_size": None}, {"texture_sigma": 2.0}):
+        with pytest.raises(ValueError, match="lazy"):
+            nks.segment(lazy, 3, **kw)
+    img = data.coffee()
+    with pytest.raises(ValueError, match="multiscale"):
+        nks.segment_multiscale([img, img[::2, ::2]], 3, spatial_weight=1.0)

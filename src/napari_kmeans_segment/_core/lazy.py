@@ -91,6 +91,10 @@ def segment_multiscale(levels, n_clusters=3, *, rgb=None, channel_axis=None, **o
 
     from .segment import segment
 
+    for name in ("spatial_weight", "texture_sigma", "per_plane", "mask"):
+        if options.get(name):
+            raise ValueError(f"{name} cannot be used with a multiscale image: the levels "
+                             "differ in size. Segment one level as a plain image instead.")
     coarse = np.asarray(levels[-1])
     fit = segment(coarse, n_clusters, rgb=rgb, channel_axis=channel_axis, **options)
     out = []

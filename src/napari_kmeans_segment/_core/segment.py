@@ -92,6 +92,17 @@ def segment(
     if _is_dask(image):
         from .lazy import segment_lazy
 
+        unsupported = [name for name, v in (
+            ("mask", mask is not None), ("spatial_weight", spatial_weight),
+            ("texture_sigma", texture_sigma), ("per_plane", per_plane),
+            ("sample_size=None (the exact recipe)", sample_size is None)) if v]
+        if unsupported:
+            raise ValueError(
+                f"{', '.join(unsupported)} cannot be used with a lazy (dask) image, which is "
+                "fitted on a sample of its blocks. Load the image (np.asarray) or a region of "
+                "it first."
+            )
+
         return segment_lazy(
             image, n_clusters, attempts=attempts, max_iter=max_iter, epsilon=epsilon,
             init=init, seed=seed, rgb=rgb, channel_axis=channel_axis,
