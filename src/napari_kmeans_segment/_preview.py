@@ -65,11 +65,11 @@ class PreviewAndSuggest:
     # live preview
     # ---------------------------------------------------------------------------------
     def _schedule_preview(self, _=None):
-        if self.live_preview.value:
+        if not self._closed and self.live_preview.value:
             self._preview_timer.start()
 
     def _start_preview(self):
-        if not self.live_preview.value:
+        if self._closed or not self.live_preview.value:
             return
         try:
             layer, src, opts = self._capture()

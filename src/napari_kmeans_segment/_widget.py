@@ -136,6 +136,7 @@ class KMeansWidget(ClusterActions, PreviewAndSuggest, Container):
     def _on_destroyed(self, *_):
         """The dock (or the viewer) closed: stop any run and ignore what it returns."""
         self._closed = True
+        self._preview_timer.stop()
         for ev in (self._cancel_event, self._preview_cancel):
             if ev is not None:
                 ev.set()
