@@ -20,9 +20,8 @@ def ran(make_napari_viewer, qtbot):
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-means segmentation")
     widget["n_clusters"].value = 4
     widget["seed"].value = 0
-    worker = widget.run()
-    with qtbot.waitSignal(worker.finished, timeout=30_000):
-        pass
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
     qtbot.waitUntil(lambda: widget._worker is None, timeout=5000)
     return viewer, widget, img
 
@@ -122,9 +121,8 @@ def test_merge_and_undo(ran, qtbot):
     # a merged layer is still ours: the next Run updates it in place
     widget.merge_clusters([1, 2])
     n = len(viewer.layers)
-    worker = widget.run()
-    with qtbot.waitSignal(worker.finished, timeout=30_000):
-        pass
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
     assert len(viewer.layers) == n and viewer.layers["coffee clusters"] is layer
     assert layer.data.max() == 4
 
@@ -182,8 +180,7 @@ def test_models_from_the_widget(ran, tmp_path, qtbot):
     assert np.array_equal(ns["seg"].labels, viewer.layers["coffee clusters"].data)
     viewer.add_image(data.chelsea(), name="cat")
     widget.load_model(path)
-    worker = widget.apply_model(viewer.layers["cat"])
-    with qtbot.waitSignal(worker.finished, timeout=30_000):
-        pass
+    assert widget.apply_model(viewer.layers["cat"]) is not None
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
     assert viewer.layers["cat clusters"].data.max() <= 4
     assert widget._clusters_layer is viewer.layers["cat clusters"]
