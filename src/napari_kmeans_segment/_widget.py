@@ -56,6 +56,7 @@ class KMeansWidget(ClusterActions, PreviewAndSuggest, Container):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
+        self._closed = False
         self._viewer = napari_viewer
         self._worker = None
         self._cancel_event: threading.Event | None = None
@@ -130,7 +131,6 @@ class KMeansWidget(ClusterActions, PreviewAndSuggest, Container):
             w.changed.connect(self._schedule_preview)
         self._viewer.layers.selection.events.active.connect(self._follow_active)
         self._follow_active()
-        self._closed = False
         self.native.destroyed.connect(self._on_destroyed)
 
     def _on_destroyed(self, *_):
