@@ -15,15 +15,18 @@ def main():
     viewer.open_sample("napari-kmeans-segment", "coffee")
     _, widget = viewer.window.add_plugin_dock_widget("napari-kmeans-segment",
                                                      "K-means segmentation")
-    widget["n_clusters"].value = 5
-    widget["seed"].value = 0
-    worker = widget.run()
-    done = []
-    worker.finished.connect(lambda: done.append(1))
     app = QApplication.instance()
-    while not done:
-        app.processEvents()
-    app.processEvents()
+
+    def wait(ready):
+        while not ready():
+            app.processEvents()
+
+    widget["seed"].value = 0
+    widget.suggest_k(k_range=range(2, 9))  # scores K = 2..8 and sets n_clusters
+    wait(lambda: widget.suggest_button.enabled)
+    widget["n_clusters"].value = 5
+    widget.run()
+    wait(lambda: widget._worker is None)
     widget.set_cluster_visible(2, False)  # "disable cluster 2", as in the tutorial
     viewer.layers["coffee recolored"].visible = False
     viewer.layers["coffee clusters"].visible = False

@@ -9,7 +9,8 @@ from qtpy.QtWidgets import QWidget
 
 
 class KPlot(QWidget):
-    """Silhouette (solid) and scaled compactness (dashed) against K; the suggested K marked."""
+    """Silhouette (solid) and compactness (dashed) against K, each scaled to the plot's
+    height; the suggested K marked."""
 
     def __init__(self):
         super().__init__()
@@ -31,7 +32,7 @@ class KPlot(QWidget):
         comp = np.asarray(r.compactness, float)
         return {
             "x": x,
-            "silhouette": np.clip(sil, 0, None) / max(sil.max(), 1e-12),
+            "silhouette": (sil - sil.min()) / max(sil.max() - sil.min(), 1e-12),
             "compactness": (comp - comp.min()) / max(comp.max() - comp.min(), 1e-12),
         }
 
@@ -63,6 +64,8 @@ class KPlot(QWidget):
         p.setPen(QPen(fg, 1))
         for x, k in zip(c["x"], self.result.ks):
             p.drawText(pt(x, 0) + QPointF(-4, 16), str(k))
-        p.drawText(QPointF(4, 18), "K")
-        p.drawText(box.topRight() + QPointF(-150, 14), "silhouette — compactness - -")
+        p.setPen(QPen(QColor(80, 170, 255), 1))
+        p.drawText(box.topLeft() + QPointF(6, 14), "silhouette")
+        p.setPen(QPen(QColor(150, 150, 150), 1))
+        p.drawText(box.topLeft() + QPointF(6, 28), "compactness")
         p.end()

@@ -56,9 +56,10 @@ class PreviewAndSuggest:
         if self._closed:
             return
         self.n_clusters.value = res.k
-        rows = ", ".join(f"{k}: {s:.2f}" for k, s in zip(res.ks, res.silhouette))
-        self.suggest_result.value = (f"suggested K = {res.k} (silhouette {rows}); "
-                                     f"elbow at K = {res.elbow_k}")
+        best = max(res.silhouette)
+        self.suggest_result.value = f"K = {res.k} (silhouette {best:.2f}); elbow at K = {res.elbow_k}"
+        self.suggest_result.tooltip = "silhouette per K: " + ", ".join(
+            f"{k}: {v:.2f}" for k, v in zip(res.ks, res.silhouette))
         self.panel.show_k_curve(res)
 
     # ---------------------------------------------------------------------------------
