@@ -385,8 +385,13 @@ class Run:
     def fit_sample(self, m: int) -> list[np.ndarray]:
         """cv2.kmeans on ``m`` random pixels: the centres of every attempt."""
         flat, px = self.img.sample(m, self.rng)
+        rows = self.rows(flat, px)
+        # Refinement (ours, after cv2.kmeans) stops when the centres move less than epsilon
+        # or less than 0.1% of the data's spread: epsilon=0.2 suits 8-bit values but would
+        # keep 16-bit data iterating long after the clustering stopped changing.
+        self.tol = max(self.opts.epsilon, 1e-6 * float(rows.var(axis=0).sum()))
         candidates: list[np.ndarray] = []
-        self.cv2_kmeans(self.rows(flat, px), 0.0, 0.35, candidates)
+        self.cv2_kmeans(rows, 0.0, 0.35, candidates)
         return candidates
 
     def choose(self, candidates, scoring) -> np.ndarray:
@@ -405,7 +410,7 @@ class Run:
 
         best, best_inertia = None, np.inf
         for c in distinct_solutions(candidates):
-            c = lloyd(step, c, min(self.opts.max_iter, 5), self.opts.epsilon, self.check)
+            c = lloyd(step, c, min(self.opts.max_iter, 5), self.tol, self.check)
             inertia = assign_rows(x, c, k, w=w, want_dist=True)[3]
             if inertia < best_inertia:
                 best, best_inertia = c, inertia
@@ -439,10 +444,18 @@ class Run:
             return assign_rows(x, c, k, w=weights)[1:3]
 
         self.report(0.45, "refining centres on the colour histogram")
-        return lloyd(step, centres, self.opts.max_iter, self.opts.epsilon, self.check)
+        return lloyd(step, centres, self.opts.max_iter, self.tol, self.check)
 
     def refine_chunks(self, centres, passes: int):
+        """Lloyd steps over all pixels, chunk by chunk. Most of the way is done first on a
+        200,000-pixel sample (cheap), so the full passes only polish."""
         k = self.opts.n_clusters
+        if self.img.n_valid > 400_000:
+            flat, px = self.img.sample(200_000, np.random.default_rng(self.seed + 2))
+            x = self.rows(flat, px)
+            self.report(0.4, "refining centres on a large sample")
+            centres = lloyd(lambda c: assign_rows(x, c, k)[1:3], centres, self.opts.max_iter,
+                            self.tol, self.check)
         done = [0]
 
         def step(c):
@@ -458,7 +471,7 @@ class Run:
             self.report(0.4 + 0.3 * done[0] / passes, f"refining centres, pass {done[0]}")
             return sums, cnt
 
-        return lloyd(step, centres, passes, self.opts.epsilon, self.check)
+        return lloyd(step, centres, passes, self.tol, self.check)
 
     def histogram(self):
         """Exact colour histogram of valid pixels: (keys, colours (U, C) float32, counts (U,))."""

@@ -145,7 +145,7 @@ def _segment(img: PixelImage, opts: Options, seed_used: int, settings: dict,
         if hist is not None:
             centres_f = run.refine_histogram(centres_f, hist[1:])
         else:
-            centres_f = run.refine_chunks(centres_f, min(opts.max_iter, 20))
+            centres_f = run.refine_chunks(centres_f, min(opts.max_iter, 5))
         labels, counts, sums, compactness = run.assign(centres_f, hist)
         method = "sampled"
     centres_img = _image_centres(sums, counts, centres_f, fs, img)
