@@ -268,6 +268,7 @@ class Run:
         self.img, self.fs, self.opts, self.seed = img, fs, opts, seed
         self._progress, self._cancel = progress, cancel
         self.rng = np.random.default_rng(seed)
+        self.tol = opts.epsilon  # refinement tolerance; fit_sample widens it for wide data
         self.texture = None
         if fs.texture_sigma > 0:
             lum = luminance_image(img)
