@@ -153,3 +153,21 @@ def test_lazy_and_multiscale_refuse_options_they_cannot_honour():
     img = data.coffee()
     with pytest.raises(ValueError, match="multiscale"):
         nks.segment_multiscale([img, img[::2, ::2]], 3, spatial_weight=1.0)
+
+
+def test_model_with_merged_clusters(tmp_path):
+    img = data.coffee()
+    seg = nks.segment(img, 4, seed=0)
+    labels, index, centers, counts = nks.merge_clusters(seg.labels, [2, 4], np.arange(1, 5),
+                                                        seg.centers, seg.counts)
+    model = seg.model.merged([2, 4], centers[1])
+    again = nks.load_model(model.save(tmp_path / "m.json")).apply(img)
+    assert np.array_equal(again.labels, labels)
+    assert list(again.index) == [1, 2, 3] and list(again.table()["index"]) == [1, 2, 3]
+    np.testing.assert_array_equal(again.counts, counts)
+    np.testing.assert_allclose(again.centers, centers)
+    merged_colour = np.clip(np.rint(centers[1]), 0, 255).astype(np.uint8)
+    assert (again.recolored[labels == 2] == merged_colour).all()
+    # the model of a merged result is the merged model again
+    assert np.array_equal(again.model.apply(img).labels, labels)
+    assert list(again.model.label_map) == [1, 2, 3, 2]

@@ -114,8 +114,13 @@ def test_merge_and_undo(ran, qtbot):
     merged = viewer.layers["coffee recolored"].data[layer.data == 2]
     assert (merged == merged[0]).all()
     assert {r["label"] for r in widget.panel.rows()} == {1, 2, 3}
+    # a model saved now merges the same clusters on the next image
+    merged_model = nks.KMeansModel.from_dict(
+        layer.metadata["napari_kmeans_segment"]["model"])
+    assert np.array_equal(merged_model.apply(img).labels, layer.data)
     widget.undo()
     assert np.array_equal(layer.data, before)
+    assert widget.current_model().label_map is None
     assert np.array_equal(viewer.layers["coffee recolored"].data, rec_before)
     assert list(layer.features["index"]) == [1, 2, 3, 4]
     # a merged layer is still ours: the next Run updates it in place

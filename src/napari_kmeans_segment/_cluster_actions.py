@@ -123,8 +123,11 @@ class ClusterActions:
         self._undo.append({
             "labels": layer.data, "colormap": layer.colormap, "features": f.copy(),
             "recolored": None if recolored is None else recolored.data,
+            "metadata": {k: (dict(v) if isinstance(v, dict) else v)
+                         for k, v in layer.metadata.items()},
         })
         target = min(group)
+        row = int(np.flatnonzero(index == target)[0])
         names = dict(zip(f["index"].astype(int), f["name"]))
         import pandas as pd
 
@@ -135,13 +138,18 @@ class ClusterActions:
         colours = centre_colours(centers, src) if src is not None else np.ones((len(index), 4))
         layer.data = new_labels
         layer.features = pd.DataFrame(table)
+        # the saved model merges the same clusters, so applying it reproduces this layer
+        md = {k: (dict(v) if isinstance(v, dict) else v) for k, v in layer.metadata.items()}
+        if "model" in md[MARK]:
+            model = core.KMeansModel.from_dict(md[MARK]["model"])
+            md[MARK]["model"] = model.merged(group, centers[row]).to_dict()
+        layer.metadata = md
         restamp(layer)
         assign_colormap(layer, label_colormap(index, colours, hidden))
         if recolored is not None and isinstance(recolored.data, np.ndarray):
             from ._core.result import to_dtype
 
             data = recolored.data.copy()
-            row = int(np.flatnonzero(index == target)[0])
             sel = np.isin(new_labels, [target])
             value = to_dtype(centers[row], data.dtype)
             data[sel] = value if data.ndim > new_labels.ndim else value[0]
@@ -157,6 +165,7 @@ class ClusterActions:
         state = self._undo.pop()
         layer.data = state["labels"]
         layer.features = state["features"]
+        layer.metadata = state["metadata"]
         restamp(layer)
         assign_colormap(layer, state["colormap"])
         rec = self._recolored_layer()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +87,9 @@ class Segmentation:
     feature_space : FeatureSpace
     params : dict
         Everything needed to reproduce the run (``seed_used`` included).
+    label_map : ndarray (K,) or None
+        For a model with merged clusters: the label each of its K clusters is written as.
+        ``centers``/``counts`` then have one row per label in :attr:`index`.
     """
 
     labels: np.ndarray
@@ -97,23 +100,34 @@ class Segmentation:
     feature_centers: np.ndarray
     feature_space: FeatureSpace
     params: dict = field(default_factory=dict)
+    label_map: np.ndarray | None = None
 
     @property
     def n_clusters(self) -> int:
         return int(self.centers.shape[0])
 
+    @property
+    def index(self) -> np.ndarray:
+        """The label of each row of ``centers`` and ``counts``."""
+        if self.label_map is None:
+            return np.arange(1, self.n_clusters + 1)
+        return np.unique(self.label_map)
+
     def table(self, names: list[str] | None = None, channel_names=None) -> dict[str, np.ndarray]:
         """One row per cluster: index (label), name, count, fraction, centre per channel."""
-        return cluster_table(np.arange(1, self.n_clusters + 1), self.counts, self.centers,
-                             names, channel_names)
+        return cluster_table(self.index, self.counts, self.centers, names, channel_names)
 
     @property
     def model(self) -> KMeansModel:
+        centers = np.asarray(self.centers, np.float64)
+        if self.label_map is not None:  # back to one centre per model cluster
+            centers = centers[np.searchsorted(self.index, self.label_map)]
         return KMeansModel(
             feature_centers=np.asarray(self.feature_centers, np.float64),
-            centers=np.asarray(self.centers, np.float64),
+            centers=centers,
             feature_space=self.feature_space,
             params=dict(self.params),
+            label_map=None if self.label_map is None else np.asarray(self.label_map),
         )
 
     def save(self, path) -> Path:
@@ -152,6 +166,7 @@ class KMeansModel:
     feature_space: FeatureSpace
     params: dict
     version: str = field(default_factory=package_version)
+    label_map: np.ndarray | None = None  # cluster i is written as label label_map[i]
 
     @property
     def n_clusters(self) -> int:
@@ -187,19 +202,49 @@ class KMeansModel:
         opts = Options.check(self.n_clusters, 1, 1, 0.0, "random", None, None)
         run = Run(img, self.feature_space, opts, 0, progress, cancel)
         labels, counts, sums, compactness = run.assign(self.feature_centers.astype(np.float32))
+        del sums
         # Recolour with the model's centres: a class keeps its colour on every image.
         centers = self.centers.copy()
-        del sums
+        label_map = None
+        if self.label_map is not None and not np.array_equal(
+                self.label_map, np.arange(1, self.n_clusters + 1)):
+            # merged clusters: relabel, then one row per remaining label
+            label_map = np.asarray(self.label_map)
+            lut = np.zeros(self.n_clusters + 1, labels.dtype)
+            lut[1:] = label_map
+            labels = lut[labels]
+            index = np.unique(label_map)
+            rows = np.searchsorted(index, label_map)
+            counts = np.bincount(rows, weights=counts, minlength=len(index)).astype(np.int64)
+            centers = centers[[int(np.flatnonzero(rows == j)[0]) for j in range(len(index))]]
+            dense = np.zeros((int(index.max()), centers.shape[1]))
+            dense[index - 1] = centers
+            recolored = recolor(img, labels, dense)
+        else:
+            recolored = recolor(img, labels, centers)
         return Segmentation(
             labels=labels.reshape(img.spatial_shape),
-            recolored=recolor(img, labels, centers),
+            recolored=recolored,
             centers=centers,
             counts=counts,
             compactness=compactness,
             feature_centers=self.feature_centers.copy(),
             feature_space=self.feature_space,
             params=dict(self.params, method="model", applied=True),
+            label_map=label_map,
         )
+
+    def merged(self, group, centre) -> KMeansModel:
+        """This model with the clusters now labelled ``group`` written as ``min(group)`` and
+        recoloured with ``centre`` (image units), as :func:`merge_clusters` does to labels."""
+        group = sorted({int(g) for g in group})
+        label_map = (np.arange(1, self.n_clusters + 1) if self.label_map is None
+                     else np.asarray(self.label_map)).copy()
+        members = np.isin(label_map, group)
+        label_map[members] = group[0]
+        centers = self.centers.copy()
+        centers[members] = centre
+        return replace(self, label_map=label_map, centers=centers)
 
     def to_dict(self) -> dict:
         return {
@@ -212,6 +257,7 @@ class KMeansModel:
             "centers": self.centers.tolist(),
             "feature_space": self.feature_space.to_dict(),
             "params": _jsonable(self.params),
+            "label_map": None if self.label_map is None else np.asarray(self.label_map).tolist(),
         }
 
     def save(self, path) -> Path:
@@ -236,13 +282,19 @@ class KMeansModel:
             c = np.asarray(d["centers"], np.float64)
             fs = FeatureSpace.from_dict(d["feature_space"])
             params = dict(d.get("params") or {})
+            label_map = d.get("label_map")
+            label_map = None if label_map is None else np.asarray(label_map, np.int64)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"This model file is damaged ({e!s}); save the model again.") from None
         if fc.ndim != 2 or c.ndim != 2 or fc.shape[0] != c.shape[0] or fc.shape[0] < 2 \
                 or not np.isfinite(fc).all():
             raise ValueError("This model file is damaged (centres of the wrong shape); "
                              "save the model again.")
-        return cls(fc, c, fs, params, version=str(d.get("package_version", "")))
+        if label_map is not None and (label_map.shape != (fc.shape[0],) or label_map.min() < 1):
+            raise ValueError("This model file is damaged (label map of the wrong shape); "
+                             "save the model again.")
+        return cls(fc, c, fs, params, version=str(d.get("package_version", "")),
+                   label_map=label_map)
 
 
 def load_model(path) -> KMeansModel:
