@@ -12,6 +12,15 @@ def _labels_array(labels) -> np.ndarray:
     return lab
 
 
+def _member(lab: np.ndarray, values) -> np.ndarray:
+    """``np.isin(lab, values)`` in one pass over the labels (a lookup table)."""
+    top = int(lab.max(initial=0))
+    lut = np.zeros(top + 1, bool)
+    vals = [v for v in values if 0 <= v <= top]
+    lut[vals] = True
+    return lut[lab]
+
+
 def mask_clusters(image, labels, hidden, *, rgb: bool | None = None,
                   channel_axis: int | None = None) -> np.ndarray:
     """The tutorial's masked image: a copy of ``image`` with the pixels of the ``hidden``
@@ -33,7 +42,7 @@ def mask_clusters(image, labels, hidden, *, rgb: bool | None = None,
         )
     if not hidden:
         return img
-    sel = np.isin(lab, hidden)
+    sel = _member(lab, hidden)
     n_colour = 3 if rgb and channel_axis is None and view.shape[-1] == 4 else view.shape[-1]
     view[..., :n_colour][sel] = 0
     return img
