@@ -65,3 +65,24 @@ def test_errors_are_one_line_without_traceback(tmp_path):
     r = subprocess.run([*cmd, str(f), "-k", "1", "-o", str(tmp_path / "o")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "at least 2" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_demo_opens_napari_with_the_widget_on_a_sample(monkeypatch, qtbot):
+    """The README's first command: napari, a sample, the widget docked, Run gives 2 layers."""
+    import napari
+
+    seen = {}
+    monkeypatch.setattr(napari, "run", lambda *a, **k: seen.setdefault("viewer",
+                                                                       napari.current_viewer()))
+    assert main(["demo", "--sample", "immunohistochemistry"]) == 0
+    viewer = seen["viewer"]
+    try:
+        assert [ly.name for ly in viewer.layers] == ["immunohistochemistry"]
+        widget = next(w for w in viewer.window.dock_widgets.values()
+                      if hasattr(w, "run_button"))
+        assert widget.run() is not None
+        qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
+        assert {"immunohistochemistry clusters", "immunohistochemistry recolored"} <= {
+            ly.name for ly in viewer.layers}
+    finally:
+        viewer.close()
