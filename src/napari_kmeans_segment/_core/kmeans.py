@@ -406,12 +406,9 @@ class Run:
         k = self.opts.n_clusters
         self.report(0.38, "choosing among the attempts")
 
-        def step(c):
-            return assign_rows(x, c, k, w=w)[1:3]
-
         best, best_inertia = None, np.inf
         for c in distinct_solutions(candidates):
-            c = lloyd(step, c, min(self.opts.max_iter, 5), self.tol, self.check)
+            c = self.lloyd_rows(x, w, c, min(self.opts.max_iter, 5))
             inertia = assign_rows(x, c, k, w=w, want_dist=True)[3]
             if inertia < best_inertia:
                 best, best_inertia = c, inertia
@@ -438,14 +435,14 @@ class Run:
 
     def refine_histogram(self, centres, hist):
         colours, weights = hist
-        x = self.fs.transform(colours)
-        k = self.opts.n_clusters
-
-        def step(c):
-            return assign_rows(x, c, k, w=weights)[1:3]
-
         self.report(0.45, "refining centres on the colour histogram")
-        return lloyd(step, centres, self.opts.max_iter, self.tol, self.check)
+        return self.lloyd_rows(self.fs.transform(colours), weights, centres, self.opts.max_iter)
+
+    def lloyd_rows(self, x, w, centres, max_iter):
+        """Lloyd steps on feature rows ``x`` (weights ``w``) to the run's tolerance."""
+        k = self.opts.n_clusters
+        return lloyd(lambda c: assign_rows(x, c, k, w=w)[1:3], centres, max_iter, self.tol,
+                     self.check)
 
     def refine_chunks(self, centres, passes: int):
         """Lloyd steps over all pixels, chunk by chunk. Most of the way is done first on a
@@ -453,10 +450,8 @@ class Run:
         k = self.opts.n_clusters
         if self.img.n_valid > 400_000:
             flat, px = self.img.sample(200_000, np.random.default_rng(self.seed + 2))
-            x = self.rows(flat, px)
             self.report(0.4, "refining centres on a large sample")
-            centres = lloyd(lambda c: assign_rows(x, c, k)[1:3], centres, self.opts.max_iter,
-                            self.tol, self.check)
+            centres = self.lloyd_rows(self.rows(flat, px), None, centres, self.opts.max_iter)
         done = [0]
 
         def step(c):

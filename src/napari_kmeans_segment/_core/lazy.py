@@ -50,11 +50,7 @@ def segment_lazy(image, n_clusters=3, *, attempts=10, max_iter=100, epsilon=0.2,
                   epsilon=epsilon, init=init, seed=seed, rgb=is_rgb,
                   channel_axis=None if is_rgb else -1, color_space=color_space,
                   normalize=normalize, progress=progress, cancel=cancel)
-    labels, recolored = apply_lazy(fit.model, arr, is_rgb)
-    if layout == "gray":
-        recolored = recolored[..., 0]
-    elif layout == "axis":
-        recolored = da.moveaxis(recolored, -1, channel_axis)
+    labels, recolored = apply_lazy(fit.model, arr, is_rgb, layout, channel_axis)
     scale = int(np.prod(arr.shape[:-1])) / max(px.shape[0], 1)
     fit.labels, fit.recolored = labels, recolored
     fit.counts = np.rint(fit.counts * scale).astype(np.int64)
@@ -65,19 +61,33 @@ def segment_lazy(image, n_clusters=3, *, attempts=10, max_iter=100, epsilon=0.2,
     return fit
 
 
-def apply_lazy(model, arr, is_rgb):
-    """Labels and recoloured image (channels last) of a channels-last dask array."""
+def apply_lazy(model, arr, is_rgb, layout, channel_axis):
+    """Lazy labels and recoloured image of a channels-last dask array (from
+    :func:`_channels_last`); the recoloured image is given back the source's layout.
+
+    Each block is assigned once: the recoloured image is made from the labels.
+    """
+    import dask.array as da
+
+    from .image import PixelImage
+    from .result import recolor
+
     k = model.n_clusters
     ca = None if is_rgb else -1
+    colours = model.label_colours()
 
     def label_block(block):
         return model.apply(block, rgb=is_rgb, channel_axis=ca).labels
 
-    def recolor_block(block):
-        return model.apply(block, rgb=is_rgb, channel_axis=ca).recolored
+    def recolor_block(block, lab):
+        return recolor(PixelImage(block, rgb=is_rgb, channel_axis=ca), lab.ravel(), colours)
 
     labels = arr.map_blocks(label_block, drop_axis=arr.ndim - 1, dtype=labels_dtype(k))
-    recolored = arr.map_blocks(recolor_block, dtype=arr.dtype)
+    recolored = da.map_blocks(recolor_block, arr, labels[..., None], dtype=arr.dtype)
+    if layout == "gray":
+        recolored = recolored[..., 0]
+    elif layout == "axis":
+        recolored = da.moveaxis(recolored, -1, channel_axis)
     return labels, recolored
 
 
@@ -101,11 +111,7 @@ def segment_multiscale(levels, n_clusters=3, *, rgb=None, channel_axis=None, **o
     for level in levels:
         arr, is_rgb, layout = _channels_last(da.asarray(level), fit.params["rgb"], channel_axis)
         arr = arr.rechunk({arr.ndim - 1: -1})
-        labels, recolored = apply_lazy(fit.model, arr, is_rgb)
-        if layout == "gray":
-            recolored = recolored[..., 0]
-        elif layout == "axis":
-            recolored = da.moveaxis(recolored, -1, channel_axis)
+        labels, recolored = apply_lazy(fit.model, arr, is_rgb, layout, channel_axis)
         scale = int(np.prod(arr.shape[:-1])) / max(int(np.prod(fit.labels.shape)), 1)
         seg = type(fit)(
             labels=labels, recolored=recolored, centers=fit.centers,

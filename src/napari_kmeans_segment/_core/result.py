@@ -203,11 +203,9 @@ class KMeansModel:
         run = Run(img, self.feature_space, opts, 0, progress, cancel)
         labels, counts, sums, compactness = run.assign(self.feature_centers.astype(np.float32))
         del sums
-        # Recolour with the model's centres: a class keeps its colour on every image.
         centers = self.centers.copy()
         label_map = None
-        if self.label_map is not None and not np.array_equal(
-                self.label_map, np.arange(1, self.n_clusters + 1)):
+        if self.merges:
             # merged clusters: relabel, then one row per remaining label
             label_map = np.asarray(self.label_map)
             lut = np.zeros(self.n_clusters + 1, labels.dtype)
@@ -216,12 +214,9 @@ class KMeansModel:
             index = np.unique(label_map)
             rows = np.searchsorted(index, label_map)
             counts = np.bincount(rows, weights=counts, minlength=len(index)).astype(np.int64)
-            centers = centers[[int(np.flatnonzero(rows == j)[0]) for j in range(len(index))]]
-            dense = np.zeros((int(index.max()), centers.shape[1]))
-            dense[index - 1] = centers
-            recolored = recolor(img, labels, dense)
-        else:
-            recolored = recolor(img, labels, centers)
+            centers = self.label_colours()[index - 1]
+        # Recolour with the model's centres: a class keeps its colour on every image.
+        recolored = recolor(img, labels, self.label_colours())
         return Segmentation(
             labels=labels.reshape(img.spatial_shape),
             recolored=recolored,
@@ -233,6 +228,21 @@ class KMeansModel:
             params=dict(self.params, method="model", applied=True),
             label_map=label_map,
         )
+
+    @property
+    def merges(self) -> bool:
+        """True when some clusters are written under another cluster's label."""
+        return self.label_map is not None and not np.array_equal(
+            self.label_map, np.arange(1, self.n_clusters + 1))
+
+    def label_colours(self) -> np.ndarray:
+        """Row L - 1: the centre (image units) that pixels labelled L are recoloured with."""
+        if not self.merges:
+            return self.centers
+        label_map = np.asarray(self.label_map)
+        dense = np.zeros((int(label_map.max()), self.centers.shape[1]))
+        dense[label_map - 1] = self.centers  # members of a merge share one centre
+        return dense
 
     def merged(self, group, centre) -> KMeansModel:
         """This model with the clusters now labelled ``group`` written as ``min(group)`` and

@@ -120,7 +120,7 @@ def segment(
         spatial_weight=float(spatial_weight), texture_sigma=float(texture_sigma),
     )
     if per_plane:
-        return _segment_planes(image, img, opts, seed_used, settings, progress, cancel)
+        return _segment_planes(img, opts, seed_used, settings, progress, cancel)
     return _segment(img, opts, seed_used, settings, progress, cancel)
 
 
@@ -206,7 +206,7 @@ def _check_enough_pixels(img: PixelImage, k: int, rng, distinct: int | None = No
         )
 
 
-def _segment_planes(image, img: PixelImage, opts, seed_used, settings, progress, cancel):
+def _segment_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
     """Cluster each plane of the first spatial axis on its own; match numbering by centre."""
     from scipy.optimize import linear_sum_assignment
 
