@@ -1,0 +1,347 @@
+"""Candidate centres for the fast path, fitted on weighted summaries of *every* pixel.
+
+Choosing among ``cv2.kmeans`` attempts fitted on a 5,000-pixel sample misses clusters that
+hold few pixels: a cluster of 0.5% of the image has ~25 sampled pixels, and an attempt
+that never puts a centre there is not saved by refining later. Here every pixel counts:
+
+* :func:`grid_summary` bins weighted feature rows (the exact colour histogram, or all
+  pixels) on a grid; each occupied cell becomes one point, the weighted mean of its rows,
+  weighted by its pixel count. The k-means objective on these points equals the one on
+  all pixels up to the spread inside the cells, so a few thousand points stand in for
+  millions of pixels;
+* :func:`kmeans_pp` seeds many starts at once by weighted greedy k-means++ (centres drawn
+  with probability proportional to pixel count x squared distance to the centres so far,
+  the best of a few draws kept), so a distinct colour held by few pixels still gets a
+  centre in a good share of the starts;
+* :func:`lloyd_batch` refines all starts together with weighted Lloyd steps (one numpy
+  pass per step for every start: the cost is in arithmetic, not in Python calls).
+
+Everything is float64 numpy without BLAS (thin matrix products spin OpenBLAS threads,
+which costs far more than they save on a shared machine); deterministic for a given rng.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+FINE_CELLS = 1 << 18  # cells of the finest grid (64 levels per feature for three features)
+
+
+def _levels(f: int, cells: int) -> int:
+    return max(2, int(round(cells ** (1.0 / f))))
+
+
+def _cells(scaled: np.ndarray, levels: int) -> tuple[np.ndarray, int]:
+    """Cell of each row of ``scaled`` (values in [0, 1]) on a grid of ``levels`` per feature:
+    (cell index 0..m-1 per row, m occupied cells)."""
+    f = scaled.shape[1]
+    q = np.minimum((scaled * levels).astype(np.int64), levels - 1)
+    key = q[:, 0].copy()
+    for j in range(1, f):
+        key *= levels
+        key += q[:, j]
+    if levels**f <= 1 << 22:
+        occupied = np.bincount(key, minlength=levels**f).astype(bool)
+        return (np.cumsum(occupied) - 1)[key], int(occupied.sum())
+    _, inverse = np.unique(key, return_inverse=True)  # too many cells for a dense table
+    return inverse, int(inverse.max()) + 1
+
+
+def grid_summary(x: np.ndarray, w: np.ndarray, cells: int, budget: int | None = None,
+                 levels: int | None = None):
+    """Weighted points standing in for rows ``x`` (weights ``w``), finer where it matters.
+
+    The rows are binned on a grid spanning their range: ``levels`` per feature, or the
+    coarsest grid (``cells`` ** (1/F) levels, then 1.42 times more, and so on) with at least
+    ``cells`` occupied cells.
+    Each cell becomes one point, the weighted mean of its rows, weighted by their total
+    weight; the k-means objective on these points equals the one on the rows up to the
+    scatter inside the cells. So that this loss stays small where the pixels are (a dark
+    image has most of them in a few cells), the cells with the largest scatter (weight x
+    variance) are then given back as their rows, most scattered first, while the points
+    number at most ``budget`` (default ``cells``). Rows are returned as they are when there
+    are no more than ``budget``. Returns (points (M, F) float64, weights (M,) float64).
+    """
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    n, f = x.shape
+    budget = cells if budget is None else budget
+    if n <= budget:
+        return x, w
+    lo = x.min(axis=0)
+    span = x.max(axis=0) - lo
+    span[~(span > 0)] = 1.0
+    scaled = (x - lo) / span
+    finest = _levels(f, FINE_CELLS)
+    # occupied cells are fewer than the grid's, so start where a full grid would do
+    lv = levels or min(_levels(f, cells), finest)
+    while True:
+        inverse, m = _cells(scaled, lv)
+        if levels is not None or m >= cells or lv >= finest:
+            break
+        lv = min(int(lv * 1.42), finest)
+    weights = np.bincount(inverse, weights=w, minlength=m)
+    sums = np.stack([np.bincount(inverse, weights=x[:, j] * w, minlength=m) for j in range(f)],
+                    axis=1)
+    points = sums / weights[:, None]
+    if m < budget:
+        # scatter of each cell: sum of w |x|^2 minus W |mean|^2
+        sq = np.bincount(inverse, weights=w * np.einsum("ij,ij->i", x, x), minlength=m)
+        scatter = sq - weights * np.einsum("ij,ij->i", points, points)
+        rows = np.bincount(inverse, minlength=m)
+        order = np.argsort(-scatter, kind="stable")
+        order = order[rows[order] > 1]
+        extra = np.cumsum(rows[order] - 1)  # points added by giving back each cell's rows
+        expand = np.zeros(m, bool)
+        expand[order[: int(np.searchsorted(extra, budget - m, side="right"))]] = True
+        if expand.any():
+            back = expand[inverse]
+            keep = ~expand
+            points = np.concatenate([points[keep], x[back]])
+            weights = np.concatenate([weights[keep], w[back]])
+    return points, weights
+
+
+def squared_distances(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Squared distances of rows ``x`` (n, F) to centres ``c`` (..., F): shape (n, ...).
+
+    Accumulated feature by feature (exact in float64, no cancellation, no BLAS).
+    """
+    flat = c.reshape(-1, c.shape[-1])
+    d = np.subtract.outer(x[:, 0], flat[:, 0])
+    d *= d
+    for j in range(1, x.shape[1]):
+        t = np.subtract.outer(x[:, j], flat[:, j])
+        t *= t
+        d += t
+    return d.reshape(x.shape[0], *c.shape[:-1])
+
+
+def kmeans_pp(x: np.ndarray, w: np.ndarray, k: int, starts: int, rng: np.random.Generator,
+              trials: int | None = None) -> np.ndarray:
+    """Weighted greedy k-means++ seeding of ``starts`` independent starts: (starts, k, F).
+
+    Each new centre is the best (lowest resulting inertia) of ``trials`` rows drawn with
+    probability proportional to weight x squared distance to the nearest centre so far.
+    """
+    n = x.shape[0]
+    if n < k:
+        raise ValueError(f"k-means++ needs at least K={k} points; got {n}.")
+    trials = trials or 2 + int(np.log(k))
+    rows = np.arange(starts)
+    cw = np.cumsum(w)
+    first = np.minimum(np.searchsorted(cw, rng.random(starts) * cw[-1], side="right"), n - 1)
+    chosen = np.empty((starts, k), np.int64)
+    chosen[:, 0] = first
+    d = squared_distances(x, x[first]).T  # (starts, n)
+    for m in range(1, k):
+        cum = np.cumsum(d * w, axis=1)
+        total = cum[:, -1:].copy()
+        flat_rows = total[:, 0] > 0
+        total[~flat_rows] = 1.0
+        # one searchsorted for every start: row b's cumulative sums are shifted into [b, b+1]
+        cum /= total
+        cum += rows[:, None]
+        draws = rng.random((starts, trials)) + rows[:, None]
+        cand = np.searchsorted(cum.ravel(), draws.ravel(), side="right").reshape(starts, trials)
+        cand = np.clip(cand - rows[:, None] * n, 0, n - 1)
+        if not flat_rows.all():  # every row of a start sits on a centre: take unused rows
+            for b in np.flatnonzero(~flat_rows):
+                free = np.setdiff1d(np.arange(n), chosen[b, :m])
+                cand[b] = free[0]
+        dc = np.minimum(squared_distances(x, x[cand]).transpose(1, 2, 0), d[:, None, :])
+        best = (dc @ w).argmin(axis=1)
+        chosen[:, m] = cand[rows, best]
+        d = dc[rows, best]
+    return x[chosen]
+
+
+def lloyd_batch(x: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, tol: float,
+                check: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted Lloyd steps for several starts at once (centres (B, K, F)).
+
+    A start stops when the largest squared shift of its centres is <= ``tol`` (cv2's rule
+    for epsilon). A cluster left without rows moves to the row that adds most to the
+    inertia, so no centre is wasted. Returns (centres (B, K, F), inertia (B,)).
+    """
+    c = np.array(centers, np.float64, ndmin=3)
+    b_all, k, f = c.shape
+    n = x.shape[0]
+    wx = x * w[:, None]
+    active = np.arange(b_all)
+    for _ in range(max_iter):
+        if check is not None:
+            check()
+        ca = c[active]
+        nb = active.size
+        d = squared_distances(x, ca)  # (n, nb, k)
+        lab = d.argmin(axis=2)  # (n, nb)
+        flat = (lab + np.arange(nb) * k).ravel()
+        cnt = np.bincount(flat, weights=np.repeat(w, nb), minlength=nb * k).reshape(nb, k)
+        sums = np.stack([np.bincount(flat, weights=np.repeat(wx[:, j], nb), minlength=nb * k)
+                         for j in range(f)], axis=1).reshape(nb, k, f)
+        new = ca.copy()
+        nz = cnt > 0
+        new[nz] = sums[nz] / cnt[nz][:, None]
+        for b in np.flatnonzero(~nz.all(axis=1)):
+            cost = w * np.take_along_axis(d[:, b], lab[:, b, None], axis=1)[:, 0]
+            for j in np.flatnonzero(~nz[b]):
+                p = int(np.argmax(cost))
+                new[b, j] = x[p]
+                cost[p] = 0.0
+        shift = ((new - ca) ** 2).sum(axis=2).max(axis=1)
+        c[active] = new
+        active = active[shift > tol]
+        if active.size == 0:
+            break
+    return c, inertia(x, w, c)
+
+
+def inertia(x: np.ndarray, w: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Weighted sum of squared distances to the nearest centre, per start (centres (B, K, F))."""
+    out = np.empty(centers.shape[0])
+    step = max(1, (1 << 22) // max(1, x.shape[0] * centers.shape[1]))
+    for s in range(0, centers.shape[0], step):
+        out[s : s + step] = w @ squared_distances(x, centers[s : s + step]).min(axis=2)
+    return out
+
+
+def distinct(centers: np.ndarray, scores: np.ndarray, rel: float = 0.01) -> list[int]:
+    """Indices of the starts (centres (B, K, F)) in order of ``scores``, a solution counted
+    once: a start whose every centre lies within ``rel`` of the centres' scale from a centre
+    of a solution already kept (and the other way round) is the same solution, reached
+    from another start and stopped at another point of its slow final approach."""
+    scale = float(np.abs(centers).max()) or 1.0
+    limit = (rel * scale) ** 2
+    kept: list[int] = []
+    for i in np.argsort(scores, kind="stable"):
+        ci = centers[i]
+        same = False
+        for j in kept:
+            d = ((ci[:, None, :] - centers[j][None]) ** 2).sum(axis=2)
+            if d.min(axis=1).max() <= limit and d.min(axis=0).max() <= limit:
+                same = True
+                break
+        if not same:
+            kept.append(int(i))
+    return kept
+
+
+def refine(x: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, tol: float,
+           check: Callable[[], None] | None = None, want_inertia: bool = True,
+           ) -> tuple[np.ndarray, float]:
+    """Weighted Lloyd steps for one solution, with Hamerly's distance bounds.
+
+    Each row keeps an upper bound on the distance to its centre and a lower bound on the
+    distance to any other; after the centres move, only rows whose bounds overlap are
+    measured again, and the cluster sums are updated by the rows that changed cluster.
+    Near convergence a step costs a few vector operations over the rows instead of a
+    full (n, K) distance pass, so converging tightly on a 300k-colour histogram is cheap.
+    Stops when the largest squared centre shift is <= ``tol``. Returns (centres, inertia
+    at those centres, or NaN without ``want_inertia``).
+    """
+    c = np.asarray(centers, np.float64).copy()
+    k, f = c.shape
+    n = x.shape[0]
+    d = squared_distances(x, c)
+    lab = d.argmin(axis=1)
+    u = np.sqrt(np.take_along_axis(d, lab[:, None], axis=1)[:, 0])
+    d[np.arange(n), lab] = np.inf
+    low = np.sqrt(d.min(axis=1)) if k > 1 else np.full(n, np.inf)
+    del d
+    cnt = np.bincount(lab, weights=w, minlength=k)
+    sums = np.stack([np.bincount(lab, weights=x[:, j] * w, minlength=k) for j in range(f)], axis=1)
+    for _ in range(max_iter):
+        if check is not None:
+            check()
+        new = c.copy()
+        nz = cnt > 0
+        new[nz] = sums[nz] / cnt[nz, None]
+        move = np.sqrt(((new - c) ** 2).sum(axis=1))
+        c = new
+        if float((move**2).max()) <= tol:
+            break
+        # bounds after the move: own centre may have come closer by at most move[lab]...
+        u += move[lab]
+        order = np.argsort(move)
+        far, second = move[order[-1]], (move[order[-2]] if k > 1 else 0.0)
+        low -= np.where(lab == order[-1], second, far)
+        # ...and a row is safe when its centre is nearer than half the gap to any other
+        gap = np.sqrt(squared_distances(c, c))
+        np.fill_diagonal(gap, np.inf)
+        half = 0.5 * gap.min(axis=1)
+        bound = np.maximum(low, half[lab])
+        idx = np.flatnonzero(u > bound)
+        if idx.size:
+            xi = x[idx]
+            u[idx] = np.sqrt(((xi - c[lab[idx]]) ** 2).sum(axis=1))
+            keep = u[idx] > bound[idx]
+            idx, xi = idx[keep], xi[keep]
+        if idx.size:
+            di = squared_distances(xi, c)
+            li = di.argmin(axis=1)
+            u[idx] = np.sqrt(di[np.arange(idx.size), li])
+            di[np.arange(idx.size), li] = np.inf
+            low[idx] = np.sqrt(di.min(axis=1))
+            moved = li != lab[idx]
+            if moved.any():
+                j, old, to = idx[moved], lab[idx[moved]], li[moved]
+                wj = w[j]
+                cnt -= np.bincount(old, weights=wj, minlength=k)
+                cnt += np.bincount(to, weights=wj, minlength=k)
+                for m in range(f):
+                    wxm = x[j, m] * wj
+                    sums[:, m] -= np.bincount(old, weights=wxm, minlength=k)
+                    sums[:, m] += np.bincount(to, weights=wxm, minlength=k)
+                lab[j] = to
+    return c, float(inertia(x, w, c[None])[0]) if want_inertia else float("nan")
+
+
+def split_summary(x: np.ndarray, w: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """About ``size`` weighted points standing in for rows ``x`` (weights ``w``): the means of
+    the leaves of a k-d tree that splits, round by round, the leaves holding the most
+    scatter (weight x variance) at their mean along their widest axis.
+
+    Splitting by scatter keeps the loss of the summary (the scatter left inside the
+    leaves, which is what the k-means objective cannot see) nearly even across leaves, so a
+    dense region gets many small leaves and sparse outliers a few large ones.
+    """
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    n, f = x.shape
+    if n <= size:
+        return x, w
+    leaf = np.zeros(n, np.int64)
+    m = 1
+    wx = x * w[:, None]
+    while m < size:
+        cnt = np.bincount(leaf, weights=w, minlength=m)
+        mean = np.stack([np.bincount(leaf, weights=wx[:, j], minlength=m) for j in range(f)], 1)
+        mean /= cnt[:, None]
+        dev = x - mean[leaf]
+        var = np.stack([np.bincount(leaf, weights=w * dev[:, j] ** 2, minlength=m)
+                        for j in range(f)], 1)
+        scatter = var.sum(axis=1)
+        rows = np.bincount(leaf, minlength=m)
+        splittable = rows > 1
+        # split the most scattered leaves, at most doubling the leaves and not past size
+        room = min(m, size - m)
+        order = np.argsort(-np.where(splittable, scatter, -1.0), kind="stable")[:room]
+        order = order[splittable[order] & (scatter[order] > 0)]
+        if order.size == 0:
+            break
+        split = np.zeros(m, bool)
+        split[order] = True
+        axis = var.argmax(axis=1)
+        child = np.full(m, -1, np.int64)
+        child[order] = m + np.arange(order.size)
+        on = split[leaf]
+        right = on & (dev[np.arange(n), axis[leaf]] > 0)
+        leaf[right] = child[leaf[right]]
+        m += order.size
+    cnt = np.bincount(leaf, weights=w, minlength=m)
+    keep = cnt > 0
+    mean = np.stack([np.bincount(leaf, weights=wx[:, j], minlength=m) for j in range(f)], 1)
+    return mean[keep] / cnt[keep, None], cnt[keep]

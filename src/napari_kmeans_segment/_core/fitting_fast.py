@@ -1,0 +1,171 @@
+"""The fast path's fitting: many starts on a summary of every pixel, chosen on finer data.
+
+:func:`fit_fast` is what a :class:`Run` calls in fast mode; it returns the centres that
+the nearest-centre pass then labels every pixel with:
+
+1. **summaries of every pixel** (:func:`summarise`). *fine*: about 30,000 weighted points,
+   the exact colour histogram's rows (each distinct colour weighted by its pixel count) or,
+   without one, all pixels' feature rows, binned on a grid whose most scattered cells are
+   given back point by point; *screen*: about ``sample_size`` (default 2,000) points, the
+   leaves of a k-d tree over the fine points split where the scatter is (dense colours get
+   many small leaves, outliers a few large ones);
+2. **starts** (:func:`choose`): ``attempts x ceil(K / 3)`` weighted k-means++ starts (more
+   clusters have more ways to go wrong), refined together by Lloyd steps on the screen
+   summary. A colour held by 0.5% of the pixels has its full weight here, so many starts
+   give it a centre;
+3. **choice**: the best distinct starts (at most :data:`FINALISTS`) are refined to a tight
+   tolerance on the fine summary and the lowest inertia there wins: on a few thousand
+   points two solutions 1% apart can swap places, on the fine summary they do not;
+4. **polish**: the winner is refined to the same tight tolerance on the exact colour
+   histogram (every pixel, exactly), or by Lloyd passes over all pixels.
+
+``init`` does not apply here: every fast-mode start is seeded by k-means++ on the weighted
+summary (cv2's random centres are what leave small clusters without a centre).
+``epsilon`` bounds the squared centre shift of the screening and polishing steps as in
+cv2.kmeans; the finalists are refined on to epsilon / 100 before they are compared, since
+solutions stopped early on a slow approach rank by how far they got, not by where they go.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .candidates import (
+    FINE_CELLS,
+    distinct,
+    grid_summary,
+    kmeans_pp,
+    lloyd_batch,
+    refine,
+    split_summary,
+)
+
+FINE_POINTS = 30_000  # points of the fine summary the finalists are compared on
+SCREEN_POINTS = 2_000  # points of the screen summary the starts run on ("auto")
+FINALISTS = 5  # distinct starts refined on the fine summary
+TIGHT = 0.01  # choice and polish stop at this fraction of the screening tolerance
+
+
+@dataclass
+class Summary:
+    """Weighted points standing in for every pixel, at three sizes (feature units)."""
+
+    screen: tuple[np.ndarray, np.ndarray]
+    fine: tuple[np.ndarray, np.ndarray]
+    full: tuple[np.ndarray, np.ndarray] | None  # the exact histogram, when there is one
+    tol: float  # screening tolerance: epsilon, or 1e-6 of the total variance if larger
+
+
+def summarise(x: np.ndarray, w: np.ndarray, epsilon: float, screen_points: int = SCREEN_POINTS,
+              exact: bool = True) -> Summary:
+    """Fine and screen summaries of rows ``x`` (weights ``w``); ``exact`` when the rows
+    are every pixel exactly (a colour histogram), so that the polish can use them."""
+    fine = grid_summary(x, w, FINE_POINTS // 3, FINE_POINTS)
+    screen = split_summary(*fine, screen_points)
+    fx, fw = fine
+    mean = (fw @ fx) / fw.sum()
+    var = float(fw @ ((fx - mean) ** 2).sum(axis=1)) / fw.sum()  # of the cells' means: a bit less
+    full = (np.asarray(x, np.float64), np.asarray(w, np.float64)) if exact else None
+    return Summary(screen, fine, full, max(epsilon, 1e-6 * var))
+
+
+def n_starts(attempts: int, k: int) -> int:
+    return attempts * -(-k // 3)
+
+
+def choose(summary: Summary, k: int, attempts: int, max_iter: int, rng: np.random.Generator,
+           check=None, report=None) -> tuple[np.ndarray, float]:
+    """Starts on the screen summary, the best finalists refined on the fine one.
+
+    Returns (centres (K, F) float64 refined tightly on the fine summary, their inertia
+    there). ``report(fraction, message)`` is told how far it got.
+    """
+    fine_tol = summary.tol * TIGHT
+    screen, fine = summary.screen, summary.fine
+    if screen[0].shape[0] < k:  # fewer summary points than clusters: use the fine ones
+        screen = fine
+    starts = n_starts(attempts, k)
+    if report:
+        report(0.0, f"seeding {starts} starts")
+    seeds = kmeans_pp(*screen, k, starts, rng)
+    if report:
+        report(0.3, f"refining {starts} starts")
+    centers, inertia = lloyd_batch(*screen, seeds, max_iter, summary.tol, check)
+    best, best_inertia = None, np.inf
+    finalists = distinct(centers, inertia)[:FINALISTS]
+    for i, j in enumerate(finalists):
+        if report:
+            report(0.6 + 0.4 * i / len(finalists), "choosing among the starts")
+        c, e = refine(*fine, centers[j], max_iter, fine_tol, check)
+        if e < best_inertia:
+            best, best_inertia = c, e
+    assert best is not None
+    return best, best_inertia
+
+
+def fit_fast(run, hist) -> np.ndarray:
+    """Centres (feature units, float32) for the fast path of ``run`` (a :class:`Run`).
+
+    ``hist`` is the run's exact colour histogram (keys, colours, counts) or None. Sets
+    ``run.tol`` (the tolerance of any later refinement over all pixels) to epsilon, or to
+    1e-6 of the data's total variance if that is larger (16-bit and float data would
+    otherwise iterate long after the clustering stopped changing).
+    """
+    opts = run.opts
+    k = opts.n_clusters
+    if hist is not None:
+        run.report(0.3, "summarising the colours")
+        x, w, exact = run.fs.transform(hist[1]), hist[2], True
+    else:
+        x, w = pixel_summary(run)
+        exact = False
+        if x.shape[0] < 10 * k:  # values too few or too bunched for the grid: plain pixels
+            flat, px = run.img.sample(100_000, np.random.default_rng(run.seed + 3))
+            x, w = run.rows(flat, px), np.ones(px.shape[0])
+    screen_points = SCREEN_POINTS if opts.sample_size == "auto" else max(opts.sample_size, k)
+    summary = summarise(x, w, opts.epsilon, screen_points, exact)
+    run.tol = summary.tol
+
+    def report(fraction, message):
+        run.report(0.32 + 0.25 * fraction, message)
+
+    centers, _ = choose(summary, k, opts.attempts, opts.max_iter,
+                        np.random.default_rng(run.seed), run.check, report)
+    if summary.full is not None:  # one or two steps: the fine summary's optimum is close
+        run.report(0.6, "refining centres on the colour histogram")
+        centers, _ = refine(*summary.full, centers, opts.max_iter, run.tol, run.check, False)
+    return centers.astype(np.float32)
+
+
+def pixel_summary(run) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows of every valid pixel binned on a fine grid, in one pass over the image:
+    (weighted mean of each occupied cell (M, F) float64, pixel counts (M,)).
+
+    The grid spans a large random sample's range; rarer values beyond it fall in the edge
+    cells, whose means stay exact.
+    """
+    img = run.img
+    flat, px = img.sample(100_000, np.random.default_rng(run.seed + 3))
+    rows = run.rows(flat, px).astype(np.float64)
+    f = rows.shape[1]
+    lo = rows.min(axis=0)
+    span = rows.max(axis=0) - lo
+    span[~(span > 0)] = 1.0
+    levels = max(2, int(FINE_CELLS ** (1.0 / f)))
+    cells = levels**f
+    counts = np.zeros(cells)
+    sums = np.zeros((cells, f))
+    for i, chunk in enumerate(img.chunks()):
+        run.report(0.3 * i / img.n_chunks, "summarising the pixels")
+        x, _ = run.chunk_rows(chunk)
+        q = np.clip(((x - lo) * (levels / span)).astype(np.int64), 0, levels - 1)
+        key = q[:, 0]
+        for j in range(1, f):
+            key = key * levels + q[:, j]
+        counts += np.bincount(key, minlength=cells)
+        for j in range(f):
+            sums[:, j] += np.bincount(key, weights=x[:, j], minlength=cells)
+    occupied = counts > 0
+    return sums[occupied] / counts[occupied, None], counts[occupied]
