@@ -51,7 +51,8 @@ def run(plan: Plan, args, console: Console) -> int:
                         seg_model, row = process_lazy(item, model, args, tx, console, lazy_env,
                                                       prefix=f"{bar(i, n)} {i}/{n} {name}")
                     else:
-                        seg_model, row = _process(item, model, args, tx)
+                        seg_model, row = _process(item, model, args, tx, console,
+                                                  prefix=f"{bar(i, n)} {i}/{n} {name}")
                     fitted_now = model is None and plan.save_model is not None
                     if plan.save_model is not None and model is None:
                         write_model(tx.temp(plan.save_model), seg_model)
@@ -111,20 +112,24 @@ def _make_folder(outdir: Path) -> list[Path]:
     return missing
 
 
-def _process(item: ImagePlan, model, args, tx: Transaction):
+def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, prefix: str):
     """Read, segment and write one image held in memory. Returns (model, summary row)."""
     import napari_kmeans_segment as nks
+
+    def progress(fraction: float, message: str) -> None:
+        console.progress(f"{prefix}: {int(100 * fraction)}% {message}")
 
     src = item.source
     img = read_array(src)
     if model is not None:
-        seg = model.apply(img, rgb=src.rgb, channel_axis=src.channel_axis)
+        seg = model.apply(img, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress)
     else:
         seg = nks.segment(
             img, args.n_clusters, seed=args.seed, attempts=args.attempts,
             max_iter=args.max_iter, epsilon=args.epsilon, init=args.init,
             sample_size=None if args.exact else "auto", color_space=args.color_space,
             normalize=args.normalize, rgb=src.rgb, channel_axis=src.channel_axis,
+            progress=progress,
         )
     labels = np.asarray(seg.labels)
     write_tiff(tx.temp(item.outputs["labels"]), labels)
