@@ -63,6 +63,7 @@ def run(plan: Plan, args, console: Console) -> int:
             except Exception as e:  # noqa: BLE001 - one image's failure must not stop the batch
                 failed += 1
                 msg = cli_words(str(e)) if isinstance(e, ValueError | TypeError) else _describe(e)
+                msg = " ".join(msg.split())  # one line, whatever the exception held
                 console.say(f"{item.source.path}: {msg}")
                 rows.append(failed_row(str(item.source.path), msg))
         console.progress(f"{bar(n, n)} {n}/{n} done")

@@ -28,7 +28,7 @@ class LazyEnv:
             from distributed import Client
 
             try:
-                self.client = Client(scheduler, timeout="10s", set_as_default=False)
+                self.client = Client(scheduler, timeout="5s", set_as_default=False)
             except (OSError, TimeoutError, ValueError) as e:
                 raise CliError(f"--scheduler {scheduler}: could not connect to a dask scheduler "
                                f"there ({e}).") from None
@@ -46,7 +46,7 @@ class LazyEnv:
             from distributed import as_completed
 
             futures = self.client.compute(tasks)
-            for _ in as_completed(futures):
+            for _ in as_completed(futures, loop=self.client.loop):
                 tick()
             return self.client.gather(futures)
         import dask
