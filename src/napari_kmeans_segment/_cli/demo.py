@@ -21,4 +21,10 @@ def demo(sample: str = "coffee") -> None:
     viewer = napari.Viewer()
     viewer.open_sample("napari-kmeans-segment", sample)
     viewer.window.add_plugin_dock_widget("napari-kmeans-segment", "K-means segmentation")
+    # The image was fitted to the canvas before the dock narrowed it: lay the window out,
+    # then fit the image again so none of it is cropped.
+    from qtpy.QtWidgets import QApplication
+
+    QApplication.processEvents()
+    viewer.reset_view()
     napari.run()
