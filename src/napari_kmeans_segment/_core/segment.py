@@ -17,6 +17,7 @@ from .kmeans import (
     new_seed,
 )
 from .result import Segmentation, recolor
+from .uncertainty import fit_reference
 
 
 def segment(
@@ -149,6 +150,8 @@ def _segment(img: PixelImage, opts: Options, seed_used: int, settings: dict,
         labels, counts, sums, compactness = run.assign(centres_f, hist)
         method = "sampled"
     centres_img = _image_centres(sums, counts, centres_f, fs, img)
+    # For outlier_fraction: how far the fitted pixels typically are from their centre.
+    distance_p99 = fit_reference(img, fs, centres_f, seed_used, run.rows)
     # Stable numbering: darkest centre is label 1.
     order = luminance_order(centres_img, counts, img.rgb)
     lut = np.zeros(k + 1, labels.dtype)
@@ -160,7 +163,7 @@ def _segment(img: PixelImage, opts: Options, seed_used: int, settings: dict,
         init=opts.init, seed=opts.seed, seed_used=seed_used, sample_size=opts.sample_size,
         method=method, sample_pixels=None if exact else int(min(m, img.n_valid)),
         rgb=img.rgb, channel_axis=img.channel_axis, spatial_shape=list(img.spatial_shape),
-        **settings, per_plane=False,
+        **settings, per_plane=False, distance_p99=distance_p99,
     )
     return Segmentation(
         labels=labels.reshape(img.spatial_shape),
