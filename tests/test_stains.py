@@ -162,3 +162,45 @@ def test_suggest_k_accepts_hed(ihc):
 def test_hed_needs_rgb():
     with pytest.raises(ValueError, match="RGB"):
         segment(np.random.default_rng(0).random((20, 20)), 2, color_space="hed")
+
+
+# -- stain vectors estimated from the image (Macenko) -----------------------------------------------
+def _two_stain_image(second: int, n=20_000, seed=0):
+    rng = np.random.default_rng(seed)
+    amounts = np.zeros((n, 3))
+    kind = rng.integers(0, 3, n)  # pure haematoxylin, pure second stain, a mixture
+    amounts[kind != 1, 0] = rng.uniform(0.2, 0.8, (kind != 1).sum())
+    amounts[kind != 0, second] = rng.uniform(0.2, 0.8, (kind != 0).sum())
+    return stained(amounts)
+
+
+@pytest.mark.parametrize("second", [1, 2])
+def test_macenko_recovers_the_stain_vectors(second):
+    from napari_kmeans_segment._core.stains import macenko_matrix
+
+    rows = np.linalg.inv(macenko_matrix(_two_stain_image(second), 255.0))
+    ref = np.asarray(rgb_from_hed) / np.linalg.norm(rgb_from_hed, axis=1, keepdims=True)
+    assert rows[0] @ ref[0] > 0.995  # haematoxylin first
+    assert rows[second] @ ref[second] > 0.995  # the second stain in its own column
+    assert abs(rows[3 - second] @ rows[0]) < 1e-6  # the missing stain: the plane's normal
+
+
+def test_macenko_feature_space_on_ihc(ihc):
+    px = ihc.reshape(-1, 3)[::7]
+    fs = FeatureSpace(color_space="hed", stain_vectors="macenko", value_range=255.0).fit(px, (1,))
+    assert fs.stain_matrix is not None
+    back = FeatureSpace.from_dict(fs.to_dict())
+    np.testing.assert_allclose(back.stain_matrix, fs.stain_matrix)
+    np.testing.assert_allclose(back.colour(px[:50]), fs.colour(px[:50]), rtol=1e-5)
+    dens = stain_densities(px, 255.0, fs.stain_matrix)
+    # DAB estimated from this slide correlates with rgb2hed's DAB
+    assert np.corrcoef(dens[:, 2], rgb2hed(px[None])[0, :, 2])[0, 1] > 0.9
+
+
+def test_macenko_needs_stained_pixels():
+    from napari_kmeans_segment._core.stains import macenko_matrix
+
+    with pytest.raises(ValueError, match="fixed"):
+        macenko_matrix(np.full((500, 3), 250, np.uint8), 255.0)
+    with pytest.raises(ValueError, match="stain_vectors"):
+        FeatureSpace(color_space="hed", stain_vectors="vahadane").fit(np.zeros((10, 3)), (1,))

@@ -83,21 +83,24 @@ def macenko_matrix(px: np.ndarray, value_range: float, *, beta: float = BACKGROU
                    alpha: float = 1.0) -> np.ndarray:
     """Stain matrix (OD -> densities, columns H, E, DAB) estimated from the pixels (Macenko 2009).
 
-    Tissue pixels (every channel's OD above ``beta``) are projected on the plane of the two
+    Tissue pixels (mean OD above ``beta``) are projected on the plane of the two
     main directions of their optical densities; the ``alpha``-th and (100 - ``alpha``)-th
     percentiles of the angle in that plane are the two stains. The one absorbing more red is
     haematoxylin; the other goes to eosin or DAB, whichever fixed vector it is closer to. The
     remaining stain is the direction orthogonal to both.
+
+    Raises ValueError when fewer than 100 pixels are stained.
     """
     from skimage.color import rgb_from_hed
 
     od = optical_density(px, value_range).astype(np.float64)
-    tissue = od[(od > beta).all(axis=1)]
+    # Macenko drops pixels with any channel's OD below beta; that also drops pale pure eosin
+    # (which hardly absorbs red). The mean OD, as for naming background, keeps it.
+    tissue = od[od.mean(axis=1) > beta]
     if tissue.shape[0] < 100:
         raise ValueError(
-            f"Only {tissue.shape[0]} stained pixel(s) (optical density above {beta} in every "
-            "channel): too few to estimate stain vectors. Use stain_vectors='fixed', or a region "
-            "with more tissue."
+            f"Only {tissue.shape[0]} stained pixel(s) (mean optical density above {beta}): too "
+            "few to estimate stain vectors. Use stain_vectors='fixed', or a region with more tissue."
         )
     _, vecs = np.linalg.eigh(np.cov(tissue, rowvar=False))
     plane = vecs[:, 1:3]  # the two largest eigenvalues (eigh sorts ascending)
@@ -115,8 +118,10 @@ def macenko_matrix(px: np.ndarray, value_range: float, *, beta: float = BACKGROU
     rows = np.zeros((3, 3))
     rows[0] = h / np.linalg.norm(h)
     rows[slot] = other
+    # As skimage's hdx_from_rgb: the missing stain is the normal of the plane, which keeps
+    # the matrix well conditioned (its densities are a residual, mostly clipped to 0).
     third = np.cross(rows[0], other)
-    rows[3 - slot] = np.abs(third) / np.linalg.norm(third)
+    rows[3 - slot] = third / np.linalg.norm(third)
     return np.linalg.inv(rows)
 
 
