@@ -49,7 +49,8 @@ def two_nearest(x: np.ndarray, centers: np.ndarray, groups: np.ndarray | None = 
 
 def _run_for(model, image, rgb, channel_axis, mask, progress, cancel):
     from .image import PixelImage
-    from .kmeans import Options, Run
+    from .fitting_run import Run
+    from .options import Options
 
     model = getattr(model, "model", model)  # a Segmentation gives its model
     if rgb is None and channel_axis is None:
