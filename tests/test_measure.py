@@ -137,3 +137,16 @@ def test_extract_objects_bad_input(args, kwargs, match):
     labels[2:5, 2:5] = 1
     with pytest.raises(ValueError, match=match):
         extract_objects(labels, *args, **kwargs)
+
+
+def test_segmentation_table_with_areas(ihc_seg):
+    img, seg = ihc_seg
+    names = seg.default_names()
+    bg = [int(seg.index[names.index("background")])]
+    t = seg.table(background=bg, scale=(0.25, 0.25), unit="µm")
+    dab = names.index("DAB")
+    tissue = (seg.labels > 0) & ~np.isin(seg.labels, bg)
+    assert t["tissue_share"][dab] == pytest.approx((seg.labels == seg.index[dab]).sum() / tissue.sum())
+    np.testing.assert_allclose(t["area"], t["count"] * 0.0625)
+    assert t["name"][dab] == "DAB" and t["area_unit"][0] == "µm^2"
+    assert "tissue_share" not in seg.table()  # the plain table is unchanged

@@ -204,3 +204,33 @@ def test_macenko_needs_stained_pixels():
         macenko_matrix(np.full((500, 3), 250, np.uint8), 255.0)
     with pytest.raises(ValueError, match="stain_vectors"):
         FeatureSpace(color_space="hed", stain_vectors="vahadane").fit(np.zeros((10, 3)), (1,))
+
+
+def test_segment_with_macenko_vectors(ihc):
+    seg = segment(ihc, 3, color_space="hed", stain_vectors="macenko", seed=0)
+    assert seg.params["stain_vectors"] == "macenko"
+    assert seg.feature_space.stain_matrix is not None
+    names, dab = dab_names(seg)
+    assert sorted(names) == ["DAB", "background", "haematoxylin"]
+    hed = rgb2hed(ihc)
+    otsu = hed[..., 2] > threshold_otsu(hed[..., 2])
+    ours = np.isin(seg.labels, dab)
+    assert 2 * (ours & otsu).sum() / (ours.sum() + otsu.sum()) >= 0.8
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(color_space="hed", stain_vectors="vahadane"), "stain_vectors"),
+    (dict(color_space="lab", stain_vectors="macenko"), "color_space='hed'"),
+])
+def test_stain_vectors_bad_input(ihc, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        segment(ihc[:32, :32], 2, **kwargs)
+
+
+def test_result_default_names_and_table(ihc):
+    seg = segment(ihc, 3, color_space="hed", seed=0)
+    assert seg.default_names() == names_for(seg.centers, seg.feature_space)
+    assert list(seg.table()["name"]) == seg.default_names()
+    assert list(seg.table(names=["a", "b", "c"])["name"]) == ["a", "b", "c"]
+    rgb = segment(ihc[:64, :64], 3, seed=0)
+    assert rgb.default_names() == ["cluster 1", "cluster 2", "cluster 3"]

@@ -14,7 +14,15 @@ from .features import FeatureSpace
 from .fitting_run import Run
 from .image import PixelImage
 from .numerics import labels_dtype, luminance_order
-from .options import DEFAULTS, CancelFn, Options, ProgressFn, check_color_space, new_seed
+from .options import (
+    DEFAULTS,
+    CancelFn,
+    Options,
+    ProgressFn,
+    check_color_space,
+    check_stain_vectors,
+    new_seed,
+)
 from .result import Segmentation, recolor
 from .uncertainty import fit_reference
 
@@ -33,6 +41,7 @@ def fit(
     channel_axis: int | None = None,
     mask=None,
     color_space: str = DEFAULTS.color_space,
+    stain_vectors: str = DEFAULTS.stain_vectors,
     normalize: bool = DEFAULTS.normalize,
     spatial_weight: float = DEFAULTS.spatial_weight,
     texture_sigma: float = DEFAULTS.texture_sigma,
@@ -47,9 +56,10 @@ def fit(
             raise ValueError(f"{name}={v!r}: use a number >= 0 (0 turns it off).")
     img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
     check_color_space(color_space, img.rgb, img.n_channels)
+    check_stain_vectors(stain_vectors, color_space)
     seed_used = opts.seed if opts.seed is not None else new_seed()
     settings = dict(
-        color_space=color_space, normalize=bool(normalize),
+        color_space=color_space, normalize=bool(normalize), stain_vectors=stain_vectors,
         spatial_weight=float(spatial_weight), texture_sigma=float(texture_sigma),
     )
     if per_plane:

@@ -48,8 +48,8 @@ def two_nearest(x: np.ndarray, centers: np.ndarray, groups: np.ndarray | None = 
 
 
 def _run_for(model, image, rgb, channel_axis, mask, progress, cancel):
-    from .image import PixelImage
     from .fitting_run import Run
+    from .image import PixelImage
     from .options import Options
 
     model = getattr(model, "model", model)  # a Segmentation gives its model
