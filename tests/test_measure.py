@@ -150,3 +150,35 @@ def test_segmentation_table_with_areas(ihc_seg):
     np.testing.assert_allclose(t["area"], t["count"] * 0.0625)
     assert t["name"][dab] == "DAB" and t["area_unit"][0] == "µm^2"
     assert "tissue_share" not in seg.table()  # the plain table is unchanged
+
+
+def test_worked_example_script_on_three_slides(tmp_path, capsys):
+    import csv
+    import importlib.util
+    from pathlib import Path
+
+    from skimage import io
+
+    from napari_kmeans_segment import load_model
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "dab_share_of_tissue.py"
+    spec = importlib.util.spec_from_file_location("dab_share_of_tissue", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "dab.csv"
+    assert script.main(["--demo", str(tmp_path / "slides"), "-o", str(out), "--pixel-size", "0.5",
+                        "--unit", "µm", "--save-model", str(tmp_path / "m.json")]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["image"] for r in rows] == ["slide_a.png", "slide_b.png", "slide_c.png"]
+    # Recompute one slide's DAB % of tissue from the labels of the saved model.
+    model = load_model(tmp_path / "m.json")
+    seg = model.apply(io.imread(tmp_path / "slides" / "slide_c.png"))
+    names = dict(zip(seg.index.tolist(), seg.default_names()))
+    assert sorted(names.values()) == ["DAB", "background", "haematoxylin"]
+    lab = seg.labels
+    tissue = (lab > 0) & (lab != [k for k, n in names.items() if n == "background"][0])
+    dab = lab == [k for k, n in names.items() if n == "DAB"][0]
+    assert float(rows[2]["DAB_pct_of_tissue"]) == pytest.approx(100 * dab.sum() / tissue.sum())
+    assert float(rows[2]["tissue_area"]) == pytest.approx(tissue.sum() * 0.25)
+    assert all(float(r["outlier_fraction"]) < 0.05 for r in rows)
+    assert "warning" not in capsys.readouterr().err
