@@ -8,6 +8,8 @@ multiscale paths call it on a sample (never the public ``segment``).
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from .features import FeatureSpace
@@ -72,14 +74,14 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
     k = opts.n_clusters
     fs = FeatureSpace(**settings)
     run = Run(img, fs, opts, seed_used, progress, cancel)
-    m = opts.auto_sample() if opts.sample_size == "auto" else opts.sample_size
+    m = opts.auto_sample() if opts.sample_size == "auto" else cast(int | None, opts.sample_size)
     exact = m is None or img.n_valid <= (4 * m if opts.sample_size == "auto" else m)
     hist = run.histogram() if not exact and run.use_histogram() else None
     # The histogram already knows the number of distinct colours.
     _check_enough_pixels(img, k, np.random.default_rng(seed_used),
                          None if hist is None else len(hist[0]))
     run.fit_feature_space()
-    if exact:
+    if exact or m is None:
         labels, centres_f, compactness = run.exact()
         counts, sums = run.cluster_stats(labels)
         method = "exact"
@@ -103,7 +105,7 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
     params = dict(
         n_clusters=k, attempts=opts.attempts, max_iter=opts.max_iter, epsilon=opts.epsilon,
         init=opts.init, seed=opts.seed, seed_used=seed_used, sample_size=opts.sample_size,
-        method=method, sample_pixels=None if exact else int(min(m, img.n_valid)),
+        method=method, sample_pixels=None if exact or m is None else int(min(m, img.n_valid)),
         rgb=img.rgb, channel_axis=img.channel_axis, spatial_shape=list(img.spatial_shape),
         **settings, per_plane=False, distance_p99=distance_p99,
     )

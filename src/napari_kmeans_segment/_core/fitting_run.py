@@ -112,8 +112,9 @@ class Run:
             for a in range(self.opts.attempts):
                 self.report(lo + (hi - lo) * a / self.opts.attempts,
                             f"cv2.kmeans attempt {a + 1}/{self.opts.attempts}")
-                fut = helper.submit(cv2.kmeans, data, k, None, self.opts.criteria(), 1,
-                                    self.opts.flags())
+                # bestLabels=None is the tutorial's call; OpenCV's stubs do not list it
+                fut = helper.submit(lambda: cv2.kmeans(  # type: ignore[call-overload]
+                    data, k, None, self.opts.criteria(), 1, self.opts.flags()))
                 while True:
                     try:
                         res = fut.result(timeout=0.1)
@@ -128,6 +129,7 @@ class Run:
                     best = res
         finally:
             helper.shutdown(wait=False, cancel_futures=True)
+        assert best is not None  # attempts >= 1
         return float(best[0]), best[1].ravel(), best[2]
 
     # -- exact --------------------------------------------------------------------------
@@ -189,6 +191,7 @@ class Run:
             inertia = assign_rows(x, c, k, w=w, want_dist=True)[3]
             if inertia < best_inertia:
                 best, best_inertia = c, inertia
+        assert best is not None  # there is at least one candidate
         return best
 
     def scoring_set(self, hist):

@@ -162,15 +162,15 @@ def extract_objects(labels, label, image=None, *, min_size: int = 0, scale=None,
     """
     from skimage.measure import regionprops_table
 
-    from .clusters import _labels_array, _member, extract_cluster
+    from .clusters import _labels_array, extract_cluster, member
 
-    lab = _labels_array(labels)
+    lab = np.asarray(_labels_array(labels))  # objects need the whole (computed) labels
     wanted = sorted({int(v) for v in np.atleast_1d(np.asarray(label, dtype=np.int64))})
     if not wanted:
         raise ValueError("Choose at least one cluster to extract objects from.")
     if not isinstance(min_size, int | np.integer) or min_size < 0:
         raise ValueError(f"min_size={min_size!r}: use a whole number of pixels >= 0.")
-    sel = _member(lab, wanted)
+    sel = member(lab, wanted)
     if not sel.any():
         raise ValueError(f"Cluster(s) {wanted} have no pixels here; pick labels that exist.")
     objects = extract_cluster(sel.view(np.uint8), 1, objects=True, min_size=int(min_size))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
+from typing import cast
 
 import numpy as np
 
@@ -67,7 +68,7 @@ class Defaults:
 DEFAULTS = Defaults()
 
 
-def sample_size_for_mode(mode: str) -> str | None:
+def sample_size_for_mode(mode: str) -> int | str | None:
     """``sample_size`` that runs ``mode``: "auto" for "fast", None for "exact"."""
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: choose one of {MODES}.")
@@ -177,4 +178,5 @@ def _int(name: str, value) -> int:
 
 def new_seed() -> int:
     """A fresh seed, recorded so an unseeded run can be reproduced from its parameters."""
-    return int(np.random.SeedSequence().entropy % (2**31 - 1))
+    entropy = cast(int, np.random.SeedSequence().entropy)  # an int when drawn afresh
+    return int(entropy % (2**31 - 1))
