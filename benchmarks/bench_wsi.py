@@ -159,7 +159,7 @@ def main() -> None:
         from distributed import LocalCluster
 
         with LocalCluster(n_workers=args.cluster, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster:
+                          dashboard_address=":0") as cluster:
             chunk = args.chunks[0]
             out = ROOT / f"out_cluster_{chunk}"
             r = run_cli(slide, out, args.k, ["--chunk", str(chunk), "--scheduler",

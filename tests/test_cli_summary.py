@@ -113,3 +113,14 @@ def test_summary_flags_are_checked_before_any_work(tmp_path):
     assert not out.exists()
     assert main([str(files[0]), "-k", "3", "-o", str(out), "--no-summary"]) == 0
     assert not (out / "summary.csv").exists()
+
+
+def test_summary_elsewhere_needs_an_existing_folder(tmp_path):
+    files = three_slides(tmp_path)
+    out = tmp_path / "out"
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--summary",
+                 str(tmp_path / "no" / "s.csv")]) == 2
+    assert not out.exists()
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--summary",
+                 str(tmp_path / "s.csv")]) == 0
+    assert read_summary(tmp_path / "s.csv")[0]["file"] == str(files[0])
