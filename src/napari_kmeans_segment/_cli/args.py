@@ -6,8 +6,16 @@ import argparse
 from pathlib import Path
 
 from .._core.features import COLOR_SPACES
-from .._core.options import DEFAULTS, INIT_ALIASES, INITS, Options, sample_size_for_mode
-from .console import PROG, CliError
+from .._core.options import (
+    DEFAULTS,
+    INIT_ALIASES,
+    INITS,
+    Options,
+    check_stain_vectors,
+    sample_size_for_mode,
+)
+from .._core.stains import STAIN_VECTORS
+from .console import PROG, CliError, cli_words
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -69,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact", action="store_true",
                    help="the exact recipe on every pixel (slow; not for large inputs)")
     p.add_argument("--color-space", choices=list(COLOR_SPACES), default=DEFAULTS.color_space)
+    p.add_argument("--stain-vectors", choices=list(STAIN_VECTORS), default=DEFAULTS.stain_vectors,
+                   help="with --color-space hed: the fixed stain vectors, or vectors estimated "
+                   "from each image (macenko)")
     p.add_argument("--normalize", action="store_true", default=DEFAULTS.normalize)
     p.add_argument("--channel-axis", type=_axis, default="auto", metavar="N|none",
                    help="axis holding the channels (all are clustered together); 'none' = "
@@ -135,9 +146,11 @@ def check_options(args) -> list[str]:
             Options.check(args.n_clusters, args.attempts, args.max_iter, args.epsilon, args.init,
                           args.seed, sample_size(args))
         except (TypeError, ValueError) as e:
-            from .console import cli_words
-
             problems.append(cli_words(str(e)))
+    try:
+        check_stain_vectors(args.stain_vectors, args.color_space)
+    except ValueError as e:
+        problems.append(cli_words(str(e)))
     if args.min_size < 0:
         problems.append(f"--min-size {args.min_size}: use a number of pixels >= 0.")
     if args.min_size and not args.objects:

@@ -129,6 +129,7 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
             img, args.n_clusters, seed=args.seed, attempts=args.attempts,
             max_iter=args.max_iter, epsilon=args.epsilon, init=args.init,
             sample_size=sample_size(args), color_space=args.color_space,
+            stain_vectors=args.stain_vectors,
             normalize=args.normalize, rgb=src.rgb, channel_axis=src.channel_axis,
             progress=progress,
         )

@@ -150,7 +150,8 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
             seg = nks.segment(
                 arr, args.n_clusters, seed=args.seed, attempts=args.attempts,
                 max_iter=args.max_iter, epsilon=args.epsilon, init=args.init,
-                color_space=args.color_space, normalize=args.normalize, rgb=src.rgb,
+                color_space=args.color_space,
+            stain_vectors=args.stain_vectors, normalize=args.normalize, rgb=src.rgb,
                 channel_axis=src.channel_axis, progress=fit_progress,
             )
             model, labels, recolored = seg.model, seg.labels, seg.recolored
