@@ -25,8 +25,11 @@ class LazyEnv:
     def __init__(self, scheduler: str, console: Console):
         self.scheduler, self.console, self.client = scheduler, console, None
         if scheduler not in ("threads", "processes", "synchronous"):
-            from distributed import Client
-
+            try:
+                from distributed import Client
+            except ImportError:
+                raise CliError(f"--scheduler {scheduler}: connecting to a dask scheduler needs "
+                               "dask.distributed (pip install distributed).") from None
             try:
                 self.client = Client(scheduler, timeout="5s", set_as_default=False)
             except (OSError, TimeoutError, ValueError) as e:
