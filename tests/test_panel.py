@@ -7,7 +7,7 @@ import pytest
 from skimage import data
 
 import napari_kmeans_segment as nks
-from napari_kmeans_segment._layers import hidden_labels
+from napari_kmeans_segment._colors import hidden_labels
 
 PLUGIN = "napari-kmeans-segment"
 
@@ -21,8 +21,8 @@ def ran(make_napari_viewer, qtbot):
     widget["n_clusters"].value = 4
     widget["seed"].value = 0
     assert widget.run() is not None
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=5000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=5000)
     return viewer, widget, img
 
 
@@ -115,8 +115,7 @@ def test_merge_and_undo(ran, qtbot):
     assert (merged == merged[0]).all()
     assert {r["label"] for r in widget.panel.rows()} == {1, 2, 3}
     # a model saved now merges the same clusters on the next image
-    merged_model = nks.KMeansModel.from_dict(
-        layer.metadata["napari_kmeans_segment"]["model"])
+    merged_model = widget.current_model()
     assert np.array_equal(merged_model.apply(img).labels, layer.data)
     widget.undo()
     assert np.array_equal(layer.data, before)
@@ -127,7 +126,7 @@ def test_merge_and_undo(ran, qtbot):
     widget.merge_clusters([1, 2])
     n = len(viewer.layers)
     assert widget.run() is not None
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
     assert len(viewer.layers) == n and viewer.layers["coffee clusters"] is layer
     assert layer.data.max() == 4
 
@@ -186,6 +185,6 @@ def test_models_from_the_widget(ran, tmp_path, qtbot):
     viewer.add_image(data.chelsea(), name="cat")
     widget.load_model(path)
     assert widget.apply_model(viewer.layers["cat"]) is not None
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
     assert viewer.layers["cat clusters"].data.max() <= 4
-    assert widget._clusters_layer is viewer.layers["cat clusters"]
+    assert widget.clusters_layer is viewer.layers["cat clusters"]
