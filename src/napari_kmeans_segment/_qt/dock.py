@@ -254,10 +254,12 @@ class KMeansWidget(KMeansForm):
         """Label ``layer`` (default: the chosen image) with ``model``, else the loaded model,
         else the current result's model; in the background like Run. Returns the worker."""
         model = model or self.loaded_model or self.current_model()
-        layer = layer or self.image_layer.value
-        if layer is None or layer not in self.viewer.layers:
-            raise ValueError("Choose an image layer to apply the model to.")
-        src = Source.from_layers([layer])
+        if layer is None:  # the form's image (and channel layers), as Run reads them
+            layer, src, _ = self.capture()
+        elif layer not in self.viewer.layers:
+            raise ValueError("Choose an image layer of this viewer to apply the model to.")
+        else:
+            src = Source.from_layers([layer])
 
         def compute(progress: Any, cancel: Any) -> Segmentation:
             return apply_to_source(model, src, progress, cancel)
@@ -313,7 +315,9 @@ def apply_to_source(model: KMeansModel, src: Source, progress: Any, cancel: Any)
     """``model.apply`` on what was read from a layer (worker thread)."""
     import numpy as np
 
+    kw = dict(rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, cancel=cancel)
     if src.multiscale:
-        raise ValueError("Apply the model to one level of a multiscale image.")
-    return model.apply(np.asarray(src.data), rgb=src.rgb, channel_axis=src.channel_axis,
-                       progress=progress, cancel=cancel)
+        segs = [model.apply(np.asarray(level), **kw) for level in src.data]
+        return replace(segs[0], labels=[s.labels for s in segs],
+                       recolored=[s.recolored for s in segs])
+    return model.apply(np.asarray(src.data), **kw)
