@@ -25,7 +25,6 @@ import numpy as np
 from napari.utils.notifications import show_info, show_warning
 from psygnal import Signal
 
-from . import _core_pending  # noqa: F401  TEMPORARY until [core-merge] lands
 from ._colors import (
     assign_colormap,
     cluster_index,

@@ -45,7 +45,7 @@ class FeatureSpace:
         """(n, C) float32 channel values -> (n, Fc) float32 colour features."""
         import cv2
 
-        x = np.ascontiguousarray(px, dtype=np.float32)
+        x: np.ndarray = np.ascontiguousarray(px, dtype=np.float32)
         if self.color_space == "lab":
             x = cv2.cvtColor((x / self.value_range).reshape(-1, 1, 3), cv2.COLOR_RGB2Lab)
             x = x.reshape(-1, 3)
@@ -67,11 +67,13 @@ class FeatureSpace:
         """Full feature rows: colour, then texture, then scaled coordinates."""
         parts = [self.colour(px)]
         if self.texture_sigma > 0:
+            assert texture is not None, "texture features need the texture image"
             t = texture.astype(np.float32)[:, None]
             if self.normalize and self.mean is not None:
                 t = (t - self._tex_mean) / self._tex_std
             parts.append(t)
         if self.spatial_weight > 0:
+            assert coords is not None and self.spatial_scale is not None
             parts.append((coords * self.spatial_scale).astype(np.float32))
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 

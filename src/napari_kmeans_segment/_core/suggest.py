@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fitting import fit
 from .image import PixelImage
-from .kmeans import new_seed
+from .options import new_seed
 
 
 @dataclass
@@ -63,8 +64,6 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
     :func:`segment`, so the scores are for the same feature space the run will use.
     Position and texture features need the whole image and are not allowed here.
     """
-    from .segment import segment
-
     ks = sorted({int(k) for k in k_range})
     if len(ks) < 2 or ks[0] < 2:
         raise ValueError("k_range needs at least two values of K, each >= 2.")
@@ -79,7 +78,9 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
     sample = px[:, None, :]  # an (n, 1) "image" of the sampled pixels
     kw = dict(rgb=img.rgb, channel_axis=None if img.rgb else -1, seed=seed, **segment_options)
     sil_idx = np.sort(rng.choice(px.shape[0], min(silhouette_size, px.shape[0]), replace=False))
-    comp, sil, done = [], [], []
+    comp: list[float] = []
+    sil: list[float] = []
+    done: list[int] = []
     for i, k in enumerate(ks):
         if progress:
             progress(i / len(ks), f"K = {k}")
@@ -88,7 +89,7 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
 
             raise Cancelled("suggest_k was cancelled.")
         try:
-            seg = segment(sample, k, sample_size=None, **kw)
+            seg = fit(sample, k, sample_size=None, **kw)
         except ValueError:
             if done:  # more clusters than distinct colours: stop the scan here
                 break
