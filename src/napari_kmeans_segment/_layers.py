@@ -209,7 +209,7 @@ class LayerSlots:
 def _layer_class(layer_type: str) -> type:
     import napari.layers
 
-    return getattr(napari.layers, layer_type.capitalize())  # type: ignore[no-any-return]
+    return getattr(napari.layers, layer_type.capitalize())
 
 
 def _update(layer: Any, data: Any, meta: dict) -> None:

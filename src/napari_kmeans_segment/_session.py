@@ -88,7 +88,7 @@ class ClusterSession:
     @property
     def clusters(self) -> Labels | None:
         """The clusters Labels layer the plugin wrote (None before a run or once removed)."""
-        return self.slots.get("clusters")  # type: ignore[return-value]
+        return self.slots.get("clusters")
 
     @property
     def can_undo(self) -> bool:
@@ -299,7 +299,7 @@ class ClusterSession:
         n = int(np.max(np.asarray(data[0] if isinstance(data, list) else data)))
         show_info(f"Cluster {label}: {n} object(s) in '{new.name}'." if objects
                   else f"Cluster {label} extracted to '{new.name}'.")
-        return new  # type: ignore[return-value]
+        return new
 
     def rename(self, label: int, name: str) -> None:
         layer, _ = self._require()

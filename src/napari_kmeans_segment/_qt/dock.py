@@ -7,7 +7,6 @@ for it and every cluster action; the console methods here delegate to the curren
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from .._layers import Source
 from .._session import ClusterSession
+from . import tasks
 from .form import KMeansForm, precheck, python_call
 from .jobs import Jobs
 from .panel import ClusterPanel
@@ -153,16 +153,7 @@ class KMeansWidget(KMeansForm):
             return None
 
         def compute(progress: Any, cancel: Any) -> Segmentation:
-            from .. import _core as core
-
-            if src.multiscale:
-                from .._core.lazy import segment_multiscale
-
-                kw = {k: v for k, v in opts.items() if k not in ("per_plane", "mask")}
-                segs = segment_multiscale(src.data, progress=progress, cancel=cancel, **kw)
-                return replace(segs[0], labels=[s.labels for s in segs],
-                               recolored=[s.recolored for s in segs])
-            return core.segment(src.data, progress=progress, cancel=cancel, **opts)
+            return tasks.run_segmentation(src, opts, progress, cancel)
 
         def done(seg: Segmentation) -> None:
             code = python_call(src, dict(opts, seed=seg.params["seed_used"]))
@@ -262,7 +253,7 @@ class KMeansWidget(KMeansForm):
             src = Source.from_layers([layer])
 
         def compute(progress: Any, cancel: Any) -> Segmentation:
-            return apply_to_source(model, src, progress, cancel)
+            return tasks.apply_model(model, src, progress, cancel)
 
         def done(seg: Segmentation) -> None:
             self._write_result(layer, seg, src, "")
@@ -310,14 +301,3 @@ class KMeansWidget(KMeansForm):
         """The Python call that reproduces the last run."""
         return self._current().code
 
-
-def apply_to_source(model: KMeansModel, src: Source, progress: Any, cancel: Any) -> Segmentation:
-    """``model.apply`` on what was read from a layer (worker thread)."""
-    import numpy as np
-
-    kw = dict(rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, cancel=cancel)
-    if src.multiscale:
-        segs = [model.apply(np.asarray(level), **kw) for level in src.data]
-        return replace(segs[0], labels=[s.labels for s in segs],
-                       recolored=[s.recolored for s in segs])
-    return model.apply(np.asarray(src.data), **kw)

@@ -16,13 +16,12 @@ from magicgui.widgets import (
 )
 from napari.layers import Image, Labels, Shapes
 
+from .._core.features import COLOR_SPACES
+from .._core.options import DEFAULTS, INITS, MODES, sample_size_for_mode
 from .._layers import MARK, Source
 
 if TYPE_CHECKING:
     import napari
-
-MODES = ("fast", "exact")  # "exact": the tutorial's cv2.kmeans on every pixel
-INITS = ("random", "kmeans++")
 
 
 class KMeansForm(Container):
@@ -33,29 +32,31 @@ class KMeansForm(Container):
         self.viewer = viewer
         self.image_layer: ComboBox = create_widget(  # type: ignore[assignment]
             annotation=Image, name="image_layer", label="image")
-        self.n_clusters = SpinBox(name="n_clusters", label="clusters (K)", min=2, max=255, value=3)
-        self.mode = ComboBox(name="mode", choices=list(MODES), value="fast",
+        d = DEFAULTS  # the one definition of every default (core options)
+        self.n_clusters = SpinBox(name="n_clusters", label="clusters (K)", min=2, max=255,
+                                  value=d.n_clusters)
+        self.mode = ComboBox(name="mode", choices=list(MODES), value=d.mode,
                              tooltip="fast: fit on a sample, refine on all pixels. "
                              "exact: the tutorial's cv2.kmeans on every pixel (slow).")
-        self.attempts = SpinBox(name="attempts", min=1, max=100, value=10)
+        self.attempts = SpinBox(name="attempts", min=1, max=100, value=d.attempts)
         self.max_iter = SpinBox(name="max_iter", label="max iterations", min=1, max=10_000,
-                                value=100)
-        self.epsilon = FloatSpinBox(name="epsilon", min=0.0, max=1e6, step=0.05, value=0.2)
-        self.init = ComboBox(name="init", choices=list(INITS), value="random")
+                                value=d.max_iter)
+        self.epsilon = FloatSpinBox(name="epsilon", min=0.0, max=1e6, step=0.05, value=d.epsilon)
+        self.init = ComboBox(name="init", choices=list(INITS), value=d.init)
         self.seed = SpinBox(name="seed", min=-1, max=2**31 - 2, value=-1,
                             tooltip="-1 (shown as 'random') draws a new seed each run; the seed "
                             "used is stored in the output layers' metadata.")
         self.seed.native.setSpecialValueText("random")
         self.advanced = CheckBox(name="advanced", text="advanced options", value=False)
         self.color_space = ComboBox(name="color_space", label="colour space",
-                                    choices=["rgb", "lab", "hsv"], value="rgb")
-        self.normalize = CheckBox(name="normalize", text="normalize features", value=False)
+                                    choices=list(COLOR_SPACES), value=d.color_space)
+        self.normalize = CheckBox(name="normalize", text="normalize features", value=d.normalize)
         self.spatial_weight = FloatSpinBox(name="spatial_weight", label="position weight",
-                                           min=0.0, max=10.0, step=0.1, value=0.0)
+                                           min=0.0, max=10.0, step=0.1, value=d.spatial_weight)
         self.texture_sigma = FloatSpinBox(name="texture_sigma", label="texture scale (px)",
-                                          min=0.0, max=100.0, step=1.0, value=0.0)
+                                          min=0.0, max=100.0, step=1.0, value=d.texture_sigma)
         self.per_plane = CheckBox(name="per_plane", text="cluster each plane on its own",
-                                  value=False)
+                                  value=d.per_plane)
         self.mask_layer = ComboBox(name="mask_layer", label="mask", choices=self._mask_choices)
         self.channel_layers = Select(name="channel_layers", label="more channels",
                                      choices=self._channel_choices)
@@ -105,7 +106,7 @@ class KMeansForm(Container):
             epsilon=float(self.epsilon.value),
             init=self.init.value,
             seed=None if seed < 0 else int(seed),
-            sample_size=None if self.mode.value == "exact" else "auto",
+            sample_size=sample_size_for_mode(self.mode.value),
             color_space=self.color_space.value,
             normalize=bool(self.normalize.value),
             spatial_weight=float(self.spatial_weight.value),
