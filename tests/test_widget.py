@@ -290,3 +290,47 @@ def test_multiscale_layer_gives_multiscale_outputs(viewer_widget, qtbot):
     assert lab.multiscale and len(lab.data) == 3
     assert lab.data[0].shape == img.shape[:2]
     assert np.asarray(lab.data[2]).max() == 3
+
+
+def test_suggest_k_runs_through_the_job_helper_and_cancels(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.add_image(data.astronaut(), name="astro")
+    assert widget.suggest_k(k_range=range(2, 12)) is not None
+    assert widget.busy and not widget.run_button.enabled and widget.cancel_button.enabled
+    assert widget.run() is None  # one main job at a time
+    widget.cancel()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    assert widget.suggested_k is None and widget.use_k_button.native.isHidden()
+    assert widget.run_button.enabled and [ly.name for ly in viewer.layers] == ["astro"]
+
+
+def test_panel_follows_the_selected_clusters_layer(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.add_image(data.astronaut()[::8, ::8], name="astro")
+    viewer.add_image(data.camera()[::8, ::8], name="camera")
+    for name, k in (("astro", 3), ("camera", 4)):
+        widget["image_layer"].value = viewer.layers[name]
+        widget["n_clusters"].value = k
+        run_and_wait(qtbot, widget)
+    assert widget.clusters_layer is viewer.layers["camera clusters"]
+    assert len(widget.panel.rows()) == 4
+    viewer.layers.selection.active = viewer.layers["astro clusters"]
+    assert widget.clusters_layer is viewer.layers["astro clusters"]
+    assert len(widget.panel.rows()) == 3
+    widget.set_cluster_visible(1, False)  # the console acts on what the panel shows
+    assert widget.hidden_clusters() == [1] and "astro masked" in viewer.layers
+    viewer.layers.remove("astro")  # its session goes with the source
+    assert widget.clusters_layer is None and widget.panel.rows() == []
+
+
+def test_layers_read_through_naparis_plugin_proxy_are_the_same_layers(viewer_widget, qtbot):
+    """napari hands the widget a proxy of the viewer: a layer picked through it (the active
+    layer) and the layer itself must give one session and update the same outputs."""
+    viewer, widget = viewer_widget
+    viewer.add_image(data.astronaut()[::8, ::8], name="astro")
+    widget["image_layer"].value = widget.viewer.layers["astro"]  # a proxy
+    run_and_wait(qtbot, widget)
+    n = len(viewer.layers)
+    widget["image_layer"].value = viewer.layers["astro"]  # the layer itself
+    run_and_wait(qtbot, widget)
+    assert len(viewer.layers) == n and len(widget.sessions) == 1

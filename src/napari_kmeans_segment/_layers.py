@@ -75,6 +75,16 @@ class Source:
             multiscale=bool(layer.multiscale), channel_layers=[ly.name for ly in layers])
 
 
+def unwrap(obj: Any) -> Any:
+    """The object itself, not napari's PublicOnlyProxy around it.
+
+    napari hands a plugin widget a proxy of the viewer, so layers read from it
+    (``viewer.layers[...]``, ``selection.active``) are proxies; the session holds layers by
+    identity, so it compares and stores the layers themselves.
+    """
+    return getattr(obj, "__wrapped__", obj)
+
+
 def output_name(source_name: str, kind: str) -> str:
     return f"{source_name} {kind}"
 
@@ -189,7 +199,7 @@ class LayerSlots:
         old = self.get(out.slot)
         name, note = out.meta["name"], None
         if name in self.viewer.layers:
-            taken = self.viewer.layers[name]
+            taken = unwrap(self.viewer.layers[name])
             why = ("it was edited since the plugin wrote it" if taken is old
                    else "it was not made by this plugin for this image")
             name = _free_name(self.viewer, name)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import CheckBox, Container, Label, PushButton
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from .._layers import Source
+from .._layers import Source, unwrap
 from .._session import ClusterSession
 from . import tasks
 from .form import KMeansForm, precheck, python_call
@@ -111,6 +111,7 @@ class KMeansWidget(KMeansForm):
     # -- sessions ------------------------------------------------------------------------------
     def session_for(self, layer: Image) -> ClusterSession:
         """The session of a source layer (made on first use)."""
+        layer = unwrap(layer)
         for s in self.sessions:
             if s.source is layer:
                 return s
@@ -124,7 +125,7 @@ class KMeansWidget(KMeansForm):
 
     def _on_active(self, event: Any = None) -> None:
         self.follow_active()
-        active = self.viewer.layers.selection.active
+        active = unwrap(self.viewer.layers.selection.active)
         for s in self.sessions:
             if s.clusters is not None and s.clusters is active and s is not self.session:
                 self._show(s)
@@ -199,8 +200,7 @@ class KMeansWidget(KMeansForm):
         def compute(progress: Any, cancel: Any) -> SuggestKResult:
             from .. import _core as core
 
-            progress(0.0, f"scoring K = {k_range.start}..{k_range.stop - 1}")
-            return core.suggest_k(src.data, k_range, **kw)
+            return core.suggest_k(src.data, k_range, progress=progress, cancel=cancel, **kw)
 
         self.suggest_result.value = "scoring K…"
         return self.jobs.start("main", f"Suggest K for {src.name}", compute, self._on_suggest)
@@ -250,6 +250,7 @@ class KMeansWidget(KMeansForm):
         elif layer not in self.viewer.layers:
             raise ValueError("Choose an image layer of this viewer to apply the model to.")
         else:
+            layer = unwrap(layer)
             src = Source.from_layers([layer])
 
         def compute(progress: Any, cancel: Any) -> Segmentation:

@@ -18,7 +18,7 @@ from napari.layers import Image, Labels, Shapes
 
 from .._core.features import COLOR_SPACES
 from .._core.options import DEFAULTS, INITS, MODES, sample_size_for_mode
-from .._layers import MARK, Source
+from .._layers import MARK, Source, unwrap
 
 if TYPE_CHECKING:
     import napari
@@ -91,7 +91,7 @@ class KMeansForm(Container):
 
     def follow_active(self, event: Any = None) -> None:
         """Choose the image the person selected in the layer list."""
-        active = self.viewer.layers.selection.active
+        active = unwrap(self.viewer.layers.selection.active)
         if isinstance(active, Image) and MARK not in active.metadata:
             self.image_layer.reset_choices()
             if active in self.image_layer.choices:
@@ -116,12 +116,12 @@ class KMeansForm(Container):
 
     def capture(self) -> tuple[Image, Source, dict]:
         """(layer, Source, core keyword arguments); ValueError with advice when unusable."""
-        layer = self.image_layer.value
+        layer = unwrap(self.image_layer.value)
         if layer is None or layer not in self.viewer.layers:
             raise ValueError("No image layer to segment: open an image (File > Open Sample > "
                              "K-means segmentation) and pick it in 'image'.")
         opts = self.run_options()
-        src = Source.from_layers([layer, *(self.channel_layers.value or [])])
+        src = Source.from_layers([layer, *map(unwrap, self.channel_layers.value or [])])
         mask_layer = self.mask_layer.value
         if mask_layer is not None:
             if layer.multiscale:
