@@ -321,3 +321,27 @@ def test_apply_model_uses_a_loaded_model_only_until_the_next_run(dock, qtbot, tm
     assert widget.apply_model() is not None
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     assert viewer.layers["astro clusters"].data.max() == 3
+
+
+def test_console_api_as_the_readme_shows_it(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    """The console lines proposed for the README (see the ui branch's report), run as typed."""
+    monkeypatch.chdir(tmp_path)
+    viewer = make_napari_viewer()
+    viewer.add_image(data.astronaut()[::4, ::4], name="astro")
+    viewer.add_image(data.chelsea()[::4, ::4], name="next image")
+    viewer.layers.selection.active = viewer.layers["astro"]
+    _, w = viewer.window.add_plugin_dock_widget("napari-kmeans-segment", "K-means segmentation")
+    w["n_clusters"].value = 4; w.run()  # noqa: E702 - as typed in the console
+    qtbot.waitUntil(lambda: not w.busy, timeout=60_000)
+    w.set_cluster_visible(2, False); assert w.hidden_clusters() == [2]  # noqa: E702
+    w.merge_clusters([3, 4]); w.undo()  # noqa: E702
+    w.rename_cluster(1, "background"); w.extract_cluster(1, objects=True, min_size=50)  # noqa: E702
+    w.export_table("clusters.csv"); w.save_model("classes.json")  # noqa: E702
+    w.load_model("classes.json")
+    w.apply_model(viewer.layers["next image"])
+    qtbot.waitUntil(lambda: not w.busy, timeout=60_000)
+    ns = {"viewer": viewer}
+    exec(w.python_code(), ns)  # the result shown now is the applied model's; its Python
+    assert np.array_equal(ns["seg"].labels, viewer.layers["next image clusters"].data)
+    assert viewer.layers["next image clusters"].data.max() <= 4
+    assert (tmp_path / "clusters.csv").exists() and (tmp_path / "classes.json").exists()

@@ -16,7 +16,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from .._layers import Source, unwrap
 from .._session import ClusterSession
 from . import tasks
-from .form import KMeansForm, precheck, python_call
+from .form import KMeansForm, precheck, python_call, read_image_code
 from .jobs import Jobs
 from .panel import ClusterPanel
 from .preview import Preview
@@ -37,6 +37,7 @@ class KMeansWidget(KMeansForm):
         self.session: ClusterSession | None = None
         self.loaded_model: KMeansModel | None = None
         self.loaded_model_name = ""
+        self.loaded_model_path = ""
         self.suggested_k: int | None = None
 
         self.live_preview = CheckBox(name="live_preview", text="live preview", value=False)
@@ -88,6 +89,11 @@ class KMeansWidget(KMeansForm):
     def busy(self) -> bool:
         """True while a Run, Apply model or Suggest K job is running."""
         return self.jobs.busy("main")
+
+    @property
+    def _worker(self) -> Any:
+        """The running main job's worker (None when idle); tests written before ``busy``."""
+        return self.jobs.worker("main")
 
     def _on_jobs(self, lane: str, busy: bool) -> None:
         if lane == "main":
@@ -229,12 +235,13 @@ class KMeansWidget(KMeansForm):
 
         self.loaded_model = load_model(path)
         self.loaded_model_name = Path(path).name
+        self.loaded_model_path = str(Path(path).resolve())
         self.panel.set_loaded_model(self.loaded_model_name, self.loaded_model.n_clusters)
         return self.loaded_model
 
     def forget_model(self, _: Any = None) -> None:
         """Set the loaded model aside: 'apply model' uses the current result's model again."""
-        self.loaded_model, self.loaded_model_name = None, ""
+        self.loaded_model, self.loaded_model_name, self.loaded_model_path = None, "", ""
         self.panel.set_loaded_model(None, 0)
 
     def current_model(self) -> KMeansModel:
@@ -244,6 +251,9 @@ class KMeansWidget(KMeansForm):
     def apply_model(self, layer: Image | None = None, model: KMeansModel | None = None) -> Any:
         """Label ``layer`` (default: the chosen image) with ``model``, else the loaded model,
         else the current result's model; in the background like Run. Returns the worker."""
+        code = ""
+        if model is None and self.loaded_model is not None:
+            code = f"model = nks.load_model({self.loaded_model_path!r})"
         model = model or self.loaded_model or self.current_model()
         if layer is None:  # the form's image (and channel layers), as Run reads them
             layer, src, _ = self.capture()
@@ -256,8 +266,12 @@ class KMeansWidget(KMeansForm):
         def compute(progress: Any, cancel: Any) -> Segmentation:
             return tasks.apply_model(model, src, progress, cancel)
 
+        if code:  # the Python that reproduces it, when the model is a file
+            code = (f"{read_image_code(src)}\n{code}\nseg = model.apply(image, rgb={src.rgb!r}, "
+                    f"channel_axis={src.channel_axis!r})")
+
         def done(seg: Segmentation) -> None:
-            self._write_result(layer, seg, src, "")
+            self._write_result(layer, seg, src, code)
 
         return self.jobs.start("main", f"Applying the model to {layer.name}", compute, done)
 

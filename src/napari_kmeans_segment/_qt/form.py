@@ -144,13 +144,17 @@ def python_call(src: Source, opts: dict) -> str:
     """The Python that reproduces a run from napari's console."""
     args = {k: v for k, v in opts.items() if k != "mask"}
     pieces = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    return (f"{read_image_code(src)}\nseg = nks.segment(image, {pieces})")
+
+
+def read_image_code(src: Source) -> str:
+    """Python (for napari's console) that reads the image the way the widget did."""
     if src.channel_names:  # several channel layers, stacked as the last axis
         image = ("np.stack([viewer.layers[n].data for n in "
                  f"{src.channel_names!r}], axis=-1)")
     else:
         image = f"viewer.layers[{src.name!r}].data"
-    return ("import numpy as np\nimport napari_kmeans_segment as nks\n"
-            f"image = {image}\nseg = nks.segment(image, {pieces})")
+    return f"import numpy as np\nimport napari_kmeans_segment as nks\nimage = {image}"
 
 
 def precheck(data: Any, opts: dict) -> None:
