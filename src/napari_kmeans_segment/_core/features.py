@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-COLOR_SPACES = ("rgb", "lab", "hsv")
+COLOR_SPACES = ("rgb", "lab", "hsv", "hed")
 
 
 @dataclass
@@ -30,6 +30,9 @@ class FeatureSpace:
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     spatial_scale: np.ndarray | None = field(default=None)
+    stain_vectors: str = "fixed"
+    stain_matrix: np.ndarray | None = None
+    stain_scale: np.ndarray | None = None
 
     @property
     def per_colour(self) -> bool:
@@ -54,6 +57,12 @@ class FeatureSpace:
             h, s, v = np.radians(hsv[:, 0, 0]), hsv[:, 0, 1], hsv[:, 0, 2]
             # Hue is an angle: a cone (s*cos h, s*sin h, v) puts 359 and 1 degrees side by side.
             x = np.stack([s * np.cos(h), s * np.sin(h), v], axis=1).astype(np.float32)
+        elif self.color_space == "hed":
+            from .stains import stain_densities
+
+            x = stain_densities(x, self.value_range, self.stain_matrix)
+            if self.stain_scale is not None:
+                x /= self.stain_scale
         if self.normalize and self.mean is not None:
             x = (x - self.mean) / self.std
         return x
@@ -81,6 +90,8 @@ class FeatureSpace:
     def fit(self, sample_px: np.ndarray, spatial_shape, texture_sample=None) -> FeatureSpace:
         """Fix the normalisation and position scale from a sample of pixels (float32 rows)."""
         self._tex_mean, self._tex_std = 0.0, 1.0
+        if self.color_space == "hed":
+            self._fit_stains(sample_px)
         if self.normalize:
             self.mean, self.std = None, None
             col = self.colour(sample_px)
@@ -104,6 +115,15 @@ class FeatureSpace:
             ).astype(np.float32)
         return self
 
+    def _fit_stains(self, sample_px: np.ndarray) -> None:
+        from .stains import STAIN_VECTORS, macenko_matrix, stain_densities, stain_scale
+
+        if self.stain_vectors not in STAIN_VECTORS:
+            raise ValueError(f"stain_vectors={self.stain_vectors!r}: choose one of {STAIN_VECTORS}.")
+        self.stain_matrix = (macenko_matrix(sample_px, self.value_range)
+                             if self.stain_vectors == "macenko" else None)
+        self.stain_scale = stain_scale(stain_densities(sample_px, self.value_range, self.stain_matrix))
+
     def to_dict(self) -> dict:
         d = {
             "color_space": self.color_space,
@@ -112,7 +132,8 @@ class FeatureSpace:
             "texture_sigma": self.texture_sigma,
             "value_range": self.value_range,
         }
-        for name in ("mean", "std", "spatial_scale"):
+        d["stain_vectors"] = self.stain_vectors
+        for name in ("mean", "std", "spatial_scale", "stain_matrix", "stain_scale"):
             v = getattr(self, name)
             d[name] = None if v is None else np.asarray(v).tolist()
         d["texture_mean"] = getattr(self, "_tex_mean", 0.0)
@@ -127,10 +148,13 @@ class FeatureSpace:
             spatial_weight=float(d["spatial_weight"]),
             texture_sigma=float(d["texture_sigma"]),
             value_range=float(d["value_range"]),
+            stain_vectors=str(d.get("stain_vectors", "fixed")),
         )
-        for name in ("mean", "std", "spatial_scale"):
+        for name in ("mean", "std", "spatial_scale", "stain_scale"):
             if d.get(name) is not None:
                 setattr(fs, name, np.asarray(d[name], np.float32))
+        if d.get("stain_matrix") is not None:
+            fs.stain_matrix = np.asarray(d["stain_matrix"], np.float64)
         fs._tex_mean = float(d.get("texture_mean", 0.0))
         fs._tex_std = float(d.get("texture_std", 1.0))
         return fs

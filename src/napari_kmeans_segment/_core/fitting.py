@@ -16,8 +16,17 @@ from .features import FeatureSpace
 from .fitting_run import Run
 from .image import PixelImage
 from .numerics import labels_dtype, luminance_order
-from .options import DEFAULTS, CancelFn, Options, ProgressFn, check_color_space, new_seed
+from .options import (
+    DEFAULTS,
+    CancelFn,
+    Options,
+    ProgressFn,
+    check_color_space,
+    check_stain_vectors,
+    new_seed,
+)
 from .result import Segmentation, recolor
+from .uncertainty import fit_reference
 
 
 def fit(
@@ -34,6 +43,7 @@ def fit(
     channel_axis: int | None = None,
     mask=None,
     color_space: str = DEFAULTS.color_space,
+    stain_vectors: str = DEFAULTS.stain_vectors,
     normalize: bool = DEFAULTS.normalize,
     spatial_weight: float = DEFAULTS.spatial_weight,
     texture_sigma: float = DEFAULTS.texture_sigma,
@@ -48,9 +58,10 @@ def fit(
             raise ValueError(f"{name}={v!r}: use a number >= 0 (0 turns it off).")
     img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
     check_color_space(color_space, img.rgb, img.n_channels)
+    check_stain_vectors(stain_vectors, color_space)
     seed_used = opts.seed if opts.seed is not None else new_seed()
     settings = dict(
-        color_space=color_space, normalize=bool(normalize),
+        color_space=color_space, normalize=bool(normalize), stain_vectors=stain_vectors,
         spatial_weight=float(spatial_weight), texture_sigma=float(texture_sigma),
     )
     if per_plane:
@@ -83,6 +94,8 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
         labels, counts, sums, compactness = run.assign(centres_f, hist)
         method = "fast"
     centres_img = _image_centres(sums, counts, centres_f, fs, img)
+    # For outlier_fraction: how far the fitted pixels typically are from their centre.
+    distance_p99 = fit_reference(img, fs, centres_f, seed_used, run.rows)
     # Stable numbering: darkest centre is label 1.
     order = luminance_order(centres_img, counts, img.rgb)
     lut = np.zeros(k + 1, labels.dtype)
@@ -94,7 +107,7 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
         init=opts.init, seed=opts.seed, seed_used=seed_used, sample_size=opts.sample_size,
         method=method, sample_pixels=None if exact or m is None else int(min(m, img.n_valid)),
         rgb=img.rgb, channel_axis=img.channel_axis, spatial_shape=list(img.spatial_shape),
-        **settings, per_plane=False,
+        **settings, per_plane=False, distance_p99=distance_p99,
     )
     return Segmentation(
         labels=labels.reshape(img.spatial_shape),

@@ -44,6 +44,7 @@ class Defaults:
     mode: str = "fast"
     sample_size: int | str | None = "auto"  # what mode "fast" means; None is "exact"
     color_space: str = "rgb"
+    stain_vectors: str = "fixed"  # color_space="hed" only: "fixed" or "macenko"
     normalize: bool = False
     spatial_weight: float = 0.0
     texture_sigma: float = 0.0
@@ -156,6 +157,17 @@ def check_color_space(color_space: str, rgb: bool, n_channels: int) -> None:
             f"{n_channels} channel(s). Use color_space='rgb' (plain channel values), "
             "perhaps with normalize=True."
         )
+
+
+def check_stain_vectors(stain_vectors: str, color_space: str) -> None:
+    """ValueError unless ``stain_vectors`` is known (and only non-default with "hed")."""
+    from .stains import STAIN_VECTORS
+
+    if stain_vectors not in STAIN_VECTORS:
+        raise ValueError(f"stain_vectors={stain_vectors!r}: choose one of {STAIN_VECTORS}.")
+    if stain_vectors != "fixed" and color_space != "hed":
+        raise ValueError(f"stain_vectors={stain_vectors!r} needs color_space='hed' (stain densities); "
+                         f"this run uses color_space={color_space!r}.")
 
 
 def _int(name: str, value) -> int:

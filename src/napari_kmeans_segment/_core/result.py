@@ -119,9 +119,34 @@ class Segmentation:
         """True when ``labels`` and ``recolored`` are lists of levels."""
         return isinstance(self.labels, list | tuple)
 
-    def table(self, names: list[str] | None = None, channel_names=None) -> dict[str, np.ndarray]:
-        """One row per cluster: index (label), name, count, fraction, centre per channel."""
-        return cluster_table(self.index, self.counts, self.centers, names, channel_names)
+    def default_names(self) -> list[str]:
+        """Names clusters start with: stain names ("DAB", "haematoxylin", "background", ...)
+        for ``color_space="hed"`` (see :mod:`.stains`), else "cluster <label>"."""
+        from .stains import names_for
+
+        names = names_for(self.centers, self.feature_space)
+        return names if names is not None else [f"cluster {i}" for i in self.index]
+
+    def table(self, names: list[str] | None = None, channel_names=None, *, background=None,
+              scale=None, unit: str | None = None) -> dict[str, np.ndarray]:
+        """One row per cluster: index (label), name, count, fraction, centre per channel.
+
+        ``names`` default to :meth:`default_names`. Given ``background`` (labels),
+        ``scale`` (pixel size per spatial axis) or ``unit``, the area columns of
+        :func:`.measure.area_table` are added: background, area_px, area, area_unit, share,
+        tissue_share.
+        """
+        names = self.default_names() if names is None else names
+        table = cluster_table(self.index, self.counts, self.centers, names, channel_names)
+        if background is not None or scale is not None or unit is not None:
+            from .measure import area_table
+
+            level = self.labels[0] if self.multiscale else self.labels
+            ndim = len(self.params.get("spatial_shape") or np.shape(level))
+            areas = area_table(self.index, self.counts, background=background or (), scale=scale,
+                               unit=unit, ndim=ndim)
+            table.update({k: v for k, v in areas.items() if k != "index"})
+        return table
 
     @property
     def model(self) -> KMeansModel:
