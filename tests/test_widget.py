@@ -328,9 +328,10 @@ def test_layers_read_through_naparis_plugin_proxy_are_the_same_layers(viewer_wid
     layer) and the layer itself must give one session and update the same outputs."""
     viewer, widget = viewer_widget
     viewer.add_image(data.astronaut()[::8, ::8], name="astro")
-    widget["image_layer"].value = widget.viewer.layers["astro"]  # a proxy
     run_and_wait(qtbot, widget)
     n = len(viewer.layers)
-    widget["image_layer"].value = viewer.layers["astro"]  # the layer itself
-    run_and_wait(qtbot, widget)
+    proxy = widget.viewer.layers["astro"]
+    assert proxy is not viewer.layers["astro"]  # what a console script on the widget gets
+    assert widget.apply_model(proxy) is not None
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
     assert len(viewer.layers) == n and len(widget.sessions) == 1
