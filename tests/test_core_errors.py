@@ -46,9 +46,9 @@ def test_bad_input_says_what_to_do(image, kwargs, exc, words):
 
 
 def test_exact_run_that_cannot_fit_in_memory_is_refused(monkeypatch):
-    from napari_kmeans_segment._core import kmeans
+    from napari_kmeans_segment._core import numerics
 
-    monkeypatch.setattr(kmeans, "available_memory", lambda: 1000)
+    monkeypatch.setattr(numerics, "available_memory", lambda: 1000)
     with pytest.raises(ValueError, match="fast path"):
         nks.segment(np.arange(10000.).reshape(100, 100), 3, sample_size=None)
 

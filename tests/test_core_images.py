@@ -153,6 +153,6 @@ def test_texture_feature_separates_equal_mean_regions():
 def test_grayscale_real_image_and_16_bit():
     img = data.camera().astype(np.uint16) * 257
     seg = nks.segment(img, 4, seed=0)
-    assert seg.params["method"] == "sampled" and seg.recolored.dtype == np.uint16
+    assert seg.params["method"] == "fast" and seg.recolored.dtype == np.uint16
     exact = nks.segment(img, 4, seed=0, sample_size=None)
     assert seg.compactness <= exact.compactness * 1.005

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from .image import guess_rgb
-from .kmeans import labels_dtype, new_seed
+from .fitting import fit
+from .image import PixelImage, guess_rgb
+from .numerics import labels_dtype
+from .options import DEFAULTS, new_seed
+from .result import recolor
 
 
 def _channels_last(arr, rgb, channel_axis):
@@ -21,9 +26,10 @@ def _channels_last(arr, rgb, channel_axis):
     return arr[..., None], False, "gray"
 
 
-def segment_lazy(image, n_clusters=3, *, attempts=10, max_iter=100, epsilon=0.2,
-                 init="random", seed=None, rgb=None, channel_axis=None, color_space="rgb",
-                 normalize=False, sample_blocks: int = 8, progress=None, cancel=None):
+def segment_lazy(image, n_clusters=DEFAULTS.n_clusters, *, attempts=DEFAULTS.attempts,
+                 max_iter=DEFAULTS.max_iter, epsilon=DEFAULTS.epsilon, init=DEFAULTS.init,
+                 seed=DEFAULTS.seed, rgb=None, channel_axis=None, color_space=DEFAULTS.color_space,
+                 normalize=DEFAULTS.normalize, sample_blocks: int = 8, progress=None, cancel=None):
     """Segment a dask array without loading it: fit on the pixels of a few random blocks,
     then label and recolour every block lazily (``map_blocks``).
 
@@ -32,8 +38,6 @@ def segment_lazy(image, n_clusters=3, *, attempts=10, max_iter=100, epsilon=0.2,
     (``params["estimated"] = True``).
     """
     import dask.array as da
-
-    from .segment import segment
 
     seed = new_seed() if seed is None else seed
     arr, is_rgb, layout = _channels_last(da.asarray(image), rgb, channel_axis)
@@ -46,19 +50,19 @@ def segment_lazy(image, n_clusters=3, *, attempts=10, max_iter=100, epsilon=0.2,
         progress(0.0, f"reading {len(ids)} of {n_blocks} blocks")
     cf = arr.shape[-1]
     px = np.concatenate([np.asarray(arr.blocks[i]).reshape(-1, cf) for i in ids])
-    fit = segment(px[:, None, :], n_clusters, attempts=attempts, max_iter=max_iter,
-                  epsilon=epsilon, init=init, seed=seed, rgb=is_rgb,
-                  channel_axis=None if is_rgb else -1, color_space=color_space,
-                  normalize=normalize, progress=progress, cancel=cancel)
-    labels, recolored = apply_lazy(fit.model, arr, is_rgb, layout, channel_axis)
+    fitted = fit(px[:, None, :], n_clusters, attempts=attempts, max_iter=max_iter,
+                 epsilon=epsilon, init=init, seed=seed, rgb=is_rgb,
+                 channel_axis=None if is_rgb else -1, color_space=color_space,
+                 normalize=normalize, progress=progress, cancel=cancel)
+    labels, recolored = apply_lazy(fitted.model, arr, is_rgb, layout, channel_axis)
     scale = int(np.prod(arr.shape[:-1])) / max(px.shape[0], 1)
-    fit.labels, fit.recolored = labels, recolored
-    fit.counts = np.rint(fit.counts * scale).astype(np.int64)
-    fit.compactness = float(fit.compactness * scale)
-    fit.params.update(lazy=True, estimated=True, sample_blocks=len(ids),
-                      spatial_shape=list(arr.shape[:-1]), channel_axis=channel_axis,
-                      rgb=is_rgb)
-    return fit
+    return replace(
+        fitted, labels=labels, recolored=recolored,
+        counts=np.rint(fitted.counts * scale).astype(np.int64),
+        compactness=float(fitted.compactness * scale),
+        params=dict(fitted.params, lazy=True, estimated=True, sample_blocks=len(ids),
+                    spatial_shape=list(arr.shape[:-1]), channel_axis=channel_axis, rgb=is_rgb),
+    )
 
 
 def apply_lazy(model, arr, is_rgb, layout, channel_axis):
@@ -69,18 +73,15 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis):
     """
     import dask.array as da
 
-    from .image import PixelImage
-    from .result import recolor
-
     k = model.n_clusters
     ca = None if is_rgb else -1
-    colours = model.label_colours()
+    colors = model.label_colors()
 
     def label_block(block):
         return model.apply(block, rgb=is_rgb, channel_axis=ca).labels
 
     def recolor_block(block, lab):
-        return recolor(PixelImage(block, rgb=is_rgb, channel_axis=ca), lab.ravel(), colours)
+        return recolor(PixelImage(block, rgb=is_rgb, channel_axis=ca), lab.ravel(), colors)
 
     labels = arr.map_blocks(label_block, drop_axis=arr.ndim - 1, dtype=labels_dtype(k))
     recolored = da.map_blocks(recolor_block, arr, labels[..., None], dtype=arr.dtype)
@@ -91,7 +92,7 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis):
     return labels, recolored
 
 
-def segment_multiscale(levels, n_clusters=3, *, rgb=None, channel_axis=None, **options):
+def segment_multiscale(levels, n_clusters=DEFAULTS.n_clusters, *, rgb=None, channel_axis=None, **options):
     """Fit on the coarsest level, then label every level lazily with the same centres.
 
     Returns a list of :class:`Segmentation`, finest level first (like napari's
@@ -99,26 +100,24 @@ def segment_multiscale(levels, n_clusters=3, *, rgb=None, channel_axis=None, **o
     """
     import dask.array as da
 
-    from .segment import segment
-
     for name in ("spatial_weight", "texture_sigma", "per_plane", "mask"):
         if options.get(name):
             raise ValueError(f"{name} cannot be used with a multiscale image: the levels "
                              "differ in size. Segment one level as a plain image instead.")
     coarse = np.asarray(levels[-1])
-    fit = segment(coarse, n_clusters, rgb=rgb, channel_axis=channel_axis, **options)
+    fitted = fit(coarse, n_clusters, rgb=rgb, channel_axis=channel_axis, **options)
+    model = fitted.model
     out = []
     for level in levels:
-        arr, is_rgb, layout = _channels_last(da.asarray(level), fit.params["rgb"], channel_axis)
+        arr, is_rgb, layout = _channels_last(da.asarray(level), fitted.params["rgb"], channel_axis)
         arr = arr.rechunk({arr.ndim - 1: -1})
-        labels, recolored = apply_lazy(fit.model, arr, is_rgb, layout, channel_axis)
-        scale = int(np.prod(arr.shape[:-1])) / max(int(np.prod(fit.labels.shape)), 1)
-        seg = type(fit)(
-            labels=labels, recolored=recolored, centers=fit.centers,
-            counts=np.rint(fit.counts * scale).astype(np.int64),
-            compactness=fit.compactness * scale, feature_centers=fit.feature_centers,
-            feature_space=fit.feature_space,
-            params=dict(fit.params, lazy=True, estimated=True, multiscale_fit_level=len(levels) - 1),
-        )
-        out.append(seg)
+        labels, recolored = apply_lazy(model, arr, is_rgb, layout, channel_axis)
+        scale = int(np.prod(arr.shape[:-1])) / max(int(np.prod(fitted.labels.shape)), 1)
+        out.append(replace(
+            fitted, labels=labels, recolored=recolored,
+            counts=np.rint(fitted.counts * scale).astype(np.int64),
+            compactness=fitted.compactness * scale,
+            params=dict(fitted.params, lazy=True, estimated=True,
+                        multiscale_fit_level=len(levels) - 1),
+        ))
     return out

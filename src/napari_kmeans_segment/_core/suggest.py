@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fitting import fit
 from .image import PixelImage
-from .kmeans import new_seed
+from .options import new_seed
 
 
 @dataclass
@@ -63,8 +64,6 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
     :func:`segment`, so the scores are for the same feature space the run will use.
     Position and texture features need the whole image and are not allowed here.
     """
-    from .segment import segment
-
     ks = sorted({int(k) for k in k_range})
     if len(ks) < 2 or ks[0] < 2:
         raise ValueError("k_range needs at least two values of K, each >= 2.")
@@ -88,7 +87,7 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
 
             raise Cancelled("suggest_k was cancelled.")
         try:
-            seg = segment(sample, k, sample_size=None, **kw)
+            seg = fit(sample, k, sample_size=None, **kw)
         except ValueError:
             if done:  # more clusters than distinct colours: stop the scan here
                 break

@@ -1,4 +1,4 @@
-"""K-means on pixels: the exact cv2.kmeans recipe, and a fast path that keeps its quality.
+"""The Run: one k-means fit on a :class:`PixelImage`, step by step.
 
 The exact path (``sample_size=None``) is the tutorial: every valid pixel becomes a float32
 row, ``cv2.kmeans`` runs with the given criteria, attempts and init after
@@ -12,254 +12,31 @@ nearest-centre pass, so labels and centres agree. For images whose colours pack 
 24-bit key (8-bit RGB, 8/16-bit grayscale) the refinement runs on the exact colour
 histogram (each distinct colour weighted by its pixel count), which is the same
 computation as over every pixel, at a fraction of the cost.
+
+Which steps run, in which order, is decided by :func:`.fitting.fit`.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import dataclass
-
 import numpy as np
 
-from .features import COLOR_SPACES, FeatureSpace, local_std, value_range_of
+from .features import FeatureSpace, local_std, value_range_of
 from .image import Cancelled, PixelImage
-
-INITS = {"random": "KMEANS_RANDOM_CENTERS", "kmeans++": "KMEANS_PP_CENTERS"}
-MAX_CLUSTERS = 65535
-LUMA = np.array([0.299, 0.587, 0.114])
-
-ProgressFn = Callable[[float, str], None]
-CancelFn = Callable[[], bool]
-
-
-@dataclass(frozen=True)
-class Options:
-    """Validated k-means options (see :func:`napari_kmeans_segment.segment`)."""
-
-    n_clusters: int
-    attempts: int
-    max_iter: int
-    epsilon: float
-    init: str
-    seed: int | None
-    sample_size: int | str | None
-
-    @classmethod
-    def check(cls, n_clusters, attempts, max_iter, epsilon, init, seed, sample_size) -> Options:
-        n_clusters = _int("n_clusters", n_clusters)
-        if not 2 <= n_clusters <= MAX_CLUSTERS:
-            raise ValueError(
-                f"n_clusters={n_clusters}: choose at least 2 clusters (and at most {MAX_CLUSTERS})."
-            )
-        attempts = _int("attempts", attempts)
-        if attempts < 1:
-            raise ValueError(f"attempts={attempts}: k-means needs at least 1 attempt (10 is usual).")
-        max_iter = _int("max_iter", max_iter)
-        if max_iter < 1:
-            raise ValueError(f"max_iter={max_iter}: allow at least 1 iteration (100 is usual).")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, int | float | np.number):
-            raise TypeError(f"epsilon must be a number, not {type(epsilon).__name__}.")
-        epsilon = float(epsilon)
-        if not epsilon >= 0 or not np.isfinite(epsilon):
-            raise ValueError(f"epsilon={epsilon}: use a finite value >= 0 (0.2 is the tutorial's).")
-        if init not in INITS:
-            raise ValueError(f"init={init!r}: choose one of {sorted(INITS)}.")
-        if seed is not None:
-            seed = _int("seed", seed)
-            if not 0 <= seed < 2**63:
-                raise ValueError(f"seed={seed}: use a non-negative integer (or None).")
-        if sample_size is not None and sample_size != "auto":
-            sample_size = _int("sample_size", sample_size)
-            if sample_size < n_clusters:
-                raise ValueError(
-                    f"sample_size={sample_size} is smaller than n_clusters={n_clusters}; use "
-                    "'auto', None (exact recipe) or a sample of at least K pixels."
-                )
-        return cls(n_clusters, attempts, max_iter, epsilon, init, seed, sample_size)
-
-    def criteria(self):
-        import cv2
-
-        return (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, self.max_iter, self.epsilon)
-
-    def flags(self) -> int:
-        import cv2
-
-        return getattr(cv2, INITS[self.init])
-
-    def auto_sample(self) -> int:
-        return max(5_000, 625 * self.n_clusters)
+from .numerics import (
+    assign_rows,
+    check_memory,
+    distinct_solutions,
+    labels_dtype,
+    lloyd,
+    luminance_image,
+    parallel,
+    pieces,
+    scratch,
+    sums_by_label,
+)
+from .options import CancelFn, Options, ProgressFn
 
 
-def _int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be a whole number, not {value!r}.")
-    return int(value)
-
-
-def new_seed() -> int:
-    """A fresh seed, recorded so an unseeded run can be reproduced from its parameters."""
-    return int(np.random.SeedSequence().entropy % (2**31 - 1))
-
-
-def labels_dtype(k: int) -> np.dtype:
-    return np.dtype(np.uint8 if k <= 255 else np.uint16)
-
-
-# --------------------------------------------------------------------------------------
-# Nearest centre and Lloyd steps
-# --------------------------------------------------------------------------------------
-def nearest(x: np.ndarray, centers: np.ndarray, want_dist: bool = False):
-    """Index of the nearest centre for each row of ``x`` (and the squared distance)."""
-    k = centers.shape[0]
-    ref = centers.mean(axis=0, dtype=np.float64).astype(np.float32)
-    c = (centers - ref).astype(np.float32)
-    c2 = (c.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
-    n = x.shape[0]
-    lab = np.empty(n, np.int32 if k > 255 else np.uint8)
-    dist = np.empty(n, np.float64) if want_dist else None
-    step = max(4096, (1 << 23) // k)
-    for s in range(0, n, step):
-        xs = x[s : s + step] - ref
-        d = xs @ (-2 * c.T)
-        d += c2
-        li = d.argmin(axis=1)
-        lab[s : s + step] = li
-        if want_dist:
-            # float32 is ample here: values are centred on the centres' mean first
-            dmin = np.take_along_axis(d, li[:, None], axis=1)[:, 0]
-            dmin += np.einsum("ij,ij->i", xs, xs)
-            dist[s : s + step] = np.maximum(dmin, 0)
-    return lab, dist
-
-
-_SCRATCH: dict = {}
-_SCRATCH_GUARD = threading.Lock()
-
-
-@contextmanager
-def scratch(shape, dtype):
-    """A zeroed buffer that is kept between runs.
-
-    The 8-bit colour tables are 16-64 MB; allocating them afresh each run costs page faults
-    that can take longer than the whole computation. Concurrent runs (a preview and a Run)
-    each get their own: a buffer in use is never shared.
-    """
-    key = (tuple(shape), np.dtype(dtype).str)
-    with _SCRATCH_GUARD:
-        lock, buf = _SCRATCH.setdefault(key, (threading.Lock(), None))
-    if not lock.acquire(blocking=False):
-        yield np.zeros(shape, dtype)
-        return
-    try:
-        if buf is None:
-            buf = np.zeros(shape, dtype)
-            with _SCRATCH_GUARD:
-                _SCRATCH[key] = (lock, buf)
-        else:
-            buf.fill(0)
-        yield buf
-    finally:
-        lock.release()
-
-
-PIECE = 1 << 18  # pixels per piece of parallel work: small enough to stay in cache
-_POOL = None
-
-
-def pieces(n: int, size: int = PIECE) -> list[tuple[int, int]]:
-    """Ranges of at most ``size`` covering 0..n."""
-    return [(s, min(s + size, n)) for s in range(0, n, size)] or [(0, 0)]
-
-
-def parallel(fn, ranges):
-    """``[fn(start, stop) for start, stop in ranges]`` on a small thread pool.
-
-    numpy and OpenCV release the GIL in the loops used here, so pieces of an image run
-    on every core; results come back in order, so sums are added deterministically.
-    """
-    global _POOL
-    if len(ranges) == 1:
-        return [fn(*ranges[0])]
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
-                                   thread_name_prefix="kmeans-segment")
-    return list(_POOL.map(lambda r: fn(*r), ranges))
-
-
-def assign_rows(x, c, k, *, w=None, values=None, want_labels=False, want_dist=False):
-    """Nearest centre for rows ``x`` in parallel pieces.
-
-    Returns (labels or None, sums of ``values`` (default ``x``) per cluster, counts per
-    cluster, sum of squared distances or 0.0), all weighted by ``w`` when given.
-    """
-    values = x if values is None else values
-
-    def piece(a, b):
-        lab, d = nearest(x[a:b], c, want_dist)
-        wa = None if w is None else w[a:b]
-        sums, cnt = _sums(values[a:b], lab, wa, k)
-        dsum = 0.0 if d is None else float(d.sum() if wa is None else (d * wa).sum())
-        return (lab if want_labels else None), sums, cnt, dsum
-
-    # np.bincount holds the GIL, so rows are only shared out in large pieces
-    parts = parallel(piece, pieces(x.shape[0], 1 << 20))
-    labels = np.concatenate([p[0] for p in parts]) if want_labels else None
-    return (labels, sum(p[1] for p in parts), sum(p[2] for p in parts),
-            sum(p[3] for p in parts))
-
-
-def distinct_solutions(candidates: list[np.ndarray]) -> list[np.ndarray]:
-    """Attempts that reached the same centres (in any order) counted once, first kept."""
-    seen, out = set(), []
-    for c in candidates:
-        c = np.asarray(c, np.float32)
-        scale = float(np.abs(c).max()) or 1.0
-        key = np.round(c[np.lexsort(c.T[::-1])] / scale, 4).tobytes()
-        if key not in seen:
-            seen.add(key)
-            out.append(c)
-    return out
-
-
-def _sums(x: np.ndarray, lab: np.ndarray, w: np.ndarray | None, k: int):
-    cnt = np.bincount(lab, weights=w, minlength=k).astype(np.float64)
-    sums = np.empty((k, x.shape[1]), np.float64)
-    for f in range(x.shape[1]):
-        col = x[:, f] if w is None else x[:, f] * w
-        sums[:, f] = np.bincount(lab, weights=col, minlength=k)
-    return sums, cnt
-
-
-def lloyd(step_fn, centers: np.ndarray, max_iter: int, epsilon: float, check=None) -> np.ndarray:
-    """Lloyd iterations until the largest squared centre shift is <= epsilon (cv2's rule).
-
-    ``step_fn(centers) -> (sums, counts)`` does one assignment pass. A cluster that loses
-    all its points keeps its centre.
-    """
-    c = centers.astype(np.float64)
-    for _ in range(max_iter):
-        if check:
-            check()
-        sums, cnt = step_fn(c.astype(np.float32))
-        new = c.copy()
-        nz = cnt > 0
-        new[nz] = sums[nz] / cnt[nz, None]
-        shift = float(((new - c) ** 2).sum(axis=1).max())
-        c = new
-        if shift <= epsilon:
-            break
-    return c.astype(np.float32)
-
-
-# --------------------------------------------------------------------------------------
-# The run
-# --------------------------------------------------------------------------------------
 class Run:
     """One k-means run on a :class:`PixelImage`: fit centres, then assign every pixel."""
 
@@ -556,59 +333,7 @@ class Run:
         sums = np.zeros((k + 1, self.img.n_channels))
         for c in self.img.chunks():
             lab = labels[c.start : c.stop]
-            s, n = _sums(self.img.features_of(c.pixels).astype(np.float64), lab, None, k + 1)
+            s, n = sums_by_label(self.img.features_of(c.pixels).astype(np.float64), lab, None, k + 1)
             sums += s
             counts += n.astype(np.int64)
         return counts[1:], sums[1:]
-
-
-def luminance_image(img: PixelImage) -> np.ndarray:
-    """Per-pixel luminance (RGB) or channel mean, float32, spatial shape."""
-    out = np.empty(img.n_pixels, np.float32)
-    w = LUMA if img.rgb and img.n_channels == 3 else np.full(img.n_channels, 1 / img.n_channels)
-    for c in img.chunks():
-        out[c.start : c.stop] = img.features_of(c.pixels) @ w.astype(np.float32)
-    return out.reshape(img.spatial_shape)
-
-
-def luminance_order(centers: np.ndarray, counts: np.ndarray, rgb: bool) -> np.ndarray:
-    """Old cluster indices in label order: darkest first, larger first among equals."""
-    c = np.asarray(centers, np.float64)
-    lum = c @ LUMA if rgb and c.shape[1] == 3 else c.mean(axis=1)
-    return np.lexsort((-np.asarray(counts), np.round(lum, 9)))
-
-
-def check_memory(nbytes: int, what: str) -> None:
-    """Refuse a run that would not fit in the memory available now."""
-    avail = available_memory()
-    if avail is not None and nbytes > 0.8 * avail:
-        raise ValueError(
-            f"{what} would need about {nbytes / 2**30:.1f} GiB but only "
-            f"{avail / 2**30:.1f} GiB is available. Use the fast path (sample_size='auto'), "
-            "a smaller region (mask), or a lazy (dask) image."
-        )
-
-
-def available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return None
-
-
-def check_color_space(color_space: str, img: PixelImage) -> None:
-    if color_space not in COLOR_SPACES:
-        raise ValueError(f"color_space={color_space!r}: choose one of {COLOR_SPACES}.")
-    if color_space != "rgb" and not (img.rgb and img.n_channels == 3):
-        raise ValueError(
-            f"color_space={color_space!r} needs an RGB(A) image; this one has "
-            f"{img.n_channels} channel(s). Use color_space='rgb' (plain channel values), "
-            "perhaps with normalize=True."
-        )

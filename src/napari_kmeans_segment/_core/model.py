@@ -1,0 +1,211 @@
+"""A reusable model (:class:`KMeansModel`): saved centres that label new images the same
+way, its JSON file format and :func:`load_model`."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .features import FeatureSpace
+from .image import PixelImage
+
+if TYPE_CHECKING:
+    from .result import Segmentation
+
+MODEL_FORMAT = "napari-kmeans-segment model"
+MODEL_FORMAT_VERSION = 1
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("napari-kmeans-segment")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+@dataclass
+class KMeansModel:
+    """Saved cluster centres that label new images the same way."""
+
+    feature_centers: np.ndarray
+    centers: np.ndarray
+    feature_space: FeatureSpace
+    params: dict
+    version: str = field(default_factory=package_version)
+    label_map: np.ndarray | None = None  # cluster i is written as label label_map[i]
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.feature_centers.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.centers.shape[1])
+
+    def apply(self, image, *, mask=None, rgb=None, channel_axis=None,
+              progress=None, cancel=None) -> Segmentation:
+        """Assign every pixel of ``image`` to the nearest saved centre (labels keep their
+        numbers, so label 3 means the same class on every image)."""
+        # Imported here: a result holds a model (result -> model), applying one makes a result.
+        from .fitting_run import Run
+        from .options import Options
+        from .result import Segmentation, recolor
+
+        if rgb is None and channel_axis is None:
+            rgb = self.params.get("rgb")
+            channel_axis = self.params.get("channel_axis")
+        img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
+        if img.n_channels != self.n_channels:
+            raise ValueError(
+                f"This model was fitted on images with {self.n_channels} channel(s); the "
+                f"image has {img.n_channels}. Apply it to images like the one it came from."
+            )
+        if self.feature_space.spatial_weight > 0 and self.params.get("spatial_shape") and tuple(
+            self.params["spatial_shape"]
+        ) != img.spatial_shape:
+            raise ValueError(
+                "This model uses pixel positions (spatial_weight > 0) and was fitted on an image "
+                f"of shape {tuple(self.params['spatial_shape'])}; the image has "
+                f"{img.spatial_shape}. Refit instead."
+            )
+        opts = Options.check(self.n_clusters, 1, 1, 0.0, "random", None, None)
+        run = Run(img, self.feature_space, opts, 0, progress, cancel)
+        labels, counts, sums, compactness = run.assign(self.feature_centers.astype(np.float32))
+        del sums
+        centers = self.centers.copy()
+        label_map = None
+        if self.merges:
+            # merged clusters: relabel, then one row per remaining label
+            label_map = np.asarray(self.label_map)
+            lut = np.zeros(self.n_clusters + 1, labels.dtype)
+            lut[1:] = label_map
+            labels = lut[labels]
+            index = np.unique(label_map)
+            rows = np.searchsorted(index, label_map)
+            counts = np.bincount(rows, weights=counts, minlength=len(index)).astype(np.int64)
+            centers = self.label_colors()[index - 1]
+        # Recolour with the model's centres: a class keeps its colour on every image.
+        recolored = recolor(img, labels, self.label_colors())
+        return Segmentation(
+            labels=labels.reshape(img.spatial_shape),
+            recolored=recolored,
+            centers=centers,
+            counts=counts,
+            compactness=compactness,
+            feature_centers=self.feature_centers.copy(),
+            feature_space=self.feature_space,
+            params=dict(self.params, method="model", applied=True),
+            label_map=label_map,
+        )
+
+    @property
+    def merges(self) -> bool:
+        """True when some clusters are written under another cluster's label."""
+        return self.label_map is not None and not np.array_equal(
+            self.label_map, np.arange(1, self.n_clusters + 1))
+
+    def label_colors(self) -> np.ndarray:
+        """Row L - 1: the centre (image units) that pixels labelled L are recoloured with."""
+        if not self.merges:
+            return self.centers
+        label_map = np.asarray(self.label_map)
+        dense = np.zeros((int(label_map.max()), self.centers.shape[1]))
+        dense[label_map - 1] = self.centers  # members of a merge share one centre
+        return dense
+
+    def merged(self, group, centre) -> KMeansModel:
+        """This model with the clusters now labelled ``group`` written as ``min(group)`` and
+        recoloured with ``centre`` (image units), as :func:`merge_clusters` does to labels."""
+        group = sorted({int(g) for g in group})
+        label_map = (np.arange(1, self.n_clusters + 1) if self.label_map is None
+                     else np.asarray(self.label_map)).copy()
+        members = np.isin(label_map, group)
+        label_map[members] = group[0]
+        centers = self.centers.copy()
+        centers[members] = centre
+        return replace(self, label_map=label_map, centers=centers)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "package_version": self.version,
+            "n_clusters": self.n_clusters,
+            "n_channels": self.n_channels,
+            "feature_centers": self.feature_centers.tolist(),
+            "centers": self.centers.tolist(),
+            "feature_space": self.feature_space.to_dict(),
+            "params": _jsonable(self.params),
+            "label_map": None if self.label_map is None else np.asarray(self.label_map).tolist(),
+        }
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def from_dict(cls, d) -> KMeansModel:
+        if not isinstance(d, dict) or d.get("format") != MODEL_FORMAT:
+            raise ValueError("This file is not a napari-kmeans-segment model (no model header).")
+        if d.get("format_version") != MODEL_FORMAT_VERSION:
+            raise ValueError(
+                f"This model file has format version {d.get('format_version')}; this version of "
+                f"napari-kmeans-segment reads version {MODEL_FORMAT_VERSION}. Refit and save "
+                "the model again."
+            )
+        try:
+            fc = np.asarray(d["feature_centers"], np.float64)
+            c = np.asarray(d["centers"], np.float64)
+            fs = FeatureSpace.from_dict(d["feature_space"])
+            params = dict(d.get("params") or {})
+            label_map = d.get("label_map")
+            label_map = None if label_map is None else np.asarray(label_map, np.int64)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"This model file is damaged ({e!s}); save the model again.") from None
+        if fc.ndim != 2 or c.ndim != 2 or fc.shape[0] != c.shape[0] or fc.shape[0] < 2 \
+                or not np.isfinite(fc).all():
+            raise ValueError("This model file is damaged (centres of the wrong shape); "
+                             "save the model again.")
+        if label_map is not None and (label_map.shape != (fc.shape[0],) or label_map.min() < 1):
+            raise ValueError("This model file is damaged (label map of the wrong shape); "
+                             "save the model again.")
+        return cls(fc, c, fs, params, version=str(d.get("package_version", "")),
+                   label_map=label_map)
+
+
+def load_model(path) -> KMeansModel:
+    """Read a model written by :meth:`Segmentation.save` (plain JSON, never pickle)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ValueError(f"No model file at {path}.") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"Could not read {path} as a model file: {e}") from None
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"{path} is not a model file (not JSON).") from None
+    return KMeansModel.from_dict(d)
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x
