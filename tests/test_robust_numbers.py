@@ -56,7 +56,7 @@ def test_values_beyond_float32_cluster_correctly():
         seg = nks.segment(img, 3, seed=0)
         assert same_partition(seg.labels, truth)
         assert np.allclose(seg.centers.ravel(), [-1e39, 0.0, 1e39], rtol=1e-2, atol=1e35)
-        rgb = np.repeat(img[..., None], 3, axis=2)
+        rgb = np.repeat(img[..., None], 3, axis=2) + 1e39  # colours: 0, 1e39 and 2e39 grey
         seg = nks.segment(rgb, 3, seed=0, color_space="lab")
         assert same_partition(seg.labels, truth)
         print("PASSED")
@@ -126,7 +126,7 @@ def test_huge_scale_groups_are_found():
     img = 1e300 + 1e295 * (truth + 0.01 * rng.standard_normal(truth.shape))
     seg = nks.segment(img, 3, seed=0)
     assert same_partition(seg.labels, truth)
-    assert np.allclose(seg.centers.ravel(), 1e300 + 1e295 * np.arange(3), rtol=1e-9)
+    assert np.allclose(seg.centers.ravel(), 1e300 + 1e295 * np.arange(3), rtol=1e-7)  # 1% of a step
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.uint64])
@@ -141,7 +141,7 @@ def test_integer_extremes_recolour_without_wrapping(dtype):
     # values near the limit stay near the limit (a mean a hair above max is clipped, not wrapped)
     near = np.array([[info.max, info.max - 1, info.max - 3, info.min, info.min + 2, 0] * 3] * 3,
                     dtype=dtype)
-    seg = nks.segment(near, 3, seed=0)
+    seg = nks.segment(near, 3 if info.min < 0 else 2, seed=0)  # uint64: min is 0
     top = seg.recolored[near >= info.max - 3]
     assert top.min() >= info.max - 3, top
     bottom = seg.recolored[near <= info.min + 2]
