@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .features import FeatureSpace, local_std
-from .image import Cancelled, PixelImage
+from .image import STEP_PIXELS, Cancelled, PixelImage
 from .numerics import (
     assign_rows,
     check_memory,
@@ -145,7 +145,7 @@ class Run:
         n_feat = self.fs_dim()
         check_memory(img.n_valid * (n_feat * 4 + 16), "the exact recipe")
         parts, flats = [], []
-        for c in img.chunks():
+        for c in img.chunks(STEP_PIXELS):
             self.check()
             rows, _ = self.chunk_rows(c)
             parts.append(rows)
@@ -243,7 +243,7 @@ class Run:
         def step(c):
             sums = np.zeros((k, c.shape[1]))
             cnt = np.zeros(k)
-            for chunk in self.img.chunks():
+            for chunk in self.img.chunks(STEP_PIXELS):
                 self.check()
                 rows, _ = self.chunk_rows(chunk)
                 _, s, n, _ = assign_rows(rows, c, k, check=self.check)
@@ -322,8 +322,9 @@ class Run:
 
                     parallel(piece, pieces(c.stop - c.start))
             return out, n.round().astype(np.int64), s, compactness
-        for i, c in enumerate(img.chunks()):
-            self.report(0.7 + 0.3 * i / img.n_chunks, f"assigning chunk {i + 1}/{img.n_chunks}")
+        n_steps = -(-img.n_pixels // STEP_PIXELS)
+        for i, c in enumerate(img.chunks(STEP_PIXELS)):
+            self.report(0.7 + 0.3 * i / n_steps, f"assigning pixels, part {i + 1}/{n_steps}")
             rows, px = self.chunk_rows(c)
             lab, s, n, dsum = assign_rows(
                 rows, centres_f, k, values=self.fs.working(img.features_of(px), np.float64),
@@ -343,7 +344,7 @@ class Run:
         k = self.opts.n_clusters
         counts = np.zeros(k + 1, np.int64)
         sums = np.zeros((k + 1, self.img.n_channels))
-        for c in self.img.chunks():
+        for c in self.img.chunks(STEP_PIXELS):
             self.check()
             lab = labels[c.start : c.stop]
             px = self.fs.working(self.img.features_of(c.pixels), np.float64)

@@ -14,6 +14,8 @@ import numpy as np
 # Pixels per chunk: large enough that numpy's per-call overhead vanishes, small enough
 # that a float32 feature chunk stays around 50 MB.
 CHUNK_PIXELS = 1 << 22
+# Pixels per piece of a stage that polls cancel between pieces (~0.02-0.1 s of work each).
+STEP_PIXELS = 1 << 20
 
 _BAD_KINDS = {
     "c": "complex",
@@ -26,7 +28,8 @@ _BAD_KINDS = {
 }
 
 
-# Pixels per piece when counting distinct colours: np.unique on rows holds the GIL.
+# Pixels per piece of a pass that polls cancel (bounds, distinct colours): small enough
+# that np.unique on a piece's rows (which holds the GIL) stays short.
 DISTINCT_PIECE = 1 << 17
 
 
@@ -159,6 +162,7 @@ class PixelImage:
         self.can_exclude = self.mask is not None or self.has_alpha or self.is_float
         self._n_valid: int | None = None
         self._bounds: tuple[np.ndarray, np.ndarray] | None = None
+        self._valid_cache: dict[tuple[int, int], np.ndarray | None] = {}
 
     def restore_layout(self, flat: np.ndarray) -> np.ndarray:
         """(N, C_full) pixel rows -> an array in the original image's shape and dtype."""
@@ -174,12 +178,20 @@ class PixelImage:
     def rows_per_chunk(self) -> int:
         return max(1, CHUNK_PIXELS // self._q)
 
-    def chunks(self) -> Iterator[Chunk]:
-        """Yield slabs of rows covering the image, in order."""
+    def chunks(self, size: int | None = None) -> Iterator[Chunk]:
+        """Yield slabs of rows covering the image, in order; with ``size``, pieces of at
+        most that many pixels (a run polls cancel between pieces)."""
         step = self.rows_per_chunk
         for r0 in range(0, self.arr3.shape[0], step):
             r1 = min(r0 + step, self.arr3.shape[0])
-            yield self.chunk(r0, r1)
+            c = self.chunk(r0, r1)
+            if size is None or c.stop - c.start <= size:
+                yield c
+                continue
+            for a in range(0, c.stop - c.start, size):
+                b = min(a + size, c.stop - c.start)
+                yield Chunk(c.start + a, c.start + b, c.pixels[a:b],
+                            None if c.valid is None else c.valid[a:b])
 
     @property
     def n_chunks(self) -> int:
@@ -187,14 +199,20 @@ class PixelImage:
 
     def chunk(self, r0: int, r1: int) -> Chunk:
         px = self.arr3[r0:r1].reshape(-1, self.full_channels)
-        return Chunk(r0 * self._q, r1 * self._q, px, self._valid(px, r0, r1))
+        # Validity is kept (1 byte per pixel): every pass would otherwise test every float
+        # pixel for NaN/inf again (~0.05-0.2 s per 4 MP chunk, without a cancel check).
+        key = (r0, r1)
+        if key not in self._valid_cache:
+            self._valid_cache[key] = self._valid(px, r0, r1)
+        return Chunk(r0 * self._q, r1 * self._q, px, self._valid_cache[key])
 
     def _valid(self, px: np.ndarray, r0: int, r1: int) -> np.ndarray | None:
         if not self.can_exclude:
             return None
         valid = np.ones(px.shape[0], bool)
         if self.is_float:
-            valid &= np.isfinite(px[:, : self.n_channels]).all(axis=1)
+            for ch in range(self.n_channels):  # column by column: 7x faster than .all(axis=1)
+                valid &= np.isfinite(px[:, ch])
         if self.has_alpha:
             valid &= px[:, 3] != 0
         if self.mask is not None:
@@ -232,13 +250,16 @@ class PixelImage:
             hi = np.full(self.n_channels, -np.inf)
             n = 0
             for c in self.chunks():
-                if check is not None:
-                    check()
-                px = self.features_of(c.pixels if c.valid is None else c.pixels[c.valid])
-                n += px.shape[0]
-                if px.shape[0]:
-                    lo = np.minimum(lo, px.min(axis=0).astype(np.float64))
-                    hi = np.maximum(hi, px.max(axis=0).astype(np.float64))
+                for a in range(0, c.stop - c.start, DISTINCT_PIECE):
+                    if check is not None:
+                        check()
+                    px = c.pixels[a : a + DISTINCT_PIECE, : self.n_channels]
+                    if c.valid is not None:
+                        px = px[c.valid[a : a + DISTINCT_PIECE]]
+                    n += px.shape[0]
+                    for ch in range(px.shape[1] if px.shape[0] else 0):  # columns: fast
+                        lo[ch] = min(lo[ch], float(px[:, ch].min()))
+                        hi[ch] = max(hi[ch], float(px[:, ch].max()))
             self._n_valid = n
             if not n:
                 lo = hi = np.zeros(self.n_channels)
@@ -298,7 +319,10 @@ class PixelImage:
                     seen = _unique_rows(np.concatenate([seen, new]))
                 else:  # a handful of colours: vectorised comparisons, no sort
                     for row in seen:
-                        new = new[(new != row).any(axis=1)]
+                        differs = new[:, 0] != row[0]
+                        for ch in range(1, new.shape[1]):
+                            differs |= new[:, ch] != row[ch]
+                        new = new[differs]
                         if not new.shape[0]:
                             break
                     if new.shape[0]:

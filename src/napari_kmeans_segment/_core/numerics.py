@@ -190,7 +190,7 @@ def luminance_image(img: PixelImage, rows=None, check=None) -> np.ndarray:
     rows = rows or (lambda px: img.features_of(px).astype(np.float32))
     out = np.empty(img.n_pixels, np.float32)
     w = LUMA if img.rgb and img.n_channels == 3 else np.full(img.n_channels, 1 / img.n_channels)
-    for c in img.chunks():
+    for c in img.chunks(1 << 20):
         if check is not None:
             check()
         out[c.start : c.stop] = rows(c.pixels[:, : img.n_channels]) @ w.astype(np.float32)
