@@ -20,7 +20,7 @@ import numpy as np
 # was fitted on): squared distances then stay finite in float32.
 WORK_LIMIT = 2.0**60
 
-COLOR_SPACES = ("rgb", "lab", "hsv")
+COLOR_SPACES = ("rgb", "lab", "hsv", "hed")
 
 
 @dataclass
@@ -43,6 +43,9 @@ class FeatureSpace:
     # Working representation: (value - offset) * 2**-scale_exp per channel; None: the values.
     offset: np.ndarray | None = None
     scale_exp: np.ndarray | None = None
+    stain_vectors: str = "fixed"
+    stain_matrix: np.ndarray | None = None
+    stain_scale: np.ndarray | None = None
 
     @property
     def per_colour(self) -> bool:
@@ -122,6 +125,12 @@ class FeatureSpace:
             h, s, v = np.radians(hsv[:, 0, 0]), hsv[:, 0, 1], hsv[:, 0, 2]
             # Hue is an angle: a cone (s*cos h, s*sin h, v) puts 359 and 1 degrees side by side.
             x = np.stack([s * np.cos(h), s * np.sin(h), v], axis=1).astype(np.float32)
+        elif self.color_space == "hed":
+            from .stains import stain_densities
+
+            x = stain_densities(x, self.value_range, self.stain_matrix)
+            if self.stain_scale is not None:
+                x /= self.stain_scale
         if self.normalize and self.mean is not None:
             x = (x - self.mean) / self.std
         return x
@@ -135,11 +144,13 @@ class FeatureSpace:
         """Full feature rows: colour, then texture, then scaled coordinates."""
         parts = [self.colour(px)]
         if self.texture_sigma > 0:
+            assert texture is not None, "texture features need the texture image"
             t = texture.astype(np.float32)[:, None]
             if self.normalize and self.mean is not None:
                 t = (t - self._tex_mean) / self._tex_std
             parts.append(t)
         if self.spatial_weight > 0:
+            assert coords is not None and self.spatial_scale is not None
             parts.append((coords * self.spatial_scale).astype(np.float32))
         if len(parts) == 1 and not (self.normalize and self.mean is not None):
             return parts[0]  # the working values, already within +-WORK_LIMIT
@@ -151,6 +162,8 @@ class FeatureSpace:
     def fit(self, sample_px: np.ndarray, spatial_shape, texture_sample=None) -> FeatureSpace:
         """Fix the normalisation and position scale from a sample of pixels (float32 rows)."""
         self._tex_mean, self._tex_std = 0.0, 1.0
+        if self.color_space == "hed":
+            self._fit_stains(sample_px)
         if self.normalize:
             self.mean, self.std = None, None
             col = self.colour(sample_px)
@@ -174,6 +187,16 @@ class FeatureSpace:
             ).astype(np.float32)
         return self
 
+    def _fit_stains(self, sample_px: np.ndarray) -> None:
+        from .stains import STAIN_VECTORS, macenko_matrix, stain_densities, stain_scale
+
+        if self.stain_vectors not in STAIN_VECTORS:
+            raise ValueError(f"stain_vectors={self.stain_vectors!r}: choose one of {STAIN_VECTORS}.")
+        sample_px = self.working(sample_px)  # value_range is in working units
+        self.stain_matrix = (macenko_matrix(sample_px, self.value_range)
+                             if self.stain_vectors == "macenko" else None)
+        self.stain_scale = stain_scale(stain_densities(sample_px, self.value_range, self.stain_matrix))
+
     def to_dict(self) -> dict:
         d = {
             "color_space": self.color_space,
@@ -182,7 +205,9 @@ class FeatureSpace:
             "texture_sigma": self.texture_sigma,
             "value_range": self.value_range,
         }
-        for name in ("mean", "std", "spatial_scale", "offset", "scale_exp"):
+        d["stain_vectors"] = self.stain_vectors
+        for name in ("mean", "std", "spatial_scale", "stain_matrix", "stain_scale", "offset",
+                     "scale_exp"):
             v = getattr(self, name)
             d[name] = None if v is None else np.asarray(v).tolist()
         d["texture_mean"] = getattr(self, "_tex_mean", 0.0)
@@ -197,13 +222,16 @@ class FeatureSpace:
             spatial_weight=float(d["spatial_weight"]),
             texture_sigma=float(d["texture_sigma"]),
             value_range=float(d["value_range"]),
+            stain_vectors=str(d.get("stain_vectors", "fixed")),
         )
-        for name in ("mean", "std", "spatial_scale"):
+        for name in ("mean", "std", "spatial_scale", "stain_scale"):
             if d.get(name) is not None:
                 setattr(fs, name, np.asarray(d[name], np.float32))
         if d.get("offset") is not None:
             fs.offset = np.asarray(d["offset"], np.float64)
             fs.scale_exp = np.asarray(d["scale_exp"], np.int64)
+        if d.get("stain_matrix") is not None:
+            fs.stain_matrix = np.asarray(d["stain_matrix"], np.float64)
         fs._tex_mean = float(d.get("texture_mean", 0.0))
         fs._tex_std = float(d.get("texture_std", 1.0))
         return fs

@@ -8,6 +8,8 @@ multiscale paths call it on a sample (never the public ``segment``).
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from .features import FeatureSpace
@@ -20,11 +22,13 @@ from .options import (
     Options,
     ProgressFn,
     check_color_space,
+    check_stain_vectors,
     check_texture_sigma,
     check_weights,
     new_seed,
 )
 from .result import Segmentation, recolor
+from .uncertainty import fit_reference
 
 
 def fit(
@@ -41,6 +45,7 @@ def fit(
     channel_axis: int | None = None,
     mask=None,
     color_space: str = DEFAULTS.color_space,
+    stain_vectors: str = DEFAULTS.stain_vectors,
     normalize: bool = DEFAULTS.normalize,
     spatial_weight: float = DEFAULTS.spatial_weight,
     texture_sigma: float = DEFAULTS.texture_sigma,
@@ -54,9 +59,10 @@ def fit(
     img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
     check_color_space(color_space, img.rgb, img.n_channels)
     check_texture_sigma(texture_sigma, img.spatial_shape)
+    check_stain_vectors(stain_vectors, color_space)
     seed_used = opts.seed if opts.seed is not None else new_seed()
     settings = dict(
-        color_space=color_space, normalize=bool(normalize),
+        color_space=color_space, normalize=bool(normalize), stain_vectors=stain_vectors,
         spatial_weight=float(spatial_weight), texture_sigma=float(texture_sigma),
     )
     if per_plane:
@@ -71,14 +77,14 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
     run = Run(img, fs, opts, seed_used, progress, cancel)
     # value range -> working representation (float32-safe), texture; cancellable
     run.prepare()
-    m = opts.auto_sample() if opts.sample_size == "auto" else opts.sample_size
+    m = opts.auto_sample() if opts.sample_size == "auto" else cast(int | None, opts.sample_size)
     exact = m is None or img.n_valid <= (4 * m if opts.sample_size == "auto" else m)
     hist = run.histogram() if not exact and run.use_histogram() else None
     # The histogram already knows the number of distinct colours.
     _check_enough_pixels(img, k, np.random.default_rng(seed_used),
                          None if hist is None else len(hist[0]), fs, run.check)
     run.fit_feature_space()
-    if exact:
+    if exact or m is None:
         labels, centres_f, compactness = run.exact()
         counts, sums = run.cluster_stats(labels)
         method = "exact"
@@ -91,6 +97,8 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
         labels, counts, sums, compactness = run.assign(centres_f, hist)
         method = "fast"
     centres_img = _image_centres(sums, counts, centres_f, fs, img)
+    # For outlier_fraction: how far the fitted pixels typically are from their centre.
+    distance_p99 = fit_reference(img, fs, centres_f, seed_used, run.rows)
     # Stable numbering: darkest centre is label 1.
     order = luminance_order(centres_img, counts, img.rgb)
     lut = np.zeros(k + 1, labels.dtype)
@@ -100,9 +108,9 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
     params = dict(
         n_clusters=k, attempts=opts.attempts, max_iter=opts.max_iter, epsilon=opts.epsilon,
         init=opts.init, seed=opts.seed, seed_used=seed_used, sample_size=opts.sample_size,
-        method=method, sample_pixels=None if exact else int(min(m, img.n_valid)),
+        method=method, sample_pixels=None if exact or m is None else int(min(m, img.n_valid)),
         rgb=img.rgb, channel_axis=img.channel_axis, spatial_shape=list(img.spatial_shape),
-        **settings, per_plane=False, **fitted_range(img),
+        **settings, per_plane=False, distance_p99=distance_p99, **fitted_range(img),
     )
     return Segmentation(
         labels=labels.reshape(img.spatial_shape),

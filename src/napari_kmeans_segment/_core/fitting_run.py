@@ -46,7 +46,7 @@ class Run:
         self._progress, self._cancel = progress, cancel
         self.rng = np.random.default_rng(seed)
         self.tol = opts.epsilon  # refinement tolerance; fit_sample widens it for wide data
-        self.texture: np.ndarray | None = None
+        self._texture: np.ndarray | None = None
 
     def prepare(self, fitted: bool = False):
         """Read the image's value range, choose the working representation (unless the
@@ -55,10 +55,17 @@ class Run:
         if not fitted:
             lo, hi = self.img.value_bounds(self.check)
             self.fs.fit_range(lo, hi, self.img.dtype)
-        if self.fs.texture_sigma > 0:
+        _ = self.texture
+
+    @property
+    def texture(self) -> np.ndarray | None:
+        """Local standard deviation of the luminance (working units), computed on first use
+        (after the working representation is fixed), in cancellable pieces."""
+        if self._texture is None and self.fs.texture_sigma > 0:
             self.report(0.0, "computing the texture")
             lum = luminance_image(self.img, self.fs.working, self.check)
-            self.texture = local_std(lum, self.fs.texture_sigma, self.check).ravel()
+            self._texture = local_std(lum, self.fs.texture_sigma, self.check).ravel()
+        return self._texture
 
     # -- plumbing -------------------------------------------------------------------------
     def check(self):
@@ -120,8 +127,9 @@ class Run:
             for a in range(self.opts.attempts):
                 self.report(lo + (hi - lo) * a / self.opts.attempts,
                             f"cv2.kmeans attempt {a + 1}/{self.opts.attempts}")
-                fut = helper.submit(cv2.kmeans, data, k, None, self.opts.criteria(), 1,
-                                    self.opts.flags())
+                # bestLabels=None is the tutorial's call; OpenCV's stubs do not list it
+                fut = helper.submit(lambda: cv2.kmeans(  # type: ignore[call-overload]
+                    data, k, None, self.opts.criteria(), 1, self.opts.flags()))
                 while True:
                     try:
                         res = fut.result(timeout=0.1)
@@ -136,6 +144,7 @@ class Run:
                     best = res
         finally:
             helper.shutdown(wait=False, cancel_futures=True)
+        assert best is not None  # attempts >= 1
         return float(best[0]), best[1].ravel(), best[2]
 
     # -- exact --------------------------------------------------------------------------
@@ -198,6 +207,7 @@ class Run:
             inertia = assign_rows(x, c, k, w=w, want_dist=True, check=self.check)[3]
             if inertia < best_inertia:
                 best, best_inertia = c, inertia
+        assert best is not None  # there is at least one candidate
         return best
 
     def scoring_set(self, hist):

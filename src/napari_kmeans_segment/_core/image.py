@@ -291,7 +291,7 @@ class PixelImage:
             lo = np.searchsorted(ranks, seen)
             hi = np.searchsorted(ranks, seen + idx.size)
             out[filled : filled + hi - lo] = idx[ranks[lo:hi] - seen]
-            filled += hi - lo
+            filled += int(hi - lo)
             seen += idx.size
         return out, self.gather(out)
 
@@ -350,8 +350,8 @@ class PixelImage:
             if offset:
                 v += offset
             if ch:
-                key <<= bits
-            key |= v
+                np.left_shift(key, bits, out=key)
+            np.bitwise_or(key, v, out=key)
         return key
 
     def colours_of_keys(self, keys: np.ndarray) -> np.ndarray:

@@ -30,7 +30,8 @@ def _channels_last(arr, rgb, channel_axis):
 def segment_lazy(image, n_clusters=DEFAULTS.n_clusters, *, attempts=DEFAULTS.attempts,
                  max_iter=DEFAULTS.max_iter, epsilon=DEFAULTS.epsilon, init=DEFAULTS.init,
                  seed=DEFAULTS.seed, rgb=None, channel_axis=None, color_space=DEFAULTS.color_space,
-                 normalize=DEFAULTS.normalize, sample_blocks: int = 8, progress=None, cancel=None):
+                 normalize=DEFAULTS.normalize, sample_blocks: int = 8, progress=None, cancel=None,
+                 stain_vectors=DEFAULTS.stain_vectors):
     """Segment a dask array without loading it: fit on the pixels of a few random blocks,
     then label and recolour every block lazily (``map_blocks``).
 
@@ -54,7 +55,7 @@ def segment_lazy(image, n_clusters=DEFAULTS.n_clusters, *, attempts=DEFAULTS.att
     fitted = fit(px[:, None, :], n_clusters, attempts=attempts, max_iter=max_iter,
                  epsilon=epsilon, init=init, seed=seed, rgb=is_rgb,
                  channel_axis=None if is_rgb else -1, color_space=color_space,
-                 normalize=normalize, progress=progress, cancel=cancel)
+                 stain_vectors=stain_vectors, normalize=normalize, progress=progress, cancel=cancel)
     labels, recolored = apply_lazy(fitted.model, arr, is_rgb, layout, channel_axis)
     scale = int(np.prod(arr.shape[:-1])) / max(px.shape[0], 1)
     return replace(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .clusters import merge_label_map
 from .features import FeatureSpace
 from .image import PixelImage
 from .model_check import check_model_dict
@@ -163,16 +164,13 @@ class KMeansModel:
         dense[label_map - 1] = self.centers  # members of a merge share one centre
         return dense
 
-    def merged(self, group, centre) -> KMeansModel:
+    def merged(self, group, center) -> KMeansModel:
         """This model with the clusters now labelled ``group`` written as ``min(group)`` and
-        recoloured with ``centre`` (image units), as :func:`merge_clusters` does to labels."""
+        recoloured with ``center`` (image units), as :meth:`.Segmentation.merge` does."""
         group = sorted({int(g) for g in group})
-        label_map = (np.arange(1, self.n_clusters + 1) if self.label_map is None
-                     else np.asarray(self.label_map)).copy()
-        members = np.isin(label_map, group)
-        label_map[members] = group[0]
+        label_map = merge_label_map(self.label_map, self.n_clusters, group)
         centers = self.centers.copy()
-        centers[members] = centre
+        centers[label_map == group[0]] = center
         return replace(self, label_map=label_map, centers=centers)
 
     def to_dict(self) -> dict:

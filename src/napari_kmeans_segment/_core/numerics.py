@@ -37,7 +37,7 @@ def nearest(x: np.ndarray, centers: np.ndarray, want_dist: bool = False):
         d += c2
         li = d.argmin(axis=1)
         lab[s : s + step] = li
-        if want_dist:
+        if dist is not None:
             # float32 is ample here: values are centred on the centres' mean first
             dmin = np.take_along_axis(d, li[:, None], axis=1)[:, 0]
             dmin += np.einsum("ij,ij->i", xs, xs)

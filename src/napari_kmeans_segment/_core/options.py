@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
+from typing import cast
 
 import numpy as np
 
@@ -47,6 +48,7 @@ class Defaults:
     mode: str = "fast"
     sample_size: int | str | None = "auto"  # what mode "fast" means; None is "exact"
     color_space: str = "rgb"
+    stain_vectors: str = "fixed"  # color_space="hed" only: "fixed" or "macenko"
     normalize: bool = False
     spatial_weight: float = 0.0
     texture_sigma: float = 0.0
@@ -70,7 +72,7 @@ class Defaults:
 DEFAULTS = Defaults()
 
 
-def sample_size_for_mode(mode: str) -> str | None:
+def sample_size_for_mode(mode: str) -> int | str | None:
     """``sample_size`` that runs ``mode``: "auto" for "fast", None for "exact"."""
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: choose one of {MODES}.")
@@ -200,6 +202,17 @@ def check_texture_sigma(texture_sigma, spatial_shape) -> None:
         )
 
 
+def check_stain_vectors(stain_vectors: str, color_space: str) -> None:
+    """ValueError unless ``stain_vectors`` is known (and only non-default with "hed")."""
+    from .stains import STAIN_VECTORS
+
+    if stain_vectors not in STAIN_VECTORS:
+        raise ValueError(f"stain_vectors={stain_vectors!r}: choose one of {STAIN_VECTORS}.")
+    if stain_vectors != "fixed" and color_space != "hed":
+        raise ValueError(f"stain_vectors={stain_vectors!r} needs color_space='hed' (stain densities); "
+                         f"this run uses color_space={color_space!r}.")
+
+
 def _int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{name} must be a whole number, not {value!r}.")
@@ -208,4 +221,5 @@ def _int(name: str, value) -> int:
 
 def new_seed() -> int:
     """A fresh seed, recorded so an unseeded run can be reproduced from its parameters."""
-    return int(np.random.SeedSequence().entropy % (2**31 - 1))
+    entropy = cast(int, np.random.SeedSequence().entropy)  # an int when drawn afresh
+    return int(entropy % (2**31 - 1))

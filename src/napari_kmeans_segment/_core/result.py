@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .clusters import (
+    check_group,
+    extract_cluster,
+    fill,
+    is_dask,
+    mask_image,
+    member,
+    merge_label_map,
+    merge_rows,
+    relabel,
+)
 from .features import FeatureSpace
 from .image import PixelImage
 from .model import KMeansModel
@@ -65,23 +77,24 @@ def recolor(img: PixelImage, labels_flat: np.ndarray, centers: np.ndarray) -> np
     return img.restore_layout(out)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Segmentation:
-    """Result of :func:`napari_kmeans_segment.segment`.
+    """Result of :func:`napari_kmeans_segment.segment`. Immutable: operations such as
+    :meth:`merge` return a new, consistent result (``dataclasses.replace`` makes variants).
 
     Attributes
     ----------
-    labels : ndarray
+    labels : ndarray, dask array, or list of levels (multiscale, finest first)
         Spatial shape of the image; 1..K, 0 for pixels left out. uint8 for K <= 255.
-    recolored : ndarray
+    recolored : same kind as ``labels``
         The image's shape and dtype; every pixel its cluster centre.
-    centers : ndarray (K, C)
-        Cluster centres in the image's own units (row i is label i + 1).
-    counts : ndarray (K,)
+    centers : ndarray (n, C)
+        Cluster centres in the image's own units (row i is label ``index[i]``).
+    counts : ndarray (n,)
         Pixels per cluster.
     compactness : float
-        Sum of squared distances from pixels to their centres in feature space
-        (what ``cv2.kmeans`` returns).
+        Sum of squared distances from pixels to their nearest model centre in feature
+        space (what ``cv2.kmeans`` returns); merging clusters does not change it.
     feature_centers : ndarray (K, F)
         Centres in feature space; :meth:`KMeansModel.apply` assigns to these.
     feature_space : FeatureSpace
@@ -92,8 +105,8 @@ class Segmentation:
         ``centers``/``counts`` then have one row per label in :attr:`index`.
     """
 
-    labels: np.ndarray
-    recolored: np.ndarray
+    labels: Any
+    recolored: Any
     centers: np.ndarray
     counts: np.ndarray
     compactness: float
@@ -104,6 +117,7 @@ class Segmentation:
 
     @property
     def n_clusters(self) -> int:
+        """Number of clusters (labels) in this result; merges reduce it."""
         return int(self.centers.shape[0])
 
     @property
@@ -113,12 +127,43 @@ class Segmentation:
             return np.arange(1, self.n_clusters + 1)
         return np.unique(self.label_map)
 
-    def table(self, names: list[str] | None = None, channel_names=None) -> dict[str, np.ndarray]:
-        """One row per cluster: index (label), name, count, fraction, centre per channel."""
-        return cluster_table(self.index, self.counts, self.centers, names, channel_names)
+    @property
+    def multiscale(self) -> bool:
+        """True when ``labels`` and ``recolored`` are lists of levels."""
+        return isinstance(self.labels, list | tuple)
+
+    def default_names(self) -> list[str]:
+        """Names clusters start with: stain names ("DAB", "haematoxylin", "background", ...)
+        for ``color_space="hed"`` (see :mod:`.stains`), else "cluster <label>"."""
+        from .stains import names_for
+
+        names = names_for(self.centers, self.feature_space)
+        return names if names is not None else [f"cluster {i}" for i in self.index]
+
+    def table(self, names: list[str] | None = None, channel_names=None, *, background=None,
+              scale=None, unit: str | None = None) -> dict[str, np.ndarray]:
+        """One row per cluster: index (label), name, count, fraction, centre per channel.
+
+        ``names`` default to :meth:`default_names`. Given ``background`` (labels),
+        ``scale`` (pixel size per spatial axis) or ``unit``, the area columns of
+        :func:`.measure.area_table` are added: background, area_px, area, area_unit, share,
+        tissue_share.
+        """
+        names = self.default_names() if names is None else names
+        table = cluster_table(self.index, self.counts, self.centers, names, channel_names)
+        if background is not None or scale is not None or unit is not None:
+            from .measure import area_table
+
+            level = self.labels[0] if self.multiscale else self.labels
+            ndim = len(self.params.get("spatial_shape") or np.shape(level))
+            areas = area_table(self.index, self.counts, background=background or (), scale=scale,
+                               unit=unit, ndim=ndim)
+            table.update({k: v for k, v in areas.items() if k != "index"})
+        return table
 
     @property
     def model(self) -> KMeansModel:
+        """The model that labels images as this result does (merges included)."""
         centers = np.asarray(self.centers, np.float64)
         if self.label_map is not None:  # back to one centre per model cluster
             centers = centers[np.searchsorted(self.index, self.label_map)]
@@ -133,6 +178,83 @@ class Segmentation:
     def save(self, path) -> Path:
         """Write the model (centres, parameters, feature settings) as JSON."""
         return self.model.save(path)
+
+    # -- operations: each returns new data, never modifies this result ------------------------
+    def merge(self, group) -> Segmentation:
+        """This result with the clusters labelled ``group`` merged into ``min(group)``.
+
+        Labels, recoloured image (the merged cluster's pixels take the pixel-weighted mean of
+        the group's centres; alpha and label-0 pixels are kept), centres, counts and the
+        label map (hence :attr:`model`) are updated together. Works on numpy, dask (stays
+        lazy) and multiscale results.
+
+        Raises
+        ------
+        ValueError
+            For fewer than two labels, or labels that are not clusters of this result.
+        """
+        group = check_group(group, self.index)
+        index, centers, counts, merged = merge_rows(group, self.index, self.centers, self.counts)
+        del index  # the same as unique(label_map) below
+        axis = self._channel_axis()
+        n_color = self.centers.shape[1]
+
+        def one(labels, recolored):
+            value = to_dtype(merged, recolored.dtype)
+            return (relabel(labels, group),
+                    fill(recolored, member(labels, group), value, n_color, axis))
+
+        if self.multiscale:
+            levels = [one(lab, rec) for lab, rec in zip(self.labels, self.recolored, strict=True)]
+            labels, recolored = [lv[0] for lv in levels], [lv[1] for lv in levels]
+        else:
+            labels, recolored = one(self.labels, self.recolored)
+        label_map = merge_label_map(self.label_map, self.feature_centers.shape[0], group)
+        return replace(self, labels=labels, recolored=recolored, centers=centers, counts=counts,
+                       label_map=label_map, params=dict(self.params))
+
+    def masked(self, image, hidden):
+        """The tutorial's masked image: ``image`` (the one segmented, or one of its layout)
+        with the pixels of the ``hidden`` clusters set to 0; alpha is kept.
+
+        ``image`` is a numpy or dask array (dask gives a lazy result), or for a multiscale
+        result a list of levels (a list is returned).
+        """
+        axis = self._channel_axis()
+        n_color = self.centers.shape[1]
+        if self.multiscale:
+            if not isinstance(image, list | tuple) or len(image) != len(self.labels):
+                raise ValueError(f"This result has {len(self.labels)} levels: pass the image's "
+                                 "levels as a list, finest first.")
+            return [mask_image(im, lab, hidden, n_color, axis)
+                    for im, lab in zip(image, self.labels, strict=True)]
+        img = image if is_dask(image) else np.asarray(image)
+        return mask_image(img, self.labels, hidden, n_color, axis)
+
+    def extract(self, label: int, objects: bool = False, min_size: int = 0):
+        """One cluster as a Labels array: a 0/1 mask, or (``objects=True``) its connected
+        pieces numbered 1..n without those under ``min_size`` pixels.
+
+        Dask labels give a lazy mask; a multiscale result gives one mask per level, or the
+        objects of the finest level.
+        """
+        label = int(label)
+        if label not in set(self.index.tolist()):
+            raise ValueError(f"No cluster {label} here: the clusters are {self.index.tolist()}.")
+        if self.multiscale:
+            if objects:
+                return extract_cluster(self.labels[0], label, objects=True, min_size=min_size)
+            return [extract_cluster(lab, label, min_size=min_size) for lab in self.labels]
+        return extract_cluster(self.labels, label, objects=objects, min_size=min_size)
+
+    def _channel_axis(self) -> int | None:
+        """Axis of the channels in ``recolored`` (and the image); None for one channel."""
+        lab = self.labels[0] if self.multiscale else self.labels
+        rec = self.recolored[0] if self.multiscale else self.recolored
+        if rec.ndim == lab.ndim:
+            return None
+        axis = self.params.get("channel_axis")
+        return -1 if axis is None else int(axis)
 
 
 def cluster_table(index, counts, centers, names=None, channel_names=None) -> dict:

@@ -96,7 +96,9 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
     sample = px[:, None, :]  # an (n, 1) "image" of the sampled pixels
     kw = dict(rgb=img.rgb, channel_axis=None if img.rgb else -1, seed=seed, **segment_options)
     sil_idx = np.sort(rng.choice(px.shape[0], min(silhouette_size, px.shape[0]), replace=False))
-    comp, sil, done = [], [], []
+    comp: list[float] = []
+    sil: list[float] = []
+    done: list[int] = []
     for i, k in enumerate(ks):
         if progress:
             progress(i / len(ks), f"K = {k}")
