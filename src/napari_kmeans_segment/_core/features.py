@@ -256,6 +256,8 @@ def value_range_of(dtype: np.dtype, sample: np.ndarray) -> float:
 DIRECT_SIGMA = 8.0
 # Pixels x kernel taps per cv2.GaussianBlur call (~0.05 s): cancel is checked in between.
 BLUR_BUDGET = 1 << 26
+# Pixels per band of the block averaging and interpolation (cancel is checked in between).
+STEP_PIXELS = 1 << 20
 
 
 def local_std(image2d_stack: np.ndarray, sigma: float, check=None) -> np.ndarray:
@@ -296,23 +298,35 @@ def _banded_std(plane: np.ndarray, sigma: float, out: np.ndarray, check=None) ->
 
 
 def _coarse_std(plane: np.ndarray, sigma: float, check=None) -> np.ndarray:
+    """Local std at a large sigma: f x f block means of the values and their squares,
+    blurred at sigma / f, back to full size by linear interpolation; in bands of rows."""
     import cv2
 
     h, w = plane.shape
     f = int(sigma // 4)
-    size = (max(1, -(-w // f)), max(1, -(-h // f)))
-    if check is not None:
-        check()
-    p = np.nan_to_num(plane)
-    mean = cv2.resize(p, size, interpolation=cv2.INTER_AREA)
-    if check is not None:
-        check()
-    mean2 = cv2.resize(p * p, size, interpolation=cv2.INTER_AREA)
-    del p
-    if check is not None:
-        check()
+    hs, ws = -(-h // f), -(-w // f)
+    mean = np.empty((hs, ws), np.float32)
+    mean2 = np.empty((hs, ws), np.float32)
+    band = max(1, STEP_PIXELS // (w * f))  # block rows per band
+    for r in range(0, hs, band):
+        if check is not None:
+            check()
+        n = min(band, hs - r)
+        p = np.nan_to_num(plane[r * f : min(h, (r + n) * f)])
+        mean[r : r + n] = cv2.resize(p, (ws, n), interpolation=cv2.INTER_AREA)
+        mean2[r : r + n] = cv2.resize(p * p, (ws, n), interpolation=cv2.INTER_AREA)
     m, m2 = cv2.GaussianBlur(mean, (0, 0), sigma / f), cv2.GaussianBlur(mean2, (0, 0), sigma / f)
     std = np.sqrt(np.maximum(m2 - m * m, 0))
-    if check is not None:
-        check()
-    return cv2.resize(std, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = np.empty((h, w), np.float32)
+    rows = max(1, STEP_PIXELS // w)
+    for y0 in range(0, h, rows):
+        if check is not None:
+            check()
+        # vertical interpolation by hand (block centres at (i + 0.5) * f), horizontal by cv2
+        src = (np.arange(y0, min(h, y0 + rows)) + 0.5) / f - 0.5
+        lo = np.clip(np.floor(src).astype(np.int64), 0, hs - 1)
+        hi = np.minimum(lo + 1, hs - 1)
+        t = np.clip(src - lo, 0.0, 1.0).astype(np.float32)[:, None]
+        band_rows = std[lo] * (1 - t) + std[hi] * t
+        out[y0 : y0 + len(src)] = cv2.resize(band_rows, (w, len(src)), interpolation=cv2.INTER_LINEAR)
+    return out

@@ -83,7 +83,9 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
     # The histogram already knows the number of distinct colours.
     _check_enough_pixels(img, k, np.random.default_rng(seed_used),
                          None if hist is None else len(hist[0]), fs, run.check)
+    run.check()
     run.fit_feature_space()
+    run.check()
     if exact or m is None:
         labels, centres_f, compactness = run.exact()
         counts, sums = run.cluster_stats(labels)
@@ -97,8 +99,10 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
         labels, counts, sums, compactness = run.assign(centres_f, hist)
         method = "fast"
     centres_img = _image_centres(sums, counts, centres_f, fs, img)
+    run.check()
     # For outlier_fraction: how far the fitted pixels typically are from their centre.
     distance_p99 = fit_reference(img, fs, centres_f, seed_used, run.rows)
+    run.check()
     # Stable numbering: darkest centre is label 1.
     order = luminance_order(centres_img, counts, img.rgb)
     lut = np.zeros(k + 1, labels.dtype)

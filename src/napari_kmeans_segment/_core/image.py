@@ -283,16 +283,15 @@ class PixelImage:
         seen = 0
         filled = 0
         for c in self.chunks():
-            idx = (
-                np.arange(c.start, c.stop)
-                if c.valid is None
-                else c.start + np.flatnonzero(c.valid)
-            )
+            n = c.stop - c.start if c.valid is None else int(np.count_nonzero(c.valid))
             lo = np.searchsorted(ranks, seen)
-            hi = np.searchsorted(ranks, seen + idx.size)
-            out[filled : filled + hi - lo] = idx[ranks[lo:hi] - seen]
+            hi = np.searchsorted(ranks, seen + n)
+            if c.valid is None:  # rank r is pixel start + r: no index array of the chunk
+                out[filled : filled + hi - lo] = c.start + ranks[lo:hi] - seen
+            else:
+                out[filled : filled + hi - lo] = c.start + np.flatnonzero(c.valid)[ranks[lo:hi] - seen]
             filled += int(hi - lo)
-            seen += idx.size
+            seen += n
         return out, self.gather(out)
 
     def has_distinct(self, k: int, rng: np.random.Generator, rows=None, check=None) -> int:
