@@ -55,8 +55,7 @@ def measure_slide(model, image, *, scale=None, unit=None, min_size=30) -> dict:
     """One slide's row: shares of tissue per stain, object count and outlier share."""
     seg = model.apply(image)
     names = seg.default_names()
-    background = [int(i) for i, n in zip(seg.index, names) if n.startswith("background")]
-    table = seg.table(background=background, scale=scale, unit=unit)
+    table = seg.table(background=nks.background_labels(seg.index, names), scale=scale, unit=unit)
     dab = [int(i) for i, n in zip(seg.index, names) if n.startswith("DAB")]
     row = {
         "tissue_area": float(table["area"][~table["background"]].sum()),

@@ -113,3 +113,25 @@ def test_summary_flags_are_checked_before_any_work(tmp_path):
     assert not out.exists()
     assert main([str(files[0]), "-k", "3", "-o", str(out), "--no-summary"]) == 0
     assert not (out / "summary.csv").exists()
+
+
+def test_summary_elsewhere_needs_an_existing_folder(tmp_path):
+    files = three_slides(tmp_path)
+    out = tmp_path / "out"
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--summary",
+                 str(tmp_path / "no" / "s.csv")]) == 2
+    assert not out.exists()
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--summary",
+                 str(tmp_path / "s.csv")]) == 0
+    assert read_summary(tmp_path / "s.csv")[0]["file"] == str(files[0])
+
+
+def test_stain_colour_space_from_the_shell(tmp_path):
+    files = three_slides(tmp_path)
+    out = tmp_path / "out"
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--stain-vectors", "macenko"]) == 2
+    assert not out.exists()
+    assert main([str(files[0]), "-k", "3", "--seed", "0", "-o", str(out), "--color-space", "hed",
+                 "--stain-vectors", "macenko"]) == 0
+    names = [r["name"] for r in csv.DictReader(open(out / "s1_clusters.csv"))]
+    assert "DAB" in names

@@ -159,7 +159,7 @@ def test_a_distributed_cluster_gives_identical_labels(tmp_path, store):
     common = ["-k", "4", "--seed", "3", "--chunk", "512", "--recolored"]
     assert run_cli(store, *common, "-o", tmp_path / "threads") == 0
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         assert run_cli(store, *common, "-o", tmp_path / "dist",
                        "--scheduler", cluster.scheduler_address) == 0
     for name in ("labels", "recolored"):

@@ -182,3 +182,17 @@ def test_worked_example_script_on_three_slides(tmp_path, capsys):
     assert float(rows[2]["tissue_area"]) == pytest.approx(tissue.sum() * 0.25)
     assert all(float(r["outlier_fraction"]) < 0.05 for r in rows)
     assert "warning" not in capsys.readouterr().err
+
+
+def test_background_labels_from_names_and_dask_objects(ihc_seg):
+    import dask.array as da
+
+    from napari_kmeans_segment._core.measure import background_labels
+
+    assert background_labels([1, 2, 3, 4], ["DAB", "Background", "haematoxylin", "background 2"]) == [2, 4]
+    img, seg = ihc_seg
+    dab = int(seg.index[seg.default_names().index("DAB")])
+    objects, t = extract_objects(seg.labels, dab, img, min_size=20)
+    lazy_objects, lazy_t = extract_objects(da.from_array(seg.labels, chunks=128), dab, img, min_size=20)
+    np.testing.assert_array_equal(lazy_objects, objects)
+    np.testing.assert_allclose(lazy_t["mean_R"], t["mean_R"])

@@ -6,8 +6,16 @@ import argparse
 from pathlib import Path
 
 from .._core.features import COLOR_SPACES
-from .._core.kmeans import INITS, Options
-from .console import PROG, CliError
+from .._core.options import (
+    DEFAULTS,
+    INIT_ALIASES,
+    INITS,
+    Options,
+    check_stain_vectors,
+    sample_size_for_mode,
+)
+from .._core.stains import STAIN_VECTORS
+from .console import PROG, CliError, cli_words
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -61,15 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-model", type=Path,
                    help="save the model fitted on the first image (its folder must exist); "
                    "the other images are then labelled with that model")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--attempts", type=int, default=10)
-    p.add_argument("--max-iter", type=int, default=100)
-    p.add_argument("--epsilon", type=float, default=0.2)
-    p.add_argument("--init", choices=sorted(INITS), default="random")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    p.add_argument("--attempts", type=int, default=DEFAULTS.attempts)
+    p.add_argument("--max-iter", type=int, default=DEFAULTS.max_iter)
+    p.add_argument("--epsilon", type=float, default=DEFAULTS.epsilon)
+    p.add_argument("--init", choices=[*INITS, *INIT_ALIASES], default=DEFAULTS.init)
     p.add_argument("--exact", action="store_true",
                    help="the exact recipe on every pixel (slow; not for large inputs)")
-    p.add_argument("--color-space", choices=list(COLOR_SPACES), default="rgb")
-    p.add_argument("--normalize", action="store_true")
+    p.add_argument("--color-space", choices=list(COLOR_SPACES), default=DEFAULTS.color_space)
+    p.add_argument("--stain-vectors", choices=list(STAIN_VECTORS), default=DEFAULTS.stain_vectors,
+                   help="with --color-space hed: the fixed stain vectors, or vectors estimated "
+                   "from each image (macenko)")
+    p.add_argument("--normalize", action="store_true", default=DEFAULTS.normalize)
     p.add_argument("--channel-axis", type=_axis, default="auto", metavar="N|none",
                    help="axis holding the channels (all are clustered together); 'none' = "
                    "every axis is spatial (a grayscale stack); default: from the file")
@@ -133,11 +144,13 @@ def check_options(args) -> list[str]:
     if args.n_clusters is not None and args.model is None:
         try:
             Options.check(args.n_clusters, args.attempts, args.max_iter, args.epsilon, args.init,
-                          args.seed, None if args.exact else "auto")
+                          args.seed, sample_size(args))
         except (TypeError, ValueError) as e:
-            from .console import cli_words
-
             problems.append(cli_words(str(e)))
+    try:
+        check_stain_vectors(args.stain_vectors, args.color_space)
+    except ValueError as e:
+        problems.append(cli_words(str(e)))
     if args.min_size < 0:
         problems.append(f"--min-size {args.min_size}: use a number of pixels >= 0.")
     if args.min_size and not args.objects:
@@ -145,6 +158,11 @@ def check_options(args) -> list[str]:
     if args.chunk < 64:
         problems.append(f"--chunk {args.chunk}: use blocks of at least 64 pixels a side.")
     return problems
+
+
+def sample_size(args):
+    """The core's ``sample_size`` for --exact (the exact recipe) or the default fast mode."""
+    return sample_size_for_mode("exact" if args.exact else "fast")
 
 
 def check_labels_exist(args, n_labels: int) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .args import EXIT_FAILED, EXIT_OK
+from .args import EXIT_FAILED, EXIT_OK, sample_size
 from .console import Console, bar, cli_words
 from .inputs import Source, read_array
 from .outputs import (
@@ -128,7 +128,8 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
         seg = nks.segment(
             img, args.n_clusters, seed=args.seed, attempts=args.attempts,
             max_iter=args.max_iter, epsilon=args.epsilon, init=args.init,
-            sample_size=None if args.exact else "auto", color_space=args.color_space,
+            sample_size=sample_size(args), color_space=args.color_space,
+            stain_vectors=args.stain_vectors,
             normalize=args.normalize, rgb=src.rgb, channel_axis=src.channel_axis,
             progress=progress,
         )

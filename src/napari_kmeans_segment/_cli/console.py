@@ -68,6 +68,7 @@ _WORDS = [
     (re.compile(r"\bchannel_axis=(\S+?)([:;,.]?\s|$)"), r"--channel-axis \1\2"),
     (re.compile(r"\bchannel_axis\b"), "--channel-axis"),
     (re.compile(r"\bcolor_space='?(\w+)'?"), r"--color-space \1"),
+    (re.compile(r"\bstain_vectors='?(\w+)'?"), r"--stain-vectors \1"),
     (re.compile(r"\bnormalize=True\b"), "--normalize"),
     (re.compile(r"\bmax_iter=(\S+?)([:;,.]?\s|$)"), r"--max-iter \1\2"),
     (re.compile(r"\battempts=(\S+?)([:;,.]?\s|$)"), r"--attempts \1\2"),

@@ -16,7 +16,7 @@ def demo_main(argv: list[str]) -> int:
 
 
 def demo(sample: str = "coffee") -> None:
-    import napari  # type: ignore[import-untyped]
+    import napari
 
     viewer = napari.Viewer()
     viewer.open_sample("napari-kmeans-segment", sample)

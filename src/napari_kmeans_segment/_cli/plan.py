@@ -143,6 +143,11 @@ def _check_outputs(plan: Plan, args) -> list[str]:
                             "create it first.")
         elif not os.access(folder, os.W_OK | os.X_OK):
             problems.append(f"--save-model {plan.save_model}: the folder {folder} is not writable.")
+    if plan.summary is not None and args.summary is not None:
+        folder = plan.summary.absolute().parent
+        if folder != plan.outdir.absolute() and not folder.is_dir():
+            problems.append(f"--summary {plan.summary}: the folder {folder} does not exist; "
+                            "create it first.")
     seen: dict[Path, str] = {}
     for path, is_dir, who in planned:
         key = path.absolute()

@@ -25,8 +25,11 @@ class LazyEnv:
     def __init__(self, scheduler: str, console: Console):
         self.scheduler, self.console, self.client = scheduler, console, None
         if scheduler not in ("threads", "processes", "synchronous"):
-            from distributed import Client
-
+            try:
+                from distributed import Client
+            except ImportError:
+                raise CliError(f"--scheduler {scheduler}: connecting to a dask scheduler needs "
+                               "dask.distributed (pip install distributed).") from None
             try:
                 self.client = Client(scheduler, timeout="5s", set_as_default=False)
             except (OSError, TimeoutError, ValueError) as e:
@@ -150,7 +153,8 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
             seg = nks.segment(
                 arr, args.n_clusters, seed=args.seed, attempts=args.attempts,
                 max_iter=args.max_iter, epsilon=args.epsilon, init=args.init,
-                color_space=args.color_space, normalize=args.normalize, rgb=src.rgb,
+                color_space=args.color_space,
+            stain_vectors=args.stain_vectors, normalize=args.normalize, rgb=src.rgb,
                 channel_axis=src.channel_axis, progress=fit_progress,
             )
             model, labels, recolored = seg.model, seg.labels, seg.recolored

@@ -10,7 +10,7 @@ uncertainty (distance to the centres, outliers).
 
 from .clusters import extract_cluster, mask_clusters, merge_clusters
 from .image import Cancelled, PixelImage
-from .measure import area_table, extract_objects, label_counts
+from .measure import area_table, background_labels, extract_objects, label_counts
 from .model import KMeansModel, load_model
 from .options import DEFAULTS, INITS, MODES, Options
 from .result import Segmentation, cluster_table, recolor
@@ -30,6 +30,7 @@ __all__ = [
     "Segmentation",
     "SuggestKResult",
     "area_table",
+    "background_labels",
     "cluster_table",
     "distance_map",
     "extract_cluster",

@@ -52,6 +52,12 @@ def label_counts(labels, index: Iterable[int]) -> np.ndarray:
     return counts[idx].astype(np.int64)
 
 
+def background_labels(index, names) -> list[int]:
+    """Labels whose name marks them as background ("background", "background 2", ...), as
+    :meth:`Segmentation.default_names` names them for ``color_space="hed"``."""
+    return [int(i) for i, n in zip(index, names) if str(n).lower().startswith("background")]
+
+
 def area_table(index, counts, *, background: Iterable[int] = (), scale=None, unit: str | None = None,
                ndim: int = 2) -> dict[str, np.ndarray]:
     """Cluster areas and shares, one row per cluster.

@@ -15,7 +15,7 @@ KINDS = ("distance", "margin")
 # params key written at fit time: the 99th percentile of the fitted pixels' distances to
 # their centre (feature units)
 DISTANCE_KEY = "distance_p99"
-_SAMPLE = 100_000
+_SAMPLE = 20_000
 
 
 def two_nearest(x: np.ndarray, centers: np.ndarray, groups: np.ndarray | None = None):
@@ -92,8 +92,21 @@ def distance_map(model, image, *, kind: str = "distance", rgb=None, channel_axis
     model, img, run = _run_for(model, image, rgb, channel_axis, mask, progress, cancel)
     groups = None if model.label_map is None else np.asarray(model.label_map)
     out = np.full(img.n_pixels, np.nan, np.float32)
+    table = None
+    if run.use_histogram():
+        # 8-bit colour features: each distinct colour once, then a lookup per pixel.
+        keys, colors, _ = run.histogram()
+        d1, d2 = two_nearest(model.feature_space.transform(colors), model.feature_centers, groups)
+        table = np.full(1 << (img.key_bits * img.n_channels), np.nan, np.float32)
+        table[keys] = d1 if kind == "distance" else d2 - d1
     for i, c in enumerate(img.chunks()):
         run.report(i / img.n_chunks, f"distances, chunk {i + 1}/{img.n_chunks}")
+        if table is not None:
+            val = table[img.keys(c.pixels)]
+            if c.valid is not None:
+                val[~c.valid] = np.nan
+            out[c.start : c.stop] = val
+            continue
         rows, _ = run.chunk_rows(c)
         d1, d2 = two_nearest(rows, model.feature_centers, groups)
         val = d1 if kind == "distance" else d2 - d1
@@ -116,7 +129,7 @@ def reference_distance(rows: np.ndarray, feature_centers: np.ndarray, q: float =
 
 
 def fit_reference(img, fs, feature_centers: np.ndarray, seed: int, rows_of=None) -> float:
-    """:func:`reference_distance` on up to 100,000 random valid pixels of ``img``.
+    """:func:`reference_distance` on up to 20,000 random valid pixels of ``img``.
 
     ``rows_of(flat, px)`` turns sampled pixels into feature rows (a Run's ``rows``, for
     position/texture features); by default the colour features.
