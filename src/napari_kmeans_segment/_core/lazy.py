@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -79,7 +80,11 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis):
     colors = model.label_colors()
 
     def label_block(block):
-        return model.apply(block, rgb=is_rgb, channel_axis=ca).labels
+        # the model was fitted on a sample of these blocks: a block's own narrower or wider
+        # range is expected, not a reason to warn once per block
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return model.apply(block, rgb=is_rgb, channel_axis=ca).labels
 
     def recolor_block(block, lab):
         return recolor(PixelImage(block, rgb=is_rgb, channel_axis=ca), lab.ravel(), colors)

@@ -26,14 +26,27 @@ from .numerics import parallel, pieces
 
 
 def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Centre values (float) as pixels of ``dtype``: rounded and clipped for integers."""
+    """Centre values (float) as pixels of ``dtype``: rounded and clipped for integers.
+
+    The clip happens in float64 *before* the cast, against bounds that float64 can hold:
+    float(int64 max) rounds up to 2**63, which would wrap to int64 min if cast.
+    """
     dtype = np.dtype(dtype)
+    v = np.asarray(values, np.float64)
     if dtype.kind == "b":
-        return np.asarray(values) >= 0.5
+        return v >= 0.5
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    return np.asarray(values).astype(dtype)
+        v = np.rint(np.nan_to_num(v))
+        out = np.empty(v.shape, dtype)
+        top, bottom = v >= float(info.max), v <= float(info.min)
+        inside = ~(top | bottom)
+        out[inside] = v[inside].astype(dtype)
+        out[top] = info.max
+        out[bottom] = info.min
+        return out
+    with np.errstate(over="ignore"):  # a float16 image: centres beyond 65504 become +-inf
+        return v.astype(dtype)
 
 
 def recolor(img: PixelImage, labels_flat: np.ndarray, centers: np.ndarray) -> np.ndarray:
