@@ -34,6 +34,7 @@ class Source:
     channel_axis: int | None = None
     multiscale: bool = False
     channel_layers: list[str] = field(default_factory=list)
+    units: tuple | None = None  # the layer's pint units per axis (napari's ``layer.units``)
 
     @property
     def channel_names(self) -> list[str] | None:
@@ -72,7 +73,8 @@ class Source:
             translate=tuple(layer.translate),
             contrast_limits=[tuple(ly.contrast_limits) for ly in layers],
             colormaps=[ly.colormap for ly in layers], channel_axis=channel_axis,
-            multiscale=bool(layer.multiscale), channel_layers=[ly.name for ly in layers])
+            multiscale=bool(layer.multiscale), channel_layers=[ly.name for ly in layers],
+            units=tuple(getattr(layer, "units", None) or ()) or None)
 
 
 def unwrap(obj: Any) -> Any:
