@@ -19,6 +19,7 @@ from napari.layers import Image, Labels, Shapes
 from .._core.features import COLOR_SPACES
 from .._core.options import DEFAULTS, INITS, MODES, sample_size_for_mode
 from .._layers import MARK, Source, unwrap
+from .stain_choice import stain_options, stain_vectors_widget
 
 if TYPE_CHECKING:
     import napari
@@ -50,6 +51,7 @@ class KMeansForm(Container):
         self.advanced = CheckBox(name="advanced", text="advanced options", value=False)
         self.color_space = ComboBox(name="color_space", label="colour space",
                                     choices=list(COLOR_SPACES), value=d.color_space)
+        self.stain_vectors = stain_vectors_widget(self.color_space)  # shown with "hed"
         self.normalize = CheckBox(name="normalize", text="normalize features", value=d.normalize)
         self.spatial_weight = FloatSpinBox(name="spatial_weight", label="position weight",
                                            min=0.0, max=10.0, step=0.1, value=d.spatial_weight)
@@ -61,8 +63,8 @@ class KMeansForm(Container):
         self.channel_layers = Select(name="channel_layers", label="more channels",
                                      choices=self._channel_choices)
         self._advanced_box = Container(widgets=[
-            self.color_space, self.normalize, self.spatial_weight, self.texture_sigma,
-            self.per_plane, self.mask_layer, self.channel_layers,
+            self.color_space, self.stain_vectors, self.normalize, self.spatial_weight,
+            self.texture_sigma, self.per_plane, self.mask_layer, self.channel_layers,
         ])
         self._advanced_box.visible = False
         self.advanced.changed.connect(lambda v: setattr(self._advanced_box, "visible", v))
@@ -75,8 +77,8 @@ class KMeansForm(Container):
     def parameter_widgets(self) -> list[Any]:
         """Widgets whose change alters the result (the live preview follows them)."""
         return [self.image_layer, self.n_clusters, self.mode, self.attempts, self.max_iter,
-                self.epsilon, self.init, self.seed, self.color_space, self.normalize,
-                self.spatial_weight, self.texture_sigma, self.mask_layer]
+                self.epsilon, self.init, self.seed, self.color_space, self.stain_vectors,
+                self.normalize, self.spatial_weight, self.texture_sigma, self.mask_layer]
 
     def _mask_choices(self, _w: Any = None) -> list[tuple[str, Any]]:
         layers = [ly for ly in self.viewer.layers if isinstance(ly, Labels | Shapes)
@@ -108,6 +110,7 @@ class KMeansForm(Container):
             seed=None if seed < 0 else int(seed),
             sample_size=sample_size_for_mode(self.mode.value),
             color_space=self.color_space.value,
+            **stain_options(self.color_space.value, self.stain_vectors.value),
             normalize=bool(self.normalize.value),
             spatial_weight=float(self.spatial_weight.value),
             texture_sigma=float(self.texture_sigma.value),

@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._colors import drawn_labels, label_colors
+from .measure_panel import MeasurePanel
 
 if TYPE_CHECKING:
     from napari.layers import Labels
@@ -124,6 +125,8 @@ class ClusterPanel(QWidget):
             for wdg in row:
                 h.addWidget(wdg)
             lay.addLayout(h)
+        self.measure = MeasurePanel()  # background, areas, objects, uncertainty (issue 14)
+        lay.addWidget(self.measure)
         lay.addWidget(self.curve)
         self.set_loaded_model(None, 0)
 
@@ -134,6 +137,7 @@ class ClusterPanel(QWidget):
         self.session = session
         if session is not None:
             session.changed.connect(self._on_changed)
+        self.measure.set_session(session)
         self.refresh()
 
     def _on_changed(self, what: str = "") -> None:
