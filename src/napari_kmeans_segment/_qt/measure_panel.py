@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QSizePolicy,
@@ -50,7 +51,10 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _number(value: float) -> str:
-    return "" if math.isnan(value) else f"{value:.4g}"
+    """Readable without exponents: 22,137 or 0.0312 (empty for NaN)."""
+    if math.isnan(value):
+        return ""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 class MeasurePanel(QWidget):
@@ -83,6 +87,10 @@ class MeasurePanel(QWidget):
             if header is not None:
                 header.setToolTip(tooltip(key))
         self.table.verticalHeader().setVisible(False)  # type: ignore[union-attr]
+        # share the dock's width rather than widen it or scroll sideways
+        self.table.horizontalHeader().setSectionResizeMode(  # type: ignore[union-attr]
+            QHeaderView.ResizeMode.Stretch)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.itemChanged.connect(self._on_item_changed)
         self.uncertainty_btn = QPushButton("uncertainty map")
         self.uncertainty_btn.setToolTip(tooltip("uncertainty"))
@@ -164,21 +172,25 @@ class MeasurePanel(QWidget):
         mark.setCheckState(Qt.CheckState.Checked if bool(row["background"])
                            else Qt.CheckState.Unchecked)
         mark.setData(Qt.ItemDataRole.UserRole, int(row["index"]))
-        mark.setToolTip(f"cluster {int(row['index'])}")
-        items = [mark] + [QTableWidgetItem(t) for t in (
-            str(int(row["area_px"])), _number(float(row["area"])),
-            _number(100 * float(row["share"])), _number(100 * float(row["tissue_share"])))]
+        mark.setToolTip(f"{row['name']} (cluster {int(row['index'])})")
+        items = [mark]
+        for value in (float(row["area_px"]), float(row["area"]), 100 * float(row["share"]),
+                      100 * float(row["tissue_share"])):
+            item = QTableWidgetItem(_number(value))
+            item.setData(Qt.ItemDataRole.UserRole, value)  # the number, for rows()
+            items.append(item)
         for item in items[1:]:
             item.setFlags(fixed)
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return items
 
     def _fit_height(self) -> None:
-        """As tall as its rows (up to 8), so it takes no room from the cluster table."""
+        """As tall as its rows (up to 8, then it scrolls), neither squeezed nor taking room
+        from the cluster table; computed from size hints, as it may not be shown yet."""
         t = self.table
-        header = t.horizontalHeader()
-        rows = sum(t.rowHeight(r) for r in range(min(t.rowCount(), 8)))
-        t.setMaximumHeight(rows + (header.height() if header else 0) + 2 * t.frameWidth() + 2)
+        row = t.verticalHeader().defaultSectionSize()  # type: ignore[union-attr]
+        header = t.horizontalHeader().sizeHint().height()  # type: ignore[union-attr]
+        t.setFixedHeight(row * min(max(t.rowCount(), 1), 8) + header + 2 * t.frameWidth())
 
     @staticmethod
     def _summary(f: Any, unit: str) -> str:
@@ -189,20 +201,21 @@ class MeasurePanel(QWidget):
         share = float(f.loc[~bg, "share"].sum())
         area = float(f.loc[~bg, "area"].sum())
         names = ", ".join(f"'{n}'" for n in f.loc[bg, "name"])
-        return (f"Tissue: {100 * share:.1f}% of the image ({area:.4g} {unit}); "
+        return (f"Tissue: {100 * share:.1f}% of the image ({_number(area)} {unit}); "
                 f"background: {names}.")
 
     def rows(self) -> list[dict]:
         """What the table shows (for tests and scripts): label, name, background, pixels,
-        area, share and tissue_share in percent (NaN when empty)."""
+        area, share and tissue_share in percent (NaN when empty), as numbers."""
         out = []
         for r in range(self.table.rowCount()):
             mark, px, area, share, tissue = (self._cell(r, c) for c in range(len(COLUMNS)))
+            role = Qt.ItemDataRole.UserRole
             out.append({
-                "label": int(mark.data(Qt.ItemDataRole.UserRole)), "name": mark.text(),
+                "label": int(mark.data(role)), "name": mark.text(),
                 "background": mark.checkState() == Qt.CheckState.Checked,
-                "pixels": int(px.text()), "area": float(area.text() or "nan"),
-                "share": float(share.text() or "nan"), "tissue_share": float(tissue.text() or "nan"),
+                "pixels": int(px.data(role)), "area": float(area.data(role)),
+                "share": float(share.data(role)), "tissue_share": float(tissue.data(role)),
             })
         return out
 
