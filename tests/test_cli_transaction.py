@@ -234,3 +234,20 @@ def test_help_documents_the_exit_codes(capsys):
     assert "exit status" in out
     for code in ("0 ", "1 ", "2 "):
         assert f"\n  {code}" in out
+
+
+@pytest.mark.parametrize(("shape", "dtype", "flags"), [
+    ((3, 50, 60), "f4", []), ((4, 50, 60), "u1", []), ((3, 50, 60), "f4", ["--channel-axis", "0"]),
+])
+def test_three_or_four_page_stacks_get_a_recolored_tif(tmp_path, shape, dtype, flags):
+    """tifffile reads (3|4, Y, X) as samples first: the PNG writer failed after all the work."""
+    rng = np.random.default_rng(0)
+    stack = (rng.random(shape) * (255 if dtype == "u1" else 1)).astype(dtype)
+    path = tmp_path / "s.tif"
+    tifffile.imwrite(path, stack)
+    out = tmp_path / "out"
+    assert main([str(path), "-k", "3", "--seed", "0", "-o", str(out), *flags]) == 0
+    assert sorted(os.listdir(out)) == ["s_clusters.csv", "s_labels.tif", "s_recolored.tif",
+                                       "summary.csv"]
+    rec = tifffile.imread(out / "s_recolored.tif")
+    assert rec.shape == stack.shape and rec.dtype == stack.dtype

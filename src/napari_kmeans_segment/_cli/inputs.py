@@ -60,10 +60,10 @@ class Source:
 
     @property
     def png_recolored(self) -> bool:
-        """Whether the recoloured image fits a PNG (one 2D plane, gray or RGB(A))."""
-        if self.spatial_ndim != 2:
-            return False
-        return self.channel_axis is None or self.n_channels in (1, 3, 4)
+        """Whether the recoloured image fits a PNG: one 2D plane, gray or RGB(A) with the
+        colour last. Any channel axis (pages read as samples, --channel-axis) means TIFF,
+        as --help promises: PNG cannot hold channels first or a channel count it lacks."""
+        return self.spatial_ndim == 2 and self.channel_axis is None
 
 
 def probe(path: Path, channel_axis, force_lazy: bool) -> Source:
