@@ -251,3 +251,35 @@ def test_three_or_four_page_stacks_get_a_recolored_tif(tmp_path, shape, dtype, f
                                        "summary.csv"]
     rec = tifffile.imread(out / "s_recolored.tif")
     assert rec.shape == stack.shape and rec.dtype == stack.dtype
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path, coffee, lazy):
+    """SIGTERM's default action killed the batch mid-write: .NAME_labels.tif.<hex>.tmp files and
+    .ome.zarr.<hex>.tmp folders stayed. The child terminates itself while a temporary exists."""
+    from fuzz_cases import run_python
+
+    out = tmp_path / "out"
+    if lazy:  # --lazy reads TIFF block by block (a PNG is always read whole)
+        tifffile.imwrite(tmp_path / "a.tif", data.coffee()[::4, ::4], photometric="rgb")
+        coffee = tmp_path / "a.tif"
+    writer = "create_ome_array" if lazy else "write_tiff"
+    module = "napari_kmeans_segment._cli." + ("wsi" if lazy else "batch")
+    code = f"""
+import os, signal, sys, importlib
+m = importlib.import_module({module!r})
+real = getattr(m, {writer!r})
+def killed(*a, **k):
+    made = real(*a, **k)
+    os.kill(os.getpid(), signal.SIGTERM)
+    import time; time.sleep(5)  # the handler runs here
+    return made
+setattr(m, {writer!r}, killed)
+from napari_kmeans_segment._cli import main
+sys.exit(main([{str(coffee)!r}, "-k", "3", "-o", {str(out)!r}] + {["--lazy"] if lazy else []!r}))
+"""
+    rc, _, err = run_python(code, timeout=120)
+    assert rc == 143, err[-2000:]
+    assert "terminated" in err
+    left = [p for p in out.rglob("*")] if out.exists() else []
+    assert left == [], left
