@@ -34,3 +34,37 @@ def test_color_space_negative_values_refused(dtype):
     with pytest.raises(ValueError, match="color_space='rgb'"):
         nks.segment(a, 3, seed=0, color_space="lab")
     nks.segment(a, 3, seed=0)  # rgb keeps working
+
+
+# -- 4. save: a unique temporary, removed on failure; a folder is refused ------------------------
+@pytest.fixture(scope="module")
+def small_seg():
+    img = np.random.default_rng(0).integers(0, 255, (30, 30, 3), dtype=np.uint8)
+    return nks.segment(img, 3, seed=0)
+
+
+def test_save_keeps_an_existing_dot_tmp_file(tmp_path, small_seg):
+    (tmp_path / "m.json.tmp").write_text("someone's notes")
+    small_seg.save(tmp_path / "m.json")
+    assert (tmp_path / "m.json.tmp").read_text() == "someone's notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.json.tmp"]
+    assert nks.load_model(tmp_path / "m.json").n_clusters == 3
+
+
+def test_save_to_a_folder_is_refused_and_leaves_nothing(tmp_path, small_seg):
+    (tmp_path / "sv").mkdir()
+    with pytest.raises(ValueError, match="folder"):
+        small_seg.save(tmp_path / "sv")
+    with pytest.raises(ValueError, match="folder"):
+        small_seg.model.save(tmp_path / "sv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sv"]
+
+
+def test_save_failure_removes_its_temporary(tmp_path, small_seg, monkeypatch):
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.replace", full_disk)
+    with pytest.raises(OSError):
+        small_seg.save(tmp_path / "m.json")
+    assert list(tmp_path.iterdir()) == []
