@@ -6,6 +6,7 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 import tifffile
 from skimage import data
 
@@ -78,6 +79,12 @@ def test_demo_opens_napari_with_the_widget_on_a_sample(monkeypatch, qtbot):
     viewer = seen["viewer"]
     try:
         assert [ly.name for ly in viewer.layers] == ["immunohistochemistry"]
+        # the whole sample is in view once the dock took its place (issue 13)
+        qtbot.wait(50)
+        zoom, center = viewer.camera.zoom, viewer.camera.center
+        viewer.reset_view()
+        assert viewer.camera.zoom == pytest.approx(zoom)
+        assert viewer.camera.center == pytest.approx(center)
         widget = next(w for w in viewer.window.dock_widgets.values()
                       if hasattr(w, "run_button"))
         assert widget.run() is not None

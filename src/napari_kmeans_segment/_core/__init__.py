@@ -3,16 +3,21 @@
 One job per file: options (defaults, validation), numerics (nearest centre, Lloyd, thread
 pool), fitting_run (the Run's steps), fitting (the fitter), segment (the dispatcher), lazy
 (dask and multiscale), result (Segmentation), model (KMeansModel and its file), clusters
-(hide/merge/extract on labels), suggest (which K), features, image.
+(hide/merge/extract on labels), suggest (which K), features, image, stains (colour
+deconvolution and stain names), measure (areas, shares of tissue, measured objects),
+uncertainty (distance to the centres, outliers).
 """
 
 from .clusters import extract_cluster, mask_clusters, merge_clusters
 from .image import Cancelled, PixelImage
+from .measure import area_table, background_labels, extract_objects, label_counts
 from .model import KMeansModel, load_model
 from .options import DEFAULTS, INITS, MODES, Options
 from .result import Segmentation, cluster_table, recolor
 from .segment import segment
+from .stains import stain_densities, stain_names
 from .suggest import SuggestKResult, suggest_k
+from .uncertainty import distance_map, outlier_fraction
 
 __all__ = [
     "DEFAULTS",
@@ -24,12 +29,20 @@ __all__ = [
     "PixelImage",
     "Segmentation",
     "SuggestKResult",
+    "area_table",
+    "background_labels",
     "cluster_table",
+    "distance_map",
     "extract_cluster",
+    "extract_objects",
+    "label_counts",
     "load_model",
     "mask_clusters",
     "merge_clusters",
+    "outlier_fraction",
     "recolor",
     "segment",
+    "stain_densities",
+    "stain_names",
     "suggest_k",
 ]

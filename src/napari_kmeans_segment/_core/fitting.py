@@ -16,8 +16,19 @@ from .features import FeatureSpace
 from .fitting_run import Run
 from .image import PixelImage
 from .numerics import labels_dtype, luminance_order
-from .options import DEFAULTS, CancelFn, Options, ProgressFn, check_color_space, new_seed
+from .options import (
+    DEFAULTS,
+    CancelFn,
+    Options,
+    ProgressFn,
+    check_color_space,
+    check_stain_vectors,
+    check_texture_sigma,
+    check_weights,
+    new_seed,
+)
 from .result import Segmentation, recolor
+from .uncertainty import fit_reference
 
 
 def fit(
@@ -34,6 +45,7 @@ def fit(
     channel_axis: int | None = None,
     mask=None,
     color_space: str = DEFAULTS.color_space,
+    stain_vectors: str = DEFAULTS.stain_vectors,
     normalize: bool = DEFAULTS.normalize,
     spatial_weight: float = DEFAULTS.spatial_weight,
     texture_sigma: float = DEFAULTS.texture_sigma,
@@ -43,14 +55,14 @@ def fit(
 ) -> Segmentation:
     """:func:`napari_kmeans_segment.segment` for an in-memory image (same parameters)."""
     opts = Options.check(n_clusters, attempts, max_iter, epsilon, init, seed, sample_size)
-    for name, v in (("spatial_weight", spatial_weight), ("texture_sigma", texture_sigma)):
-        if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not v >= 0:
-            raise ValueError(f"{name}={v!r}: use a number >= 0 (0 turns it off).")
+    check_weights(spatial_weight, texture_sigma)
     img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
     check_color_space(color_space, img.rgb, img.n_channels)
+    check_texture_sigma(texture_sigma, img.spatial_shape)
+    check_stain_vectors(stain_vectors, color_space)
     seed_used = opts.seed if opts.seed is not None else new_seed()
     settings = dict(
-        color_space=color_space, normalize=bool(normalize),
+        color_space=color_space, normalize=bool(normalize), stain_vectors=stain_vectors,
         spatial_weight=float(spatial_weight), texture_sigma=float(texture_sigma),
     )
     if per_plane:
@@ -63,13 +75,17 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
     k = opts.n_clusters
     fs = FeatureSpace(**settings)
     run = Run(img, fs, opts, seed_used, progress, cancel)
+    # value range -> working representation (float32-safe), texture; cancellable
+    run.prepare()
     m = opts.auto_sample() if opts.sample_size == "auto" else cast(int | None, opts.sample_size)
     exact = m is None or img.n_valid <= (4 * m if opts.sample_size == "auto" else m)
     hist = run.histogram() if not exact and run.use_histogram() else None
     # The histogram already knows the number of distinct colours.
     _check_enough_pixels(img, k, np.random.default_rng(seed_used),
-                         None if hist is None else len(hist[0]))
+                         None if hist is None else len(hist[0]), fs, run.check)
+    run.check()
     run.fit_feature_space()
+    run.check()
     if exact or m is None:
         labels, centres_f, compactness = run.exact()
         counts, sums = run.cluster_stats(labels)
@@ -83,6 +99,10 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
         labels, counts, sums, compactness = run.assign(centres_f, hist)
         method = "fast"
     centres_img = _image_centres(sums, counts, centres_f, fs, img)
+    run.check()
+    # For outlier_fraction: how far the fitted pixels typically are from their centre.
+    distance_p99 = fit_reference(img, fs, centres_f, seed_used, run.rows)
+    run.check()
     # Stable numbering: darkest centre is label 1.
     order = luminance_order(centres_img, counts, img.rgb)
     lut = np.zeros(k + 1, labels.dtype)
@@ -94,7 +114,7 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
         init=opts.init, seed=opts.seed, seed_used=seed_used, sample_size=opts.sample_size,
         method=method, sample_pixels=None if exact or m is None else int(min(m, img.n_valid)),
         rgb=img.rgb, channel_axis=img.channel_axis, spatial_shape=list(img.spatial_shape),
-        **settings, per_plane=False,
+        **settings, per_plane=False, distance_p99=distance_p99, **fitted_range(img),
     )
     return Segmentation(
         labels=labels.reshape(img.spatial_shape),
@@ -110,16 +130,21 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
 
 def _image_centres(sums, counts, centres_f, fs, img) -> np.ndarray:
     """Cluster centres in the image's units: cv2's centres when features are the channel
-    values themselves, else the mean of each cluster's pixels."""
+    values themselves, else the mean of each cluster's pixels (``sums`` are in working
+    units, see :meth:`FeatureSpace.to_image`)."""
     if fs.is_identity:
         return np.asarray(centres_f, np.float64)
     means = np.zeros((len(counts), img.n_channels))
     nz = counts > 0
     means[nz] = sums[nz] / counts[nz, None]
-    return means
+    if not nz.all():  # an empty cluster keeps its centre (colour features only)
+        width = img.n_channels if fs.color_space == "rgb" and not fs.normalize else 0
+        means[~nz] = np.asarray(centres_f, np.float64)[~nz, :width] if width else 0.0
+    return fs.to_image(means)
 
 
-def _check_enough_pixels(img: PixelImage, k: int, rng, distinct: int | None = None) -> None:
+def _check_enough_pixels(img: PixelImage, k: int, rng, distinct: int | None = None,
+                         fs: FeatureSpace | None = None, check=None) -> None:
     n = img.n_valid
     if n == 0:
         raise ValueError(
@@ -132,11 +157,24 @@ def _check_enough_pixels(img: PixelImage, k: int, rng, distinct: int | None = No
             "or a larger image/region."
         )
     if distinct is None:
-        distinct = img.has_distinct(k, rng)
-    if distinct < k:
+        rows = None if fs is None else (lambda px: fs.working(img.features_of(px)))
+        distinct = img.has_distinct(k, rng, rows, check)
+    if distinct == 1:
+        lo, hi = img.value_bounds(check)
+        value = lo[0] if lo.size == 1 else lo.tolist()
         raise ValueError(
-            f"The image has only {distinct} distinct value(s) among the pixels to cluster, "
-            f"fewer than n_clusters={k}; choose K <= {distinct}."
+            f"The image is constant: every pixel to cluster has the same value ({value}), one "
+            "distinct value, so there is nothing to split into clusters. Check that the right "
+            "layer (and mask) is selected."
+        )
+    if distinct < k:
+        lo, hi = img.value_bounds(check)
+        wide = "" if fs is None or fs.offset is None else (
+            f" at the float32 precision k-means works in (the values span "
+            f"{lo.min():.3g} to {hi.max():.3g})")
+        raise ValueError(
+            f"The image has only {distinct} distinct value(s) among the pixels to cluster"
+            f"{wide}, fewer than n_clusters={k}; choose K <= {distinct}."
         )
 
 
@@ -167,18 +205,30 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
     counts = np.zeros(k, np.int64)
     sums = np.zeros_like(ref)
     compactness = 0.0
+    plane_models: list[dict] = []  # applying the model to this stack reuses each plane's own
+    # relative units: differences and sums of centres near +-1e308 would overflow to inf
+    scale = max(float(np.abs(p.centers).max()) for p in parts) or 1.0
     for i, p in enumerate(parts):
-        cost = ((p.centers[:, None, :] - ref[None]) ** 2).sum(axis=2)
+        cost = ((p.centers[:, None, :] / scale - ref[None] / scale) ** 2).sum(axis=2)
         _, to_ref = linear_sum_assignment(cost)  # plane cluster j -> reference cluster to_ref[j]
+        fc = np.empty_like(np.asarray(p.feature_centers, np.float64))
+        fc[to_ref] = p.feature_centers  # this plane's centres in the reference numbering
+        plane_models.append({"feature_centers": fc.tolist(),
+                             "feature_space": p.feature_space.to_dict()})
         lut = np.zeros(k + 1, labels.dtype)
         lut[1:] = to_ref + 1
         labels[i] = lut[p.labels]
         counts[to_ref] += p.counts
-        sums[to_ref] += p.centers * p.counts[:, None]
+        sums[to_ref] += p.centers / scale * p.counts[:, None]
         compactness += p.compactness
-    centres = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], ref)
+    top = np.finfo(np.float64).max
+    centres = np.clip(sums / np.maximum(counts, 1)[:, None] * scale, -top, top)
+    centres = np.where(counts[:, None] > 0, centres, ref)
     params = dict(parts[0].params, per_plane=True,
-                  method=",".join(sorted({p.params["method"] for p in parts})))
+                  method=",".join(sorted({p.params["method"] for p in parts})),
+                  rgb=img.rgb, channel_axis=img.channel_axis,
+                  spatial_shape=list(img.spatial_shape), **fitted_range(img),
+                  planes=plane_models)
     flat = labels.reshape(-1)
     return Segmentation(
         labels=labels,
@@ -191,3 +241,9 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
         params=params,
     )
 
+
+
+def fitted_range(img: PixelImage) -> dict:
+    """What the model remembers of the image it was fitted on (for warnings on apply)."""
+    lo, hi = img.value_bounds()
+    return {"image_dtype": str(img.dtype), "image_range": [lo.tolist(), hi.tolist()]}

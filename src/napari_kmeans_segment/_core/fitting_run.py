@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import FeatureSpace, local_std, value_range_of
-from .image import Cancelled, PixelImage
+from .features import FeatureSpace, local_std
+from .image import STEP_PIXELS, Cancelled, PixelImage
 from .numerics import (
     assign_rows,
     check_memory,
@@ -46,10 +46,26 @@ class Run:
         self._progress, self._cancel = progress, cancel
         self.rng = np.random.default_rng(seed)
         self.tol = opts.epsilon  # refinement tolerance; fit_sample widens it for wide data
-        self.texture = None
-        if fs.texture_sigma > 0:
-            lum = luminance_image(img)
-            self.texture = local_std(lum, fs.texture_sigma).ravel()
+        self._texture: np.ndarray | None = None
+
+    def prepare(self, fitted: bool = False):
+        """Read the image's value range, choose the working representation (unless the
+        feature space is ``fitted`` already, as a model's is) and compute the texture;
+        every step polls ``cancel``."""
+        if not fitted:
+            lo, hi = self.img.value_bounds(self.check)
+            self.fs.fit_range(lo, hi, self.img.dtype)
+        _ = self.texture
+
+    @property
+    def texture(self) -> np.ndarray | None:
+        """Local standard deviation of the luminance (working units), computed on first use
+        (after the working representation is fixed), in cancellable pieces."""
+        if self._texture is None and self.fs.texture_sigma > 0:
+            self.report(0.0, "computing the texture")
+            lum = luminance_image(self.img, self.fs.working, self.check)
+            self._texture = local_std(lum, self.fs.texture_sigma, self.check).ravel()
+        return self._texture
 
     # -- plumbing -------------------------------------------------------------------------
     def check(self):
@@ -85,7 +101,6 @@ class Run:
         if self.fs.is_identity:
             return
         flat, px = self.img.sample(100_000, np.random.default_rng(self.seed))
-        self.fs.value_range = value_range_of(self.img.dtype, self.img.features_of(px))
         tex = self.texture[flat] if self.texture is not None else None
         self.fs.fit(self.img.features_of(px), self.img.spatial_shape, tex)
 
@@ -139,7 +154,8 @@ class Run:
         n_feat = self.fs_dim()
         check_memory(img.n_valid * (n_feat * 4 + 16), "the exact recipe")
         parts, flats = [], []
-        for c in img.chunks():
+        for c in img.chunks(STEP_PIXELS):
+            self.check()
             rows, _ = self.chunk_rows(c)
             parts.append(rows)
             if c.valid is not None:
@@ -188,7 +204,7 @@ class Run:
         best, best_inertia = None, np.inf
         for c in distinct_solutions(candidates):
             c = self.lloyd_rows(x, w, c, min(self.opts.max_iter, 5))
-            inertia = assign_rows(x, c, k, w=w, want_dist=True)[3]
+            inertia = assign_rows(x, c, k, w=w, want_dist=True, check=self.check)[3]
             if inertia < best_inertia:
                 best, best_inertia = c, inertia
         assert best is not None  # there is at least one candidate
@@ -221,8 +237,8 @@ class Run:
     def lloyd_rows(self, x, w, centres, max_iter):
         """Lloyd steps on feature rows ``x`` (weights ``w``) to the run's tolerance."""
         k = self.opts.n_clusters
-        return lloyd(lambda c: assign_rows(x, c, k, w=w)[1:3], centres, max_iter, self.tol,
-                     self.check)
+        return lloyd(lambda c: assign_rows(x, c, k, w=w, check=self.check)[1:3], centres,
+                     max_iter, self.tol, self.check)
 
     def refine_chunks(self, centres, passes: int):
         """Lloyd steps over all pixels, chunk by chunk. Most of the way is done first on a
@@ -237,10 +253,10 @@ class Run:
         def step(c):
             sums = np.zeros((k, c.shape[1]))
             cnt = np.zeros(k)
-            for chunk in self.img.chunks():
+            for chunk in self.img.chunks(STEP_PIXELS):
                 self.check()
                 rows, _ = self.chunk_rows(chunk)
-                _, s, n, _ = assign_rows(rows, c, k)
+                _, s, n, _ = assign_rows(rows, c, k, check=self.check)
                 sums += s
                 cnt += n
             done[0] += 1
@@ -290,7 +306,7 @@ class Run:
     def assign(self, centres_f: np.ndarray, hist=None):
         """Label every pixel with its nearest centre (1..K; 0 for excluded pixels).
 
-        Returns (labels (N,), counts (K,), sums in image units (K, C), compactness).
+        Returns (labels (N,), counts (K,), sums in working units (K, C), compactness).
         """
         img, k = self.img, centres_f.shape[0]
         out = np.zeros(img.n_pixels, labels_dtype(k))
@@ -300,8 +316,9 @@ class Run:
         if self.use_histogram():
             keys, colours, weights = hist if hist is not None else self.histogram()
             lab, s, n, compactness = assign_rows(
-                self.fs.transform(colours), centres_f, k, w=weights, values=colours,
-                want_labels=True, want_dist=True)
+                self.fs.transform(colours), centres_f, k, w=weights,
+                values=self.fs.working(colours, np.float64), want_labels=True, want_dist=True,
+                check=self.check)
             with scratch((1 << (img.key_bits * img.n_channels),), out.dtype) as table:
                 table[keys] = lab + 1
                 for i, c in enumerate(img.chunks()):
@@ -315,11 +332,13 @@ class Run:
 
                     parallel(piece, pieces(c.stop - c.start))
             return out, n.round().astype(np.int64), s, compactness
-        for i, c in enumerate(img.chunks()):
-            self.report(0.7 + 0.3 * i / img.n_chunks, f"assigning chunk {i + 1}/{img.n_chunks}")
+        n_steps = -(-img.n_pixels // STEP_PIXELS)
+        for i, c in enumerate(img.chunks(STEP_PIXELS)):
+            self.report(0.7 + 0.3 * i / n_steps, f"assigning pixels, part {i + 1}/{n_steps}")
             rows, px = self.chunk_rows(c)
-            lab, s, n, dsum = assign_rows(rows, centres_f, k, values=img.features_of(px),
-                                          want_labels=True, want_dist=True)
+            lab, s, n, dsum = assign_rows(
+                rows, centres_f, k, values=self.fs.working(img.features_of(px), np.float64),
+                want_labels=True, want_dist=True, check=self.check)
             sums += s
             counts += n.astype(np.int64)
             compactness += dsum
@@ -330,13 +349,18 @@ class Run:
         return out, counts, sums, compactness
 
     def cluster_stats(self, labels: np.ndarray):
-        """Counts and sums (image units) per label of an existing labelling."""
+        """Counts and sums (working units, see :meth:`FeatureSpace.to_image`) per label of
+        an existing labelling."""
         k = self.opts.n_clusters
         counts = np.zeros(k + 1, np.int64)
         sums = np.zeros((k + 1, self.img.n_channels))
-        for c in self.img.chunks():
+        for c in self.img.chunks(STEP_PIXELS):
+            self.check()
             lab = labels[c.start : c.stop]
-            s, n = sums_by_label(self.img.features_of(c.pixels).astype(np.float64), lab, None, k + 1)
+            px = self.fs.working(self.img.features_of(c.pixels), np.float64)
+            if c.valid is not None:  # left-out pixels (label 0) may be NaN or inf
+                px[~c.valid] = 0
+            s, n = sums_by_label(px, lab, None, k + 1)
             sums += s
             counts += n.astype(np.int64)
         return counts[1:], sums[1:]

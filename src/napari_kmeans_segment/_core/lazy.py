@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -29,7 +30,8 @@ def _channels_last(arr, rgb, channel_axis):
 def segment_lazy(image, n_clusters=DEFAULTS.n_clusters, *, attempts=DEFAULTS.attempts,
                  max_iter=DEFAULTS.max_iter, epsilon=DEFAULTS.epsilon, init=DEFAULTS.init,
                  seed=DEFAULTS.seed, rgb=None, channel_axis=None, color_space=DEFAULTS.color_space,
-                 normalize=DEFAULTS.normalize, sample_blocks: int = 8, progress=None, cancel=None):
+                 normalize=DEFAULTS.normalize, sample_blocks: int = 8, progress=None, cancel=None,
+                 stain_vectors=DEFAULTS.stain_vectors):
     """Segment a dask array without loading it: fit on the pixels of a few random blocks,
     then label and recolour every block lazily (``map_blocks``).
 
@@ -53,7 +55,7 @@ def segment_lazy(image, n_clusters=DEFAULTS.n_clusters, *, attempts=DEFAULTS.att
     fitted = fit(px[:, None, :], n_clusters, attempts=attempts, max_iter=max_iter,
                  epsilon=epsilon, init=init, seed=seed, rgb=is_rgb,
                  channel_axis=None if is_rgb else -1, color_space=color_space,
-                 normalize=normalize, progress=progress, cancel=cancel)
+                 stain_vectors=stain_vectors, normalize=normalize, progress=progress, cancel=cancel)
     labels, recolored = apply_lazy(fitted.model, arr, is_rgb, layout, channel_axis)
     scale = int(np.prod(arr.shape[:-1])) / max(px.shape[0], 1)
     return replace(
@@ -78,7 +80,11 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis):
     colors = model.label_colors()
 
     def label_block(block):
-        return model.apply(block, rgb=is_rgb, channel_axis=ca).labels
+        # the model was fitted on a sample of these blocks: a block's own narrower or wider
+        # range is expected, not a reason to warn once per block
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return model.apply(block, rgb=is_rgb, channel_axis=ca).labels
 
     def recolor_block(block, lab):
         return recolor(PixelImage(block, rgb=is_rgb, channel_axis=ca), lab.ravel(), colors)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,8 @@ import numpy as np
 from .clusters import merge_label_map
 from .features import FeatureSpace
 from .image import PixelImage
+from .model_check import check_model_dict
+from .numerics import labels_dtype
 
 if TYPE_CHECKING:
     from .result import Segmentation
@@ -78,8 +81,21 @@ class KMeansModel:
             )
         opts = Options.check(self.n_clusters, 1, 1, 0.0, "random", None, None)
         run = Run(img, self.feature_space, opts, 0, progress, cancel)
-        labels, counts, sums, compactness = run.assign(self.feature_centers.astype(np.float32))
-        del sums
+        note = range_warning(self.params, img, img.value_bounds(run.check))
+        if note:
+            warnings.warn(note, UserWarning, stacklevel=2)
+        planes = self.params.get("planes") if self.params.get("per_plane") else None
+        if planes and len(img.spatial_shape) >= 3 and img.spatial_shape[0] == len(planes):
+            labels, counts, compactness = self._assign_planes(img, planes, opts, progress, cancel)
+        else:
+            if planes:
+                warnings.warn(
+                    f"This model was fitted plane by plane on a stack of {len(planes)} planes; "
+                    f"this image has spatial shape {img.spatial_shape}, so every plane is "
+                    "labelled with the first plane's centres. Apply it to its own stack, or "
+                    "fit the new stack with per_plane=True.", UserWarning, stacklevel=2)
+            run.prepare(fitted=True)
+            labels, counts, _, compactness = run.assign(self.feature_centers.astype(np.float32))
         centers = self.centers.copy()
         label_map = None
         if self.merges:
@@ -105,6 +121,33 @@ class KMeansModel:
             params=dict(self.params, method="model", applied=True),
             label_map=label_map,
         )
+
+    def _assign_planes(self, img, planes, opts, progress, cancel):
+        """Each plane of the stack with its own plane's feature space and centres (stored in
+        the reference numbering), as the per-plane fit labelled it."""
+        from .fitting_run import Run
+
+        moved = img.arr3.reshape(*img.spatial_shape, img.full_channels)
+        mask = None if img.mask is None else img.mask.reshape(img.spatial_shape)
+        labels = np.empty(img.spatial_shape, labels_dtype(self.n_clusters))
+        counts = np.zeros(self.n_clusters, np.int64)
+        compactness = 0.0
+        for i, plane in enumerate(planes):
+            def sub_progress(f, msg, i=i):
+                if progress:
+                    progress((i + f) / len(planes), f"plane {i + 1}/{len(planes)}: {msg}")
+
+            sub = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1,
+                             mask=None if mask is None else mask[i])
+            fs = FeatureSpace.from_dict(plane["feature_space"])
+            run = Run(sub, fs, opts, 0, sub_progress, cancel)
+            run.prepare(fitted=True)
+            fc = np.asarray(plane["feature_centers"], np.float32)
+            lab, n, _, comp = run.assign(fc)
+            labels[i] = lab.reshape(sub.spatial_shape)
+            counts += n
+            compactness += comp
+        return labels.reshape(-1), counts, compactness
 
     @property
     def merges(self) -> bool:
@@ -161,22 +204,7 @@ class KMeansModel:
                 f"napari-kmeans-segment reads version {MODEL_FORMAT_VERSION}. Refit and save "
                 "the model again."
             )
-        try:
-            fc = np.asarray(d["feature_centers"], np.float64)
-            c = np.asarray(d["centers"], np.float64)
-            fs = FeatureSpace.from_dict(d["feature_space"])
-            params = dict(d.get("params") or {})
-            label_map = d.get("label_map")
-            label_map = None if label_map is None else np.asarray(label_map, np.int64)
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"This model file is damaged ({e!s}); save the model again.") from None
-        if fc.ndim != 2 or c.ndim != 2 or fc.shape[0] != c.shape[0] or fc.shape[0] < 2 \
-                or not np.isfinite(fc).all():
-            raise ValueError("This model file is damaged (centres of the wrong shape); "
-                             "save the model again.")
-        if label_map is not None and (label_map.shape != (fc.shape[0],) or label_map.min() < 1):
-            raise ValueError("This model file is damaged (label map of the wrong shape); "
-                             "save the model again.")
+        fc, c, fs, params, label_map = check_model_dict(d)
         return cls(fc, c, fs, params, version=str(d.get("package_version", "")),
                    label_map=label_map)
 
@@ -195,6 +223,31 @@ def load_model(path) -> KMeansModel:
     except json.JSONDecodeError:
         raise ValueError(f"{path} is not a model file (not JSON).") from None
     return KMeansModel.from_dict(d)
+
+
+def range_warning(params: dict, img: PixelImage, bounds) -> str | None:
+    """A sentence when the image's values are far from those the model was fitted on
+    (another scale, or mostly outside the fitted range); None when they are comparable."""
+    fitted = params.get("image_range")
+    if not fitted or not img.n_valid:
+        return None
+    lo, hi = (np.asarray(v, np.float64) for v in fitted)
+    lo2, hi2 = bounds
+    if lo.shape != lo2.shape:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        span, span2 = hi - lo, hi2 - lo2
+        outside = bool(((lo2 < lo - span) | (hi2 > hi + span)).any())
+        shrunk = bool((span2 * 20 < span).all())
+    dtype = str(params.get("image_dtype", img.dtype))
+    if not outside and not (shrunk and dtype != str(img.dtype)):
+        return None
+    return (
+        f"This model was fitted on a {dtype} image with values in {lo.min():.4g}..{hi.max():.4g}; "
+        f"this image is {img.dtype} with values in {lo2.min():.4g}..{hi2.max():.4g}, another "
+        "range, so its pixels may all fall into one or two clusters. Convert the image to the "
+        "model's range (e.g. multiply a [0, 1] image by 255) or fit a new model on it."
+    )
 
 
 def _jsonable(x):

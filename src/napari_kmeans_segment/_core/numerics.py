@@ -76,7 +76,13 @@ def scratch(shape, dtype):
 
 
 PIECE = 1 << 18  # pixels per piece of parallel work: small enough to stay in cache
+# Distance evaluations (rows x centres) between two cancel checks: ~0.05-0.1 s of work.
+NEAREST_WORK = 1 << 24
 _POOL = None
+
+
+def pool_size() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def pieces(n: int, size: int = PIECE) -> list[tuple[int, int]]:
@@ -96,16 +102,18 @@ def parallel(fn, ranges):
     if _POOL is None:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
-                                   thread_name_prefix="kmeans-segment")
+        _POOL = ThreadPoolExecutor(max_workers=pool_size(), thread_name_prefix="kmeans-segment")
     return list(_POOL.map(lambda r: fn(*r), ranges))
 
 
-def assign_rows(x, c, k, *, w=None, values=None, want_labels=False, want_dist=False):
+def assign_rows(x, c, k, *, w=None, values=None, want_labels=False, want_dist=False,
+                check=None):
     """Nearest centre for rows ``x`` in parallel pieces.
 
     Returns (labels or None, sums of ``values`` (default ``x``) per cluster, counts per
     cluster, sum of squared distances or 0.0), all weighted by ``w`` when given.
+    ``check`` (the run's cancel check) is called before each round of pieces; a round is
+    at most :data:`NEAREST_WORK` distance evaluations, whatever K is.
     """
     values = x if values is None else values
 
@@ -116,8 +124,16 @@ def assign_rows(x, c, k, *, w=None, values=None, want_labels=False, want_dist=Fa
         dsum = 0.0 if d is None else float(d.sum() if wa is None else (d * wa).sum())
         return (lab if want_labels else None), sums, cnt, dsum
 
-    # np.bincount holds the GIL, so rows are only shared out in large pieces
-    parts = parallel(piece, pieces(x.shape[0], 1 << 20))
+    # np.bincount holds the GIL, so rows are shared out in large pieces, but not so large
+    # that a round of them (one per thread) runs long between cancel checks at large K.
+    n_threads = pool_size()
+    size = max(4096, min(1 << 20, NEAREST_WORK // (max(k, 1) * n_threads)))
+    ranges = pieces(x.shape[0], size)
+    parts = []
+    for g in range(0, len(ranges), n_threads):
+        if check is not None:
+            check()
+        parts += parallel(piece, ranges[g : g + n_threads])
     labels = np.concatenate([p[0] for p in parts]) if want_labels else None
     return (labels, sum(p[1] for p in parts), sum(p[2] for p in parts),
             sum(p[3] for p in parts))
@@ -165,18 +181,27 @@ def lloyd(step_fn, centers: np.ndarray, max_iter: int, epsilon: float, check=Non
             break
     return c.astype(np.float32)
 
-def luminance_image(img: PixelImage) -> np.ndarray:
-    """Per-pixel luminance (RGB) or channel mean, float32, spatial shape."""
+def luminance_image(img: PixelImage, rows=None, check=None) -> np.ndarray:
+    """Per-pixel luminance (RGB) or channel mean, float32, spatial shape.
+
+    ``rows(px)`` turns pixels into the float32 values to weigh (the feature space's working
+    representation); ``check`` is called between chunks.
+    """
+    rows = rows or (lambda px: img.features_of(px).astype(np.float32))
     out = np.empty(img.n_pixels, np.float32)
     w = LUMA if img.rgb and img.n_channels == 3 else np.full(img.n_channels, 1 / img.n_channels)
-    for c in img.chunks():
-        out[c.start : c.stop] = img.features_of(c.pixels) @ w.astype(np.float32)
+    for c in img.chunks(1 << 20):
+        if check is not None:
+            check()
+        out[c.start : c.stop] = rows(c.pixels[:, : img.n_channels]) @ w.astype(np.float32)
     return out.reshape(img.spatial_shape)
 
 
 def luminance_order(centers: np.ndarray, counts: np.ndarray, rgb: bool) -> np.ndarray:
     """Old cluster indices in label order: darkest first, larger first among equals."""
     c = np.asarray(centers, np.float64)
+    # relative to the largest value: sums and np.round(x, 9) of values near 1e308 overflow
+    c = c / (float(np.abs(c).max(initial=0.0)) or 1.0)
     lum = c @ LUMA if rgb and c.shape[1] == 3 else c.mean(axis=1)
     return np.lexsort((-np.asarray(counts), np.round(lum, 9)))
 

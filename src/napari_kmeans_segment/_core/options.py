@@ -25,6 +25,10 @@ INITS = {"random": "KMEANS_RANDOM_CENTERS", "k-means++": "KMEANS_PP_CENTERS"}
 INIT_ALIASES = {"kmeans++": "k-means++"}
 
 MAX_CLUSTERS = 65535
+#: Upper bounds, each with its reason in the error message.
+MAX_ATTEMPTS = 1000  # attempts run one after another; past ~20 the best rarely changes
+MAX_ITER = 100_000  # cv2.kmeans counts in a C int; Lloyd has long converged by then
+MAX_SPATIAL_WEIGHT = 1e6  # position then outweighs colour a million times: colour is lost
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -44,6 +48,7 @@ class Defaults:
     mode: str = "fast"
     sample_size: int | str | None = "auto"  # what mode "fast" means; None is "exact"
     color_space: str = "rgb"
+    stain_vectors: str = "fixed"  # color_space="hed" only: "fixed" or "macenko"
     normalize: bool = False
     spatial_weight: float = 0.0
     texture_sigma: float = 0.0
@@ -76,7 +81,9 @@ def sample_size_for_mode(mode: str) -> int | str | None:
 
 def canonical_init(init) -> str:
     """The canonical spelling of ``init`` ("kmeans++" -> "k-means++"); ValueError if unknown."""
-    name = INIT_ALIASES.get(init, init) if isinstance(init, str) else init
+    if not isinstance(init, str):
+        raise TypeError(f"init must be a string, one of {list(INITS)}, not {init!r}.")
+    name = INIT_ALIASES.get(init, init)
     if name not in INITS:
         raise ValueError(f"init={init!r}: choose one of {list(INITS)}.")
     return name
@@ -106,10 +113,22 @@ class Options:
             raise ValueError(
                 f"attempts={attempts}: k-means needs at least 1 attempt ({DEFAULTS.attempts} is usual)."
             )
+        if attempts > MAX_ATTEMPTS:
+            raise ValueError(
+                f"attempts={attempts}: use at most {MAX_ATTEMPTS}. Attempts run one after "
+                f"another, and beyond a few dozen the best of them rarely changes "
+                f"({DEFAULTS.attempts} is usual)."
+            )
         max_iter = _int("max_iter", max_iter)
         if max_iter < 1:
             raise ValueError(
                 f"max_iter={max_iter}: allow at least 1 iteration ({DEFAULTS.max_iter} is usual)."
+            )
+        if max_iter > MAX_ITER:
+            raise ValueError(
+                f"max_iter={max_iter}: use at most {MAX_ITER}. k-means settles long before "
+                f"that; raise the precision with a smaller epsilon instead "
+                f"({DEFAULTS.max_iter} is usual)."
             )
         if isinstance(epsilon, bool) or not isinstance(epsilon, int | float | np.number):
             raise TypeError(f"epsilon must be a number, not {type(epsilon).__name__}.")
@@ -156,6 +175,42 @@ def check_color_space(color_space: str, rgb: bool, n_channels: int) -> None:
             f"{n_channels} channel(s). Use color_space='rgb' (plain channel values), "
             "perhaps with normalize=True."
         )
+
+
+def check_weights(spatial_weight, texture_sigma) -> None:
+    """ValueError unless both are finite numbers >= 0 (and the weight is not absurd)."""
+    for name, v in (("spatial_weight", spatial_weight), ("texture_sigma", texture_sigma)):
+        if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not v >= 0:
+            raise ValueError(f"{name}={v!r}: use a finite number >= 0 (0 turns it off).")
+        if not np.isfinite(v):
+            raise ValueError(f"{name}={v!r}: use a finite number >= 0 (0 turns it off).")
+    if spatial_weight > MAX_SPATIAL_WEIGHT:
+        raise ValueError(
+            f"spatial_weight={spatial_weight!r}: use at most {MAX_SPATIAL_WEIGHT:g}; 1 gives "
+            "position as much weight as colour, and far above that colour no longer counts."
+        )
+
+
+def check_texture_sigma(texture_sigma, spatial_shape) -> None:
+    """ValueError when the texture window is wider than the image (the texture would be
+    flat, and the blur would run for minutes)."""
+    top = max(spatial_shape[-2:])
+    if texture_sigma > top:
+        raise ValueError(
+            f"texture_sigma={texture_sigma!r} is wider than the image ({top} pixels along its "
+            f"largest axis), so the texture would be the same everywhere; use at most {top}."
+        )
+
+
+def check_stain_vectors(stain_vectors: str, color_space: str) -> None:
+    """ValueError unless ``stain_vectors`` is known (and only non-default with "hed")."""
+    from .stains import STAIN_VECTORS
+
+    if stain_vectors not in STAIN_VECTORS:
+        raise ValueError(f"stain_vectors={stain_vectors!r}: choose one of {STAIN_VECTORS}.")
+    if stain_vectors != "fixed" and color_space != "hed":
+        raise ValueError(f"stain_vectors={stain_vectors!r} needs color_space='hed' (stain densities); "
+                         f"this run uses color_space={color_space!r}.")
 
 
 def _int(name: str, value) -> int:

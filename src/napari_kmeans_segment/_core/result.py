@@ -26,14 +26,27 @@ from .numerics import parallel, pieces
 
 
 def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Centre values (float) as pixels of ``dtype``: rounded and clipped for integers."""
+    """Centre values (float) as pixels of ``dtype``: rounded and clipped for integers.
+
+    The clip happens in float64 *before* the cast, against bounds that float64 can hold:
+    float(int64 max) rounds up to 2**63, which would wrap to int64 min if cast.
+    """
     dtype = np.dtype(dtype)
+    v = np.asarray(values, np.float64)
     if dtype.kind == "b":
-        return np.asarray(values) >= 0.5
+        return v >= 0.5
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    return np.asarray(values).astype(dtype)
+        v = np.rint(np.nan_to_num(v))
+        out = np.empty(v.shape, dtype)
+        top, bottom = v >= float(info.max), v <= float(info.min)
+        inside = ~(top | bottom)
+        out[inside] = v[inside].astype(dtype)
+        out[top] = info.max
+        out[bottom] = info.min
+        return out
+    with np.errstate(over="ignore"):  # a float16 image: centres beyond 65504 become +-inf
+        return v.astype(dtype)
 
 
 def recolor(img: PixelImage, labels_flat: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -119,9 +132,34 @@ class Segmentation:
         """True when ``labels`` and ``recolored`` are lists of levels."""
         return isinstance(self.labels, list | tuple)
 
-    def table(self, names: list[str] | None = None, channel_names=None) -> dict[str, np.ndarray]:
-        """One row per cluster: index (label), name, count, fraction, centre per channel."""
-        return cluster_table(self.index, self.counts, self.centers, names, channel_names)
+    def default_names(self) -> list[str]:
+        """Names clusters start with: stain names ("DAB", "haematoxylin", "background", ...)
+        for ``color_space="hed"`` (see :mod:`.stains`), else "cluster <label>"."""
+        from .stains import names_for
+
+        names = names_for(self.centers, self.feature_space)
+        return names if names is not None else [f"cluster {i}" for i in self.index]
+
+    def table(self, names: list[str] | None = None, channel_names=None, *, background=None,
+              scale=None, unit: str | None = None) -> dict[str, np.ndarray]:
+        """One row per cluster: index (label), name, count, fraction, centre per channel.
+
+        ``names`` default to :meth:`default_names`. Given ``background`` (labels),
+        ``scale`` (pixel size per spatial axis) or ``unit``, the area columns of
+        :func:`.measure.area_table` are added: background, area_px, area, area_unit, share,
+        tissue_share.
+        """
+        names = self.default_names() if names is None else names
+        table = cluster_table(self.index, self.counts, self.centers, names, channel_names)
+        if background is not None or scale is not None or unit is not None:
+            from .measure import area_table
+
+            level = self.labels[0] if self.multiscale else self.labels
+            ndim = len(self.params.get("spatial_shape") or np.shape(level))
+            areas = area_table(self.index, self.counts, background=background or (), scale=scale,
+                               unit=unit, ndim=ndim)
+            table.update({k: v for k, v in areas.items() if k != "index"})
+        return table
 
     @property
     def model(self) -> KMeansModel:

@@ -23,6 +23,7 @@ def segment(
     channel_axis: int | None = None,
     mask=None,
     color_space: str = DEFAULTS.color_space,
+    stain_vectors: str = DEFAULTS.stain_vectors,
     normalize: bool = DEFAULTS.normalize,
     spatial_weight: float = DEFAULTS.spatial_weight,
     texture_sigma: float = DEFAULTS.texture_sigma,
@@ -60,8 +61,14 @@ def segment(
     mask : array-like or None
         Nonzero where pixels take part. Elsewhere labels are 0 and ``recolored`` keeps the
         original pixels. NaN/inf pixels and fully transparent RGBA pixels are left out too.
-    color_space : {"rgb", "lab", "hsv"}
-        Feature space for RGB images. Hue is encoded on a circle.
+    color_space : {"rgb", "lab", "hsv", "hed"}
+        Feature space for RGB images. Hue is encoded on a circle. "hed": densities of
+        haematoxylin, eosin and DAB (colour deconvolution of brightfield slides, as
+        ``skimage.color.rgb2hed``), each scaled to a robust spread of 100 so every stain has
+        a say; clusters get stain names (:meth:`Segmentation.default_names`).
+    stain_vectors : {"fixed", "macenko"}
+        With "hed": scikit-image's fixed stain vectors, or vectors estimated from the image
+        (Macenko et al. 2009).
     normalize : bool
         Give every feature zero mean and unit variance (as MATLAB's imsegkmeans does).
     spatial_weight : float
@@ -93,12 +100,14 @@ def segment(
         return segment_lazy(
             image, n_clusters, attempts=attempts, max_iter=max_iter, epsilon=epsilon,
             init=init, seed=seed, rgb=rgb, channel_axis=channel_axis,
-            color_space=color_space, normalize=normalize, progress=progress, cancel=cancel,
+            color_space=color_space, stain_vectors=stain_vectors, normalize=normalize,
+            progress=progress, cancel=cancel,
         )
     return fit(
         image, n_clusters, attempts=attempts, max_iter=max_iter, epsilon=epsilon, init=init,
         seed=seed, sample_size=sample_size, rgb=rgb, channel_axis=channel_axis, mask=mask,
-        color_space=color_space, normalize=normalize, spatial_weight=spatial_weight,
+        color_space=color_space, stain_vectors=stain_vectors, normalize=normalize,
+        spatial_weight=spatial_weight,
         texture_sigma=texture_sigma, per_plane=per_plane, progress=progress, cancel=cancel,
     )
 

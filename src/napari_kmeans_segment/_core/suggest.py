@@ -55,6 +55,23 @@ def elbow(ks, values) -> int:
     return int(ks[int(np.argmax(gap))])
 
 
+MAX_SAMPLE = 1_000_000  # pixels clustered once per K with the exact recipe
+MAX_SILHOUETTE = 5_000  # the silhouette holds every pairwise distance: n**2 floats
+
+
+def check_sizes(sample_size, silhouette_size) -> None:
+    """ValueError/TypeError for sample sizes that are not whole numbers or too large."""
+    for name, v, top, why in (
+        ("sample_size", sample_size, MAX_SAMPLE, "the sample is clustered once for every K"),
+        ("silhouette_size", silhouette_size, MAX_SILHOUETTE,
+         "the silhouette compares every pair of these pixels (n x n distances in memory)"),
+    ):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer):
+            raise TypeError(f"{name} must be a whole number, not {v!r}.")
+        if not 2 <= v <= top:
+            raise ValueError(f"{name}={v}: use 2 to at most {top:,} pixels; {why}.")
+
+
 def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
               silhouette_size: int = 2_000, seed: int | None = None, rgb=None,
               channel_axis=None, mask=None, progress=None, cancel=None, **segment_options):
@@ -67,6 +84,7 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
     ks = sorted({int(k) for k in k_range})
     if len(ks) < 2 or ks[0] < 2:
         raise ValueError("k_range needs at least two values of K, each >= 2.")
+    check_sizes(sample_size, silhouette_size)
     for bad in ("spatial_weight", "texture_sigma", "per_plane", "sample_size"):
         if segment_options.get(bad):
             raise ValueError(f"suggest_k scores colour features only; drop {bad}.")
@@ -89,7 +107,7 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
 
             raise Cancelled("suggest_k was cancelled.")
         try:
-            seg = fit(sample, k, sample_size=None, **kw)
+            seg = fit(sample, k, sample_size=None, cancel=cancel, **kw)
         except ValueError:
             if done:  # more clusters than distinct colours: stop the scan here
                 break
