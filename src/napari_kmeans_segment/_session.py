@@ -45,6 +45,7 @@ from ._layers import (
     image_slots,
     output_name,
 )
+from ._stack import overlay_colors, style
 
 if TYPE_CHECKING:
     import napari
@@ -132,7 +133,7 @@ class ClusterSession:
         """Write a new result (a Run or an applied model); clears undo. Returns its layers."""
         self.code = code
         names = {int(i): f"cluster {int(i)}" for i in seg.index}
-        colors = centre_colors(seg.centers, src)
+        colors = overlay_colors(centre_colors(seg.centers, src), seg.counts)
         cmap = direct_colormap(dict(zip(seg.index.tolist(), colors)))
         self._extra = dict(extra or {})
         outputs = self._result_outputs(seg, src, names, cmap)
@@ -152,8 +153,9 @@ class ClusterSession:
         table = seg.table(names=[names[int(i)] for i in seg.index],
                           channel_names=src.channel_names)
         labels = Output("clusters", seg.labels, dict(
-            name=output_name(src.name, "clusters"), scale=src.scale, translate=src.translate,
-            features=pd.DataFrame(table), opacity=0.7, colormap=colormap,
+            name=output_name(src.name, "clusters"), scale=src.label_scale,
+            translate=src.label_translate,
+            features=pd.DataFrame(table), colormap=colormap, **style("clusters"),
             metadata={MARK: dict(meta, kind="clusters")}), "labels")
         return [labels, *image_outputs("recolored", seg.recolored, src, meta)]
 
@@ -174,7 +176,7 @@ class ClusterSession:
             if colormap_only is not None:
                 assign_colormap(self._require()[0], colormap_only)
             for out in outputs:
-                layer, note = self.slots.write(out)
+                layer, note = self.slots.write(out, src.layers)
                 written.append(layer)
                 if note:
                     show_warning(note)
@@ -335,9 +337,9 @@ class ClusterSession:
         index = np.arange(1, colors.shape[0] + 1).tolist()
         out = Output("preview", labels, dict(
             name=output_name(src.name, "preview"), scale=scale, translate=translate,
-            colormap=direct_colormap(dict(zip(index, colors))), opacity=0.7,
+            colormap=direct_colormap(dict(zip(index, colors))), **style("preview"),
             metadata={MARK: {"kind": "preview", "source": src.name}}), "labels")
-        layer, note = self.slots.write(out)
+        layer, note = self.slots.write(out, src.layers)
         if note:
             show_warning(note)
         return layer
