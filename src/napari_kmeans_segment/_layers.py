@@ -277,8 +277,12 @@ class LayerSlots:
         index = stack_index(list(self.viewer.layers), out.slot, below, self.slot_of)
         active = self.viewer.layers.selection.active
         self.viewer.layers.insert(index, layer)
-        if active is not None and kind_of(out.slot) in RANKS:  # a masked copy appearing on a
-            self.viewer.layers.selection.active = active  # hide leaves the person's selection
+        if (active is not None and kind_of(out.slot) in RANKS
+                and MARK in getattr(active, "metadata", {})):
+            # a masked copy appearing on a hide leaves the clusters layer (and napari's label
+            # controls) selected; a person's own layer is not re-selected, as the dock would
+            # take that as picking a new image
+            self.viewer.layers.selection.active = active
         self._layers[out.slot] = layer
         self._remember(out.slot, layer)
         return layer, note

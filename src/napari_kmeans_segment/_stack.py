@@ -47,14 +47,14 @@ def style(kind: str) -> dict[str, Any]:
     return dict(STYLES.get(kind, {}))
 
 
-def overlay_colors(average: np.ndarray, counts: Sequence[int] | None = None) -> np.ndarray:
+def overlay_colors(average: np.ndarray, counts: Any = None) -> np.ndarray:
     """An overlay colour for each cluster: distinct, and far from the cluster's own colour.
 
     Parameters
     ----------
     average : ndarray, shape (K, 3) or (K, 4)
         The colour each cluster's average is displayed with (RGB(A) in 0..1).
-    counts : sequence of int, optional
+    counts : array-like of int, optional
         Pixels per cluster: larger clusters choose first.
 
     Returns

@@ -102,7 +102,7 @@ class KMeansForm(Container):
         self.viewer = viewer
         d = DEFAULTS  # the one definition of every default (core options)
         t = _tipped
-        self.image_layer: ComboBox = t(create_widget(  # type: ignore[assignment]
+        self.image_layer: ComboBox = t(create_widget(
             annotation=Image, name="image_layer", label="image"))
         self.n_clusters = t(SpinBox(name="n_clusters", label="clusters (K)", min=2, max=255,
                                     value=d.n_clusters))
@@ -143,7 +143,8 @@ class KMeansForm(Container):
         self.seed.native.setSpecialValueText("random")  # -1 draws a new seed each run
         # Suggest K's answer (the plot is made on first use: importing matplotlib is slow)
         self.suggest_result = t(Label(name="suggest_result", value=""), "suggest_verdict")
-        self.use_k_button = t(PushButton(name="use_k_button", text="use K"), "use_k")
+        self.use_k_button = t(PushButton(name="use_k_button", text="use K", visible=False),
+                              "use_k")
         # Run
         self.live_preview = t(CheckBox(name="live_preview", text="live preview", value=False))
         self.run_button = t(PushButton(name="run_button", text="Run"), "run")
