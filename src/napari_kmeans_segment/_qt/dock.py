@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import QTimer
 
 from .._layers import Source, output_name, unwrap
 from .._session import ClusterSession
@@ -21,13 +20,14 @@ from .form import KMeansForm, precheck, python_call, read_image_code
 from .jobs import Jobs, report_error
 from .panel import ClusterPanel
 from .preview import Preview
+from .suggest import SuggestK
 from .texts import status, tooltip
 
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image, Labels
 
-    from .._core import KMeansModel, Segmentation, SuggestKResult
+    from .._core import KMeansModel, Segmentation
     from .suggest_plot import SuggestKPlot
 
 
@@ -41,11 +41,10 @@ class KMeansWidget(KMeansForm):
         self.loaded_model: KMeansModel | None = None
         self.loaded_model_name = ""
         self.loaded_model_path = ""
-        self.suggested_k: int | None = None
-        self.suggest_plot: SuggestKPlot | None = None  # made on first Suggest K
         self._runs = 0
 
         self.jobs = Jobs(self._on_jobs)
+        self.suggester = SuggestK(self, self.jobs, self._set_status)
         self.preview = Preview(self, self.jobs, self.session_for, self._set_status,
                                lambda: list(self.sessions))
         self.panel = ClusterPanel()
@@ -102,8 +101,8 @@ class KMeansWidget(KMeansForm):
         self.status.tooltip = tooltip("status")
 
     def _on_theme(self, event: Any = None) -> None:
-        if self.suggest_plot is not None:
-            self.suggest_plot.set_theme(self.viewer.theme)
+        if self.suggester.plot is not None:
+            self.suggester.plot.set_theme(self.viewer.theme)
 
     @staticmethod
     def _guarded(fn: Any) -> Any:
@@ -216,73 +215,22 @@ class KMeansWidget(KMeansForm):
     # -- Suggest K -------------------------------------------------------------------------------
     def suggest_k(self, _: Any = None, k_range: range = range(2, 11)) -> Any:
         """Score K over ``k_range`` in the background; the suggestion is shown, not applied
-        (press 'use K = n' or call :meth:`use_suggested_k`)."""
-        try:
-            layer, src, opts = self.capture()
-            if src.multiscale:
-                raise ValueError("Suggest K works on single-scale images.")
-        except (ValueError, TypeError) as e:
-            show_error(str(e))
-            return None
-        kw = {k: opts[k] for k in ("attempts", "max_iter", "epsilon", "init", "seed", "rgb",
-                                   "channel_axis", "color_space", "normalize")}
-        kw["mask"] = opts.get("mask")
-
-        def compute(progress: Any, cancel: Any) -> SuggestKResult:
-            from .. import _core as core
-
-            return core.suggest_k(src.data, k_range, progress=progress, cancel=cancel, **kw)
-
-        worker = self.jobs.start("main", f"Suggest K for {src.name}", compute, self._on_suggest,
-                                 on_error=self._suggest_failed)
-        if worker is not None:
-            text = status("suggest_running", k_min=k_range.start, k_max=k_range.stop - 1)
-            self._set_status(text)
-            plot = self._plot()
-            plot.show_message(text)
-            self.suggest_result.value = ""
-            self.use_k_button.visible = False
-            self.suggest_box.visible = True
-        return worker
-
-    def _plot(self) -> SuggestKPlot:
-        """The Suggest K plot, made on first use (matplotlib loads then), above the verdict."""
-        if self.suggest_plot is None:
-            from .suggest_plot import SuggestKPlot
-
-            self.suggest_plot = SuggestKPlot(self.viewer.theme)
-            self.suggest_plot.setToolTip(tooltip("suggest_plot"))
-            self.suggest_box.native.layout().insertWidget(0, self.suggest_plot)
-        return self.suggest_plot
-
-    def _on_suggest(self, res: SuggestKResult) -> None:
-        from .suggest_plot import verdict
-
-        self.suggested_k = int(res.k)
-        self._plot().set_result(res)
-        self.suggest_result.value = verdict(res)
-        self.use_k_button.text = f"use K = {res.k}"
-        self.use_k_button.visible = True
-        self._set_status(status("suggest_done", k=res.k))
-        QTimer.singleShot(0, lambda: self.scroll.ensureWidgetVisible(self.suggest_box.native))
-
-    def _suggest_failed(self, exc: BaseException) -> None:
-        from .._core import Cancelled
-
-        if self.suggest_plot is not None and self.suggest_plot.result is None:
-            self.suggest_box.visible = False  # nothing to show
-        if isinstance(exc, Cancelled):
-            self._set_status(status("suggest_cancelled"))
-        else:
-            self._set_status(status("failed", reason=exc))
-            report_error(exc, "Suggest K")
+        (press 'use K = n' or call :meth:`use_suggested_k`). Returns the worker."""
+        return self.suggester.start(k_range)
 
     def use_suggested_k(self, _: Any = None) -> None:
         """Set K to the last suggestion."""
-        if self.suggested_k is None:
-            raise ValueError("Press 'Suggest K' first.")
-        self.n_clusters.value = self.suggested_k
-        self._set_status(status("k_set", k=self.suggested_k))
+        self.suggester.use()
+
+    @property
+    def suggested_k(self) -> int | None:
+        """The K the last Suggest K found best separated (None before one finished)."""
+        return self.suggester.k
+
+    @property
+    def suggest_plot(self) -> SuggestKPlot | None:
+        """The Suggest K plot (made on the first Suggest K)."""
+        return self.suggester.plot
 
     # -- models ----------------------------------------------------------------------------------
     def load_model(self, path: str | Path) -> KMeansModel:
