@@ -252,3 +252,48 @@ def test_channel_axis_of_one_multichannel_layer(make_napari_viewer, qtbot):
     assert len(np.unique(lab[:, :20])) == len(np.unique(lab[:, 20:40])) == 1
     assert len(np.unique(lab)) == 3
     assert viewer.layers["stack recolored"].data.shape == stack.shape
+
+
+@pytest.mark.parametrize("k", [2, 3, 5, 6, 7, 12, 30])
+def test_overlay_colors_are_distinct_and_stand_out_from_the_clusters(k):
+    """Qt-free: the overlay colour of each cluster differs from every other and, for the
+    palette's clusters, from the cluster's own average colour (which it is drawn over)."""
+    from napari_kmeans_segment._stack import PALETTE, overlay_colors
+
+    rng = np.random.default_rng(k)
+    average = rng.random((k, 3))
+    counts = rng.integers(1, 1000, k)
+    colors = overlay_colors(average, counts)
+    assert colors.shape == (k, 4) and (colors[:, 3] == 1).all()
+    assert len({tuple(np.round(c, 4)) for c in colors}) == k
+    assert np.array_equal(colors, overlay_colors(average, counts))  # same clusters, same colours
+    largest = np.argsort(-counts, kind="stable")[:len(PALETTE)]  # these get palette colours
+    assert np.linalg.norm(colors[largest, :3] - average[largest], axis=1).min() > 0.3
+    # the worst case: clusters in exactly the palette's colours get other colours
+    same = overlay_colors(PALETTE[:min(k, 6)])
+    assert not any(np.allclose(a, b) for a, b in zip(same[:, :3], PALETTE[:min(k, 6)]))
+
+
+def test_new_layers_are_stacked_above_their_source():
+    """Qt-free: stack_index puts a new output just above the source and the plugin's layers
+    that belong below it, not on top of the person's other layers."""
+    from napari_kmeans_segment._stack import stack_index
+
+    src, other, rec, clusters = object(), object(), object(), object()
+    slots = {rec: "recolored", clusters: "clusters"}
+    layers = [src, rec, clusters, other]
+    assert stack_index(layers, "masked", [src, rec, clusters], slots.get) == 2  # under clusters
+    assert stack_index(layers, "preview", [src, rec, clusters], slots.get) == 3
+    assert stack_index([src, other], "recolored", [src], slots.get) == 1
+    assert stack_index(layers, "cluster 2", [src, rec, clusters], slots.get) == 4  # on top
+    assert stack_index([other], "masked", [src], slots.get) == 1  # source gone: on top
+
+
+def test_plugins_menu_names_the_widget_once():
+    """Regression: the Plugins menu read 'K-means segmentation (K-means segmentation)'
+    (napari shows 'widget (plugin display name)')."""
+    from npe2 import PluginManager
+
+    mf = PluginManager.instance().get_manifest(PLUGIN)
+    (widget,) = mf.contributions.widgets
+    assert widget.display_name == WIDGET and mf.display_name != widget.display_name

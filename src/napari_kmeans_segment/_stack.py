@@ -33,13 +33,15 @@ STYLES: dict[str, dict[str, Any]] = {
     "preview": {"opacity": OVERLAY_OPACITY},
     "recolored": {"visible": False},
 }
-# Saturated colours far apart from one another (after Sasha Trubetskoy's "20 distinct colours"),
-# RGB in 0..1. More clusters than colours take napari's own label colours.
+# Saturated colours far apart (after Sasha Trubetskoy's "20 distinct colours"), RGB in 0..1,
+# ordered so that the first K are as different from one another as possible. More clusters
+# than colours take hues spread around the colour circle.
 PALETTE = np.array([
-    (230, 25, 75), (60, 180, 75), (255, 225, 25), (67, 99, 216), (245, 130, 49),
-    (145, 30, 180), (66, 212, 244), (240, 50, 230), (191, 239, 69), (70, 153, 144),
+    (255, 225, 25), (67, 99, 216), (240, 50, 230), (60, 180, 75), (66, 212, 244),
+    (230, 25, 75), (245, 130, 49), (145, 30, 180), (191, 239, 69), (70, 153, 144),
     (0, 0, 117), (128, 0, 0),
 ], float) / 255
+SPARE = 3  # palette colours offered beyond one per cluster
 
 
 def style(kind: str) -> dict[str, Any]:
@@ -50,12 +52,16 @@ def style(kind: str) -> dict[str, Any]:
 def overlay_colors(average: np.ndarray, counts: Any = None) -> np.ndarray:
     """An overlay colour for each cluster: distinct, and far from the cluster's own colour.
 
+    Up to :data:`SPARE` more palette colours than clusters are offered, and they are given
+    out so that the cluster closest to its overlay colour is as far from it as possible.
+
     Parameters
     ----------
     average : ndarray, shape (K, 3) or (K, 4)
         The colour each cluster's average is displayed with (RGB(A) in 0..1).
     counts : array-like of int, optional
-        Pixels per cluster: larger clusters choose first.
+        Pixels per cluster: with more clusters than palette colours, the largest get the
+        palette's.
 
     Returns
     -------
@@ -66,25 +72,60 @@ def overlay_colors(average: np.ndarray, counts: Any = None) -> np.ndarray:
     k = avg.shape[0]
     out = np.ones((k, 4))
     order = np.argsort(-np.asarray(counts if counts is not None else np.ones(k)), kind="stable")
-    free = list(range(len(PALETTE)))
-    extra = iter(_napari_colors(max(k - len(PALETTE), 0)))
-    for i in order:
-        if free:
-            far = max(free, key=lambda j: float(np.linalg.norm(PALETTE[j] - avg[i])))
-            free.remove(far)
-            out[i, :3] = PALETTE[far]
-        else:
-            out[i, :3] = next(extra)
+    first = order[:len(PALETTE)]  # the clusters that get palette colours
+    n = min(len(PALETTE), len(first) + SPARE)
+    dist = np.linalg.norm(avg[first, None, :] - PALETTE[None, :n, :], axis=-1)
+    out[first, :3] = PALETTE[_bottleneck_assignment(dist)]
+    for i, color in zip(order[len(PALETTE):], _more_colors(k - len(first))):
+        out[i, :3] = color
     return out
 
 
-def _napari_colors(n: int) -> list[np.ndarray]:
-    if n == 0:
-        return []
-    from napari.utils.colormaps import label_colormap
+def _bottleneck_assignment(dist: np.ndarray) -> list[int]:
+    """One column per row, all different, making the smallest chosen ``dist`` as large as
+    possible (earlier columns preferred on ties)."""
+    rows, cols = dist.shape
 
-    cmap = label_colormap(n + 1)
-    return [np.asarray(c)[:3] for c in cmap.map(np.arange(1, n + 1))]
+    def match(ok: np.ndarray) -> list[int] | None:
+        owner = [-1] * cols  # the row each column is given to
+
+        def give(r: int, seen: list[bool]) -> bool:  # augmenting path (Kuhn's algorithm)
+            for c in range(cols):
+                if ok[r, c] and not seen[c]:
+                    seen[c] = True
+                    if owner[c] < 0 or give(owner[c], seen):
+                        owner[c] = r
+                        return True
+            return False
+
+        if not all(give(r, [False] * cols) for r in range(rows)):
+            return None
+        chosen = [0] * rows
+        for c, r in enumerate(owner):
+            if r >= 0:
+                chosen[r] = c
+        return chosen
+
+    levels = np.unique(dist)  # ascending; the answer is the largest level with a matching
+    lo, hi = 0, len(levels) - 1
+    best = match(dist >= levels[0])
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        found = match(dist >= levels[mid])
+        if found is None:
+            hi = mid - 1
+        else:
+            lo, best = mid, found
+    assert best is not None  # every row can take some column at the lowest level
+    return best
+
+
+def _more_colors(n: int) -> list[np.ndarray]:
+    """``n`` further colours: hues a golden angle apart, alternately bright and darker."""
+    import colorsys
+
+    return [np.array(colorsys.hsv_to_rgb((0.13 + i * 0.618034) % 1.0, 0.8,
+                                         0.95 if i % 2 == 0 else 0.65)) for i in range(n)]
 
 
 def kind_of(slot: str) -> str:

@@ -269,7 +269,7 @@ class KMeansForm(Container):
         layer = self._image()
         if layer is None or layer not in self.viewer.layers:
             raise ValueError("No image layer to segment: open an image (File > Open Sample > "
-                             "K-means segmentation) and pick it in 'image'.")
+                             "napari-kmeans-segment) and pick it in 'image'.")
         opts = self.run_options()
         extra = [unwrap(ly) for ly in self.channel_layers.value or []]
         extra = [ly for ly in extra if ly is not layer and ly in self.viewer.layers]

@@ -168,7 +168,7 @@ TOOLTIPS: dict[str, str] = {
 # k_min, k_max, mode ("fast"/"exact"), seconds, reason, model, group, target, label, n, path.
 STATUS: dict[str, str] = {
     "ready": "Pick an image and K, then press Run.",
-    "no_image": "Open an image first (File > Open Sample > K-means segmentation), then pick it.",
+    "no_image": "Open an image first (File > Open Sample > napari-kmeans-segment), then pick it.",
     "running": "Grouping '{name}' into {k} clusters ({mode})…",
     "done": "{k} clusters in '{layer}' ({mode}, {seconds:.1f} s).",
     "first_run": "The first run in a new session takes a few seconds longer while napari "
