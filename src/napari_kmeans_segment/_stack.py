@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-OVERLAY_OPACITY = 0.6
+OVERLAY_OPACITY = 0.5
 RANKS = {"recolored": 1, "masked": 2, "clusters": 3, "preview": 4}  # bottom to top
 STYLES: dict[str, dict[str, Any]] = {
     "clusters": {"opacity": OVERLAY_OPACITY},

@@ -75,6 +75,8 @@ class ClusterPanel(QWidget):
         self.session: ClusterSession | None = None
         self._layer: Labels | None = None  # the clusters layer whose display events we follow
         self._updating = False
+        # Expanding: the table takes the dock's spare height (napari then adds no stretch)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.heading = wrapped_label("clusters: press Run", "clusters_heading")
         self.table = ClusterTable()
         self.table.itemChanged.connect(self._on_item_changed)
