@@ -252,6 +252,12 @@ def test_channel_axis_of_one_multichannel_layer(make_napari_viewer, qtbot):
     assert len(np.unique(lab[:, :20])) == len(np.unique(lab[:, 20:40])) == 1
     assert len(np.unique(lab)) == 3
     assert viewer.layers["stack recolored"].data.shape == stack.shape
+    widget["live_preview"].value = True  # the preview reads the channels the same way
+    qtbot.waitUntil(lambda: "stack preview" in viewer.layers, timeout=20_000)
+    assert viewer.layers["stack preview"].data.shape == (40, 60)
+    assert widget.suggest_k(k_range=range(2, 5)) is not None
+    wait_idle(qtbot, widget)
+    assert widget.suggested_k == 3
 
 
 @pytest.mark.parametrize("k", [2, 3, 5, 6, 7, 12, 30])
