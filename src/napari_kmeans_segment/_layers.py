@@ -35,6 +35,7 @@ class Source:
     channel_axis: int | None = None
     multiscale: bool = False
     channel_layers: list[str] = field(default_factory=list)
+    units: tuple | None = None  # the layer's pint units per axis (napari's ``layer.units``)
     # the layers read, by identity: outputs are stacked just above them (never touched)
     layers: list[Any] = field(default_factory=list, repr=False, compare=False)
 
@@ -119,7 +120,7 @@ class Source:
             contrast_limits=[tuple(ly.contrast_limits) for ly in layers],
             colormaps=[ly.colormap for ly in layers], channel_axis=channel_axis,
             multiscale=bool(layer.multiscale), channel_layers=[ly.name for ly in layers],
-            layers=list(layers))
+            units=tuple(getattr(layer, "units", None) or ()) or None, layers=list(layers))
 
 
 def unwrap(obj: Any) -> Any:

@@ -15,7 +15,6 @@ request changes nothing. Views observe :attr:`ClusterSession.changed`.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ from ._layers import (
     image_slots,
     output_name,
 )
+from ._measure_session import SessionMeasure, cluster_features, marked
 from ._stack import overlay_colors, style
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ class _Undo:
     seg: Segmentation
     names: dict[int, str]
     colormap: Any
+    background: tuple[int, ...] = ()
 
 
 class ClusterSession:
@@ -71,7 +72,7 @@ class ClusterSession:
         The layer that was segmented (never modified).
     """
 
-    changed = Signal(str)  # what changed: result, visibility, names, merge, undo
+    changed = Signal(str)  # what changed: result, visibility, names, background, merge, undo
 
     def __init__(self, viewer: napari.viewer.Viewer, source: Image):
         self.viewer = viewer
@@ -84,6 +85,7 @@ class ClusterSession:
         self._undo: list[_Undo] = []
         self._writing = False
         self._watched: Labels | None = None
+        self.measure = SessionMeasure(self)  # background, objects, uncertainty
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -132,11 +134,12 @@ class ClusterSession:
                    extra: dict | None = None) -> list[Layer]:
         """Write a new result (a Run or an applied model); clears undo. Returns its layers."""
         self.code = code
-        names = {int(i): f"cluster {int(i)}" for i in seg.index}
+        names = dict(zip(seg.index.tolist(), seg.default_names()))  # stain names for "hed"
+        background = [i for i, n in names.items() if n.lower().startswith("background")]
         colors = overlay_colors(centre_colors(seg.centers, src), seg.counts)
         cmap = direct_colormap(dict(zip(seg.index.tolist(), colors)))
         self._extra = dict(extra or {})
-        outputs = self._result_outputs(seg, src, names, cmap)
+        outputs = self._result_outputs(seg, src, names, cmap, background)
         outputs += self._masked_outputs(seg, src, [])  # a new result shows every cluster
         written = self._write(seg, src, outputs, "result")
         self._undo.clear()
@@ -144,18 +147,14 @@ class ClusterSession:
         return written
 
     def _result_outputs(self, seg: Segmentation, src: Source, names: Mapping[int, str],
-                        colormap: Any) -> list[Output]:
-        import pandas as pd
-
+                        colormap: Any, background: Iterable[int] = ()) -> list[Output]:
         params = {k: v for k, v in seg.params.items() if k != "spatial_shape"}
         meta = dict(self._extra, source=src.name, params=dict(params, source=src.name),
                     code=self.code)
-        table = seg.table(names=[names[int(i)] for i in seg.index],
-                          channel_names=src.channel_names)
         labels = Output("clusters", seg.labels, dict(
             name=output_name(src.name, "clusters"), scale=src.label_scale,
-            translate=src.label_translate,
-            features=pd.DataFrame(table), colormap=colormap, **style("clusters"),
+            translate=src.label_translate, features=cluster_features(seg, src, names, background),
+            colormap=colormap, **style("clusters"),
             metadata={MARK: dict(meta, kind="clusters")}), "labels")
         return [labels, *image_outputs("recolored", seg.recolored, src, meta)]
 
@@ -208,7 +207,7 @@ class ClusterSession:
         self.changed.emit("visibility")
 
     def _on_features(self, event: Any = None) -> None:
-        if not self._writing:
+        if not self._writing and not self.measure.follow_features():
             self.changed.emit("names")
 
     # -- actions ---------------------------------------------------------------------------
@@ -240,10 +239,12 @@ class ClusterSession:
         before = copy_colormap(layer.colormap)
         cmap = self._merged_colormap(layer, seg, new, group[0])
         hidden = [h for h in self.hidden() if h not in group[1:]]
-        outputs = self._result_outputs(new, self.src, names, cmap)
+        marks = marked(layer.features)  # the merged cluster keeps its first label's mark
+        outputs = self._result_outputs(new, self.src, names, cmap,
+                                       [b for b in marks if b not in group[1:]])
         outputs += self._masked_outputs(new, self.src, hidden)
         self._write(new, self.src, outputs, "merge")
-        self._undo.append(_Undo(seg, names, before))
+        self._undo.append(_Undo(seg, names, before, tuple(marks)))
         show_info(f"Merged clusters {group} into {group[0]}.")
         self.changed.emit("merge")
         return new
@@ -279,16 +280,21 @@ class ClusterSession:
         index = state.seg.index.tolist()
         colors = colormap_colors(state.colormap, index, layer.data.dtype)
         hidden = [lab for lab, c in zip(index, colors) if c[3] == 0]
-        outputs = self._result_outputs(state.seg, self.src, names, state.colormap)
+        now, cur = set(self.index()), set(marked(layer.features))  # marks given since are
+        marks = [b for b in index if (b in cur if b in now else b in state.background)]  # kept
+        outputs = self._result_outputs(state.seg, self.src, names, state.colormap, marks)
         outputs += self._masked_outputs(state.seg, self.src, hidden)
         self._write(state.seg, self.src, outputs, "undo")
         self._undo.pop()
         self.changed.emit("undo")
 
     def extract(self, label: int, objects: bool = False, min_size: int = 0) -> Labels:
-        """Add one cluster as a Labels layer: a 0/1 mask, or its connected objects."""
+        """Add one cluster as a Labels layer: a 0/1 mask, or its connected objects (with a
+        ``features`` table measuring each, see :meth:`SessionMeasure.extract_objects`)."""
         layer, seg = self._require()
         (label,) = self._check([label])
+        if objects:
+            return self.measure.extract_objects([label], min_size)
         data = seg.extract(label, objects=objects, min_size=min_size)
         assert self.src is not None
         kind = f"cluster {label}" + (" objects" if objects else "")
@@ -311,21 +317,8 @@ class ClusterSession:
         layer.features = f  # emits features -> changed("names")
 
     def export_table(self, path: str | Path) -> Path:
-        """Write the cluster table, with a 'visible' column, as CSV."""
-        layer, seg = self._require()
-        names = self.names()
-        assert self.src is not None
-        table = seg.table(names=[names[int(i)] for i in seg.index],
-                          channel_names=self.src.channel_names)
-        hidden = set(self.hidden())
-        table["visible"] = np.array([int(i) not in hidden for i in seg.index])
-        path = Path(path)
-        with open(path, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(list(table))
-            for row in zip(*table.values()):
-                w.writerow([v.item() if isinstance(v, np.generic) else v for v in row])
-        return path
+        """Write the cluster table (areas, background, a 'visible' column) as CSV."""
+        return self.measure.export_table(path)
 
     def save_model(self, path: str | Path) -> Path:
         """Write the current result's model (merges included) as JSON."""

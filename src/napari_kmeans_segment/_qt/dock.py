@@ -329,3 +329,26 @@ class KMeansWidget(KMeansForm):
         """The Python call that reproduces the last run."""
         return self._current().code
 
+    # -- console API: measuring (issue 14; the panel's "measure" section) ------------------------
+    def set_background(self, labels: list[int]) -> None:
+        """Mark exactly these clusters as background (left out of the share of tissue)."""
+        self._current().measure.set_background(labels)
+
+    def background_clusters(self) -> list[int]:
+        return self._current().measure.background()
+
+    def extract_objects(self, labels: int | list[int], min_size: int = 0) -> Labels:
+        """Add the connected objects of one or more clusters as a Labels layer whose features
+        measure each object (area, centroid, bounding box, mean intensity, cluster)."""
+        return self._current().measure.extract_objects(labels, min_size)
+
+    def export_objects(self, path: str | Path, layer: Labels | None = None) -> Path:
+        """Write an objects layer's table (default: the latest one) as CSV."""
+        return self._current().measure.export_objects(path, layer)
+
+    def uncertainty_map(self, kind: str = "distance") -> Any:
+        """Start the '<image> uncertainty' layer ("distance" to the centre or "margin" to the
+        next cluster) in the background. Returns the worker."""
+        self._current()
+        return self.panel.measure.start_uncertainty(kind)
+

@@ -40,6 +40,7 @@ from .._core.features import COLOR_SPACES
 from .._core.options import DEFAULTS, INITS, MODES, sample_size_for_mode
 from .._layers import MARK, Source, unwrap
 from .expander import Expander
+from .stain_choice import stain_options, stain_vectors_widget
 from .texts import tooltip
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ class KMeansForm(Container):
         self.suggest_button = t(PushButton(name="suggest_button", text="Suggest K"), "suggest")
         self.color_space = t(ComboBox(name="color_space", label="colour space",
                                       choices=list(COLOR_SPACES), value=d.color_space))
+        self.stain_vectors = stain_vectors_widget(self.color_space)  # shown with "hed"
         # channels, mask and extra features
         self.channel_axis = t(ComboBox(name="channel_axis", label="channel axis",
                                        choices=self._axis_choices, value=None))
@@ -156,7 +158,8 @@ class KMeansForm(Container):
                           widgets=[self.n_clusters, self.suggest_button], tooltip=tooltip(
                               "n_clusters"))
         k_row.margins = (0, 0, 0, 0)
-        basics = Container(name="basics", widgets=[self.image_layer, k_row, self.color_space])
+        basics = Container(name="basics", widgets=[self.image_layer, k_row, self.color_space,
+                                                   self.stain_vectors])
         basics.margins = (0, 0, 0, 0)
         self.features_box = Expander(
             "channels, mask and more features",
@@ -197,9 +200,9 @@ class KMeansForm(Container):
     def parameter_widgets(self) -> list[Any]:
         """Widgets whose change alters the result (the live preview follows them)."""
         return [self.image_layer, self.n_clusters, self.mode, self.attempts, self.max_iter,
-                self.epsilon, self.init, self.seed, self.color_space, self.normalize,
-                self.spatial_weight, self.texture_sigma, self.mask_layer, self.channel_axis,
-                self.channel_layers]
+                self.epsilon, self.init, self.seed, self.color_space, self.stain_vectors,
+                self.normalize, self.spatial_weight, self.texture_sigma, self.mask_layer,
+                self.channel_axis, self.channel_layers]
 
     # -- choices that follow the image ------------------------------------------------------
     def _image(self) -> Any:
@@ -258,6 +261,7 @@ class KMeansForm(Container):
             seed=None if seed < 0 else int(seed),
             sample_size=sample_size_for_mode(self.mode.value),
             color_space=self.color_space.value,
+            **stain_options(self.color_space.value, self.stain_vectors.value),
             normalize=bool(self.normalize.value),
             spatial_weight=float(self.spatial_weight.value),
             texture_sigma=float(self.texture_sigma.value),

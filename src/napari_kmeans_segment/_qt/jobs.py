@@ -4,7 +4,8 @@
 runs on the GUI thread when it returns. Jobs live in named lanes: the "main" lane runs one
 job at a time (a second start is refused with a message) with napari's cancelable progress
 bar; a lane started with ``replace=True`` (the preview) cancels the job it replaces and
-drops its result.
+drops its result. Warnings the computation raises (``warnings.warn``) become napari
+warning notifications.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QObject, Signal
 
 from .._core import Cancelled
@@ -103,8 +104,16 @@ class Jobs:
                 return
             (on_error or (lambda e: report_error(e, desc)))(exc)
 
+        def warned(args: tuple) -> None:
+            # napari 0.9.2's worker catches warnings.warn and emits `warned`, but its relay
+            # to the notifications is never connected: without this they vanish. The
+            # preview (replace=True) reruns on every change; its warnings would repeat.
+            if current() and not replace:
+                show_warning(str(args[0]))
+
         worker.returned.connect(returned)
         worker.errored.connect(errored)
+        worker.warned.connect(warned)
         worker.finished.connect(lambda: self._finished(lane, job))
         self._jobs[lane] = job
         if self._on_change:

@@ -23,15 +23,18 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QSizePolicy,
     QSpinBox,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from .._colors import drawn_labels, label_colors
+from .measure_panel import MeasurePanel
 from .table import DRAWN, LABEL, VALUE, ClusterTable, RowData
 from .texts import status, tooltip
 
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
     from .._session import ClusterSession
 
 _DISPLAY_EVENTS = ("show_selected_label", "selected_label")  # change what is drawn, not the state
-ROWS = ("visibility", "merge", "extract", "files", "model")  # button rows, top to bottom
+ROWS = ("clusters", "extract", "files")  # button rows, top to bottom
 PANEL_WIDTH = 380  # px: the dock's default width follows this hint (a 1280-px screen)
 
 
@@ -94,14 +97,14 @@ class ClusterPanel(QWidget):
             self._row(row)
 
         add = self.add_button
-        self.show_all_btn = add("visibility", "show_all", "show all",
+        self.show_all_btn = add("clusters", "show_all", "show all",
                                 lambda: self._set_all(lambda hidden: True))
-        self.hide_all_btn = add("visibility", "hide_all", "hide all",
+        self.hide_all_btn = add("clusters", "hide_all", "hide all",
                                 lambda: self._set_all(lambda hidden: False))
-        self.invert_btn = add("visibility", "invert", "invert", lambda: self._require().invert())
-        self.merge_btn = add("merge", "merge", "merge selected",
+        self.invert_btn = add("clusters", "invert", "invert", lambda: self._require().invert())
+        self.merge_btn = add("clusters", "merge", "merge",
                              lambda: self._require().merge(self.selected_labels()))
-        self.undo_btn = add("merge", "undo", "undo merge", lambda: self._require().undo())
+        self.undo_btn = add("clusters", "undo", "undo", lambda: self._require().undo())
         self.extract_btn = add("extract", "extract", "extract", self._extract_selected)
         self.objects = QCheckBox("as objects ≥")
         self.objects.setObjectName("objects")
@@ -116,34 +119,60 @@ class ClusterPanel(QWidget):
         self.button_rows["extract"].addWidget(self.min_size)
         self.export_btn = add("files", "export", "export CSV…", self._export)
         self.copy_btn = add("files", "copy_python", "copy Python", self._copy_python)
-        self.save_model_btn = add("model", "save_model", "save model…", self._save_model)
-        self.load_model_btn = add("model", "load_model", "load model…", self._load_model)
-        self.apply_model_btn = add("model", "apply_model", "apply model",
-                                   self.apply_model_requested.emit)
-        # shown while a loaded model waits to be applied: its name, and a way to clear it
+        # the model's actions share one menu button: saving and applying are rarer than the rest
+        self.model_btn = QToolButton()
+        self.model_btn.setObjectName("model_menu")
+        self.model_btn.setText("model")
+        self.model_btn.setToolTip(tooltip("model_menu"))
+        self.model_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.model_btn.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        menu = QMenu(self.model_btn)
+        menu.setToolTipsVisible(True)
+        self.model_actions = {}
+        for key, text, slot in (
+                ("save_model", "save model…", self._save_model),
+                ("load_model", "load model…", self._load_model),
+                ("apply_model", "apply this result's model to the image",
+                 self.apply_model_requested.emit)):
+            action = menu.addAction(text)
+            assert action is not None
+            action.setToolTip(tooltip(key))
+            run = guarded(slot)
+            action.triggered.connect(lambda *_, f=run: f())
+            self.model_actions[key] = action
+        self.model_btn.setMenu(menu)
+        self.button_rows["files"].addWidget(self.model_btn, 1)
+        # shown while a loaded model waits to be applied: its name, apply, and clear
         self.loaded_row = QWidget()
         loaded = QHBoxLayout(self.loaded_row)
         loaded.setContentsMargins(0, 0, 0, 0)
         self.model_label = wrapped_label("", "loaded_model")
         self.model_label.setToolTip(tooltip("loaded_model"))
         loaded.addWidget(self.model_label, 3)
+        self.apply_model_btn = QPushButton("apply model")
         self.forget_model_btn = QPushButton("clear")
-        self.forget_model_btn.setObjectName("clear_model")
-        self.forget_model_btn.setToolTip(tooltip("clear_model"))
-        self.forget_model_btn.clicked.connect(lambda *_: self.forget_model_requested.emit())
-        loaded.addWidget(self.forget_model_btn, 1)
+        for b, key, signal in ((self.apply_model_btn, "apply_model", self.apply_model_requested),
+                               (self.forget_model_btn, "clear_model",
+                                self.forget_model_requested)):
+            b.setObjectName(key)
+            b.setToolTip(tooltip(key))
+            b.clicked.connect(lambda *_, sig=signal: sig.emit())
+            loaded.addWidget(b, 1)
         self._lay.addWidget(self.loaded_row)
+        self.measure = MeasurePanel()  # background, areas, objects, uncertainty (issue 14)
+        self._lay.addWidget(self.measure)
         self.set_loaded_model(None, 0)
         self.refresh()
 
     # -- building ----------------------------------------------------------------------------
     def _row(self, name: str) -> QHBoxLayout:
-        """The button row ``name``; a new name makes a new row just above the model row."""
+        """The button row ``name``; a new name makes a new row below the others (above the
+        loaded model and the measure section)."""
         if name not in self.button_rows:
             row = QHBoxLayout()
             row.setSpacing(4)
-            model = self.button_rows.get("model")
-            at = self._lay.count() if model is None else self._lay.indexOf(model)
+            last = self.button_rows[list(self.button_rows)[-1]] if self.button_rows else None
+            at = self._lay.indexOf(self.note) + 1 if last is None else self._lay.indexOf(last) + 1
             self._lay.insertLayout(at, row)
             self.button_rows[name] = row
         return self.button_rows[name]
@@ -175,6 +204,7 @@ class ClusterPanel(QWidget):
         self.session = session
         if session is not None:
             session.changed.connect(self._on_changed)
+        self.measure.set_session(session)
         self.refresh()
 
     def _on_changed(self, what: str = "") -> None:
@@ -192,17 +222,21 @@ class ClusterPanel(QWidget):
 
     def set_loaded_model(self, name: str | None, n_clusters: int) -> None:
         """Show which model 'apply' will use (the dock calls this)."""
+        apply = self.model_actions["apply_model"]
         if name:
             self.model_label.setText(f"loaded model '{name}' ({n_clusters} clusters): 'apply' "
                                      "uses it until you clear it or Run again")
             self.apply_model_btn.setText(f"apply '{name}'")
+            apply.setText(f"apply the loaded model '{name}' to the image")
         else:
             self.model_label.setText("")
             self.apply_model_btn.setText("apply model")
+            apply.setText("apply this result's model to the image")
         self.loaded_row.setVisible(bool(name))
 
     def set_busy(self, busy: bool) -> None:
         self.apply_model_btn.setEnabled(not busy)
+        self.model_actions["apply_model"].setEnabled(not busy)
 
     # -- reading the layer ---------------------------------------------------------------------
     def refresh(self) -> None:

@@ -51,7 +51,8 @@ class SuggestK:
             show_error(str(e))
             return None
         kw = {k: opts[k] for k in ("attempts", "max_iter", "epsilon", "init", "seed", "rgb",
-                                   "channel_axis", "color_space", "normalize")}
+                                   "channel_axis", "color_space", "stain_vectors", "normalize")
+              if k in opts}
         kw["mask"] = opts.get("mask")
 
         def compute(progress: Any, cancel: Any) -> SuggestKResult:

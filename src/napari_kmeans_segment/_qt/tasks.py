@@ -32,10 +32,20 @@ def run_segmentation(src: Source, opts: dict, progress: Any, cancel: Any) -> Seg
 
 def apply_model(model: KMeansModel, src: Source, progress: Any, cancel: Any) -> Segmentation:
     """``model.apply`` on what was read from a layer. numpy in, numpy out; dask and multiscale
-    images are labelled lazily, block by block, like a Run on them (counts estimated)."""
+    images are labelled lazily, block by block, like a Run on them (counts estimated).
+    In memory, a warning says when many pixels are far from every cluster of the model."""
     kw = dict(rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, cancel=cancel)
     if isinstance(src.data, np.ndarray):
-        return model.apply(src.data, **kw)
+        from .._measure_session import check_outliers
+
+        seg = model.apply(src.data, **kw)
+
+        def checking(f: float, msg: str) -> None:
+            if progress is not None:
+                progress(1.0, f"checking how well the model fits: {msg}")
+
+        check_outliers(model, src, checking, cancel)  # warns when it fits poorly
+        return seg
     import dask.array as da
 
     from .._core.lazy import _channels_last, apply_lazy

@@ -154,6 +154,9 @@ TOOLTIPS: dict[str, str] = {
         "the same groups later."),
     "load_model": (
         "Open a saved model. It is shown by name and used only when you press 'apply model'."),
+    "model_menu": (
+        "Save this result's clusters as a model file, load a saved one, or apply a model to "
+        "the chosen image so the same groups mean the same thing across images."),
     "loaded_model": "The saved model that 'apply model' will use; clear it to use this result's.",
     "clear_model": "Forget the loaded model; 'apply model' then uses the current result.",
     "apply_model": (
@@ -162,6 +165,45 @@ TOOLTIPS: dict[str, str] = {
     "copy_python": (
         "Copy the Python code that repeats this run to the clipboard, for napari's console "
         "or a script."),
+    # -- stains and measuring (issue 14) ---------------------------------------------------------
+    "stain_vectors": (
+        "With hed: which colours count as pure haematoxylin, eosin and DAB. fixed: the "
+        "standard published stain colours (Ruifrok and Johnston), right for most slides. "
+        "estimated from the image (Macenko): worked out from this slide's own stained "
+        "pixels, which helps when its stains look unusual."),
+    "measure": (
+        "The numbers: each cluster's area in pixels and in the image's units, its share of "
+        "the image and of the tissue once background is marked; export of measured objects; "
+        "a map of how sure each pixel's cluster is."),
+    "measure_table": (
+        "One row per cluster: its area in pixels and in the layer's units (from its scale), "
+        "its share of the image, and its share of the tissue (the clusters not marked as "
+        "background). Tick 'background' for glass or empty areas."),
+    "tissue_summary": (
+        "How much of the image is tissue (the clusters not marked as background), and its area."),
+    "column_background": (
+        "Tick to mark this cluster as background (glass, empty space): it is left out of the "
+        "share of tissue. Clusters named 'background' start ticked."),
+    "column_area_px": "The cluster's area in pixels.",
+    "column_area": (
+        "The cluster's area in the layer's units: its pixels times the pixel size given by "
+        "the layer's scale (and its units, when set)."),
+    "column_image_share": "Share of the image's grouped pixels in this cluster, in percent.",
+    "column_tissue_share": (
+        "Share of the tissue (every cluster not marked as background) in this cluster, in "
+        "percent; empty for background."),
+    "uncertainty": (
+        "Add a map of how sure each pixel's cluster is, as the layer '<image> uncertainty' "
+        "(added hidden, just above the image). Runs in the background; press again to stop."),
+    "uncertainty_kind": (
+        "What the uncertainty map shows. distance to centre: how far each pixel's colour is "
+        "from its cluster's average colour (bright: unlike its cluster). margin to the next "
+        "cluster: how much nearer it is to its own cluster's average than to the next one "
+        "(dark: nearly in another cluster)."),
+    "export_objects": (
+        "Save the measurements of the objects layer selected in the layer list (else the "
+        "latest one) as a CSV file: one row per object with its area, position, bounding "
+        "box, mean colour and cluster."),
 }
 
 # Status line and notifications. Placeholders: name (image layer), layer (output layer), k,
