@@ -296,8 +296,10 @@ def test_a_persons_output_names_do_not_pile_up_layers(dock, qtbot):
         qtbot.waitUntil(lambda n=n: "astro preview (1)" in viewer.layers
                         and viewer.layers["astro preview (1)"].data.max() == n, timeout=30_000)
         widget["live_preview"].value = False
+        assert "astro preview (1)" not in viewer.layers  # preview off removes our preview
     extra = sorted(ly.name for ly in viewer.layers if "(" in ly.name)
-    assert extra == ["astro clusters (1)", "astro masked (1)", "astro preview (1)"], extra
+    assert extra == ["astro clusters (1)", "astro masked (1)"], extra
+    assert "astro preview" in viewer.layers  # the person's layer of that name stays
 
 
 def test_apply_model_uses_a_loaded_model_only_until_the_next_run(dock, qtbot, tmp_path):
@@ -314,7 +316,8 @@ def test_apply_model_uses_a_loaded_model_only_until_the_next_run(dock, qtbot, tm
     assert widget.apply_model() is not None
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     assert viewer.layers["astro clusters"].data.max() == 4  # ... so apply uses this run's
-    assert widget.panel.model_label.text() == "model: this result's"
+    assert widget.panel.loaded_row.isHidden()  # no loaded model shown any more
+    assert widget.panel.apply_model_btn.text() == "apply model"
     widget.load_model(path)  # loading it again is explicit, and shown by name
     assert "three.json" in widget.panel.model_label.text()
     assert "three.json" in widget.panel.apply_model_btn.text()

@@ -50,7 +50,7 @@ def test_result_layers_and_events(viewer):
         session.hidden()
     src = Source.from_layers([layer])
     written = session.set_result(nks.segment(src.data, 3, seed=0), src, code="x = 1")
-    assert names(viewer) == ["img", "img clusters", "img recolored"]
+    assert names(viewer) == ["img", "img recolored", "img clusters"]  # overlay on top
     assert written[0] is session.clusters and session.code == "x = 1"
     session.set_visible({2: False})
     session.rename(1, "sky")

@@ -237,13 +237,34 @@ def test_suggest_k_offers_k_and_sets_it_only_when_asked(viewer_widget, qtbot):
     assert widget.use_k_button.text == "use K = 4"
     widget.use_k_button.native.click()
     assert widget["n_clusters"].value == 4
-    plot = widget.panel.curve
-    assert not plot.isHidden()
-    curves = plot.curves()
-    assert curves["silhouette"].argmax() == 2  # K = 4 is the third point of 2..7
-    assert np.all(np.diff(curves["compactness"]) <= 1e-9)  # compactness falls with K
+    plot = widget.suggest_plot  # matplotlib, in the dock above the verdict
+    assert not plot.isHidden() and not widget.suggest_box.native.isHidden()
+    drawn = plot.drawn()
+    assert drawn["ks"] == list(range(2, 8)) and drawn["marked_k"] == 4
+    assert int(np.argmax(drawn["silhouette"])) == 2  # K = 4 is the third point of 2..7
+    assert np.all(np.diff(drawn["compactness"]) <= 1e-9)  # compactness falls with K
+    assert "K = 4" in widget.suggest_result.value  # the verdict, in words
+    assert widget.status.value == "K set to 4; press Run."
     img = plot.grab().toImage()  # it paints without error
     assert img.width() > 0
+
+
+def test_suggest_k_reports_progress_and_can_be_cancelled(viewer_widget, qtbot):
+    """Suggest K runs through the dock's one job helper: a progress bar, Cancel, and a
+    cancelled search changes neither K nor the plot."""
+    viewer, widget = viewer_widget
+    viewer.add_image(data.astronaut(), name="astro")
+    widget["n_clusters"].value = 5
+    widget["attempts"].value = 30  # slow enough to cancel
+    assert widget.suggest_k() is not None
+    assert widget.cancel_button.enabled and not widget.run_button.enabled
+    assert widget.status.value == "Trying K = 2 to 10…"
+    widget.cancel()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: "cancelled" in widget.status.value, timeout=5000)
+    assert widget.status.value == "Suggest K cancelled; K was not changed."
+    assert widget["n_clusters"].value == 5 and widget.suggested_k is None
+    assert widget.use_k_button.native.isHidden()
 
 
 def test_live_preview_follows_parameters(viewer_widget, qtbot):

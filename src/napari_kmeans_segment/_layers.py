@@ -8,6 +8,7 @@ layer the person made or edited (that one is left alone and the result goes to a
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,15 +36,52 @@ class Source:
     multiscale: bool = False
     channel_layers: list[str] = field(default_factory=list)
     units: tuple | None = None  # the layer's pint units per axis (napari's ``layer.units``)
+    # the layers read, by identity: outputs are stacked just above them (never touched)
+    layers: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def channel_names(self) -> list[str] | None:
         """Names of the channel columns in the cluster table (several channel layers)."""
         return self.channel_layers if len(self.channel_layers) > 1 else None
 
+    @property
+    def split_channels(self) -> bool:
+        """True when the channels came from several layers, so outputs get one layer each."""
+        return self.channel_axis is not None and not self.rgb and len(self.channel_layers) > 1
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        """The shape of one channel (of the finest level): what the labels will have."""
+        shape = tuple((self.data[0] if self.multiscale else self.data).shape)
+        if self.rgb:
+            return shape[:-1]
+        if self.channel_axis is not None:
+            axis = self.channel_axis % len(shape)
+            return shape[:axis] + shape[axis + 1:]
+        return shape
+
+    @property
+    def label_scale(self) -> tuple:
+        """The scale of the labels: the source's, without a channel axis of its data."""
+        return self._without_channel_axis(self.scale)
+
+    @property
+    def label_translate(self) -> tuple:
+        return self._without_channel_axis(self.translate)
+
+    def _without_channel_axis(self, values: tuple) -> tuple:
+        if self.channel_axis is None or self.rgb or self.split_channels:
+            return tuple(values)
+        axis = self.channel_axis % len(values)
+        return tuple(v for i, v in enumerate(values) if i != axis)
+
     @classmethod
-    def from_layers(cls, layers: list[Image]) -> Source:
-        """Read one image layer, or several same-shaped layers clustered as channels."""
+    def from_layers(cls, layers: list[Image], channel_axis: int | None = None) -> Source:
+        """Read one image layer, or several same-shaped layers clustered as channels.
+
+        ``channel_axis`` names the axis of a single non-RGB layer that holds its channels
+        (e.g. 0 for a (3, Y, X) stack); None treats every value as a pixel of its own.
+        """
         layer = layers[0]
         if layer.rgb and len(layers) > 1:
             raise ValueError("An RGB layer cannot be combined with more channel layers; "
@@ -53,7 +91,15 @@ class Source:
         if len(shapes) > 1:
             raise ValueError("The channel layers must all have the same shape as the image; "
                              f"got {sorted(shapes)}.")
-        channel_axis = None
+        if channel_axis is not None:
+            ndim = len(next(iter(shapes)))
+            if len(layers) > 1 or layer.rgb:
+                raise ValueError("A channel axis is for one layer that holds several channels; "
+                                 "set 'channel axis' to none or clear 'more channels'.")
+            if not -ndim <= channel_axis < ndim or ndim < 3:
+                raise ValueError(f"'{layer.name}' has {ndim} axes; a channel axis needs an image "
+                                 "with at least 3 axes (channels and two spatial axes).")
+            channel_axis %= ndim
         if layer.multiscale:
             if len(layers) > 1:
                 raise ValueError("More channel layers are not supported for multiscale images.")
@@ -74,7 +120,7 @@ class Source:
             contrast_limits=[tuple(ly.contrast_limits) for ly in layers],
             colormaps=[ly.colormap for ly in layers], channel_axis=channel_axis,
             multiscale=bool(layer.multiscale), channel_layers=[ly.name for ly in layers],
-            units=tuple(getattr(layer, "units", None) or ()) or None)
+            units=tuple(getattr(layer, "units", None) or ()) or None, layers=list(layers))
 
 
 def unwrap(obj: Any) -> Any:
@@ -100,6 +146,11 @@ def centre_colors(centers: np.ndarray, src: Source) -> np.ndarray:
         rgba[:, :3] = np.clip((c[:, :3] - lo) / max(hi - lo, 1e-12), 0, 1)
         return rgba
     acc = np.zeros((c.shape[0], 3))
+    if len(src.colormaps) < c.shape[1]:  # one layer holding its channels along an axis:
+        lo, hi = src.contrast_limits[0]  # napari shows one channel at a time in its colormap
+        v = np.clip((c.mean(axis=1) - lo) / max(hi - lo, 1e-12), 0, 1)
+        rgba[:, :3] = np.asarray(src.colormaps[0].map(v))[:, :3]
+        return rgba
     for j in range(c.shape[1]):
         lo, hi = src.contrast_limits[j]
         v = np.clip((c[:, j] - lo) / max(hi - lo, 1e-12), 0, 1)
@@ -120,23 +171,30 @@ class Output:
 
 def image_slots(kind: str, src: Source) -> list[str]:
     """The slots :func:`image_outputs` writes for ``kind``."""
-    if src.channel_axis is not None and not src.rgb:
+    if src.split_channels:
         return [f"{kind} ({ch})" for ch in src.channel_layers]
     return [kind]
 
 
 def image_outputs(kind: str, data: Any, src: Source, extra: dict | None = None) -> list[Output]:
-    """Image layer(s) of the source's layout: one per channel layer for several channels."""
+    """Image layer(s) of the source's layout: one per channel layer for several channel
+    layers, else one layer shaped like the source (a channel axis stays where it was)."""
+    from ._stack import style
+
     md = {MARK: dict(extra or {}, kind=kind, source=src.name)}
-    common: dict = {"scale": src.scale, "translate": src.translate, "metadata": md}
-    if src.channel_axis is not None and not src.rgb:
+    common: dict = {"scale": src.scale, "translate": src.translate, "metadata": md,
+                    **style(kind)}
+    if src.split_channels:
         out = []
         for j, ch in enumerate(src.channel_layers):
             level = ([np.take(lv, j, axis=src.channel_axis) for lv in data] if src.multiscale
                      else np.take(data, j, axis=src.channel_axis))
+            # the first channel covers the source's channels below it, the others add to it,
+            # so the stack shows this image rather than the sum of both
             meta = dict(common, name=output_name(src.name, f"{kind} ({ch})"),
                         contrast_limits=list(src.contrast_limits[j]),
-                        colormap=src.colormaps[j].name, blending="additive")
+                        colormap=src.colormaps[j].name,
+                        blending="opaque" if j == 0 else "additive")
             out.append(Output(f"{kind} ({ch})", level, meta, "image"))
         return out
     meta = dict(common, name=output_name(src.name, kind), rgb=src.rgb,
@@ -189,9 +247,16 @@ class LayerSlots:
                 and not self.edited(slot) and bool(getattr(layer, "rgb", False))
                 == bool(meta.get("rgb", False)))
 
-    def write(self, out: Output) -> tuple[Layer, str | None]:
-        """Write one output; returns (layer, a note for the person or None)."""
+    def write(self, out: Output, anchors: Sequence[Any] = ()) -> tuple[Layer, str | None]:
+        """Write one output; returns (layer, a note for the person or None).
+
+        A new layer is stacked just above the ``anchors`` (the source layers) and the
+        plugin's own layers that belong below it (:func:`~._stack.stack_index`); a layer
+        updated in place keeps the place and visibility the person gave it.
+        """
         from napari.layers import Layer
+
+        from ._stack import RANKS, kind_of, stack_index
 
         if self.reusable(out.slot, out.layer_type, out.meta):
             layer = self._layers[out.slot]
@@ -209,10 +274,38 @@ class LayerSlots:
         elif old is not None:
             note = f"'{old.name}' was kept because it was edited; the result is in '{name}'."
         layer = Layer.create(out.data, dict(out.meta, name=name), out.layer_type)
-        self.viewer.add_layer(layer)
+        below = [*anchors, *(ly for slot, ly in self._layers.items() if slot != out.slot)]
+        index = stack_index(list(self.viewer.layers), out.slot, below, self.slot_of)
+        active = self.viewer.layers.selection.active
+        self.viewer.layers.insert(index, layer)
+        if (active is not None and kind_of(out.slot) in RANKS
+                and MARK in getattr(active, "metadata", {})):
+            # a masked copy appearing on a hide leaves the clusters layer (and napari's label
+            # controls) selected; a person's own layer is not re-selected, as the dock would
+            # take that as picking a new image
+            self.viewer.layers.selection.active = active
         self._layers[out.slot] = layer
         self._remember(out.slot, layer)
         return layer, note
+
+    def slot_of(self, layer: Any) -> str | None:
+        """The slot ``layer`` fills (None for a layer the plugin did not write here)."""
+        layer = unwrap(layer)
+        return next((s for s, ly in self._layers.items() if ly is layer), None)
+
+    def remove(self, slot: str) -> str | None:
+        """Take the slot's layer out of the viewer, unless the person edited it.
+
+        Returns a note for the person when the layer was kept, else None."""
+        layer = self.get(slot)
+        if layer is None:
+            return None
+        if self.edited(slot):
+            self._layers.pop(slot)
+            return f"'{layer.name}' was kept because it was edited."
+        self.viewer.layers.remove(layer)
+        self._layers.pop(slot)
+        return None
 
     def _remember(self, slot: str, layer: Layer) -> None:
         self._written[slot] = (layer.data, checksum(layer.data))

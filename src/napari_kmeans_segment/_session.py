@@ -45,6 +45,7 @@ from ._layers import (
     output_name,
 )
 from ._measure_session import SessionMeasure, cluster_features, marked
+from ._stack import overlay_colors, style
 
 if TYPE_CHECKING:
     import napari
@@ -135,7 +136,7 @@ class ClusterSession:
         self.code = code
         names = dict(zip(seg.index.tolist(), seg.default_names()))  # stain names for "hed"
         background = [i for i, n in names.items() if n.lower().startswith("background")]
-        colors = centre_colors(seg.centers, src)
+        colors = overlay_colors(centre_colors(seg.centers, src), seg.counts)
         cmap = direct_colormap(dict(zip(seg.index.tolist(), colors)))
         self._extra = dict(extra or {})
         outputs = self._result_outputs(seg, src, names, cmap, background)
@@ -151,8 +152,9 @@ class ClusterSession:
         meta = dict(self._extra, source=src.name, params=dict(params, source=src.name),
                     code=self.code)
         labels = Output("clusters", seg.labels, dict(
-            name=output_name(src.name, "clusters"), scale=src.scale, translate=src.translate,
-            features=cluster_features(seg, src, names, background), opacity=0.7, colormap=colormap,
+            name=output_name(src.name, "clusters"), scale=src.label_scale,
+            translate=src.label_translate, features=cluster_features(seg, src, names, background),
+            colormap=colormap, **style("clusters"),
             metadata={MARK: dict(meta, kind="clusters")}), "labels")
         return [labels, *image_outputs("recolored", seg.recolored, src, meta)]
 
@@ -173,7 +175,7 @@ class ClusterSession:
             if colormap_only is not None:
                 assign_colormap(self._require()[0], colormap_only)
             for out in outputs:
-                layer, note = self.slots.write(out)
+                layer, note = self.slots.write(out, src.layers)
                 written.append(layer)
                 if note:
                     show_warning(note)
@@ -328,9 +330,9 @@ class ClusterSession:
         index = np.arange(1, colors.shape[0] + 1).tolist()
         out = Output("preview", labels, dict(
             name=output_name(src.name, "preview"), scale=scale, translate=translate,
-            colormap=direct_colormap(dict(zip(index, colors))), opacity=0.7,
+            colormap=direct_colormap(dict(zip(index, colors))), **style("preview"),
             metadata={MARK: {"kind": "preview", "source": src.name}}), "labels")
-        layer, note = self.slots.write(out)
+        layer, note = self.slots.write(out, src.layers)
         if note:
             show_warning(note)
         return layer

@@ -7,25 +7,28 @@ for it and every cluster action; the console methods here delegate to the curren
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import CheckBox, Container, Label, PushButton
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from .._layers import Source, unwrap
+from .._layers import Source, output_name, unwrap
 from .._session import ClusterSession
 from . import tasks
 from .form import KMeansForm, precheck, python_call, read_image_code
-from .jobs import Jobs
+from .jobs import Jobs, report_error
 from .panel import ClusterPanel
 from .preview import Preview
+from .suggest import SuggestK
+from .texts import status, tooltip
 
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image, Labels
 
-    from .._core import KMeansModel, Segmentation, SuggestKResult
+    from .._core import KMeansModel, Segmentation
+    from .suggest_plot import SuggestKPlot
 
 
 class KMeansWidget(KMeansForm):
@@ -38,25 +41,14 @@ class KMeansWidget(KMeansForm):
         self.loaded_model: KMeansModel | None = None
         self.loaded_model_name = ""
         self.loaded_model_path = ""
-        self.suggested_k: int | None = None
+        self._runs = 0
 
-        self.live_preview = CheckBox(name="live_preview", text="live preview", value=False)
-        self.run_button = PushButton(name="run_button", text="Run")
-        self.cancel_button = PushButton(name="cancel_button", text="Cancel", enabled=False)
-        self.suggest_button = PushButton(name="suggest_button", text="Suggest K")
-        self.suggest_result = Label(name="suggest_result", label="K scores", value="")
-        self.use_k_button = PushButton(name="use_k_button", text="use K", visible=False)
-        self.status = Label(name="status", value="")
-        self.extend([
-            self.live_preview,
-            Container(widgets=[self.run_button, self.cancel_button, self.suggest_button],
-                      layout="horizontal", labels=False),
-            self.suggest_result, self.use_k_button, self.status,
-        ])
         self.jobs = Jobs(self._on_jobs)
-        self.preview = Preview(self, self.jobs, self.session_for, self._set_status)
+        self.suggester = SuggestK(self, self.jobs, self._set_status)
+        self.preview = Preview(self, self.jobs, self.session_for, self._set_status,
+                               lambda: list(self.sessions))
         self.panel = ClusterPanel()
-        self.native.layout().addWidget(self.panel)
+        self.native.layout().addWidget(self.panel, 1)  # the table takes the spare height
         self.panel.apply_model_requested.connect(self._guarded(self.apply_model))
         self.panel.load_model_requested.connect(self._guarded(self.load_model))
         self.panel.forget_model_requested.connect(self.forget_model)
@@ -70,7 +62,9 @@ class KMeansWidget(KMeansForm):
             w.changed.connect(self.preview.schedule)
         self.viewer.layers.selection.events.active.connect(self._on_active)
         self.viewer.layers.events.removed.connect(self._on_removed)
+        self.viewer.events.theme.connect(self._on_theme)
         self.follow_active()
+        self._set_status(status("ready") if self._image() is not None else status("no_image"))
         self.native.destroyed.connect(self._on_destroyed)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -79,7 +73,8 @@ class KMeansWidget(KMeansForm):
         self.jobs.close()
         self.preview.timer.stop()
         for emitter, slot in ((self.viewer.layers.selection.events.active, self._on_active),
-                              (self.viewer.layers.events.removed, self._on_removed)):
+                              (self.viewer.layers.events.removed, self._on_removed),
+                              (self.viewer.events.theme, self._on_theme)):
             try:
                 emitter.disconnect(slot)
             except (RuntimeError, TypeError, ValueError):  # pragma: no cover - viewer gone
@@ -103,6 +98,11 @@ class KMeansWidget(KMeansForm):
 
     def _set_status(self, text: str) -> None:
         self.status.value = text
+        self.status.tooltip = tooltip("status")
+
+    def _on_theme(self, event: Any = None) -> None:
+        if self.suggester.plot is not None:
+            self.suggester.plot.set_theme(self.viewer.theme)
 
     @staticmethod
     def _guarded(fn: Any) -> Any:
@@ -157,77 +157,80 @@ class KMeansWidget(KMeansForm):
                 precheck(src.data, opts)
         except (ValueError, TypeError) as e:
             show_error(str(e))
+            self._set_status(status("failed", reason=e))
             return None
+        mode = self.mode.value
+        start = time.perf_counter()
 
         def compute(progress: Any, cancel: Any) -> Segmentation:
             return tasks.run_segmentation(src, opts, progress, cancel)
 
         def done(seg: Segmentation) -> None:
             code = python_call(src, dict(opts, seed=seg.params["seed_used"]))
-            if self._write_result(layer, seg, src, code) and self.loaded_model is not None:
+            if self._write_result(layer, seg, src, code, mode, start) and \
+                    self.loaded_model is not None:
                 show_info(f"The loaded model '{self.loaded_model_name}' was set aside: "
                           "'apply model' now uses this run's model.")
                 self.forget_model()
 
-        return self.jobs.start("main", f"K-means on {src.name}", compute, done)
+        worker = self.jobs.start("main", f"K-means on {src.name}", compute, done,
+                                 on_error=self._job_failed)
+        if worker is not None:
+            text = status("running", name=src.name, k=opts["n_clusters"], mode=mode)
+            self._set_status(text if self._runs else f"{text} {status('first_run')}")
+        return worker
 
     def cancel(self, _: Any = None) -> None:
         """Stop the current Run, Apply model or Suggest K; nothing is added."""
         self.jobs.cancel("main")
 
-    def _write_result(self, layer: Image, seg: Segmentation, src: Source, code: str) -> bool:
+    def _job_failed(self, exc: BaseException) -> None:
+        from .._core import Cancelled
+
+        if isinstance(exc, Cancelled):
+            self._set_status(status("cancelled"))
+        else:
+            self._set_status(status("failed", reason=exc))
+        report_error(exc, "The run")
+
+    def _write_result(self, layer: Image, seg: Segmentation, src: Source, code: str,
+                      mode: str = "", start: float | None = None) -> bool:
         """Hand a result to the source's session (GUI thread)."""
         if layer not in self.viewer.layers:
-            show_warning(f"'{src.name}' was removed during the run; its result was discarded.")
-            self.status.value = "source removed; nothing added"
+            show_warning(status("source_removed", name=src.name))
+            self._set_status(status("source_removed", name=src.name))
             return False
         session = self.session_for(layer)
         written = session.set_result(seg, src, code=code)
+        self._runs += 1
         self._show(session)
-        self.status.value = (f"{seg.n_clusters} clusters in '{written[0].name}' "
-                             f"({seg.params['method']})")
+        clusters = session.clusters
+        if clusters is not None:  # napari's label controls, ready for "show selected label"
+            self.viewer.layers.selection.active = clusters
+        seconds = 0.0 if start is None else time.perf_counter() - start
+        self._set_status(status("done", k=seg.n_clusters, layer=written[0].name,
+                                mode=mode or seg.params.get("method", ""), seconds=seconds))
         return True
 
     # -- Suggest K -------------------------------------------------------------------------------
     def suggest_k(self, _: Any = None, k_range: range = range(2, 11)) -> Any:
         """Score K over ``k_range`` in the background; the suggestion is shown, not applied
-        (press 'use K = n' or call :meth:`use_suggested_k`)."""
-        try:
-            layer, src, opts = self.capture()
-            if src.multiscale:
-                raise ValueError("Suggest K works on single-scale images.")
-        except (ValueError, TypeError) as e:
-            show_error(str(e))
-            return None
-        kw = {k: opts[k] for k in ("attempts", "max_iter", "epsilon", "init", "seed", "rgb",
-                                   "channel_axis", "color_space", "stain_vectors", "normalize")
-              if k in opts}
-        kw["mask"] = opts.get("mask")
-
-        def compute(progress: Any, cancel: Any) -> SuggestKResult:
-            from .. import _core as core
-
-            return core.suggest_k(src.data, k_range, progress=progress, cancel=cancel, **kw)
-
-        self.suggest_result.value = "scoring K…"
-        return self.jobs.start("main", f"Suggest K for {src.name}", compute, self._on_suggest)
-
-    def _on_suggest(self, res: SuggestKResult) -> None:
-        self.suggested_k = int(res.k)
-        best = max(res.silhouette)
-        self.suggest_result.value = (f"best K = {res.k} (silhouette {best:.2f}); "
-                                     f"elbow at K = {res.elbow_k}")
-        self.suggest_result.tooltip = "silhouette per K: " + ", ".join(
-            f"{k}: {v:.2f}" for k, v in zip(res.ks, res.silhouette))
-        self.use_k_button.text = f"use K = {res.k}"
-        self.use_k_button.visible = True
-        self.panel.show_k_curve(res)
+        (press 'use K = n' or call :meth:`use_suggested_k`). Returns the worker."""
+        return self.suggester.start(k_range)
 
     def use_suggested_k(self, _: Any = None) -> None:
         """Set K to the last suggestion."""
-        if self.suggested_k is None:
-            raise ValueError("Press 'Suggest K' first.")
-        self.n_clusters.value = self.suggested_k
+        self.suggester.use()
+
+    @property
+    def suggested_k(self) -> int | None:
+        """The K the last Suggest K found best separated (None before one finished)."""
+        return self.suggester.k
+
+    @property
+    def suggest_plot(self) -> SuggestKPlot | None:
+        """The Suggest K plot (made on the first Suggest K)."""
+        return self.suggester.plot
 
     # -- models ----------------------------------------------------------------------------------
     def load_model(self, path: str | Path) -> KMeansModel:
@@ -238,10 +241,14 @@ class KMeansWidget(KMeansForm):
         self.loaded_model_name = Path(path).name
         self.loaded_model_path = str(Path(path).resolve())
         self.panel.set_loaded_model(self.loaded_model_name, self.loaded_model.n_clusters)
+        self._set_status(status("model_loaded", model=self.loaded_model_name,
+                                k=self.loaded_model.n_clusters))
         return self.loaded_model
 
     def forget_model(self, _: Any = None) -> None:
         """Set the loaded model aside: 'apply model' uses the current result's model again."""
+        if self.loaded_model is not None:
+            self._set_status(status("model_cleared"))
         self.loaded_model, self.loaded_model_name, self.loaded_model_path = None, "", ""
         self.panel.set_loaded_model(None, 0)
 
@@ -271,10 +278,15 @@ class KMeansWidget(KMeansForm):
             code = (f"{read_image_code(src)}\n{code}\nseg = model.apply(image, rgb={src.rgb!r}, "
                     f"channel_axis={src.channel_axis!r})")
 
-        def done(seg: Segmentation) -> None:
-            self._write_result(layer, seg, src, code)
+        name = self.loaded_model_name if model is self.loaded_model else "this result's"
 
-        return self.jobs.start("main", f"Applying the model to {layer.name}", compute, done)
+        def done(seg: Segmentation) -> None:
+            if self._write_result(layer, seg, src, code):
+                self._set_status(status("model_applied", model=name, k=seg.n_clusters,
+                                        layer=output_name(src.name, "clusters")))
+
+        return self.jobs.start("main", f"Applying the model to {layer.name}", compute, done,
+                               on_error=self._job_failed)
 
     # -- console API (delegates to the current session) ------------------------------------------
     @property

@@ -4,6 +4,10 @@ The table is read from the clusters layer (names from ``features``, colours and 
 through the colormap's own mapping) whenever the session or the layer changes; every button
 is one call into the session. Model loading and applying need the dock's background jobs, so
 the panel only asks for them (Qt signals the dock connects).
+
+Extending it: columns are declared in :mod:`.table` (``ClusterTable.add_column``); buttons
+sit in named rows (:data:`ROWS`) and :meth:`ClusterPanel.add_button` puts another one in a
+row (a new row name makes a new row, above the model row).
 """
 
 from __future__ import annotations
@@ -11,42 +15,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import Qt, Signal
-from qtpy.QtGui import QColor
+from qtpy.QtCore import QSize, Qt, Signal
 from qtpy.QtWidgets import (
+    QAbstractButton,
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
-    QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from .._colors import drawn_labels, label_colors
 from .measure_panel import MeasurePanel
+from .table import DRAWN, LABEL, VALUE, ClusterTable, RowData
+from .texts import status, tooltip
 
 if TYPE_CHECKING:
     from napari.layers import Labels
 
     from .._session import ClusterSession
 
-COLUMNS = ["show", "colour", "label", "name", "share %", "centre"]
-_DRAWN = Qt.ItemDataRole.UserRole + 1  # whether the canvas draws the row's label now
 _DISPLAY_EVENTS = ("show_selected_label", "selected_label")  # change what is drawn, not the state
-
-
-class _NumberItem(QTableWidgetItem):
-    """Sorts by its number, not by its text."""
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        return float(self.data(Qt.ItemDataRole.UserRole)) < float(
-            other.data(Qt.ItemDataRole.UserRole))
+ROWS = ("clusters", "extract", "files")  # button rows, top to bottom
+PANEL_WIDTH = 380  # px: the dock's default width follows this hint (a 1280-px screen)
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,6 +59,15 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def wrapped_label(text: str = "", name: str = "") -> QLabel:
+    """A label that wraps instead of widening the dock."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setObjectName(name)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
+
+
 class ClusterPanel(QWidget):
     apply_model_requested = Signal()
     load_model_requested = Signal(str)
@@ -70,65 +78,124 @@ class ClusterPanel(QWidget):
         self.session: ClusterSession | None = None
         self._layer: Labels | None = None  # the clusters layer whose display events we follow
         self._updating = False
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSortingEnabled(True)
-        self.table.verticalHeader().setVisible(False)  # type: ignore[union-attr]
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        # Expanding: the table takes the dock's spare height (napari then adds no stretch)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        self.heading = wrapped_label("clusters: press Run", "clusters_heading")
+        self.table = ClusterTable()
         self.table.itemChanged.connect(self._on_item_changed)
-        self.note = QLabel("")
-        self.note.setWordWrap(True)
+        self.note = wrapped_label("", "note")
+        self.note.setVisible(False)
 
-        def button(text: str, slot: Callable[[], Any]) -> QPushButton:
-            b = QPushButton(text)
-            action = guarded(slot)
-            b.clicked.connect(lambda *_: action())  # drop Qt's "checked" argument
-            return b
+        self._lay = QVBoxLayout(self)
+        self._lay.setContentsMargins(0, 0, 0, 0)
+        self._lay.setSpacing(4)
+        self._lay.addWidget(self.heading)
+        self._lay.addWidget(self.table, 1)
+        self._lay.addWidget(self.note)
+        self.button_rows: dict[str, QHBoxLayout] = {}
+        for row in ROWS:
+            self._row(row)
 
-        self.show_all_btn = button("show all", lambda: self._set_all(lambda hidden: True))
-        self.hide_all_btn = button("hide all", lambda: self._set_all(lambda hidden: False))
-        self.invert_btn = button("invert", lambda: self._require().invert())
-        self.merge_btn = button("merge selected", lambda: self._require().merge(
-            self.selected_labels()))
-        self.undo_btn = button("undo merge", lambda: self._require().undo())
-        self.extract_btn = button("extract selected", self._extract_selected)
-        self.objects = QCheckBox("as objects, min size")
+        add = self.add_button
+        self.show_all_btn = add("clusters", "show_all", "show all",
+                                lambda: self._set_all(lambda hidden: True))
+        self.hide_all_btn = add("clusters", "hide_all", "hide all",
+                                lambda: self._set_all(lambda hidden: False))
+        self.invert_btn = add("clusters", "invert", "invert", lambda: self._require().invert())
+        self.merge_btn = add("clusters", "merge", "merge",
+                             lambda: self._require().merge(self.selected_labels()))
+        self.undo_btn = add("clusters", "undo", "undo", lambda: self._require().undo())
+        self.extract_btn = add("extract", "extract", "extract", self._extract_selected)
+        self.objects = QCheckBox("as objects ≥")
+        self.objects.setObjectName("objects")
+        self.objects.setToolTip(tooltip("objects"))
         self.min_size = QSpinBox()
+        self.min_size.setObjectName("min_size")
         self.min_size.setRange(0, 10**9)
         self.min_size.setValue(20)
-        self.export_btn = button("export CSV…", self._export)
-        self.copy_btn = button("copy Python", self._copy_python)
-        self.save_model_btn = button("save model…", self._save_model)
-        self.load_model_btn = button("load model…", self._load_model)
-        self.model_label = QLabel("")
-        self.forget_model_btn = button("forget", self.forget_model_requested.emit)
-        self.apply_model_btn = button("apply model to image", self.apply_model_requested.emit)
-        from .._k_plot import KPlot
-
-        self.curve = KPlot()
-
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(QLabel("clusters"))
-        lay.addWidget(self.table)
-        lay.addWidget(self.note)
-        for row in (
-            [self.show_all_btn, self.hide_all_btn, self.invert_btn],
-            [self.merge_btn, self.undo_btn],
-            [self.extract_btn, self.objects, self.min_size],
-            [self.export_btn, self.copy_btn],
-            [self.save_model_btn, self.load_model_btn],
-            [self.model_label, self.forget_model_btn],
-            [self.apply_model_btn],
-        ):
-            h = QHBoxLayout()
-            for wdg in row:
-                h.addWidget(wdg)
-            lay.addLayout(h)
+        self.min_size.setSuffix(" px")
+        self.min_size.setToolTip(tooltip("min_size"))
+        self.button_rows["extract"].addWidget(self.objects)
+        self.button_rows["extract"].addWidget(self.min_size)
+        self.export_btn = add("files", "export", "export CSV…", self._export)
+        self.copy_btn = add("files", "copy_python", "copy Python", self._copy_python)
+        # the model's actions share one menu button: saving and applying are rarer than the rest
+        self.model_btn = QToolButton()
+        self.model_btn.setObjectName("model_menu")
+        self.model_btn.setText("model")
+        self.model_btn.setToolTip(tooltip("model_menu"))
+        self.model_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.model_btn.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        menu = QMenu(self.model_btn)
+        menu.setToolTipsVisible(True)
+        self.model_actions = {}
+        for key, text, slot in (
+                ("save_model", "save model…", self._save_model),
+                ("load_model", "load model…", self._load_model),
+                ("apply_model", "apply this result's model to the image",
+                 self.apply_model_requested.emit)):
+            action = menu.addAction(text)
+            assert action is not None
+            action.setToolTip(tooltip(key))
+            run = guarded(slot)
+            action.triggered.connect(lambda *_, f=run: f())
+            self.model_actions[key] = action
+        self.model_btn.setMenu(menu)
+        self.button_rows["files"].addWidget(self.model_btn, 1)
+        # shown while a loaded model waits to be applied: its name, apply, and clear
+        self.loaded_row = QWidget()
+        loaded = QHBoxLayout(self.loaded_row)
+        loaded.setContentsMargins(0, 0, 0, 0)
+        self.model_label = wrapped_label("", "loaded_model")
+        self.model_label.setToolTip(tooltip("loaded_model"))
+        loaded.addWidget(self.model_label, 3)
+        self.apply_model_btn = QPushButton("apply model")
+        self.forget_model_btn = QPushButton("clear")
+        for b, key, signal in ((self.apply_model_btn, "apply_model", self.apply_model_requested),
+                               (self.forget_model_btn, "clear_model",
+                                self.forget_model_requested)):
+            b.setObjectName(key)
+            b.setToolTip(tooltip(key))
+            b.clicked.connect(lambda *_, sig=signal: sig.emit())
+            loaded.addWidget(b, 1)
+        self._lay.addWidget(self.loaded_row)
         self.measure = MeasurePanel()  # background, areas, objects, uncertainty (issue 14)
-        lay.addWidget(self.measure)
-        lay.addWidget(self.curve)
+        self._lay.addWidget(self.measure)
         self.set_loaded_model(None, 0)
+        self.refresh()
+
+    # -- building ----------------------------------------------------------------------------
+    def _row(self, name: str) -> QHBoxLayout:
+        """The button row ``name``; a new name makes a new row below the others (above the
+        loaded model and the measure section)."""
+        if name not in self.button_rows:
+            row = QHBoxLayout()
+            row.setSpacing(4)
+            last = self.button_rows[list(self.button_rows)[-1]] if self.button_rows else None
+            at = self._lay.indexOf(self.note) + 1 if last is None else self._lay.indexOf(last) + 1
+            self._lay.insertLayout(at, row)
+            self.button_rows[name] = row
+        return self.button_rows[name]
+
+    def add_button(self, row: str, name: str, text: str, slot: Callable[[], Any]) -> QPushButton:
+        """A button in ``row`` that runs ``slot`` (errors become notifications); its tooltip
+        is ``texts.TOOLTIPS[name]``."""
+        b = QPushButton(text)
+        b.setObjectName(name)
+        b.setToolTip(tooltip(name))
+        # buttons share the row's width and never widen the dock
+        b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        b.setMinimumWidth(40)
+        action = guarded(slot)
+        b.clicked.connect(lambda *_: action())  # drop Qt's "checked" argument
+        self._row(row).addWidget(b, 1)
+        return b
+
+    def buttons(self) -> list[QAbstractButton]:
+        return self.findChildren(QAbstractButton)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(PANEL_WIDTH, super().sizeHint().height())
 
     # -- what the panel observes --------------------------------------------------------------
     def set_session(self, session: ClusterSession | None) -> None:
@@ -155,21 +222,21 @@ class ClusterPanel(QWidget):
 
     def set_loaded_model(self, name: str | None, n_clusters: int) -> None:
         """Show which model 'apply' will use (the dock calls this)."""
+        apply = self.model_actions["apply_model"]
         if name:
-            self.model_label.setText(f"model: '{name}' ({n_clusters} clusters), loaded; "
-                                     "used until the next Run")
-            self.apply_model_btn.setText(f"apply '{name}' to image")
+            self.model_label.setText(f"loaded model '{name}' ({n_clusters} clusters): 'apply' "
+                                     "uses it until you clear it or Run again")
+            self.apply_model_btn.setText(f"apply '{name}'")
+            apply.setText(f"apply the loaded model '{name}' to the image")
         else:
-            self.model_label.setText("model: this result's")
-            self.apply_model_btn.setText("apply this result's model to image")
-        self.forget_model_btn.setVisible(bool(name))
+            self.model_label.setText("")
+            self.apply_model_btn.setText("apply model")
+            apply.setText("apply this result's model to the image")
+        self.loaded_row.setVisible(bool(name))
 
     def set_busy(self, busy: bool) -> None:
         self.apply_model_btn.setEnabled(not busy)
-
-    def show_k_curve(self, res: Any) -> None:
-        """Plot silhouette and compactness per K (from the Suggest K button)."""
-        self.curve.set_result(res)
+        self.model_actions["apply_model"].setEnabled(not busy)
 
     # -- reading the layer ---------------------------------------------------------------------
     def refresh(self) -> None:
@@ -178,80 +245,51 @@ class ClusterPanel(QWidget):
         self._follow_layer(layer)
         self.undo_btn.setEnabled(s is not None and s.can_undo)
         self._updating = True
-        self.table.setSortingEnabled(False)
         try:
             if layer is None:
-                self.table.setRowCount(0)
-                self.note.setText("")
+                self.table.fill([])
+                self.heading.setText("clusters: press Run")
+                self._set_note("")
                 return
+            self.heading.setText(f"clusters of '{s.source.name}'" if s is not None
+                                 else "clusters")
             f = layer.features
             index = [int(v) for v in f["index"]]
             colors = label_colors(layer, index)
             drawn = set(drawn_labels(layer, index))
             centre_cols = [c for c in f.columns if c.startswith("center_")]
-            self.table.setRowCount(len(index))
-            for r, (lab, rgba, (_, row)) in enumerate(zip(index, colors, f.iterrows())):
-                items = self._row_items(lab, rgba, row, centre_cols)
-                items[2].setData(_DRAWN, lab in drawn)
-                if lab not in drawn and rgba[3] > 0:  # dimmed by "show selected label"
-                    for item in items[1:]:
-                        item.setForeground(QColor(128, 128, 128))
-                for c, item in enumerate(items):
-                    self.table.setItem(r, c, item)
-            self.note.setText(
-                f"napari draws only label {layer.selected_label} ('show selected label')."
-                if layer.show_selected_label else "")
+            rows = []
+            for lab, rgba, (_, row) in zip(index, colors, f.iterrows()):
+                centre = ", ".join(f"{c.removeprefix('center_')} {float(row[c]):.4g}"
+                                   for c in centre_cols)
+                rows.append(RowData(lab, rgba, lab in drawn, row, centre))
+            self.table.fill(rows)
+            self._set_note(f"napari draws only label {layer.selected_label} ('show selected "
+                           "label')." if layer.show_selected_label else "")
         finally:
-            self.table.setSortingEnabled(True)
             self._updating = False
 
-    @staticmethod
-    def _row_items(lab: int, rgba: np.ndarray, row: Any,
-                   centre_cols: list[str]) -> list[QTableWidgetItem]:
-        fixed = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        show = QTableWidgetItem()
-        show.setFlags(fixed | Qt.ItemFlag.ItemIsUserCheckable)
-        show.setCheckState(Qt.CheckState.Checked if rgba[3] > 0 else Qt.CheckState.Unchecked)
-        show.setData(Qt.ItemDataRole.UserRole, lab)
-        swatch = QTableWidgetItem()
-        swatch.setBackground(QColor(*(int(round(v * 255)) for v in rgba[:3])))
-        swatch.setData(Qt.ItemDataRole.UserRole, [float(v) for v in rgba])
-        swatch.setFlags(fixed)
-        label = _NumberItem(str(lab))
-        label.setData(Qt.ItemDataRole.UserRole, lab)
-        label.setFlags(fixed)
-        name = QTableWidgetItem(str(row["name"]))
-        name.setData(Qt.ItemDataRole.UserRole, lab)
-        share = _NumberItem(f"{100 * float(row['fraction']):.1f}")
-        share.setData(Qt.ItemDataRole.UserRole, float(row["fraction"]))
-        share.setFlags(fixed)
-        centre = QTableWidgetItem(", ".join(f"{float(row[c]):.4g}" for c in centre_cols))
-        centre.setFlags(fixed)
-        return [show, swatch, label, name, share, centre]
+    def _set_note(self, text: str) -> None:
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
 
     def rows(self) -> list[dict]:
         """What the table shows, row by row (for tests and scripts): label, visible (the
         checkbox), drawn (not greyed out), name, share %, color (the swatch, RGBA 0..1)."""
-        out = []
-        for r in range(self.table.rowCount()):
-            out.append({
-                "label": int(self._cell(r, 2).text()),
-                "visible": self._cell(r, 0).checkState() == Qt.CheckState.Checked,
-                "drawn": bool(self._cell(r, 2).data(_DRAWN)),
-                "name": self._cell(r, 3).text(),
-                "share": float(self._cell(r, 4).text()),
-                "color": np.asarray(self._cell(r, 1).data(Qt.ItemDataRole.UserRole)),
-            })
-        return out
+        import numpy as np
 
-    def _cell(self, row: int, column: int) -> QTableWidgetItem:
-        item = self.table.item(row, column)
-        assert item is not None, "every cell is filled by refresh()"
-        return item
+        t = self.table
+        return [{
+            "label": int(t.cell(r, "label").data(LABEL)),
+            "visible": t.cell(r, "show").checkState() == Qt.CheckState.Checked,
+            "drawn": bool(t.cell(r, "label").data(DRAWN)),
+            "name": t.cell(r, "name").text(),
+            "share": float(t.cell(r, "share").text()),
+            "color": np.asarray(t.cell(r, "color").data(VALUE)),
+        } for r in range(t.rowCount())]
 
     def selected_labels(self) -> list[int]:
-        rows = {i.row() for i in self.table.selectedItems()}
-        return sorted(int(self._cell(r, 2).text()) for r in rows)
+        return self.table.labels_in({i.row() for i in self.table.selectedItems()})
 
     # -- actions: one call into the session each -------------------------------------------------
     def _require(self) -> ClusterSession:
@@ -262,11 +300,12 @@ class ClusterPanel(QWidget):
     def _on_item_changed(self, item: QTableWidgetItem) -> None:
         if self._updating:
             return
-        lab = int(item.data(Qt.ItemDataRole.UserRole))
-        if item.column() == 0:
+        lab = int(item.data(LABEL))
+        key = self.table.columns[item.column()].key
+        if key == "show":
             visible = item.checkState() == Qt.CheckState.Checked
             guarded(lambda: self._require().set_visible({lab: visible}))()
-        elif item.column() == 3:
+        elif key == "name":
             guarded(lambda: self._require().rename(lab, item.text()))()
 
     def _set_all(self, rule: Callable[[bool], bool]) -> None:
@@ -286,13 +325,13 @@ class ClusterPanel(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Export cluster table", "clusters.csv",
                                               "CSV (*.csv)")
         if path:
-            show_info(f"Cluster table written to {s.export_table(path)}.")
+            show_info(status("exported", path=s.export_table(path)))
 
     def _save_model(self) -> None:
         s = self._require()
         path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.json", "JSON (*.json)")
         if path:
-            show_info(f"Model saved to {s.save_model(path)}.")
+            show_info(status("model_saved", path=s.save_model(path)))
 
     def _load_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load model", "", "JSON (*.json)")
@@ -302,7 +341,8 @@ class ClusterPanel(QWidget):
     def _copy_python(self) -> None:
         from qtpy.QtWidgets import QApplication
 
+        code = self._require().code
         clipboard = QApplication.clipboard()
         if clipboard is not None:
-            clipboard.setText(self._require().code)
-        show_info("The Python call for this run is on the clipboard.")
+            clipboard.setText(code)
+        show_info(status("copied"))

@@ -38,6 +38,9 @@ TOOLTIPS: dict[str, str] = {
         "For a single layer that holds several channels (for example a 3-channel "
         "fluorescence stack): the axis that holds the channels, so each pixel is grouped by "
         "all its channel values together. 'none' treats every value as a pixel of its own."),
+    "more_features": (
+        "Optional: which channels and pixels to group, and what besides colour to group them "
+        "by (position, texture). Closed, the image is grouped by colour alone."),
     "channel_layers": (
         "Other image layers of the same size to group together with this image, each one "
         "as a channel (for example separate fluorescence channels). The list follows the "
@@ -114,11 +117,14 @@ TOOLTIPS: dict[str, str] = {
     # -- the clusters panel ---------------------------------------------------------------
     "table": (
         "One row per cluster. Untick 'show' to hide a cluster; double-click a name to rename "
-        "it; click a column header to sort; select rows to merge, extract or mark them."),
+        "it; click a column header to sort; right-click it to show more columns; select rows "
+        "to merge, extract or mark them."),
     "column_show": (
         "Untick to hide this cluster: it turns transparent in the clusters layer and black in "
         "'<image> masked'."),
-    "column_color": "The colour this cluster is drawn with: its average colour in the image.",
+    "column_color": (
+        "The colour this cluster is drawn with in the clusters layer, picked to stand out from "
+        "the cluster's own average colour; the average is in the row's tooltip."),
     "column_label": "The cluster's number in the clusters layer (0 means no cluster).",
     "column_name": "The cluster's name; double-click to rename it (e.g. 'nuclei', 'background').",
     "column_share": "Share of the image's pixels in this cluster, in percent.",
@@ -148,6 +154,9 @@ TOOLTIPS: dict[str, str] = {
         "the same groups later."),
     "load_model": (
         "Open a saved model. It is shown by name and used only when you press 'apply model'."),
+    "model_menu": (
+        "Save this result's clusters as a model file, load a saved one, or apply a model to "
+        "the chosen image so the same groups mean the same thing across images."),
     "loaded_model": "The saved model that 'apply model' will use; clear it to use this result's.",
     "clear_model": "Forget the loaded model; 'apply model' then uses the current result.",
     "apply_model": (
@@ -201,7 +210,7 @@ TOOLTIPS: dict[str, str] = {
 # k_min, k_max, mode ("fast"/"exact"), seconds, reason, model, group, target, label, n, path.
 STATUS: dict[str, str] = {
     "ready": "Pick an image and K, then press Run.",
-    "no_image": "Open an image first (File > Open Sample > K-means segmentation), then pick it.",
+    "no_image": "Open an image first (File > Open Sample > napari-kmeans-segment), then pick it.",
     "running": "Grouping '{name}' into {k} clusters ({mode})…",
     "done": "{k} clusters in '{layer}' ({mode}, {seconds:.1f} s).",
     "first_run": "The first run in a new session takes a few seconds longer while napari "
