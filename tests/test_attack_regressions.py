@@ -68,3 +68,43 @@ def test_save_failure_removes_its_temporary(tmp_path, small_seg, monkeypatch):
     with pytest.raises(OSError):
         small_seg.save(tmp_path / "m.json")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- 5. messages that say what happened -------------------------------------------------------------
+def test_values_collapsing_at_float_precision_are_not_called_constant():
+    truth = np.random.default_rng(0).integers(0, 3, (20, 20))
+    img = (np.array([0, 1, 2], np.int64) + 2**62)[truth]
+    with pytest.raises(ValueError, match="precision") as e:
+        nks.segment(img, 3, seed=0)
+    assert "constant" not in str(e.value) and "4611686018427387906" in str(e.value)
+    with pytest.raises(ValueError, match="constant"):  # a truly constant image still says so
+        nks.segment(np.full((20, 20), 2**62, np.int64), 3, seed=0)
+
+
+def test_per_plane_names_the_constant_plane():
+    a = np.random.default_rng(0).random((3, 20, 20))
+    a[1] = 0.5
+    with pytest.raises(ValueError, match=r"Plane 1 .*constant"):
+        nks.segment(a, 3, seed=0, per_plane=True)
+
+
+def test_deeply_nested_json_is_not_a_model_file(tmp_path):
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(ValueError, match="not a model file"):
+        nks.load_model(p)
+
+
+@pytest.mark.parametrize("blocks", [0, -1, 2.5, True])
+def test_segment_lazy_sample_blocks_checked(blocks):
+    da = pytest.importorskip("dask.array")
+    img = da.from_array(np.random.default_rng(0).random((64, 64)), chunks=32)
+    with pytest.raises(ValueError, match="sample_blocks"):
+        nks.segment_lazy(img, 2, seed=0, sample_blocks=blocks)
+
+
+def test_extract_objects_label_beyond_int64_is_a_value_error():
+    lab = np.zeros((10, 10), np.uint64)
+    lab[2:5, 2:5] = 1
+    with pytest.raises(ValueError, match="label"):
+        nks.extract_objects(lab, 2**64 - 1)
