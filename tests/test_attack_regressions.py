@@ -108,3 +108,47 @@ def test_extract_objects_label_beyond_int64_is_a_value_error():
     lab[2:5, 2:5] = 1
     with pytest.raises(ValueError, match="label"):
         nks.extract_objects(lab, 2**64 - 1)
+
+
+# -- 6. input that was silently accepted ------------------------------------------------------------
+@pytest.mark.parametrize("group", [[1.0, 2.5], [True, 2], [1, 2.0]])
+def test_merge_refuses_labels_that_are_not_whole_numbers(small_seg, group):
+    with pytest.raises(TypeError, match="whole number"):
+        small_seg.merge(group)
+    assert small_seg.merge([np.int64(1), 2]).centers.shape[0] == 2  # integers still merge
+
+
+def test_suggest_k_refuses_fractional_k():
+    img = np.random.default_rng(0).random((40, 40))
+    with pytest.raises(TypeError, match="whole number"):
+        nks.suggest_k(img, [2.5, 3.9], seed=0)
+
+
+def test_suggest_k_refuses_k_above_the_pixels_and_names_it():
+    img = np.random.default_rng(0).random((50, 50))
+    with pytest.raises(ValueError, match="70000"):
+        nks.suggest_k(img, [2, 70000], seed=0)
+
+
+def test_suggest_k_says_when_it_stops_at_the_distinct_colours():
+    img = np.random.default_rng(0).integers(0, 3, (30, 30)).astype(np.uint8)
+    with pytest.warns(UserWarning, match="K = 4"):
+        res = nks.suggest_k(img, range(2, 6), seed=0)
+    assert res.ks == [2, 3]
+
+
+def test_nan_in_a_mask_is_not_selected():
+    rng = np.random.default_rng(0)
+    img = rng.random((40, 40))
+    mask = np.full(img.shape, np.nan)
+    mask[:20] = 1.0
+    s = nks.segment(img, 2, seed=0, mask=mask)
+    assert (s.labels[20:] == 0).all() and (s.labels[:20] > 0).all()
+
+
+def test_rgb_with_a_channel_axis_that_is_not_colour_is_refused():
+    img = np.random.default_rng(0).integers(0, 255, (60, 60, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="channel_axis=0"):
+        nks.segment(img, 3, seed=0, channel_axis=0, rgb=True)
+    s = nks.segment(np.moveaxis(img, 2, 0), 3, seed=0, channel_axis=0, rgb=True)
+    assert s.labels.shape == (60, 60)
