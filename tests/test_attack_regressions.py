@@ -152,3 +152,13 @@ def test_rgb_with_a_channel_axis_that_is_not_colour_is_refused():
         nks.segment(img, 3, seed=0, channel_axis=0, rgb=True)
     s = nks.segment(np.moveaxis(img, 2, 0), 3, seed=0, channel_axis=0, rgb=True)
     assert s.labels.shape == (60, 60)
+
+
+# -- 7. "auto" on a small image with a large K: the fast path, not minutes of uncancellable cv2 --------
+def test_auto_uses_the_fast_path_when_k_is_large():
+    img = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    assert nks.segment(img, 16, seed=0, attempts=1).params["method"] == "exact"
+    big_k = nks.segment(img, 17, seed=0, attempts=1)
+    assert big_k.params["method"] == "fast"
+    assert len(np.unique(big_k.labels)) == 17
+    assert nks.segment(img, 17, seed=0, attempts=1, sample_size=None).params["method"] == "exact"
