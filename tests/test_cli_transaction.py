@@ -283,3 +283,42 @@ sys.exit(main([{str(coffee)!r}, "-k", "3", "-o", {str(out)!r}] + {["--lazy"] if 
     assert "terminated" in err
     left = [p for p in out.rglob("*")] if out.exists() else []
     assert left == [], left
+
+
+def test_deeply_nested_model_is_one_line_and_exit_2(tmp_path, coffee, capsys):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    assert main([str(coffee), "--model", str(deep), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "not a model file" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_zarr_is_refused_before_any_work(tmp_path, capsys):
+    zarr = pytest.importorskip("zarr")
+    zarr.open(str(tmp_path / "e.zarr"), mode="w", shape=(0, 400), dtype="u1", chunks=(10, 10))
+    assert main([str(tmp_path / "e.zarr"), "-k", "3", "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "empty image" in err and "ZeroDivisionError" not in err
+
+
+@pytest.mark.parametrize("address", ["banana", "foo://x", "tcp://localhost"])
+def test_malformed_scheduler_address_refused_before_a_client_exists(tmp_path, coffee, address,
+                                                                     monkeypatch, capsys):
+    import distributed
+
+    def no_client(*a, **k):
+        raise AssertionError("a Client was created for a malformed address")
+
+    monkeypatch.setattr(distributed, "Client", no_client)
+    assert main([str(coffee), "-k", "3", "-o", str(tmp_path / "out"),
+                 f"--scheduler={address}"]) == 2
+    assert "tcp://10.0.0.5:8786" in capsys.readouterr().err
+
+
+def test_outdir_that_is_a_broken_link_says_so(tmp_path, coffee, capsys):
+    link = tmp_path / "dang"
+    link.symlink_to(tmp_path / "nowhere")
+    assert main([str(coffee), "-k", "3", "-o", str(link)]) == 2
+    err = capsys.readouterr().err
+    assert "broken link" in err and "File exists" not in err

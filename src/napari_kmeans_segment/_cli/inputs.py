@@ -91,6 +91,8 @@ def probe(path: Path, channel_axis, force_lazy: bool) -> Source:
     if channel_axis != "auto":
         src.rgb, src.channel_axis, src.layout_given = False, channel_axis, True
     if src.shape is not None:
+        if 0 in src.shape:  # else a ZeroDivisionError deep in the block planning
+            raise CliError(f"{path}: an empty image (shape {src.shape}); nothing to segment.")
         check_axis(src)
     return src
 

@@ -245,6 +245,8 @@ def load_model(path) -> KMeansModel:
         d = json.loads(text)
     except json.JSONDecodeError:
         raise ValueError(f"{path} is not a model file (not JSON).") from None
+    except RecursionError:  # '[' * 100000: valid-looking JSON nested too deep to read
+        raise ValueError(f"{path} is not a model file (JSON nested too deeply).") from None
     return KMeansModel.from_dict(d)
 
 
