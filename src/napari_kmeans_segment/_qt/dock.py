@@ -71,7 +71,10 @@ class KMeansWidget(KMeansForm):
     def _on_destroyed(self, *_: Any) -> None:
         """The dock (or the viewer) closed: stop any job and ignore what it returns."""
         self.jobs.close()
-        self.preview.timer.stop()
+        try:
+            self.preview.timer.stop()
+        except RuntimeError:  # interpreter exit: Qt deleted the timer before this dock
+            pass
         for emitter, slot in ((self.viewer.layers.selection.events.active, self._on_active),
                               (self.viewer.layers.events.removed, self._on_removed),
                               (self.viewer.events.theme, self._on_theme)):
