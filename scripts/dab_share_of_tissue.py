@@ -82,7 +82,12 @@ def main(argv=None) -> int:
     p.add_argument("--unit", default=None, help="length unit of --pixel-size, e.g. µm")
     p.add_argument("--min-size", type=int, default=30, help="smallest DAB object (pixels)")
     p.add_argument("--demo", type=Path, help="write three tiles of the IHC sample here and use them")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing table or model file")
     a = p.parse_args(argv)
+    # refuse before any work: nothing of the person's is replaced without --overwrite
+    existing = [f for f in (a.output, a.save_model) if f is not None and f.exists()]
+    if existing and not a.overwrite:
+        p.error(f"{existing[0]} exists; pass --overwrite to replace it (nothing was written)")
     if a.demo:
         paths = write_demo(a.demo)
     elif a.folder:

@@ -234,3 +234,91 @@ def test_help_documents_the_exit_codes(capsys):
     assert "exit status" in out
     for code in ("0 ", "1 ", "2 "):
         assert f"\n  {code}" in out
+
+
+@pytest.mark.parametrize(("shape", "dtype", "flags"), [
+    ((3, 50, 60), "f4", []), ((4, 50, 60), "u1", []), ((3, 50, 60), "f4", ["--channel-axis", "0"]),
+])
+def test_three_or_four_page_stacks_get_a_recolored_tif(tmp_path, shape, dtype, flags):
+    """tifffile reads (3|4, Y, X) as samples first: the PNG writer failed after all the work."""
+    rng = np.random.default_rng(0)
+    stack = (rng.random(shape) * (255 if dtype == "u1" else 1)).astype(dtype)
+    path = tmp_path / "s.tif"
+    tifffile.imwrite(path, stack)
+    out = tmp_path / "out"
+    assert main([str(path), "-k", "3", "--seed", "0", "-o", str(out), *flags]) == 0
+    assert sorted(os.listdir(out)) == ["s_clusters.csv", "s_labels.tif", "s_recolored.tif",
+                                       "summary.csv"]
+    rec = tifffile.imread(out / "s_recolored.tif")
+    assert rec.shape == stack.shape and rec.dtype == stack.dtype
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path, coffee, lazy):
+    """SIGTERM's default action killed the batch mid-write: .NAME_labels.tif.<hex>.tmp files and
+    .ome.zarr.<hex>.tmp folders stayed. The child terminates itself while a temporary exists."""
+    from fuzz_cases import run_python
+
+    out = tmp_path / "out"
+    if lazy:  # --lazy reads TIFF block by block (a PNG is always read whole)
+        tifffile.imwrite(tmp_path / "a.tif", data.coffee()[::4, ::4], photometric="rgb")
+        coffee = tmp_path / "a.tif"
+    writer = "create_ome_array" if lazy else "write_tiff"
+    module = "napari_kmeans_segment._cli." + ("wsi" if lazy else "batch")
+    code = f"""
+import os, signal, sys, importlib
+m = importlib.import_module({module!r})
+real = getattr(m, {writer!r})
+def killed(*a, **k):
+    made = real(*a, **k)
+    os.kill(os.getpid(), signal.SIGTERM)
+    import time; time.sleep(5)  # the handler runs here
+    return made
+setattr(m, {writer!r}, killed)
+from napari_kmeans_segment._cli import main
+sys.exit(main([{str(coffee)!r}, "-k", "3", "-o", {str(out)!r}] + {["--lazy"] if lazy else []!r}))
+"""
+    rc, _, err = run_python(code, timeout=120)
+    assert rc == 143, err[-2000:]
+    assert "terminated" in err
+    left = [p for p in out.rglob("*")] if out.exists() else []
+    assert left == [], left
+
+
+def test_deeply_nested_model_is_one_line_and_exit_2(tmp_path, coffee, capsys):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    assert main([str(coffee), "--model", str(deep), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "not a model file" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_zarr_is_refused_before_any_work(tmp_path, capsys):
+    zarr = pytest.importorskip("zarr")
+    zarr.open(str(tmp_path / "e.zarr"), mode="w", shape=(0, 400), dtype="u1", chunks=(10, 10))
+    assert main([str(tmp_path / "e.zarr"), "-k", "3", "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "empty image" in err and "ZeroDivisionError" not in err
+
+
+@pytest.mark.parametrize("address", ["banana", "foo://x", "tcp://localhost"])
+def test_malformed_scheduler_address_refused_before_a_client_exists(tmp_path, coffee, address,
+                                                                     monkeypatch, capsys):
+    import distributed
+
+    def no_client(*a, **k):
+        raise AssertionError("a Client was created for a malformed address")
+
+    monkeypatch.setattr(distributed, "Client", no_client)
+    assert main([str(coffee), "-k", "3", "-o", str(tmp_path / "out"),
+                 f"--scheduler={address}"]) == 2
+    assert "tcp://10.0.0.5:8786" in capsys.readouterr().err
+
+
+def test_outdir_that_is_a_broken_link_says_so(tmp_path, coffee, capsys):
+    link = tmp_path / "dang"
+    link.symlink_to(tmp_path / "nowhere")
+    assert main([str(coffee), "-k", "3", "-o", str(link)]) == 2
+    err = capsys.readouterr().err
+    assert "broken link" in err and "File exists" not in err

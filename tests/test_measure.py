@@ -196,3 +196,21 @@ def test_background_labels_from_names_and_dask_objects(ihc_seg):
     lazy_objects, lazy_t = extract_objects(da.from_array(seg.labels, chunks=128), dab, img, min_size=20)
     np.testing.assert_array_equal(lazy_objects, objects)
     np.testing.assert_allclose(lazy_t["mean_R"], t["mean_R"])
+
+
+def test_worked_example_script_refuses_to_overwrite(tmp_path):
+    """The README's script never replaces an existing table or model without --overwrite."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "dab_share_of_tissue.py"
+    spec = importlib.util.spec_from_file_location("dab_share_of_tissue", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "dab.csv"
+    out.write_text("precious")
+    with pytest.raises(SystemExit) as exc:
+        script.main(["--demo", str(tmp_path / "slides"), "-o", str(out)])
+    assert exc.value.code == 2
+    assert out.read_text() == "precious"
+    assert not (tmp_path / "slides").exists()  # refused before any work

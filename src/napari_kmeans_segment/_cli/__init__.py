@@ -9,7 +9,10 @@ to temporary files, and moved into place only when all of that image's outputs s
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 
 from .args import EXIT_USAGE, build_parser, parse
 from .console import CliError, Console
@@ -37,21 +40,51 @@ def main(argv: list[str] | None = None) -> int:
     from .plan import make_plan
 
     try:
-        plan = make_plan(args)
-        for note in plan.notes:
-            console.say(note)
-        if plan.problems:
-            for problem in plan.problems:
-                console.say(problem)
-            console.say(f"refused: nothing was written ({len(plan.problems)} problem(s) above).")
-            return EXIT_USAGE
-        return run(plan, args, console)
+        with _terminate_as_interrupt():
+            return _run(args, console, make_plan, run)
     except CliError as e:
         console.say(str(e))
         return EXIT_USAGE
+    except Terminated:
+        console.say("terminated; outputs of the image being processed were not written.")
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         console.say("interrupted; outputs of the image being processed were not written.")
         return 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwinds like Ctrl+C so every transaction removes its temporaries."""
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """While the batch runs, SIGTERM raises :class:`Terminated` in the main thread (its default
+    action killed the process and left .tmp files and .ome.zarr.tmp folders behind)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args, console: Console, make_plan, run) -> int:
+    plan = make_plan(args)
+    for note in plan.notes:
+        console.say(note)
+    if plan.problems:
+        for problem in plan.problems:
+            console.say(problem)
+        console.say(f"refused: nothing was written ({len(plan.problems)} problem(s) above).")
+        return EXIT_USAGE
+    return run(plan, args, console)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -177,6 +177,30 @@ def check_labels_exist(args, n_labels: int) -> list[str]:
 
 def parse(argv: list[str]):
     args = build_parser().parse_args(argv)
-    if args.scheduler.startswith("-"):
-        raise CliError(f"--scheduler {args.scheduler}: give threads, processes or an address.")
+    if not _scheduler_form(args.scheduler):
+        # checked before any dask Client exists: a Client that failed on "banana" hung 10 s in
+        # its __del__ and printed "Exception ignored in Client.__del__"
+        raise CliError(f"--scheduler {args.scheduler}: give threads, processes or a dask "
+                       "scheduler's address such as tcp://10.0.0.5:8786 or 10.0.0.5:8786.")
     return args
+
+
+def _scheduler_form(s: str) -> bool:
+    """threads/processes/synchronous, or an address dask.distributed can parse (a known
+    scheme; host and port for network schemes)."""
+    if s in ("threads", "processes", "synchronous"):
+        return True
+    try:
+        from distributed.comm.addressing import parse_address, parse_host_port
+        from distributed.comm.registry import backends
+    except ImportError:
+        return True  # the run then says that dask.distributed is needed
+    try:
+        scheme, loc = parse_address(s)
+        if scheme not in backends:
+            return False
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(loc)
+    except (ValueError, TypeError):
+        return False
+    return True

@@ -60,10 +60,10 @@ class Source:
 
     @property
     def png_recolored(self) -> bool:
-        """Whether the recoloured image fits a PNG (one 2D plane, gray or RGB(A))."""
-        if self.spatial_ndim != 2:
-            return False
-        return self.channel_axis is None or self.n_channels in (1, 3, 4)
+        """Whether the recoloured image fits a PNG: one 2D plane, gray or RGB(A) with the
+        colour last. Any channel axis (pages read as samples, --channel-axis) means TIFF,
+        as --help promises: PNG cannot hold channels first or a channel count it lacks."""
+        return self.spatial_ndim == 2 and self.channel_axis is None
 
 
 def probe(path: Path, channel_axis, force_lazy: bool) -> Source:
@@ -91,6 +91,8 @@ def probe(path: Path, channel_axis, force_lazy: bool) -> Source:
     if channel_axis != "auto":
         src.rgb, src.channel_axis, src.layout_given = False, channel_axis, True
     if src.shape is not None:
+        if 0 in src.shape:  # else a ZeroDivisionError deep in the block planning
+            raise CliError(f"{path}: an empty image (shape {src.shape}); nothing to segment.")
         check_axis(src)
     return src
 

@@ -106,6 +106,9 @@ def _inside(child: Path, parent: Path) -> bool:
 
 
 def _check_outdir(outdir: Path, inputs: list[Path]) -> list[str]:
+    if os.path.islink(outdir) and not outdir.exists():
+        return [f"-o {outdir}: a broken link (to {os.readlink(outdir)}, which does not exist); "
+                "create that folder or choose another -o."]
     if outdir.exists() and not outdir.is_dir():
         return [f"-o {outdir}: a file, not a folder."]
     for src in inputs:

@@ -90,8 +90,11 @@ def mask_clusters(image, labels, hidden, *, rgb: bool | None = None,
 
 
 def check_group(group, index) -> list[int]:
-    """``group`` as sorted distinct labels; ValueError for < 2 or labels not in ``index``."""
-    group = sorted({int(g) for g in group})
+    """``group`` as sorted distinct labels; TypeError for labels that are not whole numbers
+    (1.0, 2.5 and True were silently truncated), ValueError for < 2 or labels not in ``index``."""
+    from .options import _int
+
+    group = sorted({_int("A cluster label", g) for g in group})
     if len(group) < 2:
         raise ValueError("Select at least two clusters to merge.")
     known = set(np.asarray(index).tolist())

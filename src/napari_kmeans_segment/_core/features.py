@@ -70,7 +70,7 @@ class FeatureSpace:
         self.offset = self.scale_exp = None
         big = float(np.max(np.maximum(np.abs(lo), np.abs(hi)), initial=0.0))
         if self.color_space != "rgb":
-            vr = float(np.iinfo(dtype).max) if dtype.kind in "ui" else max(big, 1.0)
+            vr = color_scale(self.color_space, lo, hi, dtype)
             if vr > 2.0**60:
                 e = int(np.ceil(np.log2(vr)))
                 self.offset = np.zeros(lo.size)
@@ -243,12 +243,36 @@ def _safe_std(x: np.ndarray) -> np.ndarray:
     return s
 
 
-def value_range_of(dtype: np.dtype, sample: np.ndarray) -> float:
-    """Largest value of the image's range: the dtype's for integers, the sample's for floats."""
+# Values down to -1 % of white count as black (noise around 0) for Lab/HSV/HED.
+NEGATIVE_SLACK = 0.01
+
+
+def color_scale(color_space: str, lo: np.ndarray, hi: np.ndarray, dtype: np.dtype) -> float:
+    """White level of RGB data for the Lab/HSV/HED conversions, decided from the data.
+
+    Not the dtype's maximum: 8-bit values stored as int64 would all map to ~0 (black).
+    Data up to 255 are 8-bit (255); uint16 data above that are 16-bit (65535); other
+    integers and floats above 1 use their largest value; floats within [0, 1] use 1.
+
+    Raises
+    ------
+    ValueError
+        When values are clearly negative (below -1 % of white): they are not intensities,
+        and clipping them would merge distinct colours silently.
+    """
+    lo_min = float(np.min(lo, initial=0.0))
+    hi_max = float(np.max(hi, initial=0.0))
     if dtype.kind in "ui":
-        return float(np.iinfo(dtype).max)
-    m = float(np.nanmax(np.abs(sample))) if sample.size else 1.0
-    return 1.0 if m <= 1.0 else m
+        scale = 255.0 if hi_max <= 255 else 65535.0 if dtype == np.uint16 else hi_max
+    else:
+        scale = max(hi_max, 1.0)
+    # Noise or rounding a hair below black (a percent of white) is black; more is not RGB.
+    if lo_min < -NEGATIVE_SLACK * scale:
+        raise ValueError(
+            f"color_space={color_space!r} needs RGB intensities from 0 (black) up, but this image "
+            f"has values from {lo_min:g} to {hi_max:g}. Rescale it to 0..1 (floats) or 0..255, "
+            "or use color_space='rgb'.")
+    return scale
 
 
 # Sigmas above this are computed on a block-averaged image (block sigma / 4 pixels):

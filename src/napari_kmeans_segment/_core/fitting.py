@@ -78,7 +78,8 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
     # value range -> working representation (float32-safe), texture; cancellable
     run.prepare()
     m = opts.auto_sample() if opts.sample_size == "auto" else cast(int | None, opts.sample_size)
-    exact = m is None or img.n_valid <= (4 * m if opts.sample_size == "auto" else m)
+    exact = m is None or (opts.auto_exact(img.n_valid) if opts.sample_size == "auto"
+                          else img.n_valid <= m)
     hist = run.histogram() if not exact and run.use_histogram() else None
     # The histogram already knows the number of distinct colours.
     _check_enough_pixels(img, k, np.random.default_rng(seed_used),
@@ -161,6 +162,14 @@ def _check_enough_pixels(img: PixelImage, k: int, rng, distinct: int | None = No
         distinct = img.has_distinct(k, rng, rows, check)
     if distinct == 1:
         lo, hi = img.value_bounds(check)
+        span = _exact_span(img, check)
+        if span is not None:
+            raise ValueError(
+                f"The pixels' values differ (from {span[0]} to {span[1]}), but by less than "
+                "the floating-point precision k-means works in at this magnitude, so they "
+                "collapse to one value. Subtract an offset (such as the image's minimum) or "
+                "rescale the image first."
+            )
         value = lo[0] if lo.size == 1 else lo.tolist()
         raise ValueError(
             f"The image is constant: every pixel to cluster has the same value ({value}), one "
@@ -176,6 +185,26 @@ def _check_enough_pixels(img: PixelImage, k: int, rng, distinct: int | None = No
             f"The image has only {distinct} distinct value(s) among the pixels to cluster"
             f"{wide}, fewer than n_clusters={k}; choose K <= {distinct}."
         )
+
+
+def _exact_span(img: PixelImage, check=None) -> tuple | None:
+    """(min, max) of the valid pixels in the image's own type when they differ, else None:
+    int64 values 2**62 + 0, 1, 2 are equal even as float64, yet not a constant image."""
+    lo = hi = None
+    for c in img.chunks():
+        if check is not None:
+            check()
+        px = c.pixels[:, : img.n_channels]
+        if c.valid is not None:
+            px = px[c.valid]
+        if px.shape[0]:
+            a, b = px.min(axis=0), px.max(axis=0)
+            lo = a if lo is None else np.minimum(lo, a)
+            hi = b if hi is None else np.maximum(hi, b)
+    if lo is None or hi is None or np.array_equal(lo, hi):
+        return None
+    one = lo.size == 1
+    return (lo[0].item() if one else lo.tolist()), (hi[0].item() if one else hi.tolist())
 
 
 def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
@@ -198,7 +227,11 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
 
         plane = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1,
                            mask=None if mask is None else mask[i])
-        parts.append(_fit_image(plane, opts, seed_used, settings, sub_progress, cancel))
+        try:
+            parts.append(_fit_image(plane, opts, seed_used, settings, sub_progress, cancel))
+        except ValueError as e:  # say which plane: "The image is constant" misleads for a stack
+            raise ValueError(f"Plane {i} (index on axis 0, of {n_planes}; per_plane=True "
+                             f"clusters each plane on its own): {e}") from None
     ref = parts[0].centers
     k = opts.n_clusters
     labels = np.empty(img.spatial_shape, labels_dtype(k))

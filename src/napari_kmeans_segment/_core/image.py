@@ -112,7 +112,13 @@ class PixelImage:
             arr = np.moveaxis(arr, channel_axis, -1)
             if ma_mask is not None:
                 ma_mask = np.moveaxis(ma_mask, channel_axis, -1).any(axis=-1)
-            rgb = bool(rgb) and arr.shape[-1] in (3, 4)
+            if rgb and arr.shape[-1] not in (3, 4):  # was silently rgb=False
+                raise ValueError(
+                    f"rgb=True with channel_axis={channel_axis}: that axis has {arr.shape[-1]} "
+                    f"entries, not 3 or 4 colour channels (image shape {np.shape(image)}). Give "
+                    "the colour axis as channel_axis, or pass rgb=False."
+                )
+            rgb = bool(rgb)
             self._layout = "channels"
         else:
             if rgb is None:
@@ -155,7 +161,9 @@ class PixelImage:
                     f"{self.spatial_shape}; draw the mask on the same grid as the image."
                 )
             check_array_dtype(m, "mask")
-            self.mask = m.reshape(-1, self._q) != 0
+            # NaN (an unpainted float mask) is not selected; NaN != 0 alone would say it is
+            sel = (m != 0) & ~np.isnan(m) if m.dtype.kind in "fc" else m != 0
+            self.mask = sel.reshape(-1, self._q)
         if ma_mask is not None and ma_mask.any():
             keep = ~ma_mask.reshape(-1, self._q)
             self.mask = keep if self.mask is None else self.mask & keep

@@ -41,6 +41,10 @@ def segment_lazy(image, n_clusters=DEFAULTS.n_clusters, *, attempts=DEFAULTS.att
     """
     import dask.array as da
 
+    if isinstance(sample_blocks, bool) or not isinstance(sample_blocks, int | np.integer) \
+            or sample_blocks < 1:
+        raise ValueError(f"sample_blocks={sample_blocks!r}: use a whole number of blocks >= 1 "
+                         "to fit on (default 8).")
     seed = new_seed() if seed is None else seed
     arr, is_rgb, layout = _channels_last(da.asarray(image), rgb, channel_axis)
     arr = arr.rechunk({arr.ndim - 1: -1})

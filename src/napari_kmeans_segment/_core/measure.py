@@ -171,7 +171,11 @@ def extract_objects(labels, label, image=None, *, min_size: int = 0, scale=None,
     from .clusters import _labels_array, extract_cluster, member
 
     lab = np.asarray(_labels_array(labels))  # objects need the whole (computed) labels
-    wanted = sorted({int(v) for v in np.atleast_1d(np.asarray(label, dtype=np.int64))})
+    try:
+        wanted = sorted({int(v) for v in np.atleast_1d(np.asarray(label, dtype=np.int64))})
+    except OverflowError:  # 2**64 - 1 on uint64 labels: no cluster has such a number
+        raise ValueError(f"label={label!r}: cluster labels are whole numbers below 2**63; "
+                         "pick labels that exist.") from None
     if not wanted:
         raise ValueError("Choose at least one cluster to extract objects from.")
     if not isinstance(min_size, int | np.integer) or min_size < 0:

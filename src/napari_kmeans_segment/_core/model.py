@@ -3,8 +3,10 @@ way, its JSON file format and :func:`load_model`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -188,10 +190,31 @@ class KMeansModel:
         }
 
     def save(self, path) -> Path:
+        """Write the model as JSON, atomically: a uniquely named temporary file in the same
+        folder (never ``path + '.tmp'``, which may be someone's file) replaces ``path`` only
+        once complete, and is removed on any failure.
+
+        Raises
+        ------
+        ValueError
+            When ``path`` is a folder.
+        """
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        os.replace(tmp, path)
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder: give a file name for the model, such as "
+                             f"{path / 'model.json'}.")
+        text = json.dumps(self.to_dict(), indent=2)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            # mkstemp makes the file private (0600); a model is an ordinary document
+            os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         return path
 
     @classmethod
@@ -222,6 +245,8 @@ def load_model(path) -> KMeansModel:
         d = json.loads(text)
     except json.JSONDecodeError:
         raise ValueError(f"{path} is not a model file (not JSON).") from None
+    except RecursionError:  # '[' * 100000: valid-looking JSON nested too deep to read
+        raise ValueError(f"{path} is not a model file (JSON nested too deeply).") from None
     return KMeansModel.from_dict(d)
 
 

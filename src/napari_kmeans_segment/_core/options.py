@@ -25,6 +25,8 @@ INITS = {"random": "KMEANS_RANDOM_CENTERS", "k-means++": "KMEANS_PP_CENTERS"}
 INIT_ALIASES = {"kmeans++": "k-means++"}
 
 MAX_CLUSTERS = 65535
+#: "auto" runs the exact recipe on small images only up to this K (see Options.auto_exact).
+AUTO_EXACT_MAX_K = 16
 #: Upper bounds, each with its reason in the error message.
 MAX_ATTEMPTS = 1000  # attempts run one after another; past ~20 the best rarely changes
 MAX_ITER = 100_000  # cv2.kmeans counts in a C int; Lloyd has long converged by then
@@ -163,6 +165,13 @@ class Options:
 
     def auto_sample(self) -> int:
         return max(5_000, 625 * self.n_clusters)
+
+    def auto_exact(self, n_valid: int) -> bool:
+        """Whether ``sample_size="auto"`` runs the exact recipe: small images (at most four
+        samples' worth of pixels) and K <= :data:`AUTO_EXACT_MAX_K`. cv2.kmeans costs
+        pixels x K per iteration and cannot be cancelled mid-attempt: K=255 on 200x200 took
+        ~8 s per attempt exact."""
+        return n_valid <= 4 * self.auto_sample() and self.n_clusters <= AUTO_EXACT_MAX_K
 
 
 def check_color_space(color_space: str, rgb: bool, n_channels: int) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .fitting import fit
 from .image import PixelImage
-from .options import new_seed
+from .options import _int, new_seed
 
 
 @dataclass
@@ -81,7 +82,7 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
     :func:`segment`, so the scores are for the same feature space the run will use.
     Position and texture features need the whole image and are not allowed here.
     """
-    ks = sorted({int(k) for k in k_range})
+    ks = sorted({_int("Each K in k_range", k) for k in k_range})  # 2.5 was silently 2
     if len(ks) < 2 or ks[0] < 2:
         raise ValueError("k_range needs at least two values of K, each >= 2.")
     check_sizes(sample_size, silhouette_size)
@@ -93,6 +94,12 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
     img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
     rng = np.random.default_rng(seed)
     _, px = img.sample(sample_size, rng)
+    too_many = [k for k in ks if k > px.shape[0]]
+    if too_many:  # these were silently dropped from the scan
+        of = (f"the {px.shape[0]} pixels to cluster" if px.shape[0] >= img.n_valid else
+              f"the {px.shape[0]} sampled pixels (raise sample_size)")
+        raise ValueError(f"K = {', '.join(map(str, too_many))} in k_range: more clusters than "
+                         f"{of}; use smaller values of K.")
     sample = px[:, None, :]  # an (n, 1) "image" of the sampled pixels
     kw = dict(rgb=img.rgb, channel_axis=None if img.rgb else -1, seed=seed, **segment_options)
     sil_idx = np.sort(rng.choice(px.shape[0], min(silhouette_size, px.shape[0]), replace=False))
@@ -108,8 +115,9 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
             raise Cancelled("suggest_k was cancelled.")
         try:
             seg = fit(sample, k, sample_size=None, cancel=cancel, **kw)
-        except ValueError:
-            if done:  # more clusters than distinct colours: stop the scan here
+        except ValueError as e:
+            if done:  # more clusters than distinct colours: stop the scan here, and say so
+                warnings.warn(f"suggest_k stopped before K = {k}: {e}", stacklevel=2)
                 break
             raise
         feats = seg.feature_space.transform(img.features_of(px[sil_idx]))

@@ -1,0 +1,24 @@
+"""The project's own checks run with the tests: mypy and ruff report nothing on src/."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "napari_kmeans_segment"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_mypy_is_clean_on_src():
+    res = _run("mypy", str(SRC))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Success: no issues found" in res.stdout
+
+
+def test_ruff_is_clean_on_src_and_tests():
+    res = _run("ruff", "check", "src", "tests")
+    assert res.returncode == 0, res.stdout + res.stderr
