@@ -55,10 +55,17 @@ def check_fits(viewer, dock, widget, width_before):
     _, _, w, h = viewer.window.geometry()
     assert (w, h) == SCREEN, f"the window grew to {w}x{h}"
     table = widget.panel.table
-    assert table.rowCount() >= 6
-    assert fully_visible_rows(table) >= 6
+    assert fully_visible_rows(table) >= min(6, table.rowCount())
+    assert table.viewport().visibleRegion().boundingRect().height() >= 6 * table.rowHeight(0)
     assert not table.horizontalScrollBar().isVisible()  # name and share % need no scrolling
     assert dock.width() <= width_before + 2, "the dock widened"
+
+
+def check_suggestion_in_view(widget):
+    """The Suggest K plot and 'use K = n' are wholly on screen (the form scrolled to them)."""
+    for w in (widget.suggest_plot, widget.use_k_button.native):
+        assert not w.isHidden()
+        assert w.visibleRegion().boundingRect().height() == w.height() > 20, w
 
 
 def test_dock_fits_1280x800_after_run_and_suggest_k(small_screen, qtbot):
@@ -75,11 +82,23 @@ def test_dock_fits_1280x800_after_run_and_suggest_k(small_screen, qtbot):
     assert widget.suggest_k() is not None
     wait_idle(qtbot, widget)
     check_fits(viewer, dock, widget, width)
-    plot = widget.suggest_plot
-    assert plot.drawn()["ks"] == list(range(2, 11))
-    shown = plot.visibleRegion().boundingRect()
-    assert shown.height() == plot.height() > 100  # the whole plot is in view
-    assert not widget.use_k_button.native.isHidden()
+    assert widget.suggest_plot.drawn()["ks"] == list(range(2, 11))
+    check_suggestion_in_view(widget)
+
+
+def test_suggest_k_then_run_keeps_both_in_view(small_screen, qtbot):
+    """The README's order: Suggest K first, then Run; the Run's table and measure line must
+    not push the suggestion out of view or the window past the screen."""
+    viewer, dock, widget = small_screen
+    width = dock.width()
+    assert widget.suggest_k() is not None
+    wait_idle(qtbot, widget)
+    check_suggestion_in_view(widget)
+    widget["n_clusters"].value = 6
+    assert widget.run() is not None
+    wait_idle(qtbot, widget)
+    check_fits(viewer, dock, widget, width)
+    check_suggestion_in_view(widget)
 
 
 def test_long_status_text_wraps_instead_of_widening_the_dock(small_screen, qtbot):

@@ -62,6 +62,28 @@ class FormScroll(QScrollArea):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         content.installEventFilter(self)
+        self.keep_in_view: Any = None  # a widget kept in view when the area's height changes
+        bar = self.verticalScrollBar()
+        if bar is not None:  # the person scrolls: the view is theirs again
+            bar.sliderPressed.connect(self.release)
+
+    def show_widget(self, widget: Any) -> None:
+        """Scroll ``widget`` into view, and keep it there while the area is resized (a Run
+        that fills the table below shrinks it) until the person scrolls."""
+        self.keep_in_view = widget
+        self.ensureWidgetVisible(widget, 0, 4)
+
+    def release(self) -> None:
+        self.keep_in_view = None
+
+    def wheelEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        self.release()
+        super().wheelEvent(event)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        if self.keep_in_view is not None and self.keep_in_view.isVisible():
+            self.ensureWidgetVisible(self.keep_in_view, 0, 4)
 
     def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
         """The form changed size (a section opened, Suggest K's plot appeared): ask the dock

@@ -28,7 +28,6 @@ from qtpy.QtWidgets import (
     QSizePolicy,
     QSpinBox,
     QTableWidgetItem,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -120,11 +119,9 @@ class ClusterPanel(QWidget):
         self.export_btn = add("files", "export", "export CSV…", self._export)
         self.copy_btn = add("files", "copy_python", "copy Python", self._copy_python)
         # the model's actions share one menu button: saving and applying are rarer than the rest
-        self.model_btn = QToolButton()
+        self.model_btn = QPushButton("model…")
         self.model_btn.setObjectName("model_menu")
-        self.model_btn.setText("model")
         self.model_btn.setToolTip(tooltip("model_menu"))
-        self.model_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.model_btn.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         menu = QMenu(self.model_btn)
         menu.setToolTipsVisible(True)

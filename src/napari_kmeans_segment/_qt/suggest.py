@@ -16,6 +16,8 @@ from qtpy.QtCore import QTimer
 from .jobs import report_error
 from .texts import status, tooltip
 
+PLOT_HEIGHT = 150  # px
+
 if TYPE_CHECKING:
     from .._core import SuggestKResult
     from .form import KMeansForm
@@ -86,6 +88,10 @@ class SuggestK:
 
             self.plot = SuggestKPlot(self.form.viewer.theme)
             self.plot.setToolTip(tooltip("suggest_plot"))
+            # a little lower than the plot's own 180 px, so that on a 1280x800 screen the plot,
+            # its verdict and 'use K = n' fit beside the cluster table and the measure section
+            self.plot.setFixedHeight(PLOT_HEIGHT)
+            self.plot.canvas.setFixedHeight(PLOT_HEIGHT)
             self.form.suggest_box.native.layout().insertWidget(0, self.plot)
         return self.plot
 
@@ -100,7 +106,7 @@ class SuggestK:
         form.use_k_button.visible = True
         self.set_status(status("suggest_done", k=res.k))
         # once laid out, scroll the form so the plot and the button are in view
-        QTimer.singleShot(0, lambda: form.scroll.ensureWidgetVisible(form.suggest_box.native))
+        QTimer.singleShot(0, lambda: form.scroll.show_widget(form.suggest_box.native))
 
     def _failed(self, exc: BaseException) -> None:
         from .._core import Cancelled
