@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -258,6 +258,7 @@ class LayerSlots:
 
         from ._stack import RANKS, kind_of, stack_index
 
+        out = replace(out, meta=_with_units(out.meta, anchors))
         if self.reusable(out.slot, out.layer_type, out.meta):
             layer = self._layers[out.slot]
             _update(layer, out.data, out.meta)
@@ -317,13 +318,28 @@ def _layer_class(layer_type: str) -> type:
     return getattr(napari.layers, layer_type.capitalize())
 
 
+def _with_units(meta: dict, anchors: Sequence[Any]) -> dict:
+    """``meta`` with the source layer's physical units (napari warns about inconsistent
+    units, and stops using them, when an output keeps the default "pixel"). An output
+    without the source's channel axis takes the units of the spatial axes."""
+    if "units" in meta or "scale" not in meta or not anchors:
+        return meta
+    units = tuple(getattr(anchors[0], "units", None) or ())
+    n = len(meta["scale"])
+    if len(units) < n or not units:
+        return meta
+    if len(units) > n:
+        units = (units[0],) * n if len(set(units)) == 1 else units[-n:]
+    return dict(meta, units=units)
+
+
 def _update(layer: Any, data: Any, meta: dict) -> None:
     """Update the plugin's own layer in place; the person's display choices (opacity,
     blending, an image colormap) are kept."""
     from ._colors import assign_colormap
 
     layer.data = data
-    for key in ("scale", "translate", "features", "contrast_limits"):
+    for key in ("scale", "units", "translate", "features", "contrast_limits"):
         if key in meta:
             setattr(layer, key, meta[key])
     if "colormap" in meta and hasattr(layer, "show_selected_label"):

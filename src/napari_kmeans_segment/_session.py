@@ -244,6 +244,8 @@ class ClusterSession:
                                        [b for b in marks if b not in group[1:]])
         outputs += self._masked_outputs(new, self.src, hidden)
         self._write(new, self.src, outputs, "merge")
+        if layer.selected_label in group[1:]:  # that label is gone: "show selected label"
+            layer.selected_label = group[0]    # would otherwise draw nothing
         self._undo.append(_Undo(seg, names, before, tuple(marks)))
         show_info(f"Merged clusters {group} into {group[0]}.")
         self.changed.emit("merge")

@@ -150,7 +150,8 @@ class Segmentation:
         tissue_share.
         """
         names = self.default_names() if names is None else names
-        table = cluster_table(self.index, self.counts, self.centers, names, channel_names)
+        table = cluster_table(self.index, self.counts, self.centers, names, channel_names,
+                              rgb=bool(self.params.get("rgb", True)))
         if background is not None or scale is not None or unit is not None:
             from .measure import area_table
 
@@ -257,14 +258,16 @@ class Segmentation:
         return -1 if axis is None else int(axis)
 
 
-def cluster_table(index, counts, centers, names=None, channel_names=None) -> dict:
+def cluster_table(index, counts, centers, names=None, channel_names=None, *, rgb=True) -> dict:
+    """The per-cluster table; channels are named R, G, B only for RGB images (a
+    three-channel fluorescence stack's channels are 0, 1, 2)."""
     index = np.asarray(index)
     counts = np.asarray(counts, np.int64)
     total = max(int(counts.sum()), 1)
     centers = np.asarray(centers, np.float64)
     if channel_names is None:
         channel_names = (
-            ["R", "G", "B"] if centers.shape[1] == 3 else
+            ["R", "G", "B"] if centers.shape[1] == 3 and rgb else
             ["value"] if centers.shape[1] == 1 else [str(i) for i in range(centers.shape[1])]
         )
     table = {

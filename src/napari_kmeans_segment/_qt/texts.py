@@ -104,9 +104,9 @@ TOOLTIPS: dict[str, str] = {
         "Upper limit on refinement steps for each fresh start. Each step moves every group's colour to "
         "the average of its pixels and reassigns the pixels. Rarely needs changing."),
     "epsilon": (
-        "Stop refining once the group colours move less than this between two steps "
-        "(OpenCV calls it epsilon; a squared distance in the image's intensity units). "
-        "Smaller: more precise, slower."),
+        "Stop refining once the group colours hardly move between two steps. The default "
+        "0.2 suits 8-bit images (0-255); smaller is more precise and slower. Rarely needs "
+        "changing (OpenCV calls it epsilon)."),
     "init": (
         "How the starting colours are picked. random: random pixels. k-means++: picked to be "
         "spread apart, which often needs fewer refinement steps and gives steadier results."),
@@ -136,7 +136,7 @@ TOOLTIPS: dict[str, str] = {
     "invert": "Show the hidden clusters and hide the shown ones.",
     "merge": (
         "Join the selected clusters into one; it keeps the lowest of their numbers. "
-        "'undo merge' takes it back."),
+        "'undo' takes it back."),
     "undo": "Take back the last merge.",
     "background": (
         "Mark the selected cluster(s) as background, for example the bright glass of a "
