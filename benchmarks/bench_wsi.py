@@ -37,8 +37,15 @@ def make_slide(path: Path, size: int, chunk: int) -> None:
     import zarr
     from skimage import data, transform
 
-    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.immunohistochemistry(),
-              data.immunohistochemistry(), data.rocket(), data.retina()[::2, ::2, :3]]
+    photos = [
+        data.astronaut(),
+        data.coffee(),
+        data.chelsea(),
+        data.immunohistochemistry(),
+        data.immunohistochemistry(),
+        data.rocket(),
+        data.retina()[::2, ::2, :3],
+    ]
     base = np.zeros((chunk, chunk, 3), np.uint8)
     rng = np.random.default_rng(0)
     step = chunk // 4
@@ -46,9 +53,10 @@ def make_slide(path: Path, size: int, chunk: int) -> None:
         for x in range(0, chunk, step):
             p = photos[rng.integers(len(photos))]
             t = (transform.resize(p, (step, step), anti_aliasing=True) * 255).astype(np.uint8)
-            base[y:y + step, x:x + step] = t
-    z = zarr.create_array(str(path), shape=(size, size, 3), chunks=(chunk, chunk, 3),
-                          dtype=np.uint8, overwrite=True)
+            base[y : y + step, x : x + step] = t
+    z = zarr.create_array(
+        str(path), shape=(size, size, 3), chunks=(chunk, chunk, 3), dtype=np.uint8, overwrite=True
+    )
     n = size // chunk
     for i in range(n):
         for j in range(n):
@@ -60,7 +68,7 @@ def make_slide(path: Path, size: int, chunk: int) -> None:
             gain = rng.uniform(0.85, 1.15, 3).astype(np.float32)
             noise = rng.normal(0, 2, (chunk, chunk, 1)).astype(np.float32)
             t = np.clip(t * gain + noise, 0, 255).astype(np.uint8)
-            z[i * chunk:(i + 1) * chunk, j * chunk:(j + 1) * chunk] = t
+            z[i * chunk : (i + 1) * chunk, j * chunk : (j + 1) * chunk] = t
         print(f"\rwriting the test slide: row {i + 1}/{n}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
 
@@ -122,8 +130,20 @@ class TreeMemory:
 def run_cli(slide: Path, out: Path, k: int, extra: list[str], whole_tree: bool) -> dict:
     """Run the CLI; memory of its process tree, or (``whole_tree``) of this process's whole
     tree: the CLI, and the cluster's scheduler and workers started here."""
-    cmd = [sys.executable, "-m", "napari_kmeans_segment", str(slide), "-k", str(k),
-           "--seed", "0", "-o", str(out), "--overwrite", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "napari_kmeans_segment",
+        str(slide),
+        "-k",
+        str(k),
+        "--seed",
+        "0",
+        "-o",
+        str(out),
+        "--overwrite",
+        *extra,
+    ]
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -145,10 +165,13 @@ def run_cli(slide: Path, out: Path, k: int, extra: list[str], whole_tree: bool) 
     cli_cpu = ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime
     # ru_maxrss is the largest child so far, so it names this run only without psutil
     cli_rss = mem.cli_peak / 2**20 if mem is not None else ru.ru_maxrss / 1024
-    return {"wall": wall, "cli_rss_mb": cli_rss,
-            "tree_rss_mb": mem.peak / 2**20 if mem is not None else float("nan"),
-            # the CLI's CPU (getrusage, exact); with a cluster, its workers' too (sampled)
-            "cpu": mem.cpu_seconds() if whole_tree and mem is not None else cli_cpu}
+    return {
+        "wall": wall,
+        "cli_rss_mb": cli_rss,
+        "tree_rss_mb": mem.peak / 2**20 if mem is not None else float("nan"),
+        # the CLI's CPU (getrusage, exact); with a cluster, its workers' too (sampled)
+        "cpu": mem.cpu_seconds() if whole_tree and mem is not None else cli_cpu,
+    }
 
 
 def same_labels(a: Path, b: Path) -> bool:
@@ -158,7 +181,7 @@ def same_labels(a: Path, b: Path) -> bool:
     if za.shape != zb.shape:
         return False
     step = za.chunks[0]
-    return all(np.array_equal(za[y:y + step], zb[y:y + step]) for y in range(0, za.shape[0], step))
+    return all(np.array_equal(za[y : y + step], zb[y : y + step]) for y in range(0, za.shape[0], step))
 
 
 def main() -> None:
@@ -184,22 +207,36 @@ def main() -> None:
     if args.cluster:
         from distributed import LocalCluster
 
-        with LocalCluster(n_workers=args.cluster, threads_per_worker=1, processes=True,
-                          dashboard_address=":0") as cluster:
+        with LocalCluster(
+            n_workers=args.cluster, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster:
             chunk = args.chunks[0]
             out = ROOT / f"out_cluster_{chunk}"
-            r = run_cli(slide, out, args.k, ["--chunk", str(chunk), "--scheduler",
-                                             cluster.scheduler_address], whole_tree=True)
-            ident = same_labels(ROOT / f"out_threads_{chunk}" / f"{slide.stem}_labels.ome.zarr",
-                                out / f"{slide.stem}_labels.ome.zarr")
+            r = run_cli(
+                slide,
+                out,
+                args.k,
+                ["--chunk", str(chunk), "--scheduler", cluster.scheduler_address],
+                whole_tree=True,
+            )
+            ident = same_labels(
+                ROOT / f"out_threads_{chunk}" / f"{slide.stem}_labels.ome.zarr",
+                out / f"{slide.stem}_labels.ome.zarr",
+            )
             rows.append((f"LocalCluster({args.cluster} procs)", chunk, r, ident))
-    print(f"\n{args.size} x {args.size} RGB uint8 ({mp:.0f} MP), K={args.k}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} (shared machine: noisy)")
-    print(f"{'scheduler':<24}{'chunk':>7}{'wall s':>9}{'MP/s':>8}{'CPU s':>8}{'CLI RSS MB':>12}"
-          f"{'tree RSS MB':>13}  identical")
+    print(
+        f"\n{args.size} x {args.size} RGB uint8 ({mp:.0f} MP), K={args.k}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} (shared machine: noisy)"
+    )
+    print(
+        f"{'scheduler':<24}{'chunk':>7}{'wall s':>9}{'MP/s':>8}{'CPU s':>8}{'CLI RSS MB':>12}"
+        f"{'tree RSS MB':>13}  identical"
+    )
     for name, chunk, r, ident in rows:
-        print(f"{name:<24}{chunk:>7}{r['wall']:>9.1f}{mp / r['wall']:>8.1f}{r['cpu']:>8.1f}"
-              f"{r['cli_rss_mb']:>12.0f}{r['tree_rss_mb']:>13.0f}  {'' if ident is None else ident}")
+        print(
+            f"{name:<24}{chunk:>7}{r['wall']:>9.1f}{mp / r['wall']:>8.1f}{r['cpu']:>8.1f}"
+            f"{r['cli_rss_mb']:>12.0f}{r['tree_rss_mb']:>13.0f}  {'' if ident is None else ident}"
+        )
     for chunk in args.chunks:
         shutil.rmtree(ROOT / f"out_threads_{chunk}", ignore_errors=True)
 

@@ -47,8 +47,7 @@ def fit_on_slides(images, per_slide: int = 50_000, seed: int = 0):
     for img in images:
         px = np.asarray(img)[..., :3].reshape(-1, 3)
         pooled.append(px[rng.choice(len(px), min(per_slide, len(px)), replace=False)])
-    return nks.segment(np.concatenate(pooled)[:, None, :], 3, color_space="hed", seed=seed,
-                       rgb=True).model
+    return nks.segment(np.concatenate(pooled)[:, None, :], 3, color_space="hed", seed=seed, rgb=True).model
 
 
 def measure_slide(model, image, *, scale=None, unit=None, min_size=30) -> dict:
@@ -65,7 +64,8 @@ def measure_slide(model, image, *, scale=None, unit=None, min_size=30) -> dict:
         mine = np.array([n.startswith(stain) for n in names])
         row[f"{stain}_pct_of_tissue"] = 100 * float(np.nansum(table["tissue_share"][mine]))
     row["DAB_objects"] = (
-        int(nks.extract_objects(seg.labels, dab, min_size=min_size)[1]["label"].size) if dab else 0)
+        int(nks.extract_objects(seg.labels, dab, min_size=min_size)[1]["label"].size) if dab else 0
+    )
     row["outlier_fraction"] = nks.outlier_fraction(model, image)
     return row
 
@@ -105,11 +105,16 @@ def main(argv=None) -> int:
     scale = None if a.pixel_size is None else (a.pixel_size, a.pixel_size)
     rows = []
     for path in paths:
-        row = {"image": path.name, **measure_slide(model, io.imread(path)[..., :3], scale=scale,
-                                                    unit=a.unit, min_size=a.min_size)}
+        row = {
+            "image": path.name,
+            **measure_slide(model, io.imread(path)[..., :3], scale=scale, unit=a.unit, min_size=a.min_size),
+        }
         if row["outlier_fraction"] > WARN_OUTLIERS:
-            print(f"warning: {path.name}: {100 * row['outlier_fraction']:.0f}% of pixels are far from "
-                  "every class of the model; check the slide or refit.", file=sys.stderr)
+            print(
+                f"warning: {path.name}: {100 * row['outlier_fraction']:.0f}% of pixels are far from "
+                "every class of the model; check the slide or refit.",
+                file=sys.stderr,
+            )
         rows.append(row)
     with open(a.output, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -28,10 +28,11 @@ def cases(size: int) -> dict:
     flat = np.ones((size, size))
     flat[size // 2, size // 2] = 2.0
     return {
-        "texture": (lambda: rng.random((size, size)).astype(np.float32),
-                    dict(n_clusters=3, texture_sigma=100.0, attempts=3)),
-        "rgb64": (lambda: rng.random((size, size, 3), dtype=np.float32),
-                  dict(n_clusters=64, attempts=3)),
+        "texture": (
+            lambda: rng.random((size, size)).astype(np.float32),
+            dict(n_clusters=3, texture_sigma=100.0, attempts=3),
+        ),
+        "rgb64": (lambda: rng.random((size, size, 3), dtype=np.float32), dict(n_clusters=64, attempts=3)),
         "distinct": (lambda: flat, dict(n_clusters=3)),  # ends in "only 2 distinct values"
         "extreme": (lambda: np.tile([-1e308, 0.0, 1e308], (size, size // 3)), dict(n_clusters=3)),
     }
@@ -83,8 +84,14 @@ def run(image, kw, cancel_after=None):
     end = w.stop()
     gaps = np.diff(w.polls)
     latency = None if w.cancelled_at is None else end - w.cancelled_at
-    return dict(total=end - w.t0, poll_gap=float(gaps.max()), gil_gap=w.gil_gap,
-                latency=latency, outcome=outcome, polls=len(w.polls) - 2)
+    return dict(
+        total=end - w.t0,
+        poll_gap=float(gaps.max()),
+        gil_gap=w.gil_gap,
+        latency=latency,
+        outcome=outcome,
+        polls=len(w.polls) - 2,
+    )
 
 
 def main():
@@ -98,16 +105,17 @@ def main():
         make, kw = all_cases[name]
         image = make()
         full = run(image, kw)
-        print(f"{name:9s} {a.size}^2 {kw}: {full['outcome']} in {full['total']:.2f} s, "
-              f"{full['polls']} polls, longest gap between polls {full['poll_gap']:.3f} s, "
-              f"longest 5 ms tick gap {full['gil_gap']:.3f} s")
+        print(
+            f"{name:9s} {a.size}^2 {kw}: {full['outcome']} in {full['total']:.2f} s, "
+            f"{full['polls']} polls, longest gap between polls {full['poll_gap']:.3f} s, "
+            f"longest 5 ms tick gap {full['gil_gap']:.3f} s"
+        )
         worst = 0.0
         for frac in (0.1, 0.3, 0.5, 0.7, 0.9):
             r = run(image, kw, cancel_after=frac * full["total"])
             if r["latency"] is not None:
                 worst = max(worst, r["latency"])
-        print(f"{'':9s} cancelled at 10/30/50/70/90% of the run: worst time to Cancelled "
-              f"{worst:.3f} s")
+        print(f"{'':9s} cancelled at 10/30/50/70/90% of the run: worst time to Cancelled {worst:.3f} s")
 
 
 if __name__ == "__main__":

@@ -59,8 +59,9 @@ def suggest(app, widget, timeout: float) -> float | None:
     return wait_for(app, lambda: bool(done), timeout, "Suggest K")
 
 
-def shoot(size: tuple[int, int], sample: str, k: int, out: Path, with_suggest: bool = True,
-          timeout: float = 120.0) -> dict:
+def shoot(
+    size: tuple[int, int], sample: str, k: int, out: Path, with_suggest: bool = True, timeout: float = 120.0
+) -> dict:
     """Open napari at ``size``, (Suggest K and) run K-means on ``sample``, save a window
     screenshot."""
     import napari
@@ -93,16 +94,21 @@ def shoot(size: tuple[int, int], sample: str, k: int, out: Path, with_suggest: b
         settle(app, 1.0)
         img = viewer.screenshot(str(out), canvas_only=False, flash=False)
         _, _, width, height = viewer.window.geometry()
-        return {"file": out.name, "asked": size, "window": (width, height),
-                "image": (img.shape[1], img.shape[0]), "run_s": run_s, "suggest_s": suggest_s}
+        return {
+            "file": out.name,
+            "asked": size,
+            "window": (width, height),
+            "image": (img.shape[1], img.shape[0]),
+            "run_s": run_s,
+            "suggest_s": suggest_s,
+        }
     finally:
         viewer.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sample", default="coffee", choices=["coffee", "immunohistochemistry",
-                                                          "chelsea"])
+    p.add_argument("--sample", default="coffee", choices=["coffee", "immunohistochemistry", "chelsea"])
     p.add_argument("-k", type=int, default=5, help="number of clusters (default 5)")
     p.add_argument("--outdir", type=Path, default=DOCS)
     p.add_argument("--no-suggest", action="store_true", help="skip Suggest K before the Run")
@@ -115,17 +121,26 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for w, h in SIZES:
         if w > screen.width() or h > screen.height():
-            print(f"skipping {w}x{h}: the screen is {screen.width()}x{screen.height()} "
-                  '(run under xvfb-run -a -s "-screen 0 1600x1000x24")')
+            print(
+                f"skipping {w}x{h}: the screen is {screen.width()}x{screen.height()} "
+                '(run under xvfb-run -a -s "-screen 0 1600x1000x24")'
+            )
             continue
-        r = shoot((w, h), args.sample, args.k, args.outdir / f"screenshot-{w}x{h}.png",
-                  with_suggest=not args.no_suggest)
+        r = shoot(
+            (w, h),
+            args.sample,
+            args.k,
+            args.outdir / f"screenshot-{w}x{h}.png",
+            with_suggest=not args.no_suggest,
+        )
         results.append(r)
         grown = "" if r["window"] == (w, h) else "  <- the window did not keep the size asked for"
-        print(f"wrote {r['file']}: window {r['window'][0]}x{r['window'][1]}, image "
-              f"{r['image'][0]}x{r['image'][1]}, run {r['run_s']:.1f} s, Suggest K "
-              f"{'skipped' if r['suggest_s'] is None else format(r['suggest_s'], '.1f') + ' s'}"
-              f"{grown}")
+        print(
+            f"wrote {r['file']}: window {r['window'][0]}x{r['window'][1]}, image "
+            f"{r['image'][0]}x{r['image'][1]}, run {r['run_s']:.1f} s, Suggest K "
+            f"{'skipped' if r['suggest_s'] is None else format(r['suggest_s'], '.1f') + ' s'}"
+            f"{grown}"
+        )
     if results:
         shutil.copyfile(args.outdir / results[0]["file"], args.outdir / "screenshot.png")
         print(f"copied {results[0]['file']} to screenshot.png")

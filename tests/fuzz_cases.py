@@ -54,12 +54,42 @@ RAW = re.compile(
 )
 
 FLOAT_POOL = [
-    -1.7976931348623157e308, 1.7976931348623157e308, -1e308, 1e308, -1e39, 1e39, 3.5e38, -3.5e38,
-    1e20, -1e20, 0.0, 1.0, -1.0, 0.5, 1e-30, -1e-30, 5e-324, 1e-300, 255.0, 65535.0,
+    -1.7976931348623157e308,
+    1.7976931348623157e308,
+    -1e308,
+    1e308,
+    -1e39,
+    1e39,
+    3.5e38,
+    -3.5e38,
+    1e20,
+    -1e20,
+    0.0,
+    1.0,
+    -1.0,
+    0.5,
+    1e-30,
+    -1e-30,
+    5e-324,
+    1e-300,
+    255.0,
+    65535.0,
 ]
 NONFINITE = [np.inf, -np.inf, np.nan]
-DTYPES = ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
-          "float16", "float32", "float64"]
+DTYPES = [
+    "bool",
+    "int8",
+    "uint8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+]
 
 
 # ------------------------------------------------------------------------------------------
@@ -115,8 +145,7 @@ def valid_pixels(image, rgb, channel_axis, mask) -> np.ndarray:
     return valid
 
 
-def check_result(seg, image, k, rgb, channel_axis, mask, max_label=None,
-                 in_range: bool = True) -> None:
+def check_result(seg, image, k, rgb, channel_axis, mask, max_label=None, in_range: bool = True) -> None:
     """Invariants every result must satisfy; raises CheckFailed.
 
     ``in_range``: recoloured pixels lie within the image's own value range (true for a fit,
@@ -137,19 +166,22 @@ def check_result(seg, image, k, rgb, channel_axis, mask, max_label=None,
     need(labels.dtype.kind == "u", f"labels dtype {labels.dtype}")
     top = k if max_label is None else max_label
     need(int(labels.max(initial=0)) <= top, f"label {labels.max()} > {top}")
-    need(np.array_equal(labels != 0, valid),
-         f"labels are 0 at {(labels == 0).sum()} pixels, {(~valid).sum()} are invalid")
+    need(
+        np.array_equal(labels != 0, valid),
+        f"labels are 0 at {(labels == 0).sum()} pixels, {(~valid).sum()} are invalid",
+    )
     rec = seg.recolored
-    need(isinstance(rec, np.ndarray) and rec.shape == data.shape,
-         f"recolored shape {getattr(rec, 'shape', None)} != {data.shape}")
+    need(
+        isinstance(rec, np.ndarray) and rec.shape == data.shape,
+        f"recolored shape {getattr(rec, 'shape', None)} != {data.shape}",
+    )
     need(rec.dtype == data.dtype, f"recolored dtype {rec.dtype} != {data.dtype}")
     centers = np.asarray(seg.centers, np.float64)
     need(np.isfinite(centers).all(), "centres are not finite")
     counts = np.asarray(seg.counts)
     need(counts.min(initial=0) >= 0, "negative counts")
     need(int(counts.sum()) == int(valid.sum()), f"counts sum {counts.sum()} != valid {valid.sum()}")
-    need(np.isfinite(seg.compactness) and seg.compactness >= 0,
-         f"compactness {seg.compactness}")
+    need(np.isfinite(seg.compactness) and seg.compactness >= 0, f"compactness {seg.compactness}")
     # Recoloured pixels keep the image's value range (no wrap-around, no overflow).
     arr, _ = _spatial(data, rgb, channel_axis)
     rarr, _ = _spatial(rec, rgb, channel_axis)
@@ -163,8 +195,10 @@ def check_result(seg, image, k, rgb, channel_axis, mask, max_label=None,
         if data.dtype.kind in "ui":
             tol = np.maximum(tol, 1.0) if data.dtype.itemsize < 8 else np.maximum(tol, 2048.0)
         need(np.isfinite(r).all(), "recoloured pixels are not finite")
-        need(((r >= lo - tol) & (r <= hi + tol)).all(),
-             f"recoloured values outside the image's range [{lo}, {hi}]: {r.min(0)}..{r.max(0)}")
+        need(
+            ((r >= lo - tol) & (r <= hi + tol)).all(),
+            f"recoloured values outside the image's range [{lo}, {hi}]: {r.min(0)}..{r.max(0)}",
+        )
     if not valid.all():
         keep = ~valid
         a, b = arr[keep], rarr[keep]
@@ -176,8 +210,11 @@ def check_result(seg, image, k, rgb, channel_axis, mask, max_label=None,
 # Case generation
 # ------------------------------------------------------------------------------------------
 def _shape(rng, small=False):
-    h, w = (int(rng.integers(1, 7)), int(rng.integers(1, 7))) if small else (
-        int(rng.integers(2, 24)), int(rng.integers(2, 24)))
+    h, w = (
+        (int(rng.integers(1, 7)), int(rng.integers(1, 7)))
+        if small
+        else (int(rng.integers(2, 24)), int(rng.integers(2, 24)))
+    )
     r = rng.random()
     if r < 0.05:
         return (1, 1), None, None
@@ -203,12 +240,19 @@ def _values(rng, kind, shape, dtype):
     if dt.kind in "ui":
         info = np.iinfo(dt)
         if kind == "extreme" or rng.random() < 0.4:
-            pool = np.array([info.min, info.max, info.min + 1, info.max - 1, 0, 1,
-                             info.max // 2, info.min // 2], dtype=dt)
+            pool = np.array(
+                [info.min, info.max, info.min + 1, info.max - 1, 0, 1, info.max // 2, info.min // 2], dtype=dt
+            )
             return rng.choice(pool, size=shape)
-        lo = int(rng.integers(int(info.min), int(info.max) - 8, dtype=np.int64 if dt.kind == "i"
-                              else np.uint64)) if dt.itemsize == 8 else int(
-            rng.integers(int(info.min), int(info.max) - 8))
+        lo = (
+            int(
+                rng.integers(
+                    int(info.min), int(info.max) - 8, dtype=np.int64 if dt.kind == "i" else np.uint64
+                )
+            )
+            if dt.itemsize == 8
+            else int(rng.integers(int(info.min), int(info.max) - 8))
+        )
         top = min(int(info.max), lo + int(rng.choice([8, 300, 70000])))
         return rng.integers(lo, top, size=shape, endpoint=True, dtype=dt)
     finfo = np.finfo(dt)
@@ -242,8 +286,12 @@ def _groups(rng, shape, k):
 def draw_case(seed: int) -> dict:
     """One case: the call to make and what to expect."""
     rng = np.random.default_rng(seed)
-    kind = str(rng.choice(["extreme", "scale", "dtype", "masked", "groups", "options", "model"],
-                          p=[0.16, 0.14, 0.18, 0.1, 0.14, 0.13, 0.15]))
+    kind = str(
+        rng.choice(
+            ["extreme", "scale", "dtype", "masked", "groups", "options", "model"],
+            p=[0.16, 0.14, 0.18, 0.1, 0.14, 0.13, 0.15],
+        )
+    )
     k = int(rng.integers(2, 7))
     if kind == "model":
         return dict(kind=kind, seed=seed, k=k)
@@ -317,9 +365,14 @@ def base_models() -> list[tuple[dict, np.ndarray, dict]]:
     import napari_kmeans_segment as nks
 
     rng = np.random.default_rng(0)
-    rgb = np.clip(rng.normal(0, 20, (24, 24, 3)) + np.repeat(
-        np.array([[30, 60, 200], [200, 40, 40], [40, 200, 60]])[np.arange(24) // 8][None],
-        24, axis=0), 0, 255).astype(np.uint8)
+    rgb = np.clip(
+        rng.normal(0, 20, (24, 24, 3))
+        + np.repeat(
+            np.array([[30, 60, 200], [200, 40, 40], [40, 200, 60]])[np.arange(24) // 8][None], 24, axis=0
+        ),
+        0,
+        255,
+    ).astype(np.uint8)
     gray = rgb[..., 0].astype(np.float32) / 7.0
     stack = np.stack([gray, gray[::-1], gray.T])
     specs = [
@@ -339,8 +392,27 @@ def base_models() -> list[tuple[dict, np.ndarray, dict]]:
     return _BASE_MODELS
 
 
-JUNK = [None, "x", True, -1, 0, 1, 2.5, 10**9, -(10**9), 10**30, float("nan"), float("inf"),
-        [], [1], [[1, 2], [3]], {"a": 1}, [[float("nan")] * 3] * 3, 2**63, -(2**63)]
+JUNK = [
+    None,
+    "x",
+    True,
+    -1,
+    0,
+    1,
+    2.5,
+    10**9,
+    -(10**9),
+    10**30,
+    float("nan"),
+    float("inf"),
+    [],
+    [1],
+    [[1, 2], [3]],
+    {"a": 1},
+    [[float("nan")] * 3] * 3,
+    2**63,
+    -(2**63),
+]
 
 
 def _paths(d, prefix=()):
@@ -371,12 +443,16 @@ def damage(d: dict, rng) -> dict:
         elif op < 0.3 and isinstance(old, list) and old:
             parent[key] = old[:-1] if rng.random() < 0.5 else old + [old[-1]]
         elif op < 0.45 and isinstance(old, int | float) and not isinstance(old, bool):
-            parent[key] = old * float(rng.choice([-1, 1e9, 1e300, 1e-300, 0])) if isinstance(
-                old, float) else int(rng.choice([old + 1, old - 1, -old, old * 10**9, 0]))
+            parent[key] = (
+                old * float(rng.choice([-1, 1e9, 1e300, 1e-300, 0]))
+                if isinstance(old, float)
+                else int(rng.choice([old + 1, old - 1, -old, old * 10**9, 0]))
+            )
         elif op < 0.55 and key == "label_map" or (path and path[0] == "label_map" and op < 0.6):
             n = len(d.get("feature_centers") or [0, 0, 0])
-            d["label_map"] = [int(v) for v in rng.choice(
-                [1, 2, 3, 0, -1, n, n + 1, 10**9, 2**40], size=max(n, 1))]
+            d["label_map"] = [
+                int(v) for v in rng.choice([1, 2, 3, 0, -1, n, n + 1, 10**9, 2**40], size=max(n, 1))
+            ]
         else:
             parent[key] = copy.deepcopy(JUNK[int(rng.integers(len(JUNK)))])
     return d
@@ -417,8 +493,12 @@ def run_case(case: dict) -> None:
     check_result(seg, image, case["k"], kw.get("rgb"), kw.get("channel_axis"), kw.get("mask"))
     truth = case.get("truth")
     plain = not any(kw.get(name) for name in ("mask", "spatial_weight", "texture_sigma", "per_plane"))
-    if truth is not None and plain and kw.get("color_space", "rgb") == "rgb" \
-            and not np.ma.isMaskedArray(image):
+    if (
+        truth is not None
+        and plain
+        and kw.get("color_space", "rgb") == "rgb"
+        and not np.ma.isMaskedArray(image)
+    ):
         lab = seg.labels.ravel()
         pairs = {(int(a), int(b)) for a, b in zip(lab, np.asarray(truth).ravel())}
         if len(pairs) != len(set(lab.tolist())) or len(pairs) != len(set(np.ravel(truth).tolist())):
@@ -432,8 +512,9 @@ def describe(case: dict) -> str:
     kw = {k: v for k, v in case["kwargs"].items() if k != "mask"}
     if "mask" in case["kwargs"]:
         kw["mask"] = "..."
-    return (f"{case['kind']} {type(img).__name__} {np.ma.getdata(img).dtype} "
-            f"{np.shape(img)} k={case['k']} {kw}")
+    return (
+        f"{case['kind']} {type(img).__name__} {np.ma.getdata(img).dtype} {np.shape(img)} k={case['k']} {kw}"
+    )
 
 
 def case_seeds(base: int, n: int, start: int = 0) -> list[int]:
@@ -472,8 +553,13 @@ def child(seeds: list[int], verbose: bool = False) -> int:
     return 0
 
 
-def run_fuzz(n_cases: int, base_seed: int = DEFAULT_SEED, max_crashes: int = 10,
-             timeout: float = 600.0, src: str | None = None) -> dict:
+def run_fuzz(
+    n_cases: int,
+    base_seed: int = DEFAULT_SEED,
+    max_crashes: int = 10,
+    timeout: float = 600.0,
+    src: str | None = None,
+) -> dict:
     """Run ``n_cases`` cases in child processes; a crash restarts the child after that case.
 
     Returns {"crashes": [(seed, kind, how, stderr tail)], "failures": [(seed, line)],
@@ -490,8 +576,13 @@ def run_fuzz(n_cases: int, base_seed: int = DEFAULT_SEED, max_crashes: int = 10,
             f.write("\n".join(map(str, seeds[pos:])))
             f.flush()
             try:
-                p = subprocess.run([sys.executable, __file__, "--seed-file", f.name],
-                                   capture_output=True, text=True, timeout=timeout, env=env)
+                p = subprocess.run(
+                    [sys.executable, __file__, "--seed-file", f.name],
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    env=env,
+                )
                 stdout, stderr, rc = p.stdout, p.stderr, p.returncode
             except subprocess.TimeoutExpired as e:
                 stdout = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
@@ -535,15 +626,19 @@ def run_python(code: str, timeout: float = 120.0, memory_limit: int | None = Non
     """
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[1] / "src")
-    env["PYTHONPATH"] = src + os.pathsep + str(Path(__file__).resolve().parent) + os.pathsep + \
-        env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = (
+        src + os.pathsep + str(Path(__file__).resolve().parent) + os.pathsep + env.get("PYTHONPATH", "")
+    )
     pre = "import faulthandler; faulthandler.enable()\n"
     if memory_limit:
-        pre += ("import resource; resource.setrlimit(resource.RLIMIT_AS, "
-                f"({int(memory_limit)}, {int(memory_limit)}))\n")
+        pre += (
+            "import resource; resource.setrlimit(resource.RLIMIT_AS, "
+            f"({int(memory_limit)}, {int(memory_limit)}))\n"
+        )
     try:
-        p = subprocess.run([sys.executable, "-c", pre + code], capture_output=True, text=True,
-                           timeout=timeout, env=env)
+        p = subprocess.run(
+            [sys.executable, "-c", pre + code], capture_output=True, text=True, timeout=timeout, env=env
+        )
     except subprocess.TimeoutExpired as e:
         return "timeout", str(e.stdout or ""), str(e.stderr or "")
     return p.returncode, p.stdout, p.stderr
@@ -566,8 +661,10 @@ def main(argv=None) -> int:
         print(f"CRASH ({how}) case {seed} [{kind}]\n{err}")
     for seed, line in res["failures"]:
         print(f"FAIL case {seed}: {line}")
-    print(f"{res['ok']} ok, {res['refused']} refused cleanly, {len(res['failures'])} failed, "
-          f"{len(res['crashes'])} crashed")
+    print(
+        f"{res['ok']} ok, {res['refused']} refused cleanly, {len(res['failures'])} failed, "
+        f"{len(res['crashes'])} crashed"
+    )
     return 1 if res["crashes"] or res["failures"] else 0
 
 

@@ -47,9 +47,25 @@ def fitted(tmp_path):
     files = three_slides(tmp_path)
     out = tmp_path / "out"
     model = tmp_path / "model.json"
-    args = [*map(str, files), "-k", "4", "--seed", "0", "--color-space", "lab", "-o", str(out),
-            "--save-model", str(model), "--objects", "1,2", "--min-size", "20",
-            "--background", "4"]
+    args = [
+        *map(str, files),
+        "-k",
+        "4",
+        "--seed",
+        "0",
+        "--color-space",
+        "lab",
+        "-o",
+        str(out),
+        "--save-model",
+        str(model),
+        "--objects",
+        "1,2",
+        "--min-size",
+        "20",
+        "--background",
+        "4",
+    ]
     assert main(args) == 0
     return files, out, model
 
@@ -87,11 +103,13 @@ def test_model_measures_every_image_with_the_same_classes(fitted, tmp_path):
         assert np.array_equal(tifffile.imread(out2 / f"{f.stem}_labels.tif"), expect)
         counts = np.bincount(expect.ravel(), minlength=5)
         assert [float(row[f"share_{lab}"]) for lab in (1, 2, 3, 4)] == pytest.approx(
-            list(counts[1:] / expect.size))
+            list(counts[1:] / expect.size)
+        )
     # --save-model labels the images after the first with the first image's model, too
     for f in files:
-        assert np.array_equal(tifffile.imread(out / f"{f.stem}_labels.tif"),
-                              tifffile.imread(out2 / f"{f.stem}_labels.tif"))
+        assert np.array_equal(
+            tifffile.imread(out / f"{f.stem}_labels.tif"), tifffile.imread(out2 / f"{f.stem}_labels.tif")
+        )
 
 
 def test_a_failed_image_is_a_row_and_the_others_are_measured(tmp_path):
@@ -118,11 +136,9 @@ def test_summary_flags_are_checked_before_any_work(tmp_path):
 def test_summary_elsewhere_needs_an_existing_folder(tmp_path):
     files = three_slides(tmp_path)
     out = tmp_path / "out"
-    assert main([str(files[0]), "-k", "3", "-o", str(out), "--summary",
-                 str(tmp_path / "no" / "s.csv")]) == 2
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--summary", str(tmp_path / "no" / "s.csv")]) == 2
     assert not out.exists()
-    assert main([str(files[0]), "-k", "3", "-o", str(out), "--summary",
-                 str(tmp_path / "s.csv")]) == 0
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--summary", str(tmp_path / "s.csv")]) == 0
     assert read_summary(tmp_path / "s.csv")[0]["file"] == str(files[0])
 
 
@@ -131,7 +147,23 @@ def test_stain_colour_space_from_the_shell(tmp_path):
     out = tmp_path / "out"
     assert main([str(files[0]), "-k", "3", "-o", str(out), "--stain-vectors", "macenko"]) == 2
     assert not out.exists()
-    assert main([str(files[0]), "-k", "3", "--seed", "0", "-o", str(out), "--color-space", "hed",
-                 "--stain-vectors", "macenko"]) == 0
+    assert (
+        main(
+            [
+                str(files[0]),
+                "-k",
+                "3",
+                "--seed",
+                "0",
+                "-o",
+                str(out),
+                "--color-space",
+                "hed",
+                "--stain-vectors",
+                "macenko",
+            ]
+        )
+        == 0
+    )
     names = [r["name"] for r in csv.DictReader(open(out / "s1_clusters.csv"))]
     assert "DAB" in names

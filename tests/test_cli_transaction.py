@@ -70,8 +70,19 @@ def test_output_that_is_a_link_to_an_input_is_refused(tmp_path, coffee, link):
 def test_save_model_onto_an_input_is_refused(tmp_path, coffee):
     victim = png(coffee.parent / "victim.png", data.chelsea()[::4, ::4])
     before = snapshot(tmp_path)
-    code = main([str(coffee), str(victim), "-k", "3", "-o", str(tmp_path / "out"),
-                 "--save-model", str(victim), "--overwrite"])
+    code = main(
+        [
+            str(coffee),
+            str(victim),
+            "-k",
+            "3",
+            "-o",
+            str(tmp_path / "out"),
+            "--save-model",
+            str(victim),
+            "--overwrite",
+        ]
+    )
     assert code == 2
     assert snapshot(tmp_path) == before and not (tmp_path / "out").exists()
 
@@ -82,15 +93,29 @@ def test_existing_model_file_needs_overwrite(tmp_path, coffee, capsys):
     code = main([str(coffee), "-k", "3", "-o", str(tmp_path / "out"), "--save-model", str(model)])
     assert code == 2 and model.read_text() == "my notes" and not (tmp_path / "out").exists()
     assert "--overwrite" in capsys.readouterr().err
-    code = main([str(coffee), "-k", "3", "-o", str(tmp_path / "out"), "--save-model", str(model),
-                 "--overwrite"])
+    code = main(
+        [str(coffee), "-k", "3", "-o", str(tmp_path / "out"), "--save-model", str(model), "--overwrite"]
+    )
     assert code == 0 and model.read_text().startswith("{")
 
 
 def test_save_model_into_a_missing_folder_is_one_line(tmp_path, coffee):
-    r = subprocess.run([sys.executable, "-m", "napari_kmeans_segment", str(coffee), "-k", "3",
-                        "-o", str(tmp_path / "out"), "--save-model", str(tmp_path / "no" / "m.json")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "napari_kmeans_segment",
+            str(coffee),
+            "-k",
+            "3",
+            "-o",
+            str(tmp_path / "out"),
+            "--save-model",
+            str(tmp_path / "no" / "m.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "does not exist" in r.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "no").exists()
@@ -104,8 +129,11 @@ def test_unwritable_outdir_is_one_line_and_leaves_nothing(tmp_path, coffee, wher
     else:
         outdir = "/proc/napari-kmeans-segment-test"  # the plan cannot know: mkdir fails
     before = snapshot(tmp_path)
-    r = subprocess.run([sys.executable, "-m", "napari_kmeans_segment", str(coffee), "-k", "3",
-                        "-o", str(outdir)], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "napari_kmeans_segment", str(coffee), "-k", "3", "-o", str(outdir)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr and str(outdir) in r.stderr
     assert len(r.stderr.strip().splitlines()) <= 2
     assert snapshot(tmp_path) == before
@@ -113,8 +141,9 @@ def test_unwritable_outdir_is_one_line_and_leaves_nothing(tmp_path, coffee, wher
 
 def test_inputs_are_checked_first_and_every_problem_reported(tmp_path, coffee, capsys):
     out = tmp_path / "out"
-    code = main([str(coffee), str(tmp_path / "gone.png"), str(tmp_path / "lost.tif"),
-                 "-k", "3", "-o", str(out)])
+    code = main(
+        [str(coffee), str(tmp_path / "gone.png"), str(tmp_path / "lost.tif"), "-k", "3", "-o", str(out)]
+    )
     assert code == 2 and not out.exists()
     err = capsys.readouterr().err
     assert "gone.png: no such file" in err and "lost.tif: no such file" in err
@@ -123,8 +152,11 @@ def test_inputs_are_checked_first_and_every_problem_reported(tmp_path, coffee, c
 def test_run_time_failure_is_on_its_own_line_and_leaves_that_image_out(tmp_path, coffee):
     flat = png(coffee.parent / "flat.png", np.full((32, 32), 7, np.uint8))  # < K colours
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "napari_kmeans_segment", str(coffee), str(flat),
-                        "-k", "3", "-o", str(out)], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "napari_kmeans_segment", str(coffee), str(flat), "-k", "3", "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert (out / "a_labels.tif").exists() and not list(out.glob("flat*"))
     lines = r.stderr.split("\n")
@@ -236,9 +268,14 @@ def test_help_documents_the_exit_codes(capsys):
         assert f"\n  {code}" in out
 
 
-@pytest.mark.parametrize(("shape", "dtype", "flags"), [
-    ((3, 50, 60), "f4", []), ((4, 50, 60), "u1", []), ((3, 50, 60), "f4", ["--channel-axis", "0"]),
-])
+@pytest.mark.parametrize(
+    ("shape", "dtype", "flags"),
+    [
+        ((3, 50, 60), "f4", []),
+        ((4, 50, 60), "u1", []),
+        ((3, 50, 60), "f4", ["--channel-axis", "0"]),
+    ],
+)
 def test_three_or_four_page_stacks_get_a_recolored_tif(tmp_path, shape, dtype, flags):
     """tifffile reads (3|4, Y, X) as samples first: the PNG writer failed after all the work."""
     rng = np.random.default_rng(0)
@@ -247,8 +284,7 @@ def test_three_or_four_page_stacks_get_a_recolored_tif(tmp_path, shape, dtype, f
     tifffile.imwrite(path, stack)
     out = tmp_path / "out"
     assert main([str(path), "-k", "3", "--seed", "0", "-o", str(out), *flags]) == 0
-    assert sorted(os.listdir(out)) == ["s_clusters.csv", "s_labels.tif", "s_recolored.tif",
-                                       "summary.csv"]
+    assert sorted(os.listdir(out)) == ["s_clusters.csv", "s_labels.tif", "s_recolored.tif", "summary.csv"]
     rec = tifffile.imread(out / "s_recolored.tif")
     assert rec.shape == stack.shape and rec.dtype == stack.dtype
 
@@ -303,16 +339,16 @@ def test_empty_zarr_is_refused_before_any_work(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("address", ["banana", "foo://x", "tcp://localhost"])
-def test_malformed_scheduler_address_refused_before_a_client_exists(tmp_path, coffee, address,
-                                                                     monkeypatch, capsys):
+def test_malformed_scheduler_address_refused_before_a_client_exists(
+    tmp_path, coffee, address, monkeypatch, capsys
+):
     import distributed
 
     def no_client(*a, **k):
         raise AssertionError("a Client was created for a malformed address")
 
     monkeypatch.setattr(distributed, "Client", no_client)
-    assert main([str(coffee), "-k", "3", "-o", str(tmp_path / "out"),
-                 f"--scheduler={address}"]) == 2
+    assert main([str(coffee), "-k", "3", "-o", str(tmp_path / "out"), f"--scheduler={address}"]) == 2
     assert "tcp://10.0.0.5:8786" in capsys.readouterr().err
 
 

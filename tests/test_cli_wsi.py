@@ -17,17 +17,21 @@ from napari_kmeans_segment._cli import main
 
 def slide_like(shape=(1024, 1024)):
     """Real photographs tiled with flips and a brightness change (not noise)."""
-    tiles = [data.astronaut(), data.coffee()[:512, :512], data.chelsea()[:300, :451],
-             data.immunohistochemistry()]
+    tiles = [
+        data.astronaut(),
+        data.coffee()[:512, :512],
+        data.chelsea()[:300, :451],
+        data.immunohistochemistry(),
+    ]
     out = np.zeros((*shape, 3), np.uint8)
     rng = np.random.default_rng(0)
     for i, y in enumerate(range(0, shape[0], 256)):
         for j, x in enumerate(range(0, shape[1], 256)):
             t = tiles[(i + 2 * j) % len(tiles)]
             ty, tx = rng.integers(0, t.shape[0] - 256 + 1), rng.integers(0, t.shape[1] - 256 + 1)
-            block = t[ty:ty + 256, tx:tx + 256]
+            block = t[ty : ty + 256, tx : tx + 256]
             block = block[::-1] if (i + j) % 2 else block
-            out[y:y + 256, x:x + 256] = np.clip(block * (0.8 + 0.1 * (i % 3)), 0, 255)
+            out[y : y + 256, x : x + 256] = np.clip(block * (0.8 + 0.1 * (i % 3)), 0, 255)
     return out
 
 
@@ -57,8 +61,12 @@ def run_cli(*args):
 def test_zarr_labels_on_disk_equal_the_in_memory_result_of_the_same_model(tmp_path, store, image):
     out = tmp_path / "out"
     model = tmp_path / "m.json"
-    assert run_cli(store, "-k", "4", "--seed", "0", "-o", out, "--save-model", model,
-                   "--recolored", "--chunk", "512") == 0
+    assert (
+        run_cli(
+            store, "-k", "4", "--seed", "0", "-o", out, "--save-model", model, "--recolored", "--chunk", "512"
+        )
+        == 0
+    )
     labels, ms = ome_level0(out / "slide_labels.ome.zarr")
     assert labels.chunks == (512, 512) and [a["name"] for a in ms["axes"]] == ["y", "x"]
     expect = nks.load_model(model).apply(image, rgb=True)
@@ -77,11 +85,21 @@ def test_ome_zarr_channels_first_and_a_saved_model(tmp_path, image):
     """OME-Zarr (c, y, x) input: channel axis from the metadata, labelled by --model."""
     path = tmp_path / "img.ome.zarr"
     g = zarr.open_group(str(path), mode="w")
-    g.attrs["ome"] = {"version": "0.5", "multiscales": [{
-        "axes": [{"name": "c", "type": "channel"}, {"name": "y", "type": "space"},
-                 {"name": "x", "type": "space"}],
-        "datasets": [{"path": "0", "coordinateTransformations": [
-            {"type": "scale", "scale": [1.0, 0.5, 0.5]}]}]}]}
+    g.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {
+                "axes": [
+                    {"name": "c", "type": "channel"},
+                    {"name": "y", "type": "space"},
+                    {"name": "x", "type": "space"},
+                ],
+                "datasets": [
+                    {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0, 0.5, 0.5]}]}
+                ],
+            }
+        ],
+    }
     arr = g.create_array("0", shape=(3, *image.shape[:2]), chunks=(1, 256, 256), dtype=np.uint8)
     arr[:] = np.moveaxis(image, -1, 0)
     fit = nks.segment(image[::4, ::4], 3, seed=1)
@@ -106,8 +124,7 @@ def pyramid(tmp_path, image):
 def test_pyramidal_tiff_is_read_block_by_block(tmp_path, image, pyramid):
     out = tmp_path / "out"
     model = tmp_path / "m.json"
-    assert run_cli(pyramid, "-k", "3", "--seed", "2", "-o", out, "--save-model", model,
-                   "--chunk", "512") == 0
+    assert run_cli(pyramid, "-k", "3", "--seed", "2", "-o", out, "--save-model", model, "--chunk", "512") == 0
     labels, _ = ome_level0(out / "slide_labels.ome.zarr")
     assert labels.shape == image.shape[:2]
     assert np.array_equal(labels[:], nks.load_model(model).apply(image, rgb=True).labels)
@@ -158,10 +175,8 @@ def test_a_distributed_cluster_gives_identical_labels(tmp_path, store):
 
     common = ["-k", "4", "--seed", "3", "--chunk", "512", "--recolored"]
     assert run_cli(store, *common, "-o", tmp_path / "threads") == 0
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster:
-        assert run_cli(store, *common, "-o", tmp_path / "dist",
-                       "--scheduler", cluster.scheduler_address) == 0
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        assert run_cli(store, *common, "-o", tmp_path / "dist", "--scheduler", cluster.scheduler_address) == 0
     for name in ("labels", "recolored"):
         ref, _ = ome_level0(tmp_path / "threads" / f"slide_{name}.ome.zarr")
         got, _ = ome_level0(tmp_path / "dist" / f"slide_{name}.ome.zarr")

@@ -86,8 +86,9 @@ def test_direct_colormap_with_missing_entries(ran):
     """Regression: hiding with a direct colormap lacking an entry raised a bare KeyError."""
     viewer, widget, layer, img = ran
     yellow = np.array([1.0, 1.0, 0.0, 1.0])
-    layer.colormap = DirectLabelColormap(color_dict={None: yellow, 0: np.zeros(4),
-                                                     1: np.array([1.0, 0, 0, 1])})
+    layer.colormap = DirectLabelColormap(
+        color_dict={None: yellow, 0: np.zeros(4), 1: np.array([1.0, 0, 0, 1])}
+    )
     widget.set_cluster_visible(3, False)
     after = canvas(layer, [1, 2, 3, 4])
     assert after[2, 3] == 0
@@ -166,8 +167,9 @@ def add_source(viewer, widget, kind):
     elif kind == "channels":
         names = ["src", "c1", "c2"]
         for i, name in enumerate(names):
-            viewer.add_image(rgb[..., i], name=name, colormap=["red", "green", "blue"][i],
-                             blending="additive")
+            viewer.add_image(
+                rgb[..., i], name=name, colormap=["red", "green", "blue"][i], blending="additive"
+            )
         pixels = {f" ({n})": rgb[..., i] for i, n in enumerate(names)}
     elif kind == "dask":
         viewer.add_image(da.from_array(rgb, chunks=(32, 32, 3)), name="src", rgb=True)
@@ -183,8 +185,7 @@ def add_source(viewer, widget, kind):
 
 
 def finest(layer_data):
-    if isinstance(layer_data, list) or getattr(layer_data, "__class__", None).__name__ == (
-            "MultiScaleData"):
+    if isinstance(layer_data, list) or getattr(layer_data, "__class__", None).__name__ == ("MultiScaleData"):
         return np.asarray(layer_data[0])
     return np.asarray(layer_data)
 
@@ -245,8 +246,9 @@ def check_agreement(viewer, widget, pixels):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_action_on_every_result_kind_in_every_colour_mode(make_napari_viewer, qtbot,
-                                                                tmp_path, kind, mode):
+def test_every_action_on_every_result_kind_in_every_colour_mode(
+    make_napari_viewer, qtbot, tmp_path, kind, mode
+):
     import csv
 
     viewer = make_napari_viewer()
@@ -295,7 +297,10 @@ def test_every_action_on_every_result_kind_in_every_colour_mode(make_napari_view
     path = widget.export_table(tmp_path / "t.csv")  # export
     rows = list(csv.DictReader(open(path)))
     assert [(int(r["index"]), r["name"], r["visible"]) for r in rows] == [
-        (1, "sky", "True"), (2, "cluster 2", "True"), (3, "cluster 3", "False")]
+        (1, "sky", "True"),
+        (2, "cluster 2", "True"),
+        (3, "cluster 3", "False"),
+    ]
     check_agreement(viewer, widget, pixels)
 
     model_path = widget.save_model(tmp_path / "m.json")  # save / load / apply model

@@ -45,16 +45,20 @@ def check_merge(seg, merged, group, axis):
     assert merged.counts[row] == seg.counts[rows].sum()
     assert merged.counts.sum() == seg.counts.sum()
     n_color = seg.centers.shape[1]
-    for lab0, rec0, lab1, rec1 in zip(_as_levels(seg.labels), _as_levels(seg.recolored),
-                                      _as_levels(merged.labels), _as_levels(merged.recolored),
-                                      strict=True):
+    for lab0, rec0, lab1, rec1 in zip(
+        _as_levels(seg.labels),
+        _as_levels(seg.recolored),
+        _as_levels(merged.labels),
+        _as_levels(merged.recolored),
+        strict=True,
+    ):
         assert isinstance(lab1, da.Array) == isinstance(lab0, da.Array)  # lazy stays lazy
         assert isinstance(rec1, da.Array) == isinstance(rec0, da.Array)
         lab0, lab1 = np.asarray(lab0), np.asarray(lab1)
         sel = np.isin(lab0, group)
         assert np.array_equal(lab1, np.where(sel, target, lab0)) and lab1.dtype == lab0.dtype
         want = _channels_last(rec0, axis)
-        want[..., :n_color][sel] = _to_dtype(center, want.dtype)[:want.shape[-1]]
+        want[..., :n_color][sel] = _to_dtype(center, want.dtype)[: want.shape[-1]]
         got = _channels_last(rec1, axis)
         assert got.dtype == want.dtype and np.array_equal(got, want)
     # the model reflects the merge
@@ -148,13 +152,11 @@ def test_merge_of_multiscale_results():
     for s in segs:  # a list of results: each level merges on its own
         check_merge(s, s.merge([1, 2]), [1, 2], -1)
     # one result whose labels/recolored are lists of levels (as the widget builds it)
-    one = dataclasses.replace(segs[0], labels=[s.labels for s in segs],
-                              recolored=[s.recolored for s in segs])
+    one = dataclasses.replace(segs[0], labels=[s.labels for s in segs], recolored=[s.recolored for s in segs])
     merged = one.merge([1, 2])
     assert isinstance(merged.labels, list) and len(merged.labels) == 2
     check_merge(one, merged, [1, 2], -1)
-    check_apply(dataclasses.replace(merged, labels=merged.labels[0],
-                                    recolored=merged.recolored[0]), image)
+    check_apply(dataclasses.replace(merged, labels=merged.labels[0], recolored=merged.recolored[0]), image)
     twice = merged.merge([1, 3])
     check_merge(merged, twice, [1, 3], -1)
     masked = twice.masked(levels, [1])
@@ -234,8 +236,9 @@ def test_extract_mask_objects_and_lazy():
 def test_free_functions_accept_dask_labels():
     image = _rgb()
     seg = nks.segment(da.from_array(image, chunks=(30, 45, 3)), 4, seed=0)
-    labels, index, centers, counts = nks.merge_clusters(seg.labels, [1, 2], seg.index,
-                                                        seg.centers, seg.counts)
+    labels, index, centers, counts = nks.merge_clusters(
+        seg.labels, [1, 2], seg.index, seg.centers, seg.counts
+    )
     assert isinstance(labels, da.Array)
     assert np.array_equal(labels.compute(), seg.merge([1, 2]).labels.compute())
     np.testing.assert_allclose(centers, seg.merge([1, 2]).centers)

@@ -20,8 +20,12 @@ def tutorial(image, k, seed, attempts=10, flags=cv2.KMEANS_RANDOM_CENTERS):
 
 @pytest.mark.parametrize(
     ("name", "k", "seed", "init"),
-    [("coffee", 3, 0, "random"), ("chelsea", 4, 7, "random"), ("rocket", 3, 3, "kmeans++"),
-     ("camera", 3, 11, "random")],
+    [
+        ("coffee", 3, 0, "random"),
+        ("chelsea", 4, 7, "random"),
+        ("rocket", 3, 3, "kmeans++"),
+        ("camera", 3, 11, "random"),
+    ],
 )
 def test_exact_recipe_splits_pixels_like_the_tutorial(name, k, seed, init):
     img = getattr(data, name)()[::2, ::2]
@@ -153,7 +157,6 @@ def test_cancel_returns_during_a_long_cv2_attempt():
             started.set()
 
     with pytest.raises(nks.Cancelled):
-        nks.segment(img, 8, seed=0, sample_size=None, attempts=1, progress=progress,
-                    cancel=started.is_set)
+        nks.segment(img, 8, seed=0, sample_size=None, attempts=1, progress=progress, cancel=started.is_set)
     helpers = [t for t in threading.enumerate() if t.name.startswith("cv2-kmeans")]
     assert any(t.is_alive() for t in helpers), "segment() waited for the attempt to end"

@@ -47,8 +47,7 @@ def fully_visible_rows(table) -> int:
     and not clipped by any ancestor (the dock, a scroll area around the form)."""
     visible = table.viewport().visibleRegion().boundingRect()
     model = table.model()
-    return sum(visible.contains(table.visualRect(model.index(r, 0)))
-               for r in range(table.rowCount()))
+    return sum(visible.contains(table.visualRect(model.index(r, 0))) for r in range(table.rowCount()))
 
 
 def check_fits(viewer, dock, widget, width_before):
@@ -142,8 +141,11 @@ def test_every_control_and_button_has_a_tooltip(make_napari_viewer, qtbot):
     wait_idle(qtbot, widget)
     controls = _controls(widget.native)
     assert len(controls) >= 25
-    missing = [f"{type(w).__name__} {getattr(w, 'text', lambda: '')()!r} "
-               f"{w.objectName()!r}" for w in controls if not w.toolTip().strip()]
+    missing = [
+        f"{type(w).__name__} {getattr(w, 'text', lambda: '')()!r} {w.objectName()!r}"
+        for w in controls
+        if not w.toolTip().strip()
+    ]
     assert not missing, missing
     header = widget.panel.table.horizontalHeader()
     for c in range(widget.panel.table.columnCount()):
@@ -160,13 +162,11 @@ def test_seed_shows_random_and_the_search_settings_are_folded(make_napari_viewer
     assert seed.value == -1 and seed.native.findChild(QLineEdit).text() == "random"
     # the OpenCV stopping rules sit together, folded away, after the task's controls
     for name in ("attempts", "max_iter", "epsilon", "init", "seed"):
-        assert widget[name].native.isHidden() or not widget[name].native.isVisibleTo(
-            widget.native), name
+        assert widget[name].native.isHidden() or not widget[name].native.isVisibleTo(widget.native), name
     order = [widget[n].native for n in ("image_layer", "n_clusters", "color_space")]
     ys = [w.mapTo(widget.native, w.rect().topLeft()).y() for w in order]
     assert ys == sorted(ys)
-    run_y = widget.run_button.native.mapTo(widget.native, widget.run_button.native.rect()
-                                           .topLeft()).y()
+    run_y = widget.run_button.native.mapTo(widget.native, widget.run_button.native.rect().topLeft()).y()
     assert run_y > ys[-1]
 
 
@@ -292,11 +292,11 @@ def test_overlay_colors_are_distinct_and_stand_out_from_the_clusters(k):
     assert colors.shape == (k, 4) and (colors[:, 3] == 1).all()
     assert len({tuple(np.round(c, 4)) for c in colors}) == k
     assert np.array_equal(colors, overlay_colors(average, counts))  # same clusters, same colours
-    largest = np.argsort(-counts, kind="stable")[:len(PALETTE)]  # these get palette colours
+    largest = np.argsort(-counts, kind="stable")[: len(PALETTE)]  # these get palette colours
     assert np.linalg.norm(colors[largest, :3] - average[largest], axis=1).min() > 0.3
     # the worst case: clusters in exactly the palette's colours get other colours
-    same = overlay_colors(PALETTE[:min(k, 6)])
-    assert not any(np.allclose(a, b) for a, b in zip(same[:, :3], PALETTE[:min(k, 6)]))
+    same = overlay_colors(PALETTE[: min(k, 6)])
+    assert not any(np.allclose(a, b) for a, b in zip(same[:, :3], PALETTE[: min(k, 6)]))
 
 
 def test_new_layers_are_stacked_above_their_source():

@@ -20,8 +20,9 @@ def test_hostile_inputs_end_in_a_valid_result_or_a_helpful_error():
     res = run_fuzz(n, seed, timeout=max(600.0, 0.5 * n))
     lines = []
     for case, kind, how, err in res["crashes"]:
-        lines.append(f"case {case} [{kind}] {how}; replay: python tests/fuzz_cases.py --case {case} -v"
-                     f"\n{err[-600:]}")
+        lines.append(
+            f"case {case} [{kind}] {how}; replay: python tests/fuzz_cases.py --case {case} -v\n{err[-600:]}"
+        )
     for case, why in res["failures"]:
         lines.append(f"case {case}: {why}")
     assert not lines, (

@@ -57,11 +57,14 @@ def test_label_counts_numpy_and_dask():
     np.testing.assert_array_equal(label_counts(da.from_array(labels, chunks=16), [1, 2, 4]), expected)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    (dict(background=[7]), "not clusters"),
-    (dict(scale=(1.0,)), "one value per axis"),
-    (dict(scale=(1.0, -2.0)), "positive"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(background=[7]), "not clusters"),
+        (dict(scale=(1.0,)), "one value per axis"),
+        (dict(scale=(1.0, -2.0)), "positive"),
+    ],
+)
 def test_area_table_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         area_table([1, 2], [3, 4], **kwargs)
@@ -69,8 +72,12 @@ def test_area_table_bad_input(kwargs, match):
 
 # -- objects --------------------------------------------------------------------------------------
 def _reference(objects, image, **kw):
-    return regionprops_table(objects, intensity_image=image,
-                             properties=("label", "area", "centroid", "bbox", "intensity_mean"), **kw)
+    return regionprops_table(
+        objects,
+        intensity_image=image,
+        properties=("label", "area", "centroid", "bbox", "intensity_mean"),
+        **kw,
+    )
 
 
 def test_objects_match_regionprops_2d_rgb(ihc_seg):
@@ -126,12 +133,15 @@ def test_objects_channel_axis_and_names():
     assert "mean_value" not in t and t["area_px"][0] == 9
 
 
-@pytest.mark.parametrize(("args", "kwargs", "match"), [
-    ((7,), {}, "no pixels"),
-    (([],), {}, "at least one"),
-    ((1,), dict(min_size=-1), "min_size"),
-    ((1, np.zeros((3, 3))), {}, "does not match"),
-])
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        ((7,), {}, "no pixels"),
+        (([],), {}, "at least one"),
+        ((1,), dict(min_size=-1), "min_size"),
+        ((1, np.zeros((3, 3))), {}, "does not match"),
+    ],
+)
 def test_extract_objects_bad_input(args, kwargs, match):
     labels = np.zeros((10, 12), np.uint8)
     labels[2:5, 2:5] = 1
@@ -166,8 +176,23 @@ def test_worked_example_script_on_three_slides(tmp_path, capsys):
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     out = tmp_path / "dab.csv"
-    assert script.main(["--demo", str(tmp_path / "slides"), "-o", str(out), "--pixel-size", "0.5",
-                        "--unit", "µm", "--save-model", str(tmp_path / "m.json")]) == 0
+    assert (
+        script.main(
+            [
+                "--demo",
+                str(tmp_path / "slides"),
+                "-o",
+                str(out),
+                "--pixel-size",
+                "0.5",
+                "--unit",
+                "µm",
+                "--save-model",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(out.open()))
     assert [r["image"] for r in rows] == ["slide_a.png", "slide_b.png", "slide_c.png"]
     # Recompute one slide's DAB % of tissue from the labels of the saved model.

@@ -100,8 +100,11 @@ def test_panel_reports_areas_and_share_of_tissue(dock, qtbot):
     assert "Tissue: " in measure.summary.text() and "'background'" in measure.summary.text()
     # unticking background in the panel: the tissue is the whole image
     measure.set_expanded(True)
-    row = next(r for r in range(measure.table.rowCount())
-               if measure.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == bg)
+    row = next(
+        r
+        for r in range(measure.table.rowCount())
+        if measure.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == bg
+    )
     measure.table.item(row, 0).setCheckState(Qt.CheckState.Unchecked)
     assert widget.background_clusters() == []
     f = clusters.features
@@ -126,8 +129,11 @@ def test_extracted_objects_carry_their_measurements(dock, qtbot, tmp_path):
     panel.min_size.setValue(30)
     panel.extract_btn.click()
     objects = viewer.layers[f"ihc cluster {dab} objects"]
-    ref = regionprops_table(objects.data, intensity_image=viewer.layers["ihc"].data,
-                            properties=["label", "area", "centroid", "bbox", "intensity_mean"])
+    ref = regionprops_table(
+        objects.data,
+        intensity_image=viewer.layers["ihc"].data,
+        properties=["label", "area", "centroid", "bbox", "intensity_mean"],
+    )
     f = objects.features
     assert len(f) == len(ref["label"]) > 0
     np.testing.assert_array_equal(f["label"], ref["label"])
@@ -166,8 +172,7 @@ def test_uncertainty_map_in_the_background(dock, qtbot):
     names = [ly.name for ly in viewer.layers]
     assert names.index("ihc uncertainty") == names.index("ihc") + 1 and not layer.visible
     seg = widget.session.seg
-    np.testing.assert_allclose(layer.data, nks.distance_map(seg, viewer.layers["ihc"].data),
-                               rtol=1e-5)
+    np.testing.assert_allclose(layer.data, nks.distance_map(seg, viewer.layers["ihc"].data), rtol=1e-5)
     assert layer.metadata["napari_kmeans_segment"]["measure"] == "distance"
 
 

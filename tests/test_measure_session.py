@@ -122,7 +122,8 @@ def test_marks_survive_merge_and_undo_and_follow_the_console(blocks):
     assert s.measure.background() == [3]
     assert np.isnan(feature(s.clusters, 3, "tissue_share"))
     assert feature(s.clusters, 1, "tissue_share") + feature(s.clusters, 2, "tissue_share") == (
-        pytest.approx(1.0))
+        pytest.approx(1.0)
+    )
 
 
 def test_object_features_equal_regionprops(ihc, ihc_seg, tmp_path):
@@ -133,8 +134,9 @@ def test_object_features_equal_regionprops(ihc, ihc_seg, tmp_path):
     assert objects.name == f"slide cluster {dab} objects"
     assert tuple(objects.scale) == (0.5, 0.5)
     got = objects.features
-    ref = regionprops_table(objects.data, intensity_image=ihc,
-                            properties=["label", "area", "centroid", "bbox", "intensity_mean"])
+    ref = regionprops_table(
+        objects.data, intensity_image=ihc, properties=["label", "area", "centroid", "bbox", "intensity_mean"]
+    )
     assert len(got) == len(ref["label"]) > 0
     np.testing.assert_array_equal(got["index"], ref["label"])
     np.testing.assert_array_equal(got["area_px"], ref["area"])

@@ -66,7 +66,11 @@ def test_panel_follows_a_colormap_changed_from_the_console(ran):
     layer.colormap = DirectLabelColormap(color_dict=cd)
     assert hidden_labels(layer) == [4]
     assert [r["visible"] for r in sorted(widget.panel.rows(), key=lambda r: r["label"])] == [
-        True, True, True, False]
+        True,
+        True,
+        True,
+        False,
+    ]
     assert (viewer.layers["coffee masked"].data[layer.data == 4] == 0).all()
     # napari's own "show selected label" keeps working with the plugin's colormaps
     layer.selected_label = 1
@@ -293,8 +297,12 @@ def test_a_persons_output_names_do_not_pile_up_layers(dock, qtbot):
         widget.set_cluster_visible(1, False)
         widget.set_cluster_visible(2, False)
         widget["live_preview"].value = True
-        qtbot.waitUntil(lambda n=n: "astro preview (1)" in viewer.layers
-                        and viewer.layers["astro preview (1)"].data.max() == n, timeout=30_000)
+        qtbot.waitUntil(
+            lambda n=n: (
+                "astro preview (1)" in viewer.layers and viewer.layers["astro preview (1)"].data.max() == n
+            ),
+            timeout=30_000,
+        )
         widget["live_preview"].value = False
         assert "astro preview (1)" not in viewer.layers  # preview off removes our preview
     extra = sorted(ly.name for ly in viewer.layers if "(" in ly.name)
@@ -334,12 +342,17 @@ def test_console_api_as_the_readme_shows_it(make_napari_viewer, qtbot, tmp_path,
     viewer.add_image(data.chelsea()[::4, ::4], name="next image")
     viewer.layers.selection.active = viewer.layers["astro"]
     _, w = viewer.window.add_plugin_dock_widget("napari-kmeans-segment", "K-means segmentation")
-    w["n_clusters"].value = 4; w.run()  # noqa: E702 - as typed in the console
+    w["n_clusters"].value = 4
+    w.run()  # noqa: E702 - as typed in the console
     qtbot.waitUntil(lambda: not w.busy, timeout=60_000)
-    w.set_cluster_visible(2, False); assert w.hidden_clusters() == [2]  # noqa: E702
-    w.merge_clusters([3, 4]); w.undo()  # noqa: E702
-    w.rename_cluster(1, "background"); w.extract_cluster(1, objects=True, min_size=50)  # noqa: E702
-    w.export_table("clusters.csv"); w.save_model("classes.json")  # noqa: E702
+    w.set_cluster_visible(2, False)
+    assert w.hidden_clusters() == [2]  # noqa: E702
+    w.merge_clusters([3, 4])
+    w.undo()  # noqa: E702
+    w.rename_cluster(1, "background")
+    w.extract_cluster(1, objects=True, min_size=50)  # noqa: E702
+    w.export_table("clusters.csv")
+    w.save_model("classes.json")  # noqa: E702
     w.load_model("classes.json")
     w.apply_model(viewer.layers["next image"])
     qtbot.waitUntil(lambda: not w.busy, timeout=60_000)

@@ -25,8 +25,7 @@ def test_outputs_keep_the_source_units(viewer_widget, qtbot):
     """Outputs written with napari's default "pixel" units made napari warn about inconsistent
     units after every Run and stop using them."""
     viewer, widget = viewer_widget
-    viewer.add_image(data.immunohistochemistry()[::2, ::2], name="ihc", scale=(0.5, 0.5),
-                     units=("µm", "µm"))
+    viewer.add_image(data.immunohistochemistry()[::2, ::2], name="ihc", scale=(0.5, 0.5), units=("µm", "µm"))
     widget["n_clusters"].value = 3
     run_and_wait(qtbot, widget)
     widget.set_cluster_visible(1, False)
@@ -38,8 +37,9 @@ def test_outputs_keep_the_source_units(viewer_widget, qtbot):
 
 def test_channels_of_a_fluorescence_stack_are_not_called_rgb():
     """A (3, Y, X) stack clustered with channel_axis=0 is not an RGB image."""
-    stack = np.stack([data.camera()[::4, ::4], data.moon()[::4, ::4],
-                      data.coins()[:128, :128]]).astype(np.uint16)
+    stack = np.stack([data.camera()[::4, ::4], data.moon()[::4, ::4], data.coins()[:128, :128]]).astype(
+        np.uint16
+    )
     seg = nks.segment(stack, 3, channel_axis=0, seed=0)
     cols = [c for c in seg.table() if c.startswith("center_")]
     assert cols == ["center_0", "center_1", "center_2"]

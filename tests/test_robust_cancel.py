@@ -131,13 +131,16 @@ def test_distinct_value_count_works_in_small_pieces(monkeypatch):
 )
 def test_options_that_would_run_for_minutes_are_refused(call):
     # issue 11: attempts=10**6 or texture_sigma=1e6 on a tiny image ran on for minutes
-    rc, out, err = run_python(textwrap.dedent(f"""
+    rc, out, err = run_python(
+        textwrap.dedent(f"""
         import numpy as np, napari_kmeans_segment as nks
         try:
             {call}
         except ValueError as e:
             print("REFUSED", e)
-    """), timeout=60)
+    """),
+        timeout=60,
+    )
     assert rc == 0 and "REFUSED" in out, f"rc={rc}\n{out}\n{err[-1500:]}"
     assert "at most" in out
 

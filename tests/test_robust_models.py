@@ -26,14 +26,17 @@ def test_huge_label_map_is_refused_on_load_without_allocating(tmp_path, saved):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(d))
     np.save(tmp_path / "img.npy", img)
-    rc, out, err = run_python(textwrap.dedent(f"""
+    rc, out, err = run_python(
+        textwrap.dedent(f"""
         import numpy as np, napari_kmeans_segment as nks
         img = np.load({str(tmp_path / "img.npy")!r})
         try:
             nks.load_model({str(path)!r}).apply(img)
         except ValueError as e:
             print("REFUSED", e)
-    """), memory_limit=1_500_000_000)
+    """),
+        memory_limit=1_500_000_000,
+    )
     assert rc == 0 and "REFUSED" in out, f"rc={rc}\n{out}\n{err[-2000:]}"
     assert "label" in out and "save the model again" in out
 

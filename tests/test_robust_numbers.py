@@ -139,8 +139,7 @@ def test_integer_extremes_recolour_without_wrapping(dtype):
     assert seg.recolored.dtype == img.dtype
     assert np.array_equal(seg.recolored, img)
     # values near the limit stay near the limit (a mean a hair above max is clipped, not wrapped)
-    near = np.array([[info.max, info.max - 1, info.max - 3, info.min, info.min + 2, 0] * 3] * 3,
-                    dtype=dtype)
+    near = np.array([[info.max, info.max - 1, info.max - 3, info.min, info.min + 2, 0] * 3] * 3, dtype=dtype)
     seg = nks.segment(near, 3 if info.min < 0 else 2, seed=0)  # uint64: min is 0
     top = seg.recolored[near >= info.max - 3]
     assert top.min() >= info.max - 3, top

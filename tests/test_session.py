@@ -33,10 +33,12 @@ def names(viewer):
 
 
 def test_session_needs_no_qt():
-    code = ("import sys; import napari_kmeans_segment._session, napari_kmeans_segment._colors; "
-            "from napari.components import ViewerModel; ViewerModel(); "
-            "bad = [m for m in ('qtpy', 'PyQt6', 'PyQt5') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys; import napari_kmeans_segment._session, napari_kmeans_segment._colors; "
+        "from napari.components import ViewerModel; ViewerModel(); "
+        "bad = [m for m in ('qtpy', 'PyQt6', 'PyQt5') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -74,7 +76,10 @@ def test_a_persons_layer_names_do_not_pile_up_outputs(viewer):
         session.set_visible({1: True, 2: False})
         session.write_preview(seg.labels, src, np.ones((3, 4)), src.scale, src.translate)
     assert sorted(n for n in names(viewer) if "(" in n) == [
-        "img clusters (1)", "img masked (1)", "img preview (1)"]
+        "img clusters (1)",
+        "img masked (1)",
+        "img preview (1)",
+    ]
     assert len(viewer.layers) == 8
     assert not viewer.layers["img clusters"].data.any()  # the person's layers untouched
 
@@ -123,11 +128,13 @@ def test_bad_requests_change_nothing(viewer):
     session, src, _ = start(viewer)
     before = {ly.name: ly.data for ly in viewer.layers}
     cmap = session.clusters.colormap
-    for call, match in ((lambda: session.merge([1]), "at least two"),
-                        (lambda: session.merge([1, 9]), "No cluster 9"),
-                        (lambda: session.set_visible({9: False}), "No cluster 9"),
-                        (lambda: session.extract(9), "No cluster 9"),
-                        (session.undo, "Nothing to undo")):
+    for call, match in (
+        (lambda: session.merge([1]), "at least two"),
+        (lambda: session.merge([1, 9]), "No cluster 9"),
+        (lambda: session.set_visible({9: False}), "No cluster 9"),
+        (lambda: session.extract(9), "No cluster 9"),
+        (session.undo, "Nothing to undo"),
+    ):
         with pytest.raises(ValueError, match=match):
             call()
     assert {ly.name: ly.data for ly in viewer.layers} == before  # the same arrays

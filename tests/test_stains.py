@@ -65,8 +65,7 @@ def test_default_floor_only_changes_clipped_pixels():
 
 def test_stain_scale_gives_each_stain_the_same_spread():
     rng = np.random.default_rng(1)
-    d = np.stack([rng.uniform(0, 0.06, 5000), rng.uniform(0, 0.08, 5000),
-                  rng.uniform(0, 0.2, 5000)], axis=1)
+    d = np.stack([rng.uniform(0, 0.06, 5000), rng.uniform(0, 0.08, 5000), rng.uniform(0, 0.2, 5000)], axis=1)
     s = stain_scale(d)
     spread = np.percentile(d / s, 99, axis=0) - np.percentile(d / s, 1, axis=0)
     np.testing.assert_allclose(spread, FEATURE_SPAN, rtol=1e-4)
@@ -83,8 +82,7 @@ def test_stain_scale_does_not_blow_up_an_absent_stain():
 # -- names --------------------------------------------------------------------------------------
 def test_dominant_stains_of_pure_colours():
     colours = stained([[0, 0, 0], [0.02, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5], [0.1, 0, 0.6]])
-    assert dominant_stains(colours) == [
-        "background", "background", "haematoxylin", "eosin", "DAB", "DAB"]
+    assert dominant_stains(colours) == ["background", "background", "haematoxylin", "eosin", "DAB", "DAB"]
     # The same colours as floats in [0, 1]
     assert dominant_stains(colours / 255, 1.0)[2:5] == ["haematoxylin", "eosin", "DAB"]
 
@@ -149,6 +147,7 @@ def test_hed_model_round_trip(ihc, tmp_path):
 
 def test_hed_on_a_lazy_image(ihc):
     import dask.array as da
+
     seg = segment(da.from_array(ihc, chunks=(256, 256, 3)), 3, color_space="hed", seed=0)
     assert sorted(dab_names(seg)[0]) == ["DAB", "background", "haematoxylin"]
 
@@ -218,10 +217,13 @@ def test_segment_with_macenko_vectors(ihc):
     assert 2 * (ours & otsu).sum() / (ours.sum() + otsu.sum()) >= 0.8
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    (dict(color_space="hed", stain_vectors="vahadane"), "stain_vectors"),
-    (dict(color_space="lab", stain_vectors="macenko"), "color_space='hed'"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(color_space="hed", stain_vectors="vahadane"), "stain_vectors"),
+        (dict(color_space="lab", stain_vectors="macenko"), "color_space='hed'"),
+    ],
+)
 def test_stain_vectors_bad_input(ihc, kwargs, match):
     with pytest.raises(ValueError, match=match):
         segment(ihc[:32, :32], 2, **kwargs)

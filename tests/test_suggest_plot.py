@@ -22,8 +22,9 @@ def make_result(k=4, ks=range(2, 11), elbow_k=5, seed=0):
     sil = rng.uniform(0.2, 0.5, len(ks))
     sil[ks.index(k)] = 0.61
     comp = 1e9 / np.asarray(ks, float) ** 1.5  # large, real-looking values
-    return SuggestKResult(k=k, ks=ks, compactness=[float(c) for c in comp],
-                          silhouette=[float(s) for s in sil], elbow_k=elbow_k)
+    return SuggestKResult(
+        k=k, ks=ks, compactness=[float(c) for c in comp], silhouette=[float(s) for s in sil], elbow_k=elbow_k
+    )
 
 
 @pytest.fixture
@@ -79,8 +80,7 @@ def test_nothing_clipped_and_legend_clear_of_the_lines(plot, qtbot, width):
     plot.set_result(make_result(k=10, elbow_k=2))  # marks at both ends of the axis
     r = render(plot)
     fig = plot.figure.bbox
-    texts = [plot.ax_silhouette.xaxis.label, plot.ax_silhouette.yaxis.label,
-             plot.ax_compactness.yaxis.label]
+    texts = [plot.ax_silhouette.xaxis.label, plot.ax_silhouette.yaxis.label, plot.ax_compactness.yaxis.label]
     for axis in (plot.ax_silhouette.xaxis, plot.ax_silhouette.yaxis, plot.ax_compactness.yaxis):
         lo, hi = sorted(axis.get_view_interval())
         # matplotlib draws only the tick labels inside the axis range
@@ -137,13 +137,13 @@ def test_message_replaces_the_plot(plot):
 
 
 def test_inconsistent_result_is_refused(plot):
-    bad = SuggestKResult(k=4, ks=[2, 3, 4], compactness=[3.0, 2.0], silhouette=[0.1, 0.2, 0.3],
-                         elbow_k=3)
+    bad = SuggestKResult(k=4, ks=[2, 3, 4], compactness=[3.0, 2.0], silhouette=[0.1, 0.2, 0.3], elbow_k=3)
     with pytest.raises(ValueError, match="one silhouette and one compactness"):
         plot.set_result(bad)
     with pytest.raises(ValueError, match="not among the K scored"):
-        plot.set_result(SuggestKResult(k=9, ks=[2, 3], compactness=[2.0, 1.0],
-                                       silhouette=[0.1, 0.2], elbow_k=2))
+        plot.set_result(
+            SuggestKResult(k=9, ks=[2, 3], compactness=[2.0, 1.0], silhouette=[0.1, 0.2], elbow_k=2)
+        )
 
 
 def test_plot_of_a_real_suggest_k_run(plot, blocks):
@@ -157,7 +157,13 @@ def test_plot_of_a_real_suggest_k_run(plot, blocks):
 
 def test_short_numbers():
     assert [short_number(v) for v in (0, 950, 1234, 3.4e7, 5.1e9, 0.25)] == [
-        "0", "950", "1.23k", "34M", "5.1G", "0.25"]
+        "0",
+        "950",
+        "1.23k",
+        "34M",
+        "5.1G",
+        "0.25",
+    ]
 
 
 def test_verdict_names_the_best_k_its_score_and_the_bend():
@@ -174,8 +180,9 @@ def test_verdict_when_both_agree_or_the_best_is_the_last_k():
 
 
 def test_verdict_warns_about_weak_separation_and_near_ties():
-    res = SuggestKResult(k=3, ks=[2, 3, 4], compactness=[3.0, 2.0, 1.5],
-                         silhouette=[0.10, 0.15, 0.14], elbow_k=3)
+    res = SuggestKResult(
+        k=3, ks=[2, 3, 4], compactness=[3.0, 2.0, 1.5], silhouette=[0.10, 0.15, 0.14], elbow_k=3
+    )
     text = verdict(res)
     assert "overlap a lot" in text
     assert "K = 4 scores almost as well (0.14)" in text

@@ -9,8 +9,9 @@ SRC = ROOT / "src" / "napari_kmeans_segment"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_mypy_is_clean_on_src():
@@ -20,5 +21,10 @@ def test_mypy_is_clean_on_src():
 
 
 def test_ruff_is_clean_on_src_and_tests():
-    res = _run("ruff", "check", "src", "tests")
+    res = _run("ruff", "check", "src", "tests", "scripts", "benchmarks")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_code_is_ruff_formatted():
+    res = _run("ruff", "format", "--check", "src", "tests", "scripts", "benchmarks")
     assert res.returncode == 0, res.stdout + res.stderr

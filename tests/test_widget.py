@@ -182,11 +182,15 @@ def test_three_channel_layers_segment_together(viewer_widget, qtbot):
     """A 16-bit three-channel z-stack opened as three layers, segmented in one Run."""
     viewer, widget = viewer_widget
     rgb, truth = blocks_image()
-    chans = [np.stack([rgb[..., i].astype(np.uint16) * (200 + 10 * z) for z in range(4)])
-             for i in range(3)]
+    chans = [np.stack([rgb[..., i].astype(np.uint16) * (200 + 10 * z) for z in range(4)]) for i in range(3)]
     for i, ch in enumerate(chans):
-        viewer.add_image(ch, name=f"ch{i}", scale=(2.0, 0.5, 0.5), colormap=["red", "green", "blue"][i],
-                         blending="additive")
+        viewer.add_image(
+            ch,
+            name=f"ch{i}",
+            scale=(2.0, 0.5, 0.5),
+            colormap=["red", "green", "blue"][i],
+            blending="additive",
+        )
     widget["image_layer"].value = viewer.layers["ch0"]
     widget["channel_layers"].reset_choices()
     widget["channel_layers"].value = [viewer.layers["ch1"], viewer.layers["ch2"]]
@@ -227,8 +231,9 @@ def test_dask_image_gives_lazy_layers(viewer_widget, qtbot):
 def test_suggest_k_offers_k_and_sets_it_only_when_asked(viewer_widget, qtbot):
     """Regression (issue 10): Suggest K changed K behind the person's back."""
     viewer, widget = viewer_widget
-    img, _ = blocks_image(shape=(80, 120), colours=((20, 20, 200), (220, 30, 30),
-                                                     (30, 200, 40), (230, 230, 230)))
+    img, _ = blocks_image(
+        shape=(80, 120), colours=((20, 20, 200), (220, 30, 30), (30, 200, 40), (230, 230, 230))
+    )
     viewer.add_image(img, name="four", rgb=True)
     widget["n_clusters"].value = 6
     assert widget.suggest_k(k_range=range(2, 8)) is not None

@@ -58,12 +58,14 @@ def label_colors(layer: Labels, labels: Iterable[int], *, selection: bool = Fals
     ndarray of float, shape (n, 4)
         Without the layer's opacity (napari multiplies that in when drawing).
     """
-    return colormap_colors(layer.colormap, labels, getattr(layer.data, "dtype", np.int64),
-                           selection=selection)
+    return colormap_colors(
+        layer.colormap, labels, getattr(layer.data, "dtype", np.int64), selection=selection
+    )
 
 
-def colormap_colors(colormap: Any, labels: Iterable[int], dtype: Any, *,
-                    selection: bool = False) -> np.ndarray:
+def colormap_colors(
+    colormap: Any, labels: Iterable[int], dtype: Any, *, selection: bool = False
+) -> np.ndarray:
     """:func:`label_colors` for a colormap not (yet) on a layer whose data has ``dtype``."""
     cmap = colormap if selection else _without_selection(colormap)
     # the cyclic colormap maps through the data's dtype, as the canvas does
@@ -89,8 +91,9 @@ def drawn_labels(layer: Labels, labels: Iterable[int] | None = None) -> list[int
     return sorted(lab for lab, c in zip(index, colors) if c[3] > 0)
 
 
-def direct_colormap(colors: Mapping[int, Any], *, default: Any = TRANSPARENT,
-                    hidden: Iterable[int] = ()) -> DirectLabelColormap:
+def direct_colormap(
+    colors: Mapping[int, Any], *, default: Any = TRANSPARENT, hidden: Iterable[int] = ()
+) -> DirectLabelColormap:
     """A DirectLabelColormap from {label: RGBA}; ``hidden`` labels fully transparent."""
     from napari.utils.colormaps import DirectLabelColormap
 

@@ -57,7 +57,7 @@ class Source:
             return shape[:-1]
         if self.channel_axis is not None:
             axis = self.channel_axis % len(shape)
-            return shape[:axis] + shape[axis + 1:]
+            return shape[:axis] + shape[axis + 1 :]
         return shape
 
     @property
@@ -84,21 +84,26 @@ class Source:
         """
         layer = layers[0]
         if layer.rgb and len(layers) > 1:
-            raise ValueError("An RGB layer cannot be combined with more channel layers; "
-                             "clear 'more channels'.")
-        shapes = {tuple(ly.data.shape if not ly.multiscale else ly.data[0].shape)
-                  for ly in layers}
+            raise ValueError(
+                "An RGB layer cannot be combined with more channel layers; clear 'more channels'."
+            )
+        shapes = {tuple(ly.data.shape if not ly.multiscale else ly.data[0].shape) for ly in layers}
         if len(shapes) > 1:
-            raise ValueError("The channel layers must all have the same shape as the image; "
-                             f"got {sorted(shapes)}.")
+            raise ValueError(
+                f"The channel layers must all have the same shape as the image; got {sorted(shapes)}."
+            )
         if channel_axis is not None:
             ndim = len(next(iter(shapes)))
             if len(layers) > 1 or layer.rgb:
-                raise ValueError("A channel axis is for one layer that holds several channels; "
-                                 "set 'channel axis' to none or clear 'more channels'.")
+                raise ValueError(
+                    "A channel axis is for one layer that holds several channels; "
+                    "set 'channel axis' to none or clear 'more channels'."
+                )
             if not -ndim <= channel_axis < ndim or ndim < 3:
-                raise ValueError(f"'{layer.name}' has {ndim} axes; a channel axis needs an image "
-                                 "with at least 3 axes (channels and two spatial axes).")
+                raise ValueError(
+                    f"'{layer.name}' has {ndim} axes; a channel axis needs an image "
+                    "with at least 3 axes (channels and two spatial axes)."
+                )
             channel_axis %= ndim
         if layer.multiscale:
             if len(layers) > 1:
@@ -115,12 +120,19 @@ class Source:
         else:
             data = layer.data
         return cls(
-            name=layer.name, data=data, rgb=bool(layer.rgb), scale=tuple(layer.scale),
+            name=layer.name,
+            data=data,
+            rgb=bool(layer.rgb),
+            scale=tuple(layer.scale),
             translate=tuple(layer.translate),
             contrast_limits=[tuple(ly.contrast_limits) for ly in layers],
-            colormaps=[ly.colormap for ly in layers], channel_axis=channel_axis,
-            multiscale=bool(layer.multiscale), channel_layers=[ly.name for ly in layers],
-            units=tuple(getattr(layer, "units", None) or ()) or None, layers=list(layers))
+            colormaps=[ly.colormap for ly in layers],
+            channel_axis=channel_axis,
+            multiscale=bool(layer.multiscale),
+            channel_layers=[ly.name for ly in layers],
+            units=tuple(getattr(layer, "units", None) or ()) or None,
+            layers=list(layers),
+        )
 
 
 def unwrap(obj: Any) -> Any:
@@ -182,23 +194,29 @@ def image_outputs(kind: str, data: Any, src: Source, extra: dict | None = None) 
     from ._stack import style
 
     md = {MARK: dict(extra or {}, kind=kind, source=src.name)}
-    common: dict = {"scale": src.scale, "translate": src.translate, "metadata": md,
-                    **style(kind)}
+    common: dict = {"scale": src.scale, "translate": src.translate, "metadata": md, **style(kind)}
     if src.split_channels:
         out = []
         for j, ch in enumerate(src.channel_layers):
-            level = ([np.take(lv, j, axis=src.channel_axis) for lv in data] if src.multiscale
-                     else np.take(data, j, axis=src.channel_axis))
+            level = (
+                [np.take(lv, j, axis=src.channel_axis) for lv in data]
+                if src.multiscale
+                else np.take(data, j, axis=src.channel_axis)
+            )
             # the first channel covers the source's channels below it, the others add to it,
             # so the stack shows this image rather than the sum of both
-            meta = dict(common, name=output_name(src.name, f"{kind} ({ch})"),
-                        contrast_limits=list(src.contrast_limits[j]),
-                        colormap=src.colormaps[j].name,
-                        blending="opaque" if j == 0 else "additive")
+            meta = dict(
+                common,
+                name=output_name(src.name, f"{kind} ({ch})"),
+                contrast_limits=list(src.contrast_limits[j]),
+                colormap=src.colormaps[j].name,
+                blending="opaque" if j == 0 else "additive",
+            )
             out.append(Output(f"{kind} ({ch})", level, meta, "image"))
         return out
-    meta = dict(common, name=output_name(src.name, kind), rgb=src.rgb,
-                contrast_limits=list(src.contrast_limits[0]))
+    meta = dict(
+        common, name=output_name(src.name, kind), rgb=src.rgb, contrast_limits=list(src.contrast_limits[0])
+    )
     if not src.rgb:
         meta["colormap"] = src.colormaps[0].name
     return [Output(kind, data, meta, "image")]
@@ -243,9 +261,12 @@ class LayerSlots:
 
     def reusable(self, slot: str, layer_type: str, meta: dict) -> bool:
         layer = self.get(slot)
-        return (layer is not None and isinstance(layer, _layer_class(layer_type))
-                and not self.edited(slot) and bool(getattr(layer, "rgb", False))
-                == bool(meta.get("rgb", False)))
+        return (
+            layer is not None
+            and isinstance(layer, _layer_class(layer_type))
+            and not self.edited(slot)
+            and bool(getattr(layer, "rgb", False)) == bool(meta.get("rgb", False))
+        )
 
     def write(self, out: Output, anchors: Sequence[Any] = ()) -> tuple[Layer, str | None]:
         """Write one output; returns (layer, a note for the person or None).
@@ -268,8 +289,11 @@ class LayerSlots:
         name, note = out.meta["name"], None
         if name in self.viewer.layers:
             taken = unwrap(self.viewer.layers[name])
-            why = ("it was edited since the plugin wrote it" if taken is old
-                   else "it was not made by this plugin for this image")
+            why = (
+                "it was edited since the plugin wrote it"
+                if taken is old
+                else "it was not made by this plugin for this image"
+            )
             name = _free_name(self.viewer, name)
             note = f"'{out.meta['name']}' was kept because {why}; the result is in '{name}'."
         elif old is not None:
@@ -279,8 +303,7 @@ class LayerSlots:
         index = stack_index(list(self.viewer.layers), out.slot, below, self.slot_of)
         active = self.viewer.layers.selection.active
         self.viewer.layers.insert(index, layer)
-        if (active is not None and kind_of(out.slot) in RANKS
-                and MARK in getattr(active, "metadata", {})):
+        if active is not None and kind_of(out.slot) in RANKS and MARK in getattr(active, "metadata", {}):
             # a masked copy appearing on a hide leaves the clusters layer (and napari's label
             # controls) selected; a person's own layer is not re-selected, as the dock would
             # take that as picking a new image
@@ -344,8 +367,7 @@ def _update(layer: Any, data: Any, meta: dict) -> None:
             setattr(layer, key, meta[key])
     if "colormap" in meta and hasattr(layer, "show_selected_label"):
         assign_colormap(layer, meta["colormap"])
-    layer.metadata = {k: (dict(v) if isinstance(v, dict) else v)
-                      for k, v in meta["metadata"].items()}
+    layer.metadata = {k: (dict(v) if isinstance(v, dict) else v) for k, v in meta["metadata"].items()}
 
 
 def _free_name(viewer: napari.viewer.Viewer, name: str) -> str:

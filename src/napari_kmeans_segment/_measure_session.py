@@ -34,13 +34,16 @@ if TYPE_CHECKING:
 
 OUTLIER_WARN = 0.05  # warn when more of an image's pixels than this are far from every centre
 # kind -> (what it is, how to read it)
-UNCERTAINTY_KINDS = {"distance": ("distance to centre", "bright = unlike its cluster"),
-                     "margin": ("margin to the next cluster", "dark = nearly in another cluster")}
+UNCERTAINTY_KINDS = {
+    "distance": ("distance to centre", "bright = unlike its cluster"),
+    "margin": ("margin to the next cluster", "dark = nearly in another cluster"),
+}
 
 
 # -- tables (pure functions) ------------------------------------------------------------------
-def physical(scale: Iterable[float], units: Iterable[Any] | None, ndim: int,
-             channel_axis: int | None = None) -> tuple[tuple[float, ...] | None, str | None]:
+def physical(
+    scale: Iterable[float], units: Iterable[Any] | None, ndim: int, channel_axis: int | None = None
+) -> tuple[tuple[float, ...] | None, str | None]:
     """``(scale, unit)`` for the area columns, from a layer's ``scale`` and ``units``.
 
     Every axis is converted to the first axis' unit (pint), so 0.5 µm by 500 nm pixels give
@@ -71,18 +74,22 @@ def _ndim(seg: Segmentation) -> int:
     return len(seg.params.get("spatial_shape") or np.shape(level))
 
 
-def cluster_features(seg: Segmentation, src: Source, names: Mapping[int, str],
-                     background: Iterable[int] = ()) -> pd.DataFrame:
+def cluster_features(
+    seg: Segmentation, src: Source, names: Mapping[int, str], background: Iterable[int] = ()
+) -> pd.DataFrame:
     """The clusters layer's ``features``: the cluster table with names, the background
     marks and the areas (pixels, physical, share of all pixels, share of tissue)."""
     import pandas as pd
 
     index = [int(i) for i in seg.index]
     scale, unit = physical(src.scale, src.units, _ndim(seg), src.channel_axis)
-    table = seg.table(names=[names.get(i, f"cluster {i}") for i in index],
-                      channel_names=src.channel_names,
-                      background=[b for b in background if int(b) in index], scale=scale,
-                      unit=unit)
+    table = seg.table(
+        names=[names.get(i, f"cluster {i}") for i in index],
+        channel_names=src.channel_names,
+        background=[b for b in background if int(b) in index],
+        scale=scale,
+        unit=unit,
+    )
     return pd.DataFrame(table)
 
 
@@ -91,8 +98,9 @@ def with_background(features: pd.DataFrame, background: Iterable[int]) -> pd.Dat
     from ._core.measure import area_table
 
     f = features.copy()
-    areas = area_table(f["index"].to_numpy(), f["area_px"].to_numpy(),
-                       background=[int(b) for b in background])
+    areas = area_table(
+        f["index"].to_numpy(), f["area_px"].to_numpy(), background=[int(b) for b in background]
+    )
     f["background"] = areas["background"]
     f["tissue_share"] = areas["tissue_share"]
     return f
@@ -112,13 +120,20 @@ def write_csv(features: pd.DataFrame, path: str | Path) -> Path:
         w = csv.writer(fh)
         w.writerow(list(features.columns))
         for row in features.itertuples(index=False):
-            w.writerow(["" if isinstance(v, float) and np.isnan(v)
-                        else v.item() if isinstance(v, np.generic) else v for v in row])
+            w.writerow(
+                [
+                    ""
+                    if isinstance(v, float) and np.isnan(v)
+                    else v.item()
+                    if isinstance(v, np.generic)
+                    else v
+                    for v in row
+                ]
+            )
     return path
 
 
-def check_outliers(model: KMeansModel, src: Source, progress: Any = None,
-                   cancel: Any = None) -> float | None:
+def check_outliers(model: KMeansModel, src: Source, progress: Any = None, cancel: Any = None) -> float | None:
     """Warn (``warnings.warn``; the dock shows it) when many of the image's pixels are far
     from every centre of ``model``. Returns the share, or None when it cannot be told (a
     lazy image, or a model saved without the reference distance)."""
@@ -127,14 +142,18 @@ def check_outliers(model: KMeansModel, src: Source, progress: Any = None,
 
     if DISTANCE_KEY not in model.params or not isinstance(src.data, np.ndarray):
         return None
-    frac = outlier_fraction(model, src.data, rgb=src.rgb, channel_axis=src.channel_axis,
-                            progress=progress, cancel=cancel)
+    frac = outlier_fraction(
+        model, src.data, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, cancel=cancel
+    )
     if frac > OUTLIER_WARN:
         warnings.warn(
             f"{100 * frac:.0f}% of the pixels of '{src.name}' are far from every cluster of "
             f"the model (about 1% are on the image it was made from): the model describes "
             "this image poorly (another stain, scanner or focus?). Check the result, or fit "
-            "a new model on it.", UserWarning, stacklevel=2)
+            "a new model on it.",
+            UserWarning,
+            stacklevel=2,
+        )
     return frac
 
 
@@ -194,8 +213,16 @@ class SessionMeasure:
         image = src.data[0] if src.multiscale else src.data
         scale, unit = physical(src.scale, src.units, np.ndim(lab), src.channel_axis)
         objects, table = extract_objects(
-            lab, labels, image, min_size=int(min_size), scale=scale, unit=unit, rgb=src.rgb,
-            channel_axis=src.channel_axis, channel_names=src.channel_names)
+            lab,
+            labels,
+            image,
+            min_size=int(min_size),
+            scale=scale,
+            unit=unit,
+            rgb=src.rgb,
+            channel_axis=src.channel_axis,
+            channel_names=src.channel_names,
+        )
         names = self.session.names()
         f = pd.DataFrame(table)
         f["cluster_name"] = [names.get(int(c), "") for c in f["cluster"]]
@@ -208,19 +235,37 @@ class SessionMeasure:
         objects, features = self.objects_table(labels, min_size)
         layer, seg, src = self._state()
         kind = "cluster " + "+".join(str(v) for v in sorted(set(labels))) + " objects"
-        out = Output(kind, objects, dict(
-            name=output_name(src.name, kind), scale=tuple(layer.scale),
-            translate=tuple(layer.translate), features=features, metadata={MARK: {
-                "kind": "objects", "source": src.name, "labels": sorted(set(labels)),
-                "min_size": int(min_size)}}), "labels")
+        out = Output(
+            kind,
+            objects,
+            dict(
+                name=output_name(src.name, kind),
+                scale=tuple(layer.scale),
+                translate=tuple(layer.translate),
+                features=features,
+                metadata={
+                    MARK: {
+                        "kind": "objects",
+                        "source": src.name,
+                        "labels": sorted(set(labels)),
+                        "min_size": int(min_size),
+                    }
+                },
+            ),
+            "labels",
+        )
         (new,) = self.session._write(seg, src, [out], "extract")
         self._objects = [s for s in self._objects if s != kind] + [kind]
         if len(features):
-            show_info(f"{len(features)} object(s) of cluster(s) {sorted(set(labels))} in "
-                      f"'{new.name}'; hover over one to see its measurements.")
+            show_info(
+                f"{len(features)} object(s) of cluster(s) {sorted(set(labels))} in "
+                f"'{new.name}'; hover over one to see its measurements."
+            )
         else:
-            show_warning(f"No object of cluster(s) {sorted(set(labels))} has {min_size} "
-                         "pixels or more; lower 'min size'.")
+            show_warning(
+                f"No object of cluster(s) {sorted(set(labels))} has {min_size} "
+                "pixels or more; lower 'min size'."
+            )
         return new
 
     def objects_layer(self, prefer: Any = None) -> Labels:
@@ -233,8 +278,9 @@ class SessionMeasure:
         if prefer is not None and any(prefer is ly for ly in mine):
             return prefer
         if not mine:
-            raise ValueError("No objects layer yet: select a cluster, tick 'as objects' and "
-                             "press 'extract selected'.")
+            raise ValueError(
+                "No objects layer yet: select a cluster, tick 'as objects' and press 'extract selected'."
+            )
         return mine[-1]
 
     def export_objects(self, path: str | Path, layer: Any = None) -> Path:
@@ -251,8 +297,9 @@ class SessionMeasure:
         return write_csv(f, path)
 
     # -- uncertainty -------------------------------------------------------------------------------
-    def uncertainty_job(self, kind: str = "distance") -> tuple[Callable[..., Any],
-                                                                Callable[[Any], Layer | None]]:
+    def uncertainty_job(
+        self, kind: str = "distance"
+    ) -> tuple[Callable[..., Any], Callable[[Any], Layer | None]]:
         """``(compute(progress, cancel), done(map))`` for the uncertainty map of the result."""
         from ._core import distance_map
 
@@ -260,20 +307,29 @@ class SessionMeasure:
             raise ValueError(f"kind={kind!r}: choose one of {list(UNCERTAINTY_KINDS)}.")
         _, seg, src = self._state()
         if src.multiscale or not isinstance(seg.labels, np.ndarray):
-            raise ValueError("The uncertainty map works on images held in memory (not "
-                             "multiscale or lazily loaded ones).")
+            raise ValueError(
+                "The uncertainty map works on images held in memory (not multiscale or lazily loaded ones)."
+            )
         model, labels = seg.model, seg.labels
 
         def compute(progress: Any = None, cancel: Any = None) -> np.ndarray:
-            d = distance_map(model, src.data, kind=kind, rgb=src.rgb,
-                             channel_axis=src.channel_axis, progress=progress, cancel=cancel)
+            d = distance_map(
+                model,
+                src.data,
+                kind=kind,
+                rgb=src.rgb,
+                channel_axis=src.channel_axis,
+                progress=progress,
+                cancel=cancel,
+            )
             d[labels == 0] = np.nan  # left out of the run (mask): no cluster to be sure of
             return d
 
         def done(d: np.ndarray) -> Layer | None:
             if self.session.seg is not seg:
-                show_info("The clusters changed while the uncertainty map was computed; "
-                          "press the button again.")
+                show_info(
+                    "The clusters changed while the uncertainty map was computed; press the button again."
+                )
                 return None
             return self._write_uncertainty(d, kind, seg, src)
 
@@ -284,23 +340,32 @@ class SessionMeasure:
         compute, done = self.uncertainty_job(kind)
         return done(compute())
 
-    def _write_uncertainty(self, d: np.ndarray, kind: str, seg: Segmentation,
-                           src: Source) -> Layer:
+    def _write_uncertainty(self, d: np.ndarray, kind: str, seg: Segmentation, src: Source) -> Layer:
         viewer = self.session.viewer
         fresh = self.session.slots.get("uncertainty") is None
         top = float(np.nanpercentile(d, 99.5)) if np.isfinite(d).any() else 1.0
         nd = d.ndim
-        out = Output("uncertainty", d, dict(
-            name=output_name(src.name, "uncertainty"), scale=tuple(src.scale)[-nd:],
-            translate=tuple(src.translate)[-nd:], colormap="magma",
-            contrast_limits=[0.0, max(top, 1e-6)], visible=not fresh, metadata={MARK: {
-                "kind": "uncertainty", "source": src.name, "measure": kind}}), "image")
+        out = Output(
+            "uncertainty",
+            d,
+            dict(
+                name=output_name(src.name, "uncertainty"),
+                scale=tuple(src.scale)[-nd:],
+                translate=tuple(src.translate)[-nd:],
+                colormap="magma",
+                contrast_limits=[0.0, max(top, 1e-6)],
+                visible=not fresh,
+                metadata={MARK: {"kind": "uncertainty", "source": src.name, "measure": kind}},
+            ),
+            "image",
+        )
         (layer,) = self.session._write(seg, src, [out], "uncertainty")
         if fresh and self.session.source in viewer.layers:
             # just above the image, hidden: it never covers what the person looks at
-            viewer.layers.move(viewer.layers.index(layer),
-                               viewer.layers.index(self.session.source) + 1)
+            viewer.layers.move(viewer.layers.index(layer), viewer.layers.index(self.session.source) + 1)
             what, how = UNCERTAINTY_KINDS[kind]
-            show_info(f"'{layer.name}' ({what}; {how}) added, hidden, just above "
-                      f"'{src.name}': tick its eye in the layer list to see it.")
+            show_info(
+                f"'{layer.name}' ({what}; {how}) added, hidden, just above "
+                f"'{src.name}': tick its eye in the layer list to see it."
+            )
         return layer

@@ -130,8 +130,9 @@ class ClusterSession:
         return out
 
     # -- writing -----------------------------------------------------------------------------
-    def set_result(self, seg: Segmentation, src: Source, *, code: str = "",
-                   extra: dict | None = None) -> list[Layer]:
+    def set_result(
+        self, seg: Segmentation, src: Source, *, code: str = "", extra: dict | None = None
+    ) -> list[Layer]:
         """Write a new result (a Run or an applied model); clears undo. Returns its layers."""
         self.code = code
         names = dict(zip(seg.index.tolist(), seg.default_names()))  # stain names for "hed"
@@ -146,27 +147,43 @@ class ClusterSession:
         self.changed.emit("result")
         return written
 
-    def _result_outputs(self, seg: Segmentation, src: Source, names: Mapping[int, str],
-                        colormap: Any, background: Iterable[int] = ()) -> list[Output]:
+    def _result_outputs(
+        self,
+        seg: Segmentation,
+        src: Source,
+        names: Mapping[int, str],
+        colormap: Any,
+        background: Iterable[int] = (),
+    ) -> list[Output]:
         params = {k: v for k, v in seg.params.items() if k != "spatial_shape"}
-        meta = dict(self._extra, source=src.name, params=dict(params, source=src.name),
-                    code=self.code)
-        labels = Output("clusters", seg.labels, dict(
-            name=output_name(src.name, "clusters"), scale=src.label_scale,
-            translate=src.label_translate, features=cluster_features(seg, src, names, background),
-            colormap=colormap, **style("clusters"),
-            metadata={MARK: dict(meta, kind="clusters")}), "labels")
+        meta = dict(self._extra, source=src.name, params=dict(params, source=src.name), code=self.code)
+        labels = Output(
+            "clusters",
+            seg.labels,
+            dict(
+                name=output_name(src.name, "clusters"),
+                scale=src.label_scale,
+                translate=src.label_translate,
+                features=cluster_features(seg, src, names, background),
+                colormap=colormap,
+                **style("clusters"),
+                metadata={MARK: dict(meta, kind="clusters")},
+            ),
+            "labels",
+        )
         return [labels, *image_outputs("recolored", seg.recolored, src, meta)]
 
     def _masked_outputs(self, seg: Segmentation, src: Source, hidden: list[int]) -> list[Output]:
         """The masked image, when something is hidden or the plugin's masked layer is shown."""
-        if not hidden and not any(self.slots.reusable(s, "image", {"rgb": src.rgb})
-                                  for s in image_slots("masked", src)):
+        if not hidden and not any(
+            self.slots.reusable(s, "image", {"rgb": src.rgb}) for s in image_slots("masked", src)
+        ):
             return []
         return image_outputs("masked", seg.masked(src.data, hidden), src)
 
-    def _write(self, seg: Segmentation, src: Source, outputs: list[Output], what: str,
-               colormap_only: Any = None) -> list[Layer]:
+    def _write(
+        self, seg: Segmentation, src: Source, outputs: list[Output], what: str, colormap_only: Any = None
+    ) -> list[Layer]:
         """Write layers computed beforehand; our own colormap events are not re-handled."""
         self._writing = True
         written = []
@@ -200,8 +217,9 @@ class ClusterSession:
         if self._writing or self.seg is None or self.src is None:
             return
         try:
-            self._write(self.seg, self.src, self._masked_outputs(self.seg, self.src,
-                                                                 self.hidden()), "visibility")
+            self._write(
+                self.seg, self.src, self._masked_outputs(self.seg, self.src, self.hidden()), "visibility"
+            )
         except ValueError as e:  # e.g. the source changed shape since the run
             show_warning(f"The masked layer was not updated: {e}")
         self.changed.emit("visibility")
@@ -216,8 +234,11 @@ class ClusterSession:
         layer, seg = self._require()
         self._check(visible)
         cmap = visibility_colormap(layer, {int(k): bool(v) for k, v in visible.items()})
-        hidden = [lab for lab, c in zip(self.index(), colormap_colors(
-            cmap, self.index(), layer.data.dtype)) if c[3] == 0]
+        hidden = [
+            lab
+            for lab, c in zip(self.index(), colormap_colors(cmap, self.index(), layer.data.dtype))
+            if c[3] == 0
+        ]
         assert self.src is not None
         outputs = self._masked_outputs(seg, self.src, hidden)
         self._write(seg, self.src, outputs, "visibility", colormap_only=cmap)
@@ -240,19 +261,17 @@ class ClusterSession:
         cmap = self._merged_colormap(layer, seg, new, group[0])
         hidden = [h for h in self.hidden() if h not in group[1:]]
         marks = marked(layer.features)  # the merged cluster keeps its first label's mark
-        outputs = self._result_outputs(new, self.src, names, cmap,
-                                       [b for b in marks if b not in group[1:]])
+        outputs = self._result_outputs(new, self.src, names, cmap, [b for b in marks if b not in group[1:]])
         outputs += self._masked_outputs(new, self.src, hidden)
         self._write(new, self.src, outputs, "merge")
         if layer.selected_label in group[1:]:  # that label is gone: "show selected label"
-            layer.selected_label = group[0]    # would otherwise draw nothing
+            layer.selected_label = group[0]  # would otherwise draw nothing
         self._undo.append(_Undo(seg, names, before, tuple(marks)))
         show_info(f"Merged clusters {group} into {group[0]}.")
         self.changed.emit("merge")
         return new
 
-    def _merged_colormap(self, layer: Labels, seg: Segmentation, new: Segmentation,
-                         target: int) -> Any:
+    def _merged_colormap(self, layer: Labels, seg: Segmentation, new: Segmentation, target: int) -> Any:
         """Keep the colours the person sees; the merged cluster takes its new centre's colour
         if it was drawn in the plugin's colour for its old centre. A cyclic ("auto")
         colormap draws any label, so it is kept as it is."""
@@ -268,8 +287,7 @@ class ClusterSession:
         if np.allclose(seen[target][:3], was[:3]):
             now = centre_colors(new.centers, self.src)[new.index.tolist().index(target)]
             colors[target] = np.r_[now[:3], seen[target][3]]
-        return direct_colormap(colors, default=getattr(layer.colormap, "default_color",
-                                                       np.zeros(4)))
+        return direct_colormap(colors, default=getattr(layer.colormap, "default_color", np.zeros(4)))
 
     def undo(self) -> None:
         """Undo the last merge (names given since then are kept)."""
@@ -300,15 +318,32 @@ class ClusterSession:
         data = seg.extract(label, objects=objects, min_size=min_size)
         assert self.src is not None
         kind = f"cluster {label}" + (" objects" if objects else "")
-        out = Output(kind, data, dict(
-            name=output_name(self.src.name, kind), scale=tuple(layer.scale),
-            translate=tuple(layer.translate), metadata={MARK: {
-                "kind": "extract", "source": self.src.name, "label": label,
-                "objects": objects, "min_size": min_size}}), "labels")
+        out = Output(
+            kind,
+            data,
+            dict(
+                name=output_name(self.src.name, kind),
+                scale=tuple(layer.scale),
+                translate=tuple(layer.translate),
+                metadata={
+                    MARK: {
+                        "kind": "extract",
+                        "source": self.src.name,
+                        "label": label,
+                        "objects": objects,
+                        "min_size": min_size,
+                    }
+                },
+            ),
+            "labels",
+        )
         (new,) = self._write(seg, self.src, [out], "extract")
         n = int(np.max(np.asarray(data[0] if isinstance(data, list) else data)))
-        show_info(f"Cluster {label}: {n} object(s) in '{new.name}'." if objects
-                  else f"Cluster {label} extracted to '{new.name}'.")
+        show_info(
+            f"Cluster {label}: {n} object(s) in '{new.name}'."
+            if objects
+            else f"Cluster {label} extracted to '{new.name}'."
+        )
         return new
 
     def rename(self, label: int, name: str) -> None:
@@ -326,14 +361,24 @@ class ClusterSession:
         """Write the current result's model (merges included) as JSON."""
         return self.model.save(path)
 
-    def write_preview(self, labels: Any, src: Source, colors: np.ndarray, scale: tuple,
-                      translate: tuple) -> Layer:
+    def write_preview(
+        self, labels: Any, src: Source, colors: np.ndarray, scale: tuple, translate: tuple
+    ) -> Layer:
         """Write a live-preview Labels layer for this source (its own slot)."""
         index = np.arange(1, colors.shape[0] + 1).tolist()
-        out = Output("preview", labels, dict(
-            name=output_name(src.name, "preview"), scale=scale, translate=translate,
-            colormap=direct_colormap(dict(zip(index, colors))), **style("preview"),
-            metadata={MARK: {"kind": "preview", "source": src.name}}), "labels")
+        out = Output(
+            "preview",
+            labels,
+            dict(
+                name=output_name(src.name, "preview"),
+                scale=scale,
+                translate=translate,
+                colormap=direct_colormap(dict(zip(index, colors))),
+                **style("preview"),
+                metadata={MARK: {"kind": "preview", "source": src.name}},
+            ),
+            "labels",
+        )
         layer, note = self.slots.write(out, src.layers)
         if note:
             show_warning(note)

@@ -36,11 +36,26 @@ STYLES: dict[str, dict[str, Any]] = {
 # Saturated colours far apart (after Sasha Trubetskoy's "20 distinct colours"), RGB in 0..1,
 # ordered so that the first K are as different from one another as possible. More clusters
 # than colours take hues spread around the colour circle.
-PALETTE = np.array([
-    (255, 225, 25), (67, 99, 216), (240, 50, 230), (60, 180, 75), (66, 212, 244),
-    (230, 25, 75), (245, 130, 49), (145, 30, 180), (191, 239, 69), (70, 153, 144),
-    (0, 0, 117), (128, 0, 0),
-], float) / 255
+PALETTE = (
+    np.array(
+        [
+            (255, 225, 25),
+            (67, 99, 216),
+            (240, 50, 230),
+            (60, 180, 75),
+            (66, 212, 244),
+            (230, 25, 75),
+            (245, 130, 49),
+            (145, 30, 180),
+            (191, 239, 69),
+            (70, 153, 144),
+            (0, 0, 117),
+            (128, 0, 0),
+        ],
+        float,
+    )
+    / 255
+)
 SPARE = 3  # palette colours offered beyond one per cluster
 
 
@@ -72,11 +87,11 @@ def overlay_colors(average: np.ndarray, counts: Any = None) -> np.ndarray:
     k = avg.shape[0]
     out = np.ones((k, 4))
     order = np.argsort(-np.asarray(counts if counts is not None else np.ones(k)), kind="stable")
-    first = order[:len(PALETTE)]  # the clusters that get palette colours
+    first = order[: len(PALETTE)]  # the clusters that get palette colours
     n = min(len(PALETTE), len(first) + SPARE)
     dist = np.linalg.norm(avg[first, None, :] - PALETTE[None, :n, :], axis=-1)
     out[first, :3] = PALETTE[_bottleneck_assignment(dist)]
-    for i, color in zip(order[len(PALETTE):], _more_colors(k - len(first))):
+    for i, color in zip(order[len(PALETTE) :], _more_colors(k - len(first))):
         out[i, :3] = color
     return out
 
@@ -124,8 +139,10 @@ def _more_colors(n: int) -> list[np.ndarray]:
     """``n`` further colours: hues a golden angle apart, alternately bright and darker."""
     import colorsys
 
-    return [np.array(colorsys.hsv_to_rgb((0.13 + i * 0.618034) % 1.0, 0.8,
-                                         0.95 if i % 2 == 0 else 0.65)) for i in range(n)]
+    return [
+        np.array(colorsys.hsv_to_rgb((0.13 + i * 0.618034) % 1.0, 0.8, 0.95 if i % 2 == 0 else 0.65))
+        for i in range(n)
+    ]
 
 
 def kind_of(slot: str) -> str:
@@ -133,8 +150,9 @@ def kind_of(slot: str) -> str:
     return slot.split(" (")[0]
 
 
-def stack_index(layers: Sequence[Any], slot: str, below: Sequence[Any],
-                slot_of: Callable[[Any], str | None]) -> int:
+def stack_index(
+    layers: Sequence[Any], slot: str, below: Sequence[Any], slot_of: Callable[[Any], str | None]
+) -> int:
     """Where a new layer for ``slot`` goes in ``layers`` (bottom first).
 
     Just above the highest of ``below`` that belongs under it: layers with no slot (the

@@ -60,53 +60,100 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("images", nargs="+", type=Path,
-                   help="image files (PNG, JPEG, TIFF, SVS, ...) or zarr/OME-Zarr folders")
+    p.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        help="image files (PNG, JPEG, TIFF, SVS, ...) or zarr/OME-Zarr folders",
+    )
     p.add_argument("-k", "--n-clusters", type=int, help="number of clusters K")
     p.add_argument("-o", "--outdir", type=Path, help="output folder (created if missing)")
-    p.add_argument("--model", type=Path,
-                   help="apply a saved model instead of fitting: every image gets the same classes")
-    p.add_argument("--save-model", type=Path,
-                   help="save the model fitted on the first image (its folder must exist); "
-                   "the other images are then labelled with that model")
+    p.add_argument(
+        "--model", type=Path, help="apply a saved model instead of fitting: every image gets the same classes"
+    )
+    p.add_argument(
+        "--save-model",
+        type=Path,
+        help="save the model fitted on the first image (its folder must exist); "
+        "the other images are then labelled with that model",
+    )
     p.add_argument("--seed", type=int, default=DEFAULTS.seed)
     p.add_argument("--attempts", type=int, default=DEFAULTS.attempts)
     p.add_argument("--max-iter", type=int, default=DEFAULTS.max_iter)
     p.add_argument("--epsilon", type=float, default=DEFAULTS.epsilon)
     p.add_argument("--init", choices=[*INITS, *INIT_ALIASES], default=DEFAULTS.init)
-    p.add_argument("--exact", action="store_true",
-                   help="the exact recipe on every pixel (slow; not for large inputs)")
+    p.add_argument(
+        "--exact", action="store_true", help="the exact recipe on every pixel (slow; not for large inputs)"
+    )
     p.add_argument("--color-space", choices=list(COLOR_SPACES), default=DEFAULTS.color_space)
-    p.add_argument("--stain-vectors", choices=list(STAIN_VECTORS), default=DEFAULTS.stain_vectors,
-                   help="with --color-space hed: the fixed stain vectors, or vectors estimated "
-                   "from each image (macenko)")
+    p.add_argument(
+        "--stain-vectors",
+        choices=list(STAIN_VECTORS),
+        default=DEFAULTS.stain_vectors,
+        help="with --color-space hed: the fixed stain vectors, or vectors estimated "
+        "from each image (macenko)",
+    )
     p.add_argument("--normalize", action="store_true", default=DEFAULTS.normalize)
-    p.add_argument("--channel-axis", type=_axis, default="auto", metavar="N|none",
-                   help="axis holding the channels (all are clustered together); 'none' = "
-                   "every axis is spatial (a grayscale stack); default: from the file")
+    p.add_argument(
+        "--channel-axis",
+        type=_axis,
+        default="auto",
+        metavar="N|none",
+        help="axis holding the channels (all are clustered together); 'none' = "
+        "every axis is spatial (a grayscale stack); default: from the file",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--summary", type=Path, default=None, metavar="CSV",
-                   help="where to write the summary table (default OUTDIR/summary.csv)")
+    p.add_argument(
+        "--summary",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="where to write the summary table (default OUTDIR/summary.csv)",
+    )
     p.add_argument("--no-summary", action="store_true", help="do not write the summary table")
-    p.add_argument("--objects", type=_labels, default=(), metavar="L[,L..]",
-                   help="count the connected objects of these clusters in the summary")
-    p.add_argument("--min-size", type=int, default=0, metavar="N",
-                   help="objects smaller than N pixels are not counted")
-    p.add_argument("--background", type=_labels, default=(), metavar="L[,L..]",
-                   help="clusters that are background: the summary adds each other "
-                   "cluster's share of the rest (the tissue)")
+    p.add_argument(
+        "--objects",
+        type=_labels,
+        default=(),
+        metavar="L[,L..]",
+        help="count the connected objects of these clusters in the summary",
+    )
+    p.add_argument(
+        "--min-size", type=int, default=0, metavar="N", help="objects smaller than N pixels are not counted"
+    )
+    p.add_argument(
+        "--background",
+        type=_labels,
+        default=(),
+        metavar="L[,L..]",
+        help="clusters that are background: the summary adds each other "
+        "cluster's share of the rest (the tissue)",
+    )
     large = p.add_argument_group("large images")
-    large.add_argument("--lazy", action="store_true",
-                       help="read every TIFF input block by block (zarr inputs always are)")
-    large.add_argument("--recolored", action=argparse.BooleanOptionalAction, default=None,
-                       help="write the recoloured image (default: yes for images read into "
-                       "memory, no for large inputs)")
-    large.add_argument("--scheduler", default="threads", metavar="threads|processes|ADDRESS",
-                       help="dask scheduler for large inputs; an address (tcp://host:8786) "
-                       "connects to a dask.distributed scheduler, whose workers must see "
-                       "the input and output folders")
-    large.add_argument("--chunk", type=int, default=2048, metavar="PIXELS",
-                       help="side of the blocks large inputs are processed and written in")
+    large.add_argument(
+        "--lazy", action="store_true", help="read every TIFF input block by block (zarr inputs always are)"
+    )
+    large.add_argument(
+        "--recolored",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write the recoloured image (default: yes for images read into memory, no for large inputs)",
+    )
+    large.add_argument(
+        "--scheduler",
+        default="threads",
+        metavar="threads|processes|ADDRESS",
+        help="dask scheduler for large inputs; an address (tcp://host:8786) "
+        "connects to a dask.distributed scheduler, whose workers must see "
+        "the input and output folders",
+    )
+    large.add_argument(
+        "--chunk",
+        type=int,
+        default=2048,
+        metavar="PIXELS",
+        help="side of the blocks large inputs are processed and written in",
+    )
     return p
 
 
@@ -126,7 +173,8 @@ def _labels(text: str) -> tuple[int, ...]:
         out = tuple(int(t) for t in text.split(",") if t.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: give cluster numbers separated by commas, e.g. 2,3") from None
+            f"{text!r}: give cluster numbers separated by commas, e.g. 2,3"
+        ) from None
     if not out or min(out) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: cluster numbers start at 1")
     return out
@@ -143,8 +191,15 @@ def check_options(args) -> list[str]:
         problems.append("--save-model saves a fitted model; with --model nothing is fitted.")
     if args.n_clusters is not None and args.model is None:
         try:
-            Options.check(args.n_clusters, args.attempts, args.max_iter, args.epsilon, args.init,
-                          args.seed, sample_size(args))
+            Options.check(
+                args.n_clusters,
+                args.attempts,
+                args.max_iter,
+                args.epsilon,
+                args.init,
+                args.seed,
+                sample_size(args),
+            )
         except (TypeError, ValueError) as e:
             problems.append(cli_words(str(e)))
     try:
@@ -180,8 +235,10 @@ def parse(argv: list[str]):
     if not _scheduler_form(args.scheduler):
         # checked before any dask Client exists: a Client that failed on "banana" hung 10 s in
         # its __del__ and printed "Exception ignored in Client.__del__"
-        raise CliError(f"--scheduler {args.scheduler}: give threads, processes or a dask "
-                       "scheduler's address such as tcp://10.0.0.5:8786 or 10.0.0.5:8786.")
+        raise CliError(
+            f"--scheduler {args.scheduler}: give threads, processes or a dask "
+            "scheduler's address such as tcp://10.0.0.5:8786 or 10.0.0.5:8786."
+        )
     return args
 
 

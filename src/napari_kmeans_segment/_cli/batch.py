@@ -48,11 +48,13 @@ def run(plan: Plan, args, console: Console) -> int:
             try:
                 with Transaction() as tx:
                     if lazy_env is not None and item.source.lazy:
-                        seg_model, row = process_lazy(item, model, args, tx, console, lazy_env,
-                                                      prefix=f"{bar(i, n)} {i}/{n} {name}")
+                        seg_model, row = process_lazy(
+                            item, model, args, tx, console, lazy_env, prefix=f"{bar(i, n)} {i}/{n} {name}"
+                        )
                     else:
-                        seg_model, row = _process(item, model, args, tx, console,
-                                                  prefix=f"{bar(i, n)} {i}/{n} {name}")
+                        seg_model, row = _process(
+                            item, model, args, tx, console, prefix=f"{bar(i, n)} {i}/{n} {name}"
+                        )
                     fitted_now = model is None and plan.save_model is not None
                     if plan.save_model is not None and model is None:
                         write_model(tx.temp(plan.save_model), seg_model)
@@ -126,11 +128,19 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
         seg = model.apply(img, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress)
     else:
         seg = nks.segment(
-            img, args.n_clusters, seed=args.seed, attempts=args.attempts,
-            max_iter=args.max_iter, epsilon=args.epsilon, init=args.init,
-            sample_size=sample_size(args), color_space=args.color_space,
+            img,
+            args.n_clusters,
+            seed=args.seed,
+            attempts=args.attempts,
+            max_iter=args.max_iter,
+            epsilon=args.epsilon,
+            init=args.init,
+            sample_size=sample_size(args),
+            color_space=args.color_space,
             stain_vectors=args.stain_vectors,
-            normalize=args.normalize, rgb=src.rgb, channel_axis=src.channel_axis,
+            normalize=args.normalize,
+            rgb=src.rgb,
+            channel_axis=src.channel_axis,
             progress=progress,
         )
     labels = np.asarray(seg.labels)

@@ -55,11 +55,15 @@ def bar(done: int, total: int, width: int = 20) -> str:
 
 # The core speaks Python (keyword arguments); the command line speaks flags.
 _WHOLE_SENTENCES = [
-    (re.compile(r"Pass rgb=False for a grayscale image\.?"),
-     "Use --channel-axis N to say which axis holds the channels, or --channel-axis none "
-     "for a grayscale image or stack."),
-    (re.compile(r"Load the image \(np\.asarray\) or a region of it first\.?"),
-     "Leave out that option for large (lazily read) inputs."),
+    (
+        re.compile(r"Pass rgb=False for a grayscale image\.?"),
+        "Use --channel-axis N to say which axis holds the channels, or --channel-axis none "
+        "for a grayscale image or stack.",
+    ),
+    (
+        re.compile(r"Load the image \(np\.asarray\) or a region of it first\.?"),
+        "Leave out that option for large (lazily read) inputs.",
+    ),
 ]
 _WORDS = [
     (re.compile(r"\bn_clusters=(\S+?)([:;,.]?\s|$)"), r"-k \1\2"),

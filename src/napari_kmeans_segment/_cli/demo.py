@@ -8,8 +8,9 @@ SAMPLES = ("coffee", "immunohistochemistry", "chelsea")
 
 
 def demo_main(argv: list[str]) -> int:
-    dp = argparse.ArgumentParser(prog="napari-kmeans-segment demo",
-                                 description="Open napari with a sample image and the widget.")
+    dp = argparse.ArgumentParser(
+        prog="napari-kmeans-segment demo", description="Open napari with a sample image and the widget."
+    )
     dp.add_argument("--sample", choices=SAMPLES, default="coffee")
     demo(dp.parse_args(argv).sample)
     return 0

@@ -103,8 +103,10 @@ def check_axis(src: Source) -> None:
         return
     n = len(src.shape)
     if not -n <= src.channel_axis < n:
-        raise CliError(f"{src.path}: --channel-axis {src.channel_axis} is out of range for its "
-                       f"{n} axes (shape {src.shape}).")
+        raise CliError(
+            f"{src.path}: --channel-axis {src.channel_axis} is out of range for its "
+            f"{n} axes (shape {src.shape})."
+        )
     src.channel_axis %= n
 
 
@@ -120,8 +122,7 @@ def _probe_tiff(path: Path, force_lazy: bool) -> Source:
     except (OSError, ValueError, IndexError, tifffile.TiffFileError) as e:
         raise CliError(f"{path}: not a TIFF file tifffile can read ({e}).") from None
     rgb, ca = tiff_layout(axes, shape, photometric)
-    return Source(path, "tiff", lazy=big or force_lazy, shape=shape, dtype=dtype,
-                  rgb=rgb, channel_axis=ca)
+    return Source(path, "tiff", lazy=big or force_lazy, shape=shape, dtype=dtype, rgb=rgb, channel_axis=ca)
 
 
 def tiff_layout(axes: str, shape: tuple[int, ...], photometric) -> tuple[bool, int | None]:
@@ -152,8 +153,10 @@ def _probe_zarr(path: Path) -> Source:
         attrs: dict[str, Any] = dict(node.attrs.asdict())
         ms = attrs.get("multiscales") or (attrs.get("ome") or {}).get("multiscales")
         if not ms:
-            raise CliError(f"{path}: a zarr group without OME-Zarr 'multiscales' metadata; give "
-                           "the path of the image array inside it instead.")
+            raise CliError(
+                f"{path}: a zarr group without OME-Zarr 'multiscales' metadata; give "
+                "the path of the image array inside it instead."
+            )
         level0 = ms[0]["datasets"][0]
         inner, axes = level0["path"], ms[0].get("axes")
         for t in level0.get("coordinateTransformations", []):
@@ -171,9 +174,18 @@ def _probe_zarr(path: Path) -> Source:
         from .._core.image import guess_rgb
 
         rgb = guess_rgb(shape)
-    return Source(path, "zarr", lazy=True, shape=shape, dtype=dtype, rgb=rgb, channel_axis=ca,
-                  zarr_path=str(Path(path) / inner) if inner else str(path),
-                  store_chunks=tuple(node.chunks), scale=scale)
+    return Source(
+        path,
+        "zarr",
+        lazy=True,
+        shape=shape,
+        dtype=dtype,
+        rgb=rgb,
+        channel_axis=ca,
+        zarr_path=str(Path(path) / inner) if inner else str(path),
+        store_chunks=tuple(node.chunks),
+        scale=scale,
+    )
 
 
 def read_array(src: Source) -> np.ndarray:

@@ -34,25 +34,43 @@ def ome_axes(src: Source, channel_dim: int | None) -> tuple[list[dict], list[flo
     return axes, scale
 
 
-def create_ome_array(group_path: Path, name: str, arr, axes: list[dict],
-                     scale: list[float] | None, colors: list[dict] | None = None) -> str:
+def create_ome_array(
+    group_path: Path,
+    name: str,
+    arr,
+    axes: list[dict],
+    scale: list[float] | None,
+    colors: list[dict] | None = None,
+) -> str:
     """Create an empty OME-Zarr image (level "0" shaped and chunked like the dask array
     ``arr``) at ``group_path``; return the level's path for the block writers."""
     import zarr
 
     group = zarr.open_group(str(group_path), mode="w", zarr_format=2)
     ndim = len(arr.shape)
-    group.attrs["multiscales"] = [{
-        "version": NGFF_VERSION,
-        "name": name,
-        "axes": axes,
-        "datasets": [{"path": "0", "coordinateTransformations": [
-            {"type": "scale", "scale": scale if scale is not None else [1.0] * ndim}]}],
-    }]
+    group.attrs["multiscales"] = [
+        {
+            "version": NGFF_VERSION,
+            "name": name,
+            "axes": axes,
+            "datasets": [
+                {
+                    "path": "0",
+                    "coordinateTransformations": [
+                        {"type": "scale", "scale": scale if scale is not None else [1.0] * ndim}
+                    ],
+                }
+            ],
+        }
+    ]
     if colors is not None:
         group.attrs["image-label"] = {"version": NGFF_VERSION, "colors": colors}
     group.create_array(
-        "0", shape=arr.shape, chunks=tuple(c[0] for c in arr.chunks), dtype=arr.dtype,
-        fill_value=0, chunk_key_encoding={"name": "v2", "separator": "/"},
+        "0",
+        shape=arr.shape,
+        chunks=tuple(c[0] for c in arr.chunks),
+        dtype=arr.dtype,
+        fill_value=0,
+        chunk_key_encoding={"name": "v2", "separator": "/"},
     )
     return str(Path(group_path) / "0")

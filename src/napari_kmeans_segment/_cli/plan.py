@@ -54,11 +54,15 @@ def make_plan(args) -> Plan:
     for src in sources:
         plan.images.append(ImagePlan(src, _outputs(src, outdir, args)))
         if src.lazy and args.exact:
-            problems.append(f"{src.path}: --exact needs the whole image in memory; this input is "
-                            "read block by block. Leave out --exact.")
+            problems.append(
+                f"{src.path}: --exact needs the whole image in memory; this input is "
+                "read block by block. Leave out --exact."
+            )
         if src.lazy and (args.objects or args.background):
-            plan.notes.append(f"{src.path}: objects are not counted for inputs read block by "
-                              "block (their summary cells stay empty).")
+            plan.notes.append(
+                f"{src.path}: objects are not counted for inputs read block by "
+                "block (their summary cells stay empty)."
+            )
     if not args.no_summary:
         plan.summary = args.summary if args.summary is not None else outdir / "summary.csv"
     if args.outdir is not None:
@@ -107,8 +111,10 @@ def _inside(child: Path, parent: Path) -> bool:
 
 def _check_outdir(outdir: Path, inputs: list[Path]) -> list[str]:
     if os.path.islink(outdir) and not outdir.exists():
-        return [f"-o {outdir}: a broken link (to {os.readlink(outdir)}, which does not exist); "
-                "create that folder or choose another -o."]
+        return [
+            f"-o {outdir}: a broken link (to {os.readlink(outdir)}, which does not exist); "
+            "create that folder or choose another -o."
+        ]
     if outdir.exists() and not outdir.is_dir():
         return [f"-o {outdir}: a file, not a folder."]
     for src in inputs:
@@ -142,28 +148,39 @@ def _check_outputs(plan: Plan, args) -> list[str]:
         planned.append((plan.save_model, False, "--save-model"))
         folder = plan.save_model.absolute().parent
         if not folder.is_dir():
-            problems.append(f"--save-model {plan.save_model}: the folder {folder} does not exist; "
-                            "create it first.")
+            problems.append(
+                f"--save-model {plan.save_model}: the folder {folder} does not exist; create it first."
+            )
         elif not os.access(folder, os.W_OK | os.X_OK):
             problems.append(f"--save-model {plan.save_model}: the folder {folder} is not writable.")
     if plan.summary is not None and args.summary is not None:
         folder = plan.summary.absolute().parent
         if folder != plan.outdir.absolute() and not folder.is_dir():
-            problems.append(f"--summary {plan.summary}: the folder {folder} does not exist; "
-                            "create it first.")
+            problems.append(f"--summary {plan.summary}: the folder {folder} does not exist; create it first.")
     seen: dict[Path, str] = {}
     for path, is_dir, who in planned:
         key = path.absolute()
         if key in seen:
-            problems.append(f"{who} and {seen[key]} would both write {path}; give the inputs "
-                            "different names or write them to different folders.")
+            problems.append(
+                f"{who} and {seen[key]} would both write {path}; give the inputs "
+                "different names or write them to different folders."
+            )
             continue
         seen[key] = who
-        hit = next((src for src in inputs if same_file(path, src) or (
-            os.path.lexists(src) and (_inside(src, path) or _inside(path, src)))), None)
+        hit = next(
+            (
+                src
+                for src in inputs
+                if same_file(path, src)
+                or (os.path.lexists(src) and (_inside(src, path) or _inside(path, src)))
+            ),
+            None,
+        )
         if hit is not None:
-            problems.append(f"{path} would overwrite the input {hit}; refusing (even with "
-                            "--overwrite). Choose another output folder or name.")
+            problems.append(
+                f"{path} would overwrite the input {hit}; refusing (even with "
+                "--overwrite). Choose another output folder or name."
+            )
             continue
         if os.path.lexists(path):
             if path.is_dir() != is_dir and not path.is_symlink():

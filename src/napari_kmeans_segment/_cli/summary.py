@@ -49,8 +49,9 @@ def columns(rows: list[dict]) -> list[str]:
     present = {k for r in rows for k in r}
     cols = [c for c in fixed if c in present]
     for prefix in ("share_", "tissue_share_", "objects_"):
-        labs = sorted({int(k[len(prefix):]) for k in present
-                       if k.startswith(prefix) and k[len(prefix):].isdigit()})
+        labs = sorted(
+            {int(k[len(prefix) :]) for k in present if k.startswith(prefix) and k[len(prefix) :].isdigit()}
+        )
         cols += [f"{prefix}{lab}" for lab in labs]
     return cols
 

@@ -28,13 +28,16 @@ class LazyEnv:
             try:
                 from distributed import Client
             except ImportError:
-                raise CliError(f"--scheduler {scheduler}: connecting to a dask scheduler needs "
-                               "dask.distributed (pip install distributed).") from None
+                raise CliError(
+                    f"--scheduler {scheduler}: connecting to a dask scheduler needs "
+                    "dask.distributed (pip install distributed)."
+                ) from None
             try:
                 self.client = Client(scheduler, timeout="5s", set_as_default=False)
             except (OSError, TimeoutError, ValueError) as e:
-                raise CliError(f"--scheduler {scheduler}: could not connect to a dask scheduler "
-                               f"there ({e}).") from None
+                raise CliError(
+                    f"--scheduler {scheduler}: could not connect to a dask scheduler there ({e})."
+                ) from None
 
     @contextmanager
     def active(self):
@@ -109,8 +112,14 @@ def open_lazy(src: Source, target: int):
         return da.from_zarr(z, chunks=block_chunks(z.shape, z.chunks, _channel_dim(src), target))
     level = TiffLevel(src.path)
     chunks = block_chunks(level.shape, level.chunks, _channel_dim(src), target)
-    return da.from_array(level, chunks=chunks, lock=False, asarray=True, fancy=False,
-                         name=f"tiff-{abs(hash((level.path, chunks)))}")
+    return da.from_array(
+        level,
+        chunks=chunks,
+        lock=False,
+        asarray=True,
+        fancy=False,
+        name=f"tiff-{abs(hash((level.path, chunks)))}",
+    )
 
 
 def _channel_dim(src: Source) -> int | None:
@@ -147,15 +156,24 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     arr = open_lazy(src, args.chunk)
     with env.active():
         if model is None:
+
             def fit_progress(fraction, message):
                 console.progress(f"{prefix}: fitting {int(100 * fraction)}% {message}")
 
             seg = nks.segment(
-                arr, args.n_clusters, seed=args.seed, attempts=args.attempts,
-                max_iter=args.max_iter, epsilon=args.epsilon, init=args.init,
+                arr,
+                args.n_clusters,
+                seed=args.seed,
+                attempts=args.attempts,
+                max_iter=args.max_iter,
+                epsilon=args.epsilon,
+                init=args.init,
                 color_space=args.color_space,
-            stain_vectors=args.stain_vectors, normalize=args.normalize, rgb=src.rgb,
-                channel_axis=src.channel_axis, progress=fit_progress,
+                stain_vectors=args.stain_vectors,
+                normalize=args.normalize,
+                rgb=src.rgb,
+                channel_axis=src.channel_axis,
+                progress=fit_progress,
             )
             model, labels, recolored = seg.model, seg.labels, seg.recolored
         else:
@@ -164,30 +182,39 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     nbins = index[-1] + 1
     channel_dim = _channel_dim(src)
     spatial_axes, scale = ome_axes(src, channel_dim)
-    tasks = block_writes(labels, create_ome_array(
-        tx.temp(item.outputs["labels"]), src.stem + " labels", labels, spatial_axes, scale,
-        colors=_label_colors(model, index, src)), nbins)
+    tasks = block_writes(
+        labels,
+        create_ome_array(
+            tx.temp(item.outputs["labels"]),
+            src.stem + " labels",
+            labels,
+            spatial_axes,
+            scale,
+            colors=_label_colors(model, index, src),
+        ),
+        nbins,
+    )
     if "recolored" in item.outputs:
         rec = recolored if channel_dim is None else _channels_first(recolored, channel_dim)
-        axes = spatial_axes if channel_dim is None else [{"name": "c", "type": "channel"},
-                                                         *spatial_axes]
+        axes = spatial_axes if channel_dim is None else [{"name": "c", "type": "channel"}, *spatial_axes]
         rscale = scale if channel_dim is None or scale is None else [1.0, *scale]
-        tasks += block_writes(rec, create_ome_array(
-            tx.temp(item.outputs["recolored"]), src.stem + " recolored", rec, axes, rscale), 0)
+        tasks += block_writes(
+            rec,
+            create_ome_array(tx.temp(item.outputs["recolored"]), src.stem + " recolored", rec, axes, rscale),
+            0,
+        )
     done = [0]
 
     def tick():
         done[0] += 1
-        console.progress(f"{prefix}: writing {bar(done[0], len(tasks))} "
-                         f"{done[0]}/{len(tasks)} blocks")
+        console.progress(f"{prefix}: writing {bar(done[0], len(tasks))} {done[0]}/{len(tasks)} blocks")
 
     results = env.compute(tasks, tick)
     counts = np.sum([r for r in results if r is not None], axis=0)
     centers = _centers(model, index)
     from .._core import cluster_table
 
-    write_table(tx.temp(item.outputs["clusters"]),
-                cluster_table(np.asarray(index), counts[index], centers))
+    write_table(tx.temp(item.outputs["clusters"]), cluster_table(np.asarray(index), counts[index], centers))
     return model, image_row(str(src.path), counts, None, args)
 
 
@@ -196,8 +223,7 @@ def apply_model_lazily(model, arr, src: Source):
     channel_dim = _channel_dim(src)
     drop = () if channel_dim is None else (channel_dim,)
     dtype = labels_dtype(model_labels(model)[-1])
-    labels = arr.map_blocks(_apply_labels, model, src.rgb, src.channel_axis, drop_axis=drop,
-                            dtype=dtype)
+    labels = arr.map_blocks(_apply_labels, model, src.rgb, src.channel_axis, drop_axis=drop, dtype=dtype)
     recolored = arr.map_blocks(_apply_recolored, model, src.rgb, src.channel_axis, dtype=arr.dtype)
     return labels, recolored
 
@@ -253,5 +279,4 @@ def _label_colors(model, index, src: Source):
     if not (src.rgb and np.dtype(src.dtype) == np.uint8):
         return None
     centers = np.clip(np.rint(_centers(model, index)), 0, 255).astype(int)
-    return [{"label-value": int(lab), "rgba": [*map(int, c[:3]), 255]}
-            for lab, c in zip(index, centers)]
+    return [{"label-value": int(lab), "rgba": [*map(int, c[:3]), 255]} for lab, c in zip(index, centers)]

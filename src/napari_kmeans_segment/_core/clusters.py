@@ -57,8 +57,11 @@ def fill(data, sel, value, n_color: int, channel_axis: int | None):
 def mask_image(image, labels, hidden, n_color: int, channel_axis: int | None):
     """The image with the pixels of the ``hidden`` clusters set to 0 on ``n_color`` channels."""
     lab = _labels_array(labels)
-    spatial = image.shape if channel_axis is None else tuple(
-        np.delete(np.asarray(image.shape), channel_axis % image.ndim))
+    spatial = (
+        image.shape
+        if channel_axis is None
+        else tuple(np.delete(np.asarray(image.shape), channel_axis % image.ndim))
+    )
     if tuple(spatial) != tuple(lab.shape):
         raise ValueError(
             f"Labels of shape {tuple(lab.shape)} do not match the image's spatial shape "
@@ -70,8 +73,7 @@ def mask_image(image, labels, hidden, n_color: int, channel_axis: int | None):
     return fill(image, member(lab, hidden), 0, n_color, channel_axis)
 
 
-def mask_clusters(image, labels, hidden, *, rgb: bool | None = None,
-                  channel_axis: int | None = None):
+def mask_clusters(image, labels, hidden, *, rgb: bool | None = None, channel_axis: int | None = None):
     """The tutorial's masked image: a copy of ``image`` with the pixels of the ``hidden``
     clusters set to 0 (black). Alpha, if any, is kept. A dask image gives a lazy result.
     """

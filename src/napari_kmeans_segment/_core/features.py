@@ -54,8 +54,7 @@ class FeatureSpace:
 
     @property
     def is_identity(self) -> bool:
-        return (self.color_space == "rgb" and not self.normalize and self.per_colour
-                and self.offset is None)
+        return self.color_space == "rgb" and not self.normalize and self.per_colour and self.offset is None
 
     # -- working representation ---------------------------------------------------------------
     def fit_range(self, lo: np.ndarray, hi: np.ndarray, dtype: np.dtype) -> FeatureSpace:
@@ -182,9 +181,9 @@ class FeatureSpace:
             coord_var = np.maximum((sizes**2 - 1) / 12.0, 1e-12)  # variance of 0..L-1
             # Weight 1.0: the coordinates' total variance equals the colour features'.
             per_axis = colour_var / len(sizes)
-            self.spatial_scale = (
-                self.spatial_weight * np.sqrt(per_axis / coord_var) * (sizes > 1)
-            ).astype(np.float32)
+            self.spatial_scale = (self.spatial_weight * np.sqrt(per_axis / coord_var) * (sizes > 1)).astype(
+                np.float32
+            )
         return self
 
     def _fit_stains(self, sample_px: np.ndarray) -> None:
@@ -193,8 +192,9 @@ class FeatureSpace:
         if self.stain_vectors not in STAIN_VECTORS:
             raise ValueError(f"stain_vectors={self.stain_vectors!r}: choose one of {STAIN_VECTORS}.")
         sample_px = self.working(sample_px)  # value_range is in working units
-        self.stain_matrix = (macenko_matrix(sample_px, self.value_range)
-                             if self.stain_vectors == "macenko" else None)
+        self.stain_matrix = (
+            macenko_matrix(sample_px, self.value_range) if self.stain_vectors == "macenko" else None
+        )
         self.stain_scale = stain_scale(stain_densities(sample_px, self.value_range, self.stain_matrix))
 
     def to_dict(self) -> dict:
@@ -206,8 +206,7 @@ class FeatureSpace:
             "value_range": self.value_range,
         }
         d["stain_vectors"] = self.stain_vectors
-        for name in ("mean", "std", "spatial_scale", "stain_matrix", "stain_scale", "offset",
-                     "scale_exp"):
+        for name in ("mean", "std", "spatial_scale", "stain_matrix", "stain_scale", "offset", "scale_exp"):
             v = getattr(self, name)
             d[name] = None if v is None else np.asarray(v).tolist()
         d["texture_mean"] = getattr(self, "_tex_mean", 0.0)
@@ -271,7 +270,8 @@ def color_scale(color_space: str, lo: np.ndarray, hi: np.ndarray, dtype: np.dtyp
         raise ValueError(
             f"color_space={color_space!r} needs RGB intensities from 0 (black) up, but this image "
             f"has values from {lo_min:g} to {hi_max:g}. Rescale it to 0..1 (floats) or 0..255, "
-            "or use color_space='rgb'.")
+            "or use color_space='rgb'."
+        )
     return scale
 
 

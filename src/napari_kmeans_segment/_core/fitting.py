@@ -62,28 +62,32 @@ def fit(
     check_stain_vectors(stain_vectors, color_space)
     seed_used = opts.seed if opts.seed is not None else new_seed()
     settings = dict(
-        color_space=color_space, normalize=bool(normalize), stain_vectors=stain_vectors,
-        spatial_weight=float(spatial_weight), texture_sigma=float(texture_sigma),
+        color_space=color_space,
+        normalize=bool(normalize),
+        stain_vectors=stain_vectors,
+        spatial_weight=float(spatial_weight),
+        texture_sigma=float(texture_sigma),
     )
     if per_plane:
         return _fit_planes(img, opts, seed_used, settings, progress, cancel)
     return _fit_image(img, opts, seed_used, settings, progress, cancel)
 
 
-def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
-               progress=None, cancel=None) -> Segmentation:
+def _fit_image(
+    img: PixelImage, opts: Options, seed_used: int, settings: dict, progress=None, cancel=None
+) -> Segmentation:
     k = opts.n_clusters
     fs = FeatureSpace(**settings)
     run = Run(img, fs, opts, seed_used, progress, cancel)
     # value range -> working representation (float32-safe), texture; cancellable
     run.prepare()
     m = opts.auto_sample() if opts.sample_size == "auto" else cast(int | None, opts.sample_size)
-    exact = m is None or (opts.auto_exact(img.n_valid) if opts.sample_size == "auto"
-                          else img.n_valid <= m)
+    exact = m is None or (opts.auto_exact(img.n_valid) if opts.sample_size == "auto" else img.n_valid <= m)
     hist = run.histogram() if not exact and run.use_histogram() else None
     # The histogram already knows the number of distinct colours.
-    _check_enough_pixels(img, k, np.random.default_rng(seed_used),
-                         None if hist is None else len(hist[0]), fs, run.check)
+    _check_enough_pixels(
+        img, k, np.random.default_rng(seed_used), None if hist is None else len(hist[0]), fs, run.check
+    )
     run.check()
     run.fit_feature_space()
     run.check()
@@ -111,11 +115,23 @@ def _fit_image(img: PixelImage, opts: Options, seed_used: int, settings: dict,
     labels = lut[labels]
     run.report(1.0, "done")
     params = dict(
-        n_clusters=k, attempts=opts.attempts, max_iter=opts.max_iter, epsilon=opts.epsilon,
-        init=opts.init, seed=opts.seed, seed_used=seed_used, sample_size=opts.sample_size,
-        method=method, sample_pixels=None if exact or m is None else int(min(m, img.n_valid)),
-        rgb=img.rgb, channel_axis=img.channel_axis, spatial_shape=list(img.spatial_shape),
-        **settings, per_plane=False, distance_p99=distance_p99, **fitted_range(img),
+        n_clusters=k,
+        attempts=opts.attempts,
+        max_iter=opts.max_iter,
+        epsilon=opts.epsilon,
+        init=opts.init,
+        seed=opts.seed,
+        seed_used=seed_used,
+        sample_size=opts.sample_size,
+        method=method,
+        sample_pixels=None if exact or m is None else int(min(m, img.n_valid)),
+        rgb=img.rgb,
+        channel_axis=img.channel_axis,
+        spatial_shape=list(img.spatial_shape),
+        **settings,
+        per_plane=False,
+        distance_p99=distance_p99,
+        **fitted_range(img),
     )
     return Segmentation(
         labels=labels.reshape(img.spatial_shape),
@@ -144,8 +160,9 @@ def _image_centres(sums, counts, centres_f, fs, img) -> np.ndarray:
     return fs.to_image(means)
 
 
-def _check_enough_pixels(img: PixelImage, k: int, rng, distinct: int | None = None,
-                         fs: FeatureSpace | None = None, check=None) -> None:
+def _check_enough_pixels(
+    img: PixelImage, k: int, rng, distinct: int | None = None, fs: FeatureSpace | None = None, check=None
+) -> None:
     n = img.n_valid
     if n == 0:
         raise ValueError(
@@ -178,9 +195,14 @@ def _check_enough_pixels(img: PixelImage, k: int, rng, distinct: int | None = No
         )
     if distinct < k:
         lo, hi = img.value_bounds(check)
-        wide = "" if fs is None or fs.offset is None else (
-            f" at the float32 precision k-means works in (the values span "
-            f"{lo.min():.3g} to {hi.max():.3g})")
+        wide = (
+            ""
+            if fs is None or fs.offset is None
+            else (
+                f" at the float32 precision k-means works in (the values span "
+                f"{lo.min():.3g} to {hi.max():.3g})"
+            )
+        )
         raise ValueError(
             f"The image has only {distinct} distinct value(s) among the pixels to cluster"
             f"{wide}, fewer than n_clusters={k}; choose K <= {distinct}."
@@ -221,17 +243,19 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
     n_planes = img.spatial_shape[0]
     parts = []
     for i in range(n_planes):
+
         def sub_progress(f, msg, i=i):
             if progress:
                 progress((i + f) / n_planes, f"plane {i + 1}/{n_planes}: {msg}")
 
-        plane = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1,
-                           mask=None if mask is None else mask[i])
+        plane = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1, mask=None if mask is None else mask[i])
         try:
             parts.append(_fit_image(plane, opts, seed_used, settings, sub_progress, cancel))
         except ValueError as e:  # say which plane: "The image is constant" misleads for a stack
-            raise ValueError(f"Plane {i} (index on axis 0, of {n_planes}; per_plane=True "
-                             f"clusters each plane on its own): {e}") from None
+            raise ValueError(
+                f"Plane {i} (index on axis 0, of {n_planes}; per_plane=True "
+                f"clusters each plane on its own): {e}"
+            ) from None
     ref = parts[0].centers
     k = opts.n_clusters
     labels = np.empty(img.spatial_shape, labels_dtype(k))
@@ -246,8 +270,7 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
         _, to_ref = linear_sum_assignment(cost)  # plane cluster j -> reference cluster to_ref[j]
         fc = np.empty_like(np.asarray(p.feature_centers, np.float64))
         fc[to_ref] = p.feature_centers  # this plane's centres in the reference numbering
-        plane_models.append({"feature_centers": fc.tolist(),
-                             "feature_space": p.feature_space.to_dict()})
+        plane_models.append({"feature_centers": fc.tolist(), "feature_space": p.feature_space.to_dict()})
         lut = np.zeros(k + 1, labels.dtype)
         lut[1:] = to_ref + 1
         labels[i] = lut[p.labels]
@@ -257,11 +280,16 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
     top = np.finfo(np.float64).max
     centres = np.clip(sums / np.maximum(counts, 1)[:, None] * scale, -top, top)
     centres = np.where(counts[:, None] > 0, centres, ref)
-    params = dict(parts[0].params, per_plane=True,
-                  method=",".join(sorted({p.params["method"] for p in parts})),
-                  rgb=img.rgb, channel_axis=img.channel_axis,
-                  spatial_shape=list(img.spatial_shape), **fitted_range(img),
-                  planes=plane_models)
+    params = dict(
+        parts[0].params,
+        per_plane=True,
+        method=",".join(sorted({p.params["method"] for p in parts})),
+        rgb=img.rgb,
+        channel_axis=img.channel_axis,
+        spatial_shape=list(img.spatial_shape),
+        **fitted_range(img),
+        planes=plane_models,
+    )
     flat = labels.reshape(-1)
     return Segmentation(
         labels=labels,
@@ -273,7 +301,6 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
         feature_space=parts[0].feature_space,
         params=params,
     )
-
 
 
 def fitted_range(img: PixelImage) -> dict:

@@ -40,8 +40,15 @@ from .options import CancelFn, Options, ProgressFn
 class Run:
     """One k-means run on a :class:`PixelImage`: fit centres, then assign every pixel."""
 
-    def __init__(self, img: PixelImage, fs: FeatureSpace, opts: Options, seed: int,
-                 progress: ProgressFn | None = None, cancel: CancelFn | None = None):
+    def __init__(
+        self,
+        img: PixelImage,
+        fs: FeatureSpace,
+        opts: Options,
+        seed: int,
+        progress: ProgressFn | None = None,
+        cancel: CancelFn | None = None,
+    ):
         self.img, self.fs, self.opts, self.seed = img, fs, opts, seed
         self._progress, self._cancel = progress, cancel
         self.rng = np.random.default_rng(seed)
@@ -125,11 +132,16 @@ class Run:
         try:
             helper.submit(cv2.setRNGSeed, int(self.seed % (2**31))).result()
             for a in range(self.opts.attempts):
-                self.report(lo + (hi - lo) * a / self.opts.attempts,
-                            f"cv2.kmeans attempt {a + 1}/{self.opts.attempts}")
+                self.report(
+                    lo + (hi - lo) * a / self.opts.attempts,
+                    f"cv2.kmeans attempt {a + 1}/{self.opts.attempts}",
+                )
                 # bestLabels=None is the tutorial's call; OpenCV's stubs do not list it
-                fut = helper.submit(lambda: cv2.kmeans(  # type: ignore[call-overload]
-                    data, k, None, self.opts.criteria(), 1, self.opts.flags()))
+                fut = helper.submit(
+                    lambda: cv2.kmeans(  # type: ignore[call-overload]
+                        data, k, None, self.opts.criteria(), 1, self.opts.flags()
+                    )
+                )
                 while True:
                     try:
                         res = fut.result(timeout=0.1)
@@ -173,8 +185,10 @@ class Run:
 
     def fs_dim(self) -> int:
         c = self.img.n_channels if self.fs.color_space == "rgb" else 3
-        return c + (self.fs.texture_sigma > 0) + (
-            len(self.img.spatial_shape) if self.fs.spatial_weight > 0 else 0
+        return (
+            c
+            + (self.fs.texture_sigma > 0)
+            + (len(self.img.spatial_shape) if self.fs.spatial_weight > 0 else 0)
         )
 
     # -- fast ---------------------------------------------------------------------------
@@ -219,8 +233,10 @@ class Run:
                 q = colours.astype(np.int64) >> 2
                 key = (q[:, 0] << 12) | (q[:, 1] << 6) | q[:, 2]
                 w = np.bincount(key, weights=counts, minlength=1 << 18)
-                mean = np.stack([np.bincount(key, weights=colours[:, ch] * counts,
-                                             minlength=1 << 18) for ch in range(3)], axis=1)
+                mean = np.stack(
+                    [np.bincount(key, weights=colours[:, ch] * counts, minlength=1 << 18) for ch in range(3)],
+                    axis=1,
+                )
                 occupied = w > 0
                 w = w[occupied]
                 mean = mean[occupied] / w[:, None]
@@ -237,8 +253,13 @@ class Run:
     def lloyd_rows(self, x, w, centres, max_iter):
         """Lloyd steps on feature rows ``x`` (weights ``w``) to the run's tolerance."""
         k = self.opts.n_clusters
-        return lloyd(lambda c: assign_rows(x, c, k, w=w, check=self.check)[1:3], centres,
-                     max_iter, self.tol, self.check)
+        return lloyd(
+            lambda c: assign_rows(x, c, k, w=w, check=self.check)[1:3],
+            centres,
+            max_iter,
+            self.tol,
+            self.check,
+        )
 
     def refine_chunks(self, centres, passes: int):
         """Lloyd steps over all pixels, chunk by chunk. Most of the way is done first on a
@@ -284,8 +305,9 @@ class Run:
                     px = np.ascontiguousarray(c.pixels[:, :3]).reshape(-1, 1, 3)
                     if i:
                         buf.fill(0)
-                    h = cv2.calcHist([px], [0, 1, 2], m, [256] * 3, [0, 256] * 3,
-                                     hist=buf, accumulate=True).ravel()
+                    h = cv2.calcHist(
+                        [px], [0, 1, 2], m, [256] * 3, [0, 256] * 3, hist=buf, accumulate=True
+                    ).ravel()
                 else:
                     px = c.pixels if c.valid is None else c.pixels[c.valid]
                     h = np.bincount(img.keys(px), minlength=size)
@@ -316,9 +338,15 @@ class Run:
         if self.use_histogram():
             keys, colours, weights = hist if hist is not None else self.histogram()
             lab, s, n, compactness = assign_rows(
-                self.fs.transform(colours), centres_f, k, w=weights,
-                values=self.fs.working(colours, np.float64), want_labels=True, want_dist=True,
-                check=self.check)
+                self.fs.transform(colours),
+                centres_f,
+                k,
+                w=weights,
+                values=self.fs.working(colours, np.float64),
+                want_labels=True,
+                want_dist=True,
+                check=self.check,
+            )
             with scratch((1 << (img.key_bits * img.n_channels),), out.dtype) as table:
                 table[keys] = lab + 1
                 for i, c in enumerate(img.chunks()):
@@ -337,8 +365,14 @@ class Run:
             self.report(0.7 + 0.3 * i / n_steps, f"assigning pixels, part {i + 1}/{n_steps}")
             rows, px = self.chunk_rows(c)
             lab, s, n, dsum = assign_rows(
-                rows, centres_f, k, values=self.fs.working(img.features_of(px), np.float64),
-                want_labels=True, want_dist=True, check=self.check)
+                rows,
+                centres_f,
+                k,
+                values=self.fs.working(img.features_of(px), np.float64),
+                want_labels=True,
+                want_dist=True,
+                check=self.check,
+            )
             sums += s
             counts += n.astype(np.int64)
             compactness += dsum

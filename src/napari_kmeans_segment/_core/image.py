@@ -198,8 +198,9 @@ class PixelImage:
                 continue
             for a in range(0, c.stop - c.start, size):
                 b = min(a + size, c.stop - c.start)
-                yield Chunk(c.start + a, c.start + b, c.pixels[a:b],
-                            None if c.valid is None else c.valid[a:b])
+                yield Chunk(
+                    c.start + a, c.start + b, c.pixels[a:b], None if c.valid is None else c.valid[a:b]
+                )
 
     @property
     def n_chunks(self) -> int:
@@ -243,8 +244,7 @@ class PixelImage:
                 self._n_valid = self.n_pixels
             else:
                 self._n_valid = sum(
-                    c.pixels.shape[0] if c.valid is None else int(c.valid.sum())
-                    for c in self.chunks()
+                    c.pixels.shape[0] if c.valid is None else int(c.valid.sum()) for c in self.chunks()
                 )
         return self._n_valid
 

@@ -27,11 +27,24 @@ def _channels_last(arr, rgb, channel_axis):
     return arr[..., None], False, "gray"
 
 
-def segment_lazy(image, n_clusters=DEFAULTS.n_clusters, *, attempts=DEFAULTS.attempts,
-                 max_iter=DEFAULTS.max_iter, epsilon=DEFAULTS.epsilon, init=DEFAULTS.init,
-                 seed=DEFAULTS.seed, rgb=None, channel_axis=None, color_space=DEFAULTS.color_space,
-                 normalize=DEFAULTS.normalize, sample_blocks: int = 8, progress=None, cancel=None,
-                 stain_vectors=DEFAULTS.stain_vectors):
+def segment_lazy(
+    image,
+    n_clusters=DEFAULTS.n_clusters,
+    *,
+    attempts=DEFAULTS.attempts,
+    max_iter=DEFAULTS.max_iter,
+    epsilon=DEFAULTS.epsilon,
+    init=DEFAULTS.init,
+    seed=DEFAULTS.seed,
+    rgb=None,
+    channel_axis=None,
+    color_space=DEFAULTS.color_space,
+    normalize=DEFAULTS.normalize,
+    sample_blocks: int = 8,
+    progress=None,
+    cancel=None,
+    stain_vectors=DEFAULTS.stain_vectors,
+):
     """Segment a dask array without loading it: fit on the pixels of a few random blocks,
     then label and recolour every block lazily (``map_blocks``).
 
@@ -41,10 +54,14 @@ def segment_lazy(image, n_clusters=DEFAULTS.n_clusters, *, attempts=DEFAULTS.att
     """
     import dask.array as da
 
-    if isinstance(sample_blocks, bool) or not isinstance(sample_blocks, int | np.integer) \
-            or sample_blocks < 1:
-        raise ValueError(f"sample_blocks={sample_blocks!r}: use a whole number of blocks >= 1 "
-                         "to fit on (default 8).")
+    if (
+        isinstance(sample_blocks, bool)
+        or not isinstance(sample_blocks, int | np.integer)
+        or sample_blocks < 1
+    ):
+        raise ValueError(
+            f"sample_blocks={sample_blocks!r}: use a whole number of blocks >= 1 to fit on (default 8)."
+        )
     seed = new_seed() if seed is None else seed
     arr, is_rgb, layout = _channels_last(da.asarray(image), rgb, channel_axis)
     arr = arr.rechunk({arr.ndim - 1: -1})
@@ -56,18 +73,39 @@ def segment_lazy(image, n_clusters=DEFAULTS.n_clusters, *, attempts=DEFAULTS.att
         progress(0.0, f"reading {len(ids)} of {n_blocks} blocks")
     cf = arr.shape[-1]
     px = np.concatenate([np.asarray(arr.blocks[i]).reshape(-1, cf) for i in ids])
-    fitted = fit(px[:, None, :], n_clusters, attempts=attempts, max_iter=max_iter,
-                 epsilon=epsilon, init=init, seed=seed, rgb=is_rgb,
-                 channel_axis=None if is_rgb else -1, color_space=color_space,
-                 stain_vectors=stain_vectors, normalize=normalize, progress=progress, cancel=cancel)
+    fitted = fit(
+        px[:, None, :],
+        n_clusters,
+        attempts=attempts,
+        max_iter=max_iter,
+        epsilon=epsilon,
+        init=init,
+        seed=seed,
+        rgb=is_rgb,
+        channel_axis=None if is_rgb else -1,
+        color_space=color_space,
+        stain_vectors=stain_vectors,
+        normalize=normalize,
+        progress=progress,
+        cancel=cancel,
+    )
     labels, recolored = apply_lazy(fitted.model, arr, is_rgb, layout, channel_axis)
     scale = int(np.prod(arr.shape[:-1])) / max(px.shape[0], 1)
     return replace(
-        fitted, labels=labels, recolored=recolored,
+        fitted,
+        labels=labels,
+        recolored=recolored,
         counts=np.rint(fitted.counts * scale).astype(np.int64),
         compactness=float(fitted.compactness * scale),
-        params=dict(fitted.params, lazy=True, estimated=True, sample_blocks=len(ids),
-                    spatial_shape=list(arr.shape[:-1]), channel_axis=channel_axis, rgb=is_rgb),
+        params=dict(
+            fitted.params,
+            lazy=True,
+            estimated=True,
+            sample_blocks=len(ids),
+            spatial_shape=list(arr.shape[:-1]),
+            channel_axis=channel_axis,
+            rgb=is_rgb,
+        ),
     )
 
 
@@ -112,8 +150,10 @@ def segment_multiscale(levels, n_clusters=DEFAULTS.n_clusters, *, rgb=None, chan
 
     for name in ("spatial_weight", "texture_sigma", "per_plane", "mask"):
         if options.get(name):
-            raise ValueError(f"{name} cannot be used with a multiscale image: the levels "
-                             "differ in size. Segment one level as a plain image instead.")
+            raise ValueError(
+                f"{name} cannot be used with a multiscale image: the levels "
+                "differ in size. Segment one level as a plain image instead."
+            )
     coarse = np.asarray(levels[-1])
     fitted = fit(coarse, n_clusters, rgb=rgb, channel_axis=channel_axis, **options)
     model = fitted.model
@@ -123,11 +163,14 @@ def segment_multiscale(levels, n_clusters=DEFAULTS.n_clusters, *, rgb=None, chan
         arr = arr.rechunk({arr.ndim - 1: -1})
         labels, recolored = apply_lazy(model, arr, is_rgb, layout, channel_axis)
         scale = int(np.prod(arr.shape[:-1])) / max(int(np.prod(fitted.labels.shape)), 1)
-        out.append(replace(
-            fitted, labels=labels, recolored=recolored,
-            counts=np.rint(fitted.counts * scale).astype(np.int64),
-            compactness=fitted.compactness * scale,
-            params=dict(fitted.params, lazy=True, estimated=True,
-                        multiscale_fit_level=len(levels) - 1),
-        ))
+        out.append(
+            replace(
+                fitted,
+                labels=labels,
+                recolored=recolored,
+                counts=np.rint(fitted.counts * scale).astype(np.int64),
+                compactness=fitted.compactness * scale,
+                params=dict(fitted.params, lazy=True, estimated=True, multiscale_fit_level=len(levels) - 1),
+            )
+        )
     return out

@@ -58,8 +58,9 @@ def background_labels(index, names) -> list[int]:
     return [int(i) for i, n in zip(index, names) if str(n).lower().startswith("background")]
 
 
-def area_table(index, counts, *, background: Iterable[int] = (), scale=None, unit: str | None = None,
-               ndim: int = 2) -> dict[str, np.ndarray]:
+def area_table(
+    index, counts, *, background: Iterable[int] = (), scale=None, unit: str | None = None, ndim: int = 2
+) -> dict[str, np.ndarray]:
     """Cluster areas and shares, one row per cluster.
 
     Parameters
@@ -86,13 +87,15 @@ def area_table(index, counts, *, background: Iterable[int] = (), scale=None, uni
     index = np.asarray(index, np.int64)
     counts = np.asarray(counts, np.int64)
     if index.shape != counts.shape:
-        raise ValueError(f"index has {index.size} rows but counts has {counts.size}; pass one count "
-                         "per cluster.")
+        raise ValueError(
+            f"index has {index.size} rows but counts has {counts.size}; pass one count per cluster."
+        )
     bg = np.isin(index, [int(b) for b in background])
     missing = set(int(b) for b in background) - set(index.tolist())
     if missing:
-        raise ValueError(f"Background label(s) {sorted(missing)} are not clusters here: the clusters "
-                         f"are {index.tolist()}.")
+        raise ValueError(
+            f"Background label(s) {sorted(missing)} are not clusters here: the clusters are {index.tolist()}."
+        )
     total = counts.sum()
     tissue = counts[~bg].sum()
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -131,9 +134,18 @@ def _channels_last(image, shape: tuple[int, ...], rgb: bool | None, channel_axis
     return img, names
 
 
-def extract_objects(labels, label, image=None, *, min_size: int = 0, scale=None,
-                    unit: str | None = None, rgb: bool | None = None, channel_axis: int | None = None,
-                    channel_names: Sequence[str] | None = None):
+def extract_objects(
+    labels,
+    label,
+    image=None,
+    *,
+    min_size: int = 0,
+    scale=None,
+    unit: str | None = None,
+    rgb: bool | None = None,
+    channel_axis: int | None = None,
+    channel_names: Sequence[str] | None = None,
+):
     """Connected objects of one or more clusters, and a table measuring each.
 
     Parameters
@@ -174,8 +186,9 @@ def extract_objects(labels, label, image=None, *, min_size: int = 0, scale=None,
     try:
         wanted = sorted({int(v) for v in np.atleast_1d(np.asarray(label, dtype=np.int64))})
     except OverflowError:  # 2**64 - 1 on uint64 labels: no cluster has such a number
-        raise ValueError(f"label={label!r}: cluster labels are whole numbers below 2**63; "
-                         "pick labels that exist.") from None
+        raise ValueError(
+            f"label={label!r}: cluster labels are whole numbers below 2**63; pick labels that exist."
+        ) from None
     if not wanted:
         raise ValueError("Choose at least one cluster to extract objects from.")
     if not isinstance(min_size, int | np.integer) or min_size < 0:

@@ -55,8 +55,9 @@ class KMeansModel:
     def n_channels(self) -> int:
         return int(self.centers.shape[1])
 
-    def apply(self, image, *, mask=None, rgb=None, channel_axis=None,
-              progress=None, cancel=None) -> Segmentation:
+    def apply(
+        self, image, *, mask=None, rgb=None, channel_axis=None, progress=None, cancel=None
+    ) -> Segmentation:
         """Assign every pixel of ``image`` to the nearest saved centre (labels keep their
         numbers, so label 3 means the same class on every image)."""
         # Imported here: a result holds a model (result -> model), applying one makes a result.
@@ -73,9 +74,11 @@ class KMeansModel:
                 f"This model was fitted on images with {self.n_channels} channel(s); the "
                 f"image has {img.n_channels}. Apply it to images like the one it came from."
             )
-        if self.feature_space.spatial_weight > 0 and self.params.get("spatial_shape") and tuple(
-            self.params["spatial_shape"]
-        ) != img.spatial_shape:
+        if (
+            self.feature_space.spatial_weight > 0
+            and self.params.get("spatial_shape")
+            and tuple(self.params["spatial_shape"]) != img.spatial_shape
+        ):
             raise ValueError(
                 "This model uses pixel positions (spatial_weight > 0) and was fitted on an image "
                 f"of shape {tuple(self.params['spatial_shape'])}; the image has "
@@ -95,7 +98,10 @@ class KMeansModel:
                     f"This model was fitted plane by plane on a stack of {len(planes)} planes; "
                     f"this image has spatial shape {img.spatial_shape}, so every plane is "
                     "labelled with the first plane's centres. Apply it to its own stack, or "
-                    "fit the new stack with per_plane=True.", UserWarning, stacklevel=2)
+                    "fit the new stack with per_plane=True.",
+                    UserWarning,
+                    stacklevel=2,
+                )
             run.prepare(fitted=True)
             labels, counts, _, compactness = run.assign(self.feature_centers.astype(np.float32))
         centers = self.centers.copy()
@@ -135,12 +141,12 @@ class KMeansModel:
         counts = np.zeros(self.n_clusters, np.int64)
         compactness = 0.0
         for i, plane in enumerate(planes):
+
             def sub_progress(f, msg, i=i):
                 if progress:
                     progress((i + f) / len(planes), f"plane {i + 1}/{len(planes)}: {msg}")
 
-            sub = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1,
-                             mask=None if mask is None else mask[i])
+            sub = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1, mask=None if mask is None else mask[i])
             fs = FeatureSpace.from_dict(plane["feature_space"])
             run = Run(sub, fs, opts, 0, sub_progress, cancel)
             run.prepare(fitted=True)
@@ -155,7 +161,8 @@ class KMeansModel:
     def merges(self) -> bool:
         """True when some clusters are written under another cluster's label."""
         return self.label_map is not None and not np.array_equal(
-            self.label_map, np.arange(1, self.n_clusters + 1))
+            self.label_map, np.arange(1, self.n_clusters + 1)
+        )
 
     def label_colors(self) -> np.ndarray:
         """Row L - 1: the centre (image units) that pixels labelled L are recoloured with."""
@@ -201,8 +208,9 @@ class KMeansModel:
         """
         path = Path(path)
         if path.is_dir():
-            raise ValueError(f"{path} is a folder: give a file name for the model, such as "
-                             f"{path / 'model.json'}.")
+            raise ValueError(
+                f"{path} is a folder: give a file name for the model, such as {path / 'model.json'}."
+            )
         text = json.dumps(self.to_dict(), indent=2)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
@@ -228,8 +236,7 @@ class KMeansModel:
                 "the model again."
             )
         fc, c, fs, params, label_map = check_model_dict(d)
-        return cls(fc, c, fs, params, version=str(d.get("package_version", "")),
-                   label_map=label_map)
+        return cls(fc, c, fs, params, version=str(d.get("package_version", "")), label_map=label_map)
 
 
 def load_model(path) -> KMeansModel:

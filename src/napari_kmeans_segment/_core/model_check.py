@@ -19,8 +19,9 @@ class Damaged(ValueError):
         super().__init__(f"This model file is damaged ({what}); save the model again.")
 
 
-def _matrix(d: dict, name: str, rows: int | None = None, cols: int | None = None,
-            limit: float = np.inf) -> np.ndarray:
+def _matrix(
+    d: dict, name: str, rows: int | None = None, cols: int | None = None, limit: float = np.inf
+) -> np.ndarray:
     v = d.get(name)
     try:
         a = np.asarray(v, np.float64)
@@ -39,21 +40,25 @@ def _matrix(d: dict, name: str, rows: int | None = None, cols: int | None = None
     return a
 
 
-def _vector(d: dict, name: str, length: int, positive: bool = False,
-            limit: float = np.inf) -> np.ndarray:
+def _vector(d: dict, name: str, length: int, positive: bool = False, limit: float = np.inf) -> np.ndarray:
     try:
         a = np.asarray(d.get(name), np.float64)
     except (TypeError, ValueError):
         raise Damaged(f"{name} is not a list of numbers") from None
-    if a.shape != (length,) or not np.isfinite(a).all() or (positive and not (a > 0).all()) \
-            or not (np.abs(a) <= limit).all():
-        raise Damaged(f"{name} should be {length} finite{' positive' if positive else ''} "
-                      f"number(s), not {d.get(name)!r:.80}")
+    if (
+        a.shape != (length,)
+        or not np.isfinite(a).all()
+        or (positive and not (a > 0).all())
+        or not (np.abs(a) <= limit).all()
+    ):
+        raise Damaged(
+            f"{name} should be {length} finite{' positive' if positive else ''} "
+            f"number(s), not {d.get(name)!r:.80}"
+        )
     return a
 
 
-def _number(d: dict, name: str, lo: float, hi: float = np.inf, low_open: bool = False,
-            default=None) -> float:
+def _number(d: dict, name: str, lo: float, hi: float = np.inf, low_open: bool = False, default=None) -> float:
     v = d.get(name, default)
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise Damaged(f"{name} is not a number: {v!r:.80}")
@@ -89,7 +94,8 @@ def check_feature_space(d, n_channels: int, width: int, where: str = "feature_sp
     if width != expect:
         raise Damaged(
             f"feature_centers have {width} columns, but the feature space makes {expect} "
-            f"({n_colour} colour, {int(ts > 0)} texture, {n_space} position)")
+            f"({n_colour} colour, {int(ts > 0)} texture, {n_space} position)"
+        )
     for name in ("mean", "std"):
         if d.get(name) is not None or d["normalize"]:
             _vector(d, name, n_colour, positive=name == "std", limit=WORK_LIMIT)
@@ -119,8 +125,10 @@ def check_params(params, n_channels: int) -> dict:
     if ca is not None and (isinstance(ca, bool) or not isinstance(ca, int) or abs(ca) > 32):
         raise Damaged(f"params.channel_axis is not an axis: {ca!r:.40}")
     shape = params.get("spatial_shape")
-    if shape is not None and not (isinstance(shape, list) and all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
+    if shape is not None and not (
+        isinstance(shape, list)
+        and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
+    ):
         raise Damaged("params.spatial_shape is not a list of sizes")
     rng = params.get("image_range")
     if rng is not None:
@@ -171,6 +179,7 @@ def check_model_dict(d: dict):
             raise Damaged("params.planes is not a list of plane models")
         for i, p in enumerate(planes):
             pfc = _matrix(p, "feature_centers", rows=k, limit=WORK_LIMIT)
-            check_feature_space(p.get("feature_space"), c.shape[1], pfc.shape[1],
-                                f"params.planes[{i}].feature_space")
+            check_feature_space(
+                p.get("feature_space"), c.shape[1], pfc.shape[1], f"params.planes[{i}].feature_space"
+            )
     return fc, c, fs, params, check_label_map(d.get("label_map"), k)

@@ -106,8 +106,7 @@ def parallel(fn, ranges):
     return list(_POOL.map(lambda r: fn(*r), ranges))
 
 
-def assign_rows(x, c, k, *, w=None, values=None, want_labels=False, want_dist=False,
-                check=None):
+def assign_rows(x, c, k, *, w=None, values=None, want_labels=False, want_dist=False, check=None):
     """Nearest centre for rows ``x`` in parallel pieces.
 
     Returns (labels or None, sums of ``values`` (default ``x``) per cluster, counts per
@@ -135,8 +134,7 @@ def assign_rows(x, c, k, *, w=None, values=None, want_labels=False, want_dist=Fa
             check()
         parts += parallel(piece, ranges[g : g + n_threads])
     labels = np.concatenate([p[0] for p in parts]) if want_labels else None
-    return (labels, sum(p[1] for p in parts), sum(p[2] for p in parts),
-            sum(p[3] for p in parts))
+    return (labels, sum(p[1] for p in parts), sum(p[2] for p in parts), sum(p[3] for p in parts))
 
 
 def distinct_solutions(candidates: list[np.ndarray]) -> list[np.ndarray]:
@@ -180,6 +178,7 @@ def lloyd(step_fn, centers: np.ndarray, max_iter: int, epsilon: float, check=Non
         if shift <= epsilon:
             break
     return c.astype(np.float32)
+
 
 def luminance_image(img: PixelImage, rows=None, check=None) -> np.ndarray:
     """Per-pixel luminance (RGB) or channel mean, float32, spatial shape.

@@ -218,8 +218,10 @@ def check_stain_vectors(stain_vectors: str, color_space: str) -> None:
     if stain_vectors not in STAIN_VECTORS:
         raise ValueError(f"stain_vectors={stain_vectors!r}: choose one of {STAIN_VECTORS}.")
     if stain_vectors != "fixed" and color_space != "hed":
-        raise ValueError(f"stain_vectors={stain_vectors!r} needs color_space='hed' (stain densities); "
-                         f"this run uses color_space={color_space!r}.")
+        raise ValueError(
+            f"stain_vectors={stain_vectors!r} needs color_space='hed' (stain densities); "
+            f"this run uses color_space={color_space!r}."
+        )
 
 
 def _int(name: str, value) -> int:

@@ -140,8 +140,15 @@ class Segmentation:
         names = names_for(self.centers, self.feature_space)
         return names if names is not None else [f"cluster {i}" for i in self.index]
 
-    def table(self, names: list[str] | None = None, channel_names=None, *, background=None,
-              scale=None, unit: str | None = None) -> dict[str, np.ndarray]:
+    def table(
+        self,
+        names: list[str] | None = None,
+        channel_names=None,
+        *,
+        background=None,
+        scale=None,
+        unit: str | None = None,
+    ) -> dict[str, np.ndarray]:
         """One row per cluster: index (label), name, count, fraction, centre per channel.
 
         ``names`` default to :meth:`default_names`. Given ``background`` (labels),
@@ -150,15 +157,22 @@ class Segmentation:
         tissue_share.
         """
         names = self.default_names() if names is None else names
-        table = cluster_table(self.index, self.counts, self.centers, names, channel_names,
-                              rgb=bool(self.params.get("rgb", True)))
+        table = cluster_table(
+            self.index,
+            self.counts,
+            self.centers,
+            names,
+            channel_names,
+            rgb=bool(self.params.get("rgb", True)),
+        )
         if background is not None or scale is not None or unit is not None:
             from .measure import area_table
 
             level = self.labels[0] if self.multiscale else self.labels
             ndim = len(self.params.get("spatial_shape") or np.shape(level))
-            areas = area_table(self.index, self.counts, background=background or (), scale=scale,
-                               unit=unit, ndim=ndim)
+            areas = area_table(
+                self.index, self.counts, background=background or (), scale=scale, unit=unit, ndim=ndim
+            )
             table.update({k: v for k, v in areas.items() if k != "index"})
         return table
 
@@ -202,8 +216,7 @@ class Segmentation:
 
         def one(labels, recolored):
             value = to_dtype(merged, recolored.dtype)
-            return (relabel(labels, group),
-                    fill(recolored, member(labels, group), value, n_color, axis))
+            return (relabel(labels, group), fill(recolored, member(labels, group), value, n_color, axis))
 
         if self.multiscale:
             levels = [one(lab, rec) for lab, rec in zip(self.labels, self.recolored, strict=True)]
@@ -211,8 +224,15 @@ class Segmentation:
         else:
             labels, recolored = one(self.labels, self.recolored)
         label_map = merge_label_map(self.label_map, self.feature_centers.shape[0], group)
-        return replace(self, labels=labels, recolored=recolored, centers=centers, counts=counts,
-                       label_map=label_map, params=dict(self.params))
+        return replace(
+            self,
+            labels=labels,
+            recolored=recolored,
+            centers=centers,
+            counts=counts,
+            label_map=label_map,
+            params=dict(self.params),
+        )
 
     def masked(self, image, hidden):
         """The tutorial's masked image: ``image`` (the one segmented, or one of its layout)
@@ -225,10 +245,13 @@ class Segmentation:
         n_color = self.centers.shape[1]
         if self.multiscale:
             if not isinstance(image, list | tuple) or len(image) != len(self.labels):
-                raise ValueError(f"This result has {len(self.labels)} levels: pass the image's "
-                                 "levels as a list, finest first.")
-            return [mask_image(im, lab, hidden, n_color, axis)
-                    for im, lab in zip(image, self.labels, strict=True)]
+                raise ValueError(
+                    f"This result has {len(self.labels)} levels: pass the image's "
+                    "levels as a list, finest first."
+                )
+            return [
+                mask_image(im, lab, hidden, n_color, axis) for im, lab in zip(image, self.labels, strict=True)
+            ]
         img = image if is_dask(image) else np.asarray(image)
         return mask_image(img, self.labels, hidden, n_color, axis)
 
@@ -267,13 +290,15 @@ def cluster_table(index, counts, centers, names=None, channel_names=None, *, rgb
     centers = np.asarray(centers, np.float64)
     if channel_names is None:
         channel_names = (
-            ["R", "G", "B"] if centers.shape[1] == 3 and rgb else
-            ["value"] if centers.shape[1] == 1 else [str(i) for i in range(centers.shape[1])]
+            ["R", "G", "B"]
+            if centers.shape[1] == 3 and rgb
+            else ["value"]
+            if centers.shape[1] == 1
+            else [str(i) for i in range(centers.shape[1])]
         )
     table = {
         "index": index,
-        "name": np.array(names if names is not None else [f"cluster {i}" for i in index],
-                         dtype=object),
+        "name": np.array(names if names is not None else [f"cluster {i}" for i in index], dtype=object),
         "count": counts,
         "fraction": counts / total,
     }

@@ -87,10 +87,17 @@ def segment(
     Segmentation
     """
     if is_dask(image):
-        unsupported = [name for name, v in (
-            ("mask", mask is not None), ("spatial_weight", spatial_weight),
-            ("texture_sigma", texture_sigma), ("per_plane", per_plane),
-            ("sample_size=None (the exact recipe)", sample_size is None)) if v]
+        unsupported = [
+            name
+            for name, v in (
+                ("mask", mask is not None),
+                ("spatial_weight", spatial_weight),
+                ("texture_sigma", texture_sigma),
+                ("per_plane", per_plane),
+                ("sample_size=None (the exact recipe)", sample_size is None),
+            )
+            if v
+        ]
         if unsupported:
             raise ValueError(
                 f"{', '.join(unsupported)} cannot be used with a lazy (dask) image, which is "
@@ -98,17 +105,41 @@ def segment(
                 "it first."
             )
         return segment_lazy(
-            image, n_clusters, attempts=attempts, max_iter=max_iter, epsilon=epsilon,
-            init=init, seed=seed, rgb=rgb, channel_axis=channel_axis,
-            color_space=color_space, stain_vectors=stain_vectors, normalize=normalize,
-            progress=progress, cancel=cancel,
+            image,
+            n_clusters,
+            attempts=attempts,
+            max_iter=max_iter,
+            epsilon=epsilon,
+            init=init,
+            seed=seed,
+            rgb=rgb,
+            channel_axis=channel_axis,
+            color_space=color_space,
+            stain_vectors=stain_vectors,
+            normalize=normalize,
+            progress=progress,
+            cancel=cancel,
         )
     return fit(
-        image, n_clusters, attempts=attempts, max_iter=max_iter, epsilon=epsilon, init=init,
-        seed=seed, sample_size=sample_size, rgb=rgb, channel_axis=channel_axis, mask=mask,
-        color_space=color_space, stain_vectors=stain_vectors, normalize=normalize,
+        image,
+        n_clusters,
+        attempts=attempts,
+        max_iter=max_iter,
+        epsilon=epsilon,
+        init=init,
+        seed=seed,
+        sample_size=sample_size,
+        rgb=rgb,
+        channel_axis=channel_axis,
+        mask=mask,
+        color_space=color_space,
+        stain_vectors=stain_vectors,
+        normalize=normalize,
         spatial_weight=spatial_weight,
-        texture_sigma=texture_sigma, per_plane=per_plane, progress=progress, cancel=cancel,
+        texture_sigma=texture_sigma,
+        per_plane=per_plane,
+        progress=progress,
+        cancel=cancel,
     )
 
 

@@ -28,8 +28,9 @@ def fixed_matrix() -> np.ndarray:
     return np.asarray(hed_from_rgb, np.float64)
 
 
-def optical_density(px: np.ndarray, value_range: float,
-                    min_transmission: float = MIN_TRANSMISSION) -> np.ndarray:
+def optical_density(
+    px: np.ndarray, value_range: float, min_transmission: float = MIN_TRANSMISSION
+) -> np.ndarray:
     """(n, 3) pixel values -> (n, 3) float32 optical density ``-log10(I / value_range)``.
 
     Transmission is floored at ``min_transmission`` (1/255: an 8-bit 0 reads as a 1).
@@ -41,8 +42,12 @@ def optical_density(px: np.ndarray, value_range: float,
     return -np.log10(np.maximum(x, np.float32(min_transmission)))
 
 
-def stain_densities(px: np.ndarray, value_range: float, matrix: np.ndarray | None = None,
-                    min_transmission: float = MIN_TRANSMISSION) -> np.ndarray:
+def stain_densities(
+    px: np.ndarray,
+    value_range: float,
+    matrix: np.ndarray | None = None,
+    min_transmission: float = MIN_TRANSMISSION,
+) -> np.ndarray:
     """(n, 3) RGB pixel values -> (n, 3) float32 densities of haematoxylin, eosin and DAB.
 
     Parameters
@@ -79,8 +84,9 @@ def stain_scale(densities: np.ndarray, floor: float = 0.25) -> np.ndarray:
     return (np.maximum(spread, floor * top) / FEATURE_SPAN).astype(np.float32)
 
 
-def macenko_matrix(px: np.ndarray, value_range: float, *, beta: float = BACKGROUND_OD,
-                   alpha: float = 1.0) -> np.ndarray:
+def macenko_matrix(
+    px: np.ndarray, value_range: float, *, beta: float = BACKGROUND_OD, alpha: float = 1.0
+) -> np.ndarray:
     """Stain matrix (OD -> densities, columns H, E, DAB) estimated from the pixels (Macenko 2009).
 
     Tissue pixels (mean OD above ``beta``) are projected on the plane of the two
@@ -125,8 +131,14 @@ def macenko_matrix(px: np.ndarray, value_range: float, *, beta: float = BACKGROU
     return np.linalg.inv(rows)
 
 
-def dominant_stains(centers: np.ndarray, value_range: float = 255.0, *, matrix=None, scale=None,
-                    background_od: float = BACKGROUND_OD) -> list[str]:
+def dominant_stains(
+    centers: np.ndarray,
+    value_range: float = 255.0,
+    *,
+    matrix=None,
+    scale=None,
+    background_od: float = BACKGROUND_OD,
+) -> list[str]:
     """The stain of each cluster centre: ``"background"`` or one of :data:`STAINS`.
 
     A centre whose mean optical density per channel is below ``background_od`` is
@@ -150,13 +162,22 @@ def dominant_stains(centers: np.ndarray, value_range: float = 255.0, *, matrix=N
         raise ValueError(f"Stain names need RGB centres of shape (K, 3); got {c.shape}.")
     od = optical_density(c[:, :3], value_range)
     z = stain_densities(c[:, :3], value_range, matrix) / (
-        np.ones(3, np.float32) if scale is None else np.asarray(scale, np.float32))
-    return [BACKGROUND if od[i].mean() < background_od else STAINS[int(np.argmax(z[i]))]
-            for i in range(c.shape[0])]
+        np.ones(3, np.float32) if scale is None else np.asarray(scale, np.float32)
+    )
+    return [
+        BACKGROUND if od[i].mean() < background_od else STAINS[int(np.argmax(z[i]))]
+        for i in range(c.shape[0])
+    ]
 
 
-def stain_names(centers: np.ndarray, value_range: float = 255.0, *, matrix=None, scale=None,
-                background_od: float = BACKGROUND_OD) -> list[str]:
+def stain_names(
+    centers: np.ndarray,
+    value_range: float = 255.0,
+    *,
+    matrix=None,
+    scale=None,
+    background_od: float = BACKGROUND_OD,
+) -> list[str]:
     """Unique cluster names from :func:`dominant_stains`: "DAB", "haematoxylin", "background".
 
     When several clusters share a stain, the one with the most of it keeps the plain name
@@ -164,8 +185,7 @@ def stain_names(centers: np.ndarray, value_range: float = 255.0, *, matrix=None,
     clusters are numbered from the lightest. Every name starts with its stain, so
     ``name.startswith("DAB")`` finds all DAB clusters.
     """
-    base = dominant_stains(centers, value_range, matrix=matrix, scale=scale,
-                           background_od=background_od)
+    base = dominant_stains(centers, value_range, matrix=matrix, scale=scale, background_od=background_od)
     c = np.asarray(centers, np.float64)[:, :3]
     dens = stain_densities(c, value_range, matrix)
     total_od = optical_density(c, value_range).sum(axis=1)
@@ -184,5 +204,10 @@ def names_for(centers, feature_space, **kw) -> list[str] | None:
     """Default cluster names for a result in ``feature_space``: stain names for "hed", else None."""
     if getattr(feature_space, "color_space", None) != "hed":
         return None
-    return stain_names(centers, feature_space.value_range, matrix=feature_space.stain_matrix,
-                       scale=feature_space.stain_scale, **kw)
+    return stain_names(
+        centers,
+        feature_space.value_range,
+        matrix=feature_space.stain_matrix,
+        scale=feature_space.stain_scale,
+        **kw,
+    )

@@ -64,8 +64,12 @@ def check_sizes(sample_size, silhouette_size) -> None:
     """ValueError/TypeError for sample sizes that are not whole numbers or too large."""
     for name, v, top, why in (
         ("sample_size", sample_size, MAX_SAMPLE, "the sample is clustered once for every K"),
-        ("silhouette_size", silhouette_size, MAX_SILHOUETTE,
-         "the silhouette compares every pair of these pixels (n x n distances in memory)"),
+        (
+            "silhouette_size",
+            silhouette_size,
+            MAX_SILHOUETTE,
+            "the silhouette compares every pair of these pixels (n x n distances in memory)",
+        ),
     ):
         if isinstance(v, bool) or not isinstance(v, int | np.integer):
             raise TypeError(f"{name} must be a whole number, not {v!r}.")
@@ -73,9 +77,20 @@ def check_sizes(sample_size, silhouette_size) -> None:
             raise ValueError(f"{name}={v}: use 2 to at most {top:,} pixels; {why}.")
 
 
-def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
-              silhouette_size: int = 2_000, seed: int | None = None, rgb=None,
-              channel_axis=None, mask=None, progress=None, cancel=None, **segment_options):
+def suggest_k(
+    image,
+    k_range=range(2, 11),
+    *,
+    sample_size: int = 20_000,
+    silhouette_size: int = 2_000,
+    seed: int | None = None,
+    rgb=None,
+    channel_axis=None,
+    mask=None,
+    progress=None,
+    cancel=None,
+    **segment_options,
+):
     """Score each K in ``k_range`` on a random sample of pixels and suggest one.
 
     ``segment_options`` (attempts, init, color_space, normalize, ...) are passed to
@@ -96,10 +111,15 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
     _, px = img.sample(sample_size, rng)
     too_many = [k for k in ks if k > px.shape[0]]
     if too_many:  # these were silently dropped from the scan
-        of = (f"the {px.shape[0]} pixels to cluster" if px.shape[0] >= img.n_valid else
-              f"the {px.shape[0]} sampled pixels (raise sample_size)")
-        raise ValueError(f"K = {', '.join(map(str, too_many))} in k_range: more clusters than "
-                         f"{of}; use smaller values of K.")
+        of = (
+            f"the {px.shape[0]} pixels to cluster"
+            if px.shape[0] >= img.n_valid
+            else f"the {px.shape[0]} sampled pixels (raise sample_size)"
+        )
+        raise ValueError(
+            f"K = {', '.join(map(str, too_many))} in k_range: more clusters than "
+            f"{of}; use smaller values of K."
+        )
     sample = px[:, None, :]  # an (n, 1) "image" of the sampled pixels
     kw = dict(rgb=img.rgb, channel_axis=None if img.rgb else -1, seed=seed, **segment_options)
     sil_idx = np.sort(rng.choice(px.shape[0], min(silhouette_size, px.shape[0]), replace=False))
@@ -125,5 +145,4 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
         sil.append(silhouette(feats, seg.labels.ravel()[sil_idx]))
         done.append(k)
     best = done[int(np.argmax(sil))]
-    return SuggestKResult(k=best, ks=done, compactness=comp, silhouette=sil,
-                          elbow_k=elbow(done, comp))
+    return SuggestKResult(k=best, ks=done, compactness=comp, silhouette=sil, elbow_k=elbow(done, comp))

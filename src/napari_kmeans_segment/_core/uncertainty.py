@@ -65,8 +65,17 @@ def _run_for(model, image, rgb, channel_axis, mask, progress, cancel):
     return model, img, Run(img, model.feature_space, opts, 0, progress, cancel)
 
 
-def distance_map(model, image, *, kind: str = "distance", rgb=None, channel_axis=None, mask=None,
-                 progress=None, cancel=None) -> np.ndarray:
+def distance_map(
+    model,
+    image,
+    *,
+    kind: str = "distance",
+    rgb=None,
+    channel_axis=None,
+    mask=None,
+    progress=None,
+    cancel=None,
+) -> np.ndarray:
     """Per-pixel uncertainty of a model's clustering of ``image``, chunk by chunk.
 
     Parameters
@@ -139,8 +148,9 @@ def fit_reference(img, fs, feature_centers: np.ndarray, seed: int, rows_of=None)
     return reference_distance(rows, feature_centers)
 
 
-def outlier_fraction(model, image, *, rgb=None, channel_axis=None, mask=None, progress=None,
-                     cancel=None) -> float:
+def outlier_fraction(
+    model, image, *, rgb=None, channel_axis=None, mask=None, progress=None, cancel=None
+) -> float:
     """Share of the image's pixels farther from every centre than 99% of the fitted pixels were.
 
     About 0.01 on images like the training image; much more means the model fits this
@@ -154,8 +164,9 @@ def outlier_fraction(model, image, *, rgb=None, channel_axis=None, mask=None, pr
             "This model does not record how far its fitted pixels were from their centres "
             f"(params['{DISTANCE_KEY}']): it was saved by an older version. Refit and save it again."
         )
-    d = distance_map(m, image, rgb=rgb, channel_axis=channel_axis, mask=mask, progress=progress,
-                     cancel=cancel)
+    d = distance_map(
+        m, image, rgb=rgb, channel_axis=channel_axis, mask=mask, progress=progress, cancel=cancel
+    )
     valid = np.isfinite(d)
     n = int(valid.sum())
     return float((d[valid] > float(ref)).sum() / n) if n else 0.0

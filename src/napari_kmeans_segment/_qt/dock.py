@@ -45,8 +45,9 @@ class KMeansWidget(KMeansForm):
 
         self.jobs = Jobs(self._on_jobs)
         self.suggester = SuggestK(self, self.jobs, self._set_status)
-        self.preview = Preview(self, self.jobs, self.session_for, self._set_status,
-                               lambda: list(self.sessions))
+        self.preview = Preview(
+            self, self.jobs, self.session_for, self._set_status, lambda: list(self.sessions)
+        )
         self.panel = ClusterPanel()
         self.native.layout().addWidget(self.panel, 1)  # the table takes the spare height
         self.panel.apply_model_requested.connect(self._guarded(self.apply_model))
@@ -75,9 +76,11 @@ class KMeansWidget(KMeansForm):
             self.preview.timer.stop()
         except RuntimeError:  # interpreter exit: Qt deleted the timer before this dock
             pass
-        for emitter, slot in ((self.viewer.layers.selection.events.active, self._on_active),
-                              (self.viewer.layers.events.removed, self._on_removed),
-                              (self.viewer.events.theme, self._on_theme)):
+        for emitter, slot in (
+            (self.viewer.layers.selection.events.active, self._on_active),
+            (self.viewer.layers.events.removed, self._on_removed),
+            (self.viewer.events.theme, self._on_theme),
+        ):
             try:
                 emitter.disconnect(slot)
             except (RuntimeError, TypeError, ValueError):  # pragma: no cover - viewer gone
@@ -115,6 +118,7 @@ class KMeansWidget(KMeansForm):
             except (ValueError, TypeError, OSError) as e:
                 show_error(str(e))
                 return None
+
         return call
 
     # -- sessions ------------------------------------------------------------------------------
@@ -170,14 +174,14 @@ class KMeansWidget(KMeansForm):
 
         def done(seg: Segmentation) -> None:
             code = python_call(src, dict(opts, seed=seg.params["seed_used"]))
-            if self._write_result(layer, seg, src, code, mode, start) and \
-                    self.loaded_model is not None:
-                show_info(f"The loaded model '{self.loaded_model_name}' was set aside: "
-                          "'apply model' now uses this run's model.")
+            if self._write_result(layer, seg, src, code, mode, start) and self.loaded_model is not None:
+                show_info(
+                    f"The loaded model '{self.loaded_model_name}' was set aside: "
+                    "'apply model' now uses this run's model."
+                )
                 self.forget_model()
 
-        worker = self.jobs.start("main", f"K-means on {src.name}", compute, done,
-                                 on_error=self._job_failed)
+        worker = self.jobs.start("main", f"K-means on {src.name}", compute, done, on_error=self._job_failed)
         if worker is not None:
             text = status("running", name=src.name, k=opts["n_clusters"], mode=mode)
             self._set_status(text if self._runs else f"{text} {status('first_run')}")
@@ -196,8 +200,15 @@ class KMeansWidget(KMeansForm):
             self._set_status(status("failed", reason=exc))
         report_error(exc, "The run")
 
-    def _write_result(self, layer: Image, seg: Segmentation, src: Source, code: str,
-                      mode: str = "", start: float | None = None) -> bool:
+    def _write_result(
+        self,
+        layer: Image,
+        seg: Segmentation,
+        src: Source,
+        code: str,
+        mode: str = "",
+        start: float | None = None,
+    ) -> bool:
         """Hand a result to the source's session (GUI thread)."""
         if layer not in self.viewer.layers:
             show_warning(status("source_removed", name=src.name))
@@ -211,8 +222,15 @@ class KMeansWidget(KMeansForm):
         if clusters is not None:  # napari's label controls, ready for "show selected label"
             self.viewer.layers.selection.active = clusters
         seconds = 0.0 if start is None else time.perf_counter() - start
-        self._set_status(status("done", k=seg.n_clusters, layer=written[0].name,
-                                mode=mode or seg.params.get("method", ""), seconds=seconds))
+        self._set_status(
+            status(
+                "done",
+                k=seg.n_clusters,
+                layer=written[0].name,
+                mode=mode or seg.params.get("method", ""),
+                seconds=seconds,
+            )
+        )
         return True
 
     # -- Suggest K -------------------------------------------------------------------------------
@@ -244,8 +262,7 @@ class KMeansWidget(KMeansForm):
         self.loaded_model_name = Path(path).name
         self.loaded_model_path = str(Path(path).resolve())
         self.panel.set_loaded_model(self.loaded_model_name, self.loaded_model.n_clusters)
-        self._set_status(status("model_loaded", model=self.loaded_model_name,
-                                k=self.loaded_model.n_clusters))
+        self._set_status(status("model_loaded", model=self.loaded_model_name, k=self.loaded_model.n_clusters))
         return self.loaded_model
 
     def forget_model(self, _: Any = None) -> None:
@@ -278,18 +295,24 @@ class KMeansWidget(KMeansForm):
             return tasks.apply_model(model, src, progress, cancel)
 
         if code:  # the Python that reproduces it, when the model is a file
-            code = (f"{read_image_code(src)}\n{code}\nseg = model.apply(image, rgb={src.rgb!r}, "
-                    f"channel_axis={src.channel_axis!r})")
+            code = (
+                f"{read_image_code(src)}\n{code}\nseg = model.apply(image, rgb={src.rgb!r}, "
+                f"channel_axis={src.channel_axis!r})"
+            )
 
         name = self.loaded_model_name if model is self.loaded_model else "this result's"
 
         def done(seg: Segmentation) -> None:
             if self._write_result(layer, seg, src, code):
-                self._set_status(status("model_applied", model=name, k=seg.n_clusters,
-                                        layer=output_name(src.name, "clusters")))
+                self._set_status(
+                    status(
+                        "model_applied", model=name, k=seg.n_clusters, layer=output_name(src.name, "clusters")
+                    )
+                )
 
-        return self.jobs.start("main", f"Applying the model to {layer.name}", compute, done,
-                               on_error=self._job_failed)
+        return self.jobs.start(
+            "main", f"Applying the model to {layer.name}", compute, done, on_error=self._job_failed
+        )
 
     # -- console API (delegates to the current session) ------------------------------------------
     @property
@@ -354,4 +377,3 @@ class KMeansWidget(KMeansForm):
         next cluster) in the background. Returns the worker."""
         self._current()
         return self.panel.measure.start_uncertainty(kind)
-

@@ -28,8 +28,9 @@ class Expander(Container):
         Open at first.
     """
 
-    def __init__(self, title: str, widgets: Sequence[Any], *, name: str, tooltip: str,
-                 expanded: bool = False):
+    def __init__(
+        self, title: str, widgets: Sequence[Any], *, name: str, tooltip: str, expanded: bool = False
+    ):
         self.body = Container(widgets=list(widgets), labels=True, name=f"{name}_body")
         self.body.margins = (12, 0, 0, 0)  # indent the folded controls under the title
         super().__init__(widgets=[self.body], labels=False, name=name)

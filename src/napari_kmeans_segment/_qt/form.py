@@ -110,8 +110,7 @@ def _tipped(widget: Any, key: str | None = None) -> Any:
     widget.tooltip = tooltip(key or widget.name)
     native = widget.native
     if isinstance(native, QComboBox):  # a long layer name must not widen the dock
-        native.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        native.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         native.setMinimumContentsLength(8)
     return widget
 
@@ -125,90 +124,133 @@ class KMeansForm(Container):
         self.viewer = viewer
         d = DEFAULTS  # the one definition of every default (core options)
         t = _tipped
-        self.image_layer: ComboBox = t(create_widget(
-            annotation=Image, name="image_layer", label="image"))
-        self.n_clusters = t(SpinBox(name="n_clusters", label="clusters (K)", min=2, max=255,
-                                    value=d.n_clusters))
+        self.image_layer: ComboBox = t(create_widget(annotation=Image, name="image_layer", label="image"))
+        self.n_clusters = t(
+            SpinBox(name="n_clusters", label="clusters (K)", min=2, max=255, value=d.n_clusters)
+        )
         self.suggest_button = t(PushButton(name="suggest_button", text="Suggest K"), "suggest")
-        self.color_space = t(ComboBox(name="color_space", label="colour space",
-                                      choices=list(COLOR_SPACES), value=d.color_space))
+        self.color_space = t(
+            ComboBox(
+                name="color_space", label="colour space", choices=list(COLOR_SPACES), value=d.color_space
+            )
+        )
         self.stain_vectors = stain_vectors_widget(self.color_space)  # shown with "hed"
         # channels, mask and extra features
-        self.channel_axis = t(ComboBox(name="channel_axis", label="channel axis",
-                                       choices=self._axis_choices, value=None))
-        self.channel_layers = t(Select(name="channel_layers", label="more channels",
-                                       choices=self._channel_choices))
-        self.channel_layers.native.setMaximumHeight(4 * self.channel_layers.native
-                                                    .fontMetrics().height() + 8)
+        self.channel_axis = t(
+            ComboBox(name="channel_axis", label="channel axis", choices=self._axis_choices, value=None)
+        )
+        self.channel_layers = t(
+            Select(name="channel_layers", label="more channels", choices=self._channel_choices)
+        )
+        self.channel_layers.native.setMaximumHeight(4 * self.channel_layers.native.fontMetrics().height() + 8)
         self.mask_layer = t(ComboBox(name="mask_layer", label="mask", choices=self._mask_choices))
-        self.normalize = t(CheckBox(name="normalize", text="put features on one scale",
-                                    value=d.normalize))
-        self.spatial_weight = t(FloatSpinBox(name="spatial_weight", label="position weight",
-                                             min=0.0, max=10.0, step=0.1, value=d.spatial_weight))
-        self.texture_sigma = t(FloatSpinBox(name="texture_sigma", label="texture scale (px)",
-                                            min=0.0, max=100.0, step=1.0, value=d.texture_sigma))
-        self.per_plane = t(CheckBox(name="per_plane", text="cluster each plane on its own",
-                                    value=d.per_plane))
+        self.normalize = t(CheckBox(name="normalize", text="put features on one scale", value=d.normalize))
+        self.spatial_weight = t(
+            FloatSpinBox(
+                name="spatial_weight",
+                label="position weight",
+                min=0.0,
+                max=10.0,
+                step=0.1,
+                value=d.spatial_weight,
+            )
+        )
+        self.texture_sigma = t(
+            FloatSpinBox(
+                name="texture_sigma",
+                label="texture scale (px)",
+                min=0.0,
+                max=100.0,
+                step=1.0,
+                value=d.texture_sigma,
+            )
+        )
+        self.per_plane = t(
+            CheckBox(name="per_plane", text="cluster each plane on its own", value=d.per_plane)
+        )
         # the k-means search (OpenCV's criteria)
         self.mode = t(ComboBox(name="mode", label="speed", choices=list(MODES), value=d.mode))
-        self.attempts = t(SpinBox(name="attempts", label="fresh starts", min=1, max=100,
-                                  value=d.attempts))
-        self.max_iter = t(SpinBox(name="max_iter", label="steps per start", min=1, max=10_000,
-                                  value=d.max_iter))
-        self.epsilon = t(FloatSpinBox(name="epsilon", label="stop below (epsilon)", min=0.0,
-                                      max=1e6, step=0.05, value=d.epsilon))
-        self.init = t(ComboBox(name="init", label="starting colours", choices=list(INITS),
-                               value=d.init))
+        self.attempts = t(SpinBox(name="attempts", label="fresh starts", min=1, max=100, value=d.attempts))
+        self.max_iter = t(
+            SpinBox(name="max_iter", label="steps per start", min=1, max=10_000, value=d.max_iter)
+        )
+        self.epsilon = t(
+            FloatSpinBox(
+                name="epsilon", label="stop below (epsilon)", min=0.0, max=1e6, step=0.05, value=d.epsilon
+            )
+        )
+        self.init = t(ComboBox(name="init", label="starting colours", choices=list(INITS), value=d.init))
         # a float spin box because magicgui's integer one (superqt's) cannot show "random"
         # for -1 (issue 13); no decimals, so it reads and steps as a whole number
-        self.seed = t(FloatSpinBox(name="seed", label="random seed", min=-1, max=2**31 - 2,
-                                   step=1, value=-1))
+        self.seed = t(FloatSpinBox(name="seed", label="random seed", min=-1, max=2**31 - 2, step=1, value=-1))
         self.seed.native.setDecimals(0)
         self.seed.native.setSpecialValueText("random")  # -1 draws a new seed each run
         # Suggest K's answer (the plot is made on first use: importing matplotlib is slow)
         self.suggest_result = t(Label(name="suggest_result", value=""), "suggest_verdict")
-        self.use_k_button = t(PushButton(name="use_k_button", text="use K", visible=False),
-                              "use_k")
+        self.use_k_button = t(PushButton(name="use_k_button", text="use K", visible=False), "use_k")
         # Run
         self.live_preview = t(CheckBox(name="live_preview", text="live preview", value=False))
         self.run_button = t(PushButton(name="run_button", text="Run"), "run")
-        self.cancel_button = t(PushButton(name="cancel_button", text="Cancel", enabled=False),
-                               "cancel")
+        self.cancel_button = t(PushButton(name="cancel_button", text="Cancel", enabled=False), "cancel")
         self.status = t(Label(name="status", value=""), "status")
 
-        k_row = Container(name="k_row", label="clusters (K)", layout="horizontal", labels=False,
-                          widgets=[self.n_clusters, self.suggest_button], tooltip=tooltip(
-                              "n_clusters"))
+        k_row = Container(
+            name="k_row",
+            label="clusters (K)",
+            layout="horizontal",
+            labels=False,
+            widgets=[self.n_clusters, self.suggest_button],
+            tooltip=tooltip("n_clusters"),
+        )
         k_row.margins = (0, 0, 0, 0)
-        basics = Container(name="basics", widgets=[self.image_layer, k_row, self.color_space,
-                                                   self.stain_vectors])
+        basics = Container(
+            name="basics", widgets=[self.image_layer, k_row, self.color_space, self.stain_vectors]
+        )
         basics.margins = (0, 0, 0, 0)
         self.features_box = Expander(
             "channels, mask and more features",
-            [self.channel_axis, self.channel_layers, self.mask_layer, self.normalize,
-             self.spatial_weight, self.texture_sigma, self.per_plane],
-            name="features_box", tooltip=tooltip("more_features"))
+            [
+                self.channel_axis,
+                self.channel_layers,
+                self.mask_layer,
+                self.normalize,
+                self.spatial_weight,
+                self.texture_sigma,
+                self.per_plane,
+            ],
+            name="features_box",
+            tooltip=tooltip("more_features"),
+        )
         self.search_box = Expander(
             "k-means search: starts, steps, seed",
             [self.mode, self.attempts, self.max_iter, self.epsilon, self.init, self.seed],
-            name="search_box", tooltip=tooltip("search_settings"))
-        self.suggest_box = Container(name="suggest_box", labels=False,
-                                     widgets=[self.suggest_result, self.use_k_button])
+            name="search_box",
+            tooltip=tooltip("search_settings"),
+        )
+        self.suggest_box = Container(
+            name="suggest_box", labels=False, widgets=[self.suggest_result, self.use_k_button]
+        )
         self.suggest_box.margins = (0, 0, 0, 0)
         self.suggest_box.visible = False
-        self.settings = Container(name="settings", labels=False, widgets=[
-            basics, self.features_box, self.search_box, self.suggest_box])
+        self.settings = Container(
+            name="settings",
+            labels=False,
+            widgets=[basics, self.features_box, self.search_box, self.suggest_box],
+        )
         self.settings.margins = (0, 0, 4, 0)
-        run_row = Container(name="run_row", layout="horizontal", labels=False,
-                            widgets=[self.live_preview, self.run_button, self.cancel_button])
+        run_row = Container(
+            name="run_row",
+            layout="horizontal",
+            labels=False,
+            widgets=[self.live_preview, self.run_button, self.cancel_button],
+        )
         run_row.margins = (0, 0, 0, 0)
         self.extend([run_row, self.status])
         self.scroll = FormScroll(self.settings.native)
         self.native.layout().insertWidget(0, self.scroll)
         for label in (self.status, self.suggest_result):
             label.native.setWordWrap(True)  # long text wraps instead of widening the dock
-            label.native.setSizePolicy(QSizePolicy.Policy.Ignored,
-                                       QSizePolicy.Policy.Preferred)
+            label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.image_layer.changed.connect(self._on_image_changed)
 
     def reset_choices(self, *_: Any) -> None:
@@ -221,10 +263,24 @@ class KMeansForm(Container):
     @property
     def parameter_widgets(self) -> list[Any]:
         """Widgets whose change alters the result (the live preview follows them)."""
-        return [self.image_layer, self.n_clusters, self.mode, self.attempts, self.max_iter,
-                self.epsilon, self.init, self.seed, self.color_space, self.stain_vectors,
-                self.normalize, self.spatial_weight, self.texture_sigma, self.mask_layer,
-                self.channel_axis, self.channel_layers]
+        return [
+            self.image_layer,
+            self.n_clusters,
+            self.mode,
+            self.attempts,
+            self.max_iter,
+            self.epsilon,
+            self.init,
+            self.seed,
+            self.color_space,
+            self.stain_vectors,
+            self.normalize,
+            self.spatial_weight,
+            self.texture_sigma,
+            self.mask_layer,
+            self.channel_axis,
+            self.channel_layers,
+        ]
 
     # -- choices that follow the image ------------------------------------------------------
     def _image(self) -> Any:
@@ -237,8 +293,9 @@ class KMeansForm(Container):
         self.channel_layers.reset_choices()
 
     def _mask_choices(self, _w: Any = None) -> list[tuple[str, Any]]:
-        layers = [ly for ly in self.viewer.layers if isinstance(ly, Labels | Shapes)
-                  and MARK not in ly.metadata]
+        layers = [
+            ly for ly in self.viewer.layers if isinstance(ly, Labels | Shapes) and MARK not in ly.metadata
+        ]
         return [("none", None)] + [(ly.name, ly) for ly in layers]
 
     def _channel_choices(self, _w: Any = None) -> list[tuple[str, Any]]:
@@ -247,10 +304,16 @@ class KMeansForm(Container):
         if src is None or src.rgb or src.multiscale:
             return []
         shape = tuple(src.data.shape)
-        return [(ly.name, ly) for ly in self.viewer.layers
-                if isinstance(ly, Image) and unwrap(ly) is not src and not ly.rgb
-                and not ly.multiscale and tuple(ly.data.shape) == shape
-                and MARK not in ly.metadata]
+        return [
+            (ly.name, ly)
+            for ly in self.viewer.layers
+            if isinstance(ly, Image)
+            and unwrap(ly) is not src
+            and not ly.rgb
+            and not ly.multiscale
+            and tuple(ly.data.shape) == shape
+            and MARK not in ly.metadata
+        ]
 
     def _axis_choices(self, _w: Any = None) -> list[tuple[str, Any]]:
         """'none', or each axis of a single non-RGB layer with at least three axes."""
@@ -294,8 +357,10 @@ class KMeansForm(Container):
         """(layer, Source, core keyword arguments); ValueError with advice when unusable."""
         layer = self._image()
         if layer is None or layer not in self.viewer.layers:
-            raise ValueError("No image layer to segment: open an image (File > Open Sample > "
-                             "napari-kmeans-segment) and pick it in 'image'.")
+            raise ValueError(
+                "No image layer to segment: open an image (File > Open Sample > "
+                "napari-kmeans-segment) and pick it in 'image'."
+            )
         opts = self.run_options()
         extra = [unwrap(ly) for ly in self.channel_layers.value or []]
         extra = [ly for ly in extra if ly is not layer and ly in self.viewer.layers]
@@ -310,8 +375,10 @@ class KMeansForm(Container):
             else:
                 mask = np.asarray(mask_layer.data) != 0
             if mask.shape != tuple(spatial):
-                raise ValueError(f"The mask layer has shape {mask.shape}, the image "
-                                 f"{tuple(spatial)}; draw the mask on the image's grid.")
+                raise ValueError(
+                    f"The mask layer has shape {mask.shape}, the image "
+                    f"{tuple(spatial)}; draw the mask on the image's grid."
+                )
             opts["mask"] = mask
         opts["rgb"] = src.rgb
         opts["channel_axis"] = src.channel_axis
@@ -322,14 +389,13 @@ def python_call(src: Source, opts: dict) -> str:
     """The Python that reproduces a run from napari's console."""
     args = {k: v for k, v in opts.items() if k != "mask"}
     pieces = ", ".join(f"{k}={v!r}" for k, v in args.items())
-    return (f"{read_image_code(src)}\nseg = nks.segment(image, {pieces})")
+    return f"{read_image_code(src)}\nseg = nks.segment(image, {pieces})"
 
 
 def read_image_code(src: Source) -> str:
     """Python (for napari's console) that reads the image the way the widget did."""
     if src.channel_names:  # several channel layers, stacked as the last axis
-        image = ("np.stack([viewer.layers[n].data for n in "
-                 f"{src.channel_names!r}], axis=-1)")
+        image = f"np.stack([viewer.layers[n].data for n in {src.channel_names!r}], axis=-1)"
     else:
         image = f"viewer.layers[{src.name!r}].data"
     return f"import numpy as np\nimport napari_kmeans_segment as nks\nimage = {image}"
@@ -347,5 +413,7 @@ def precheck(data: Any, opts: dict) -> None:
         shape.pop(opts["channel_axis"])
     n_px = int(np.prod(shape))
     if n_px < opts["n_clusters"]:
-        raise ValueError(f"The image has {n_px} pixel(s), fewer than K = {opts['n_clusters']}; "
-                         "choose a smaller K or a larger image.")
+        raise ValueError(
+            f"The image has {n_px} pixel(s), fewer than K = {opts['n_clusters']}; "
+            "choose a smaller K or a larger image."
+        )

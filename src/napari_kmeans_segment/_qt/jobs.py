@@ -73,9 +73,17 @@ class Jobs:
         job = self._jobs.get(lane)
         return None if job is None else job.worker
 
-    def start(self, lane: str, desc: str, compute: Compute, done: Callable[[Any], None], *,
-              on_error: Callable[[BaseException], None] | None = None, replace: bool = False,
-              progress_bar: bool = True) -> Any:
+    def start(
+        self,
+        lane: str,
+        desc: str,
+        compute: Compute,
+        done: Callable[[Any], None],
+        *,
+        on_error: Callable[[BaseException], None] | None = None,
+        replace: bool = False,
+        progress_bar: bool = True,
+    ) -> Any:
         """Start ``compute`` in a worker. Returns the worker, or None if the lane is busy."""
         if self.closed:
             return None
@@ -86,8 +94,9 @@ class Jobs:
             self._jobs[lane].cancel.set()  # its result is stale now
         cancel = threading.Event()
         relay = _Relay()
-        worker = create_worker(lambda: compute(relay.progressed.emit, cancel.is_set),
-                               _start_thread=False, _ignore_errors=True)
+        worker = create_worker(
+            lambda: compute(relay.progressed.emit, cancel.is_set), _start_thread=False, _ignore_errors=True
+        )
         job = _Job(worker, cancel, relay)
         if progress_bar:
             job.pbar = _progress_bar(relay, desc, cancel)

@@ -39,8 +39,7 @@ if TYPE_CHECKING:
     from .._session import ClusterSession
 
 COLUMNS = ["background", "pixels", "area", "% image", "% tissue"]
-_TIPS = ["column_background", "column_area_px", "column_area", "column_image_share",
-         "column_tissue_share"]
+_TIPS = ["column_background", "column_area_px", "column_area", "column_image_share", "column_tissue_share"]
 TITLE = "measure: background, areas, objects, uncertainty"
 
 
@@ -89,7 +88,8 @@ class MeasurePanel(QWidget):
         self.table.verticalHeader().setVisible(False)  # type: ignore[union-attr]
         # share the dock's width rather than widen it or scroll sideways
         self.table.horizontalHeader().setSectionResizeMode(  # type: ignore[union-attr]
-            QHeaderView.ResizeMode.Stretch)
+            QHeaderView.ResizeMode.Stretch
+        )
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.itemChanged.connect(self._on_item_changed)
         self.uncertainty_btn = QPushButton("uncertainty map")
@@ -169,13 +169,16 @@ class MeasurePanel(QWidget):
         fixed = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
         mark = QTableWidgetItem(str(row["name"]))
         mark.setFlags(fixed | Qt.ItemFlag.ItemIsUserCheckable)
-        mark.setCheckState(Qt.CheckState.Checked if bool(row["background"])
-                           else Qt.CheckState.Unchecked)
+        mark.setCheckState(Qt.CheckState.Checked if bool(row["background"]) else Qt.CheckState.Unchecked)
         mark.setData(Qt.ItemDataRole.UserRole, int(row["index"]))
         mark.setToolTip(f"{row['name']} (cluster {int(row['index'])})")
         items = [mark]
-        for value in (float(row["area_px"]), float(row["area"]), 100 * float(row["share"]),
-                      100 * float(row["tissue_share"])):
+        for value in (
+            float(row["area_px"]),
+            float(row["area"]),
+            100 * float(row["share"]),
+            100 * float(row["tissue_share"]),
+        ):
             item = QTableWidgetItem(_number(value))
             item.setData(Qt.ItemDataRole.UserRole, value)  # the number, for rows()
             items.append(item)
@@ -196,13 +199,14 @@ class MeasurePanel(QWidget):
     def _summary(f: Any, unit: str) -> str:
         bg = f["background"].to_numpy(bool)
         if not bg.any():
-            return ("No cluster is marked as background, so the tissue is the whole image; "
-                    "open 'measure' and tick background.")
+            return (
+                "No cluster is marked as background, so the tissue is the whole image; "
+                "open 'measure' and tick background."
+            )
         share = float(f.loc[~bg, "share"].sum())
         area = float(f.loc[~bg, "area"].sum())
         names = ", ".join(f"'{n}'" for n in f.loc[bg, "name"])
-        return (f"Tissue: {100 * share:.1f}% of the image ({_number(area)} {unit}); "
-                f"background: {names}.")
+        return f"Tissue: {100 * share:.1f}% of the image ({_number(area)} {unit}); background: {names}."
 
     def rows(self) -> list[dict]:
         """What the table shows (for tests and scripts): label, name, background, pixels,
@@ -211,12 +215,17 @@ class MeasurePanel(QWidget):
         for r in range(self.table.rowCount()):
             mark, px, area, share, tissue = (self._cell(r, c) for c in range(len(COLUMNS)))
             role = Qt.ItemDataRole.UserRole
-            out.append({
-                "label": int(mark.data(role)), "name": mark.text(),
-                "background": mark.checkState() == Qt.CheckState.Checked,
-                "pixels": int(px.data(role)), "area": float(area.data(role)),
-                "share": float(share.data(role)), "tissue_share": float(tissue.data(role)),
-            })
+            out.append(
+                {
+                    "label": int(mark.data(role)),
+                    "name": mark.text(),
+                    "background": mark.checkState() == Qt.CheckState.Checked,
+                    "pixels": int(px.data(role)),
+                    "area": float(area.data(role)),
+                    "share": float(share.data(role)),
+                    "tissue_share": float(tissue.data(role)),
+                }
+            )
         return out
 
     def _cell(self, row: int, column: int) -> QTableWidgetItem:
@@ -233,9 +242,11 @@ class MeasurePanel(QWidget):
     def _on_item_changed(self, item: QTableWidgetItem) -> None:
         if self._updating or item.column() != 0:
             return
-        marks = [int(m.data(Qt.ItemDataRole.UserRole))
-                 for m in (self.table.item(r, 0) for r in range(self.table.rowCount()))
-                 if m is not None and m.checkState() == Qt.CheckState.Checked]
+        marks = [
+            int(m.data(Qt.ItemDataRole.UserRole))
+            for m in (self.table.item(r, 0) for r in range(self.table.rowCount()))
+            if m is not None and m.checkState() == Qt.CheckState.Checked
+        ]
         _guarded(lambda: self._require().measure.set_background(marks))()
         self.refresh()  # a refused request shows the marks as they are
 
@@ -253,7 +264,8 @@ class MeasurePanel(QWidget):
     def _export_objects(self) -> None:
         s = self._require()
         layer = s.measure.objects_layer(s.viewer.layers.selection.active)
-        path, _ = QFileDialog.getSaveFileName(self, f"Export the objects of '{layer.name}'",
-                                              "objects.csv", "CSV (*.csv)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export the objects of '{layer.name}'", "objects.csv", "CSV (*.csv)"
+        )
         if path:
             show_info(f"Objects table written to {s.measure.export_objects(path, layer)}.")

@@ -49,12 +49,14 @@ PANEL_WIDTH = 380  # px: the dock's default width follows this hint (a 1280-px s
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a panel action; a bad request becomes a notification, never a traceback."""
+
     def wrapper(*a: Any, **kw: Any) -> Any:
         try:
             return fn(*a, **kw)
         except (ValueError, TypeError, OSError) as e:
             show_error(str(e))
             return None
+
     return wrapper
 
 
@@ -96,13 +98,16 @@ class ClusterPanel(QWidget):
             self._row(row)
 
         add = self.add_button
-        self.show_all_btn = add("clusters", "show_all", "show all",
-                                lambda: self._set_all(lambda hidden: True))
-        self.hide_all_btn = add("clusters", "hide_all", "hide all",
-                                lambda: self._set_all(lambda hidden: False))
+        self.show_all_btn = add(
+            "clusters", "show_all", "show all", lambda: self._set_all(lambda hidden: True)
+        )
+        self.hide_all_btn = add(
+            "clusters", "hide_all", "hide all", lambda: self._set_all(lambda hidden: False)
+        )
         self.invert_btn = add("clusters", "invert", "invert", lambda: self._require().invert())
-        self.merge_btn = add("clusters", "merge", "merge",
-                             lambda: self._require().merge(self.selected_labels()))
+        self.merge_btn = add(
+            "clusters", "merge", "merge", lambda: self._require().merge(self.selected_labels())
+        )
         self.undo_btn = add("clusters", "undo", "undo", lambda: self._require().undo())
         self.extract_btn = add("extract", "extract", "extract", self._extract_selected)
         self.objects = QCheckBox("as objects ≥")
@@ -127,10 +132,10 @@ class ClusterPanel(QWidget):
         menu.setToolTipsVisible(True)
         self.model_actions = {}
         for key, text, slot in (
-                ("save_model", "save model…", self._save_model),
-                ("load_model", "load model…", self._load_model),
-                ("apply_model", "apply this result's model to the image",
-                 self.apply_model_requested.emit)):
+            ("save_model", "save model…", self._save_model),
+            ("load_model", "load model…", self._load_model),
+            ("apply_model", "apply this result's model to the image", self.apply_model_requested.emit),
+        ):
             action = menu.addAction(text)
             assert action is not None
             action.setToolTip(tooltip(key))
@@ -148,9 +153,10 @@ class ClusterPanel(QWidget):
         loaded.addWidget(self.model_label, 3)
         self.apply_model_btn = QPushButton("apply model")
         self.forget_model_btn = QPushButton("clear")
-        for b, key, signal in ((self.apply_model_btn, "apply_model", self.apply_model_requested),
-                               (self.forget_model_btn, "clear_model",
-                                self.forget_model_requested)):
+        for b, key, signal in (
+            (self.apply_model_btn, "apply_model", self.apply_model_requested),
+            (self.forget_model_btn, "clear_model", self.forget_model_requested),
+        ):
             b.setObjectName(key)
             b.setToolTip(tooltip(key))
             b.clicked.connect(lambda *_, sig=signal: sig.emit())
@@ -221,8 +227,10 @@ class ClusterPanel(QWidget):
         """Show which model 'apply' will use (the dock calls this)."""
         apply = self.model_actions["apply_model"]
         if name:
-            self.model_label.setText(f"loaded model '{name}' ({n_clusters} clusters): 'apply' "
-                                     "uses it until you clear it or Run again")
+            self.model_label.setText(
+                f"loaded model '{name}' ({n_clusters} clusters): 'apply' "
+                "uses it until you clear it or Run again"
+            )
             self.apply_model_btn.setText(f"apply '{name}'")
             apply.setText(f"apply the loaded model '{name}' to the image")
         else:
@@ -248,8 +256,7 @@ class ClusterPanel(QWidget):
                 self.heading.setText("clusters: press Run")
                 self._set_note("")
                 return
-            self.heading.setText(f"clusters of '{s.source.name}'" if s is not None
-                                 else "clusters")
+            self.heading.setText(f"clusters of '{s.source.name}'" if s is not None else "clusters")
             f = layer.features
             index = [int(v) for v in f["index"]]
             colors = label_colors(layer, index)
@@ -257,12 +264,14 @@ class ClusterPanel(QWidget):
             centre_cols = [c for c in f.columns if c.startswith("center_")]
             rows = []
             for lab, rgba, (_, row) in zip(index, colors, f.iterrows()):
-                centre = ", ".join(f"{c.removeprefix('center_')} {float(row[c]):.4g}"
-                                   for c in centre_cols)
+                centre = ", ".join(f"{c.removeprefix('center_')} {float(row[c]):.4g}" for c in centre_cols)
                 rows.append(RowData(lab, rgba, lab in drawn, row, centre))
             self.table.fill(rows)
-            self._set_note(f"napari draws only label {layer.selected_label} ('show selected "
-                           "label')." if layer.show_selected_label else "")
+            self._set_note(
+                f"napari draws only label {layer.selected_label} ('show selected label')."
+                if layer.show_selected_label
+                else ""
+            )
         finally:
             self._updating = False
 
@@ -276,14 +285,17 @@ class ClusterPanel(QWidget):
         import numpy as np
 
         t = self.table
-        return [{
-            "label": int(t.cell(r, "label").data(LABEL)),
-            "visible": t.cell(r, "show").checkState() == Qt.CheckState.Checked,
-            "drawn": bool(t.cell(r, "label").data(DRAWN)),
-            "name": t.cell(r, "name").text(),
-            "share": float(t.cell(r, "share").text()),
-            "color": np.asarray(t.cell(r, "color").data(VALUE)),
-        } for r in range(t.rowCount())]
+        return [
+            {
+                "label": int(t.cell(r, "label").data(LABEL)),
+                "visible": t.cell(r, "show").checkState() == Qt.CheckState.Checked,
+                "drawn": bool(t.cell(r, "label").data(DRAWN)),
+                "name": t.cell(r, "name").text(),
+                "share": float(t.cell(r, "share").text()),
+                "color": np.asarray(t.cell(r, "color").data(VALUE)),
+            }
+            for r in range(t.rowCount())
+        ]
 
     def selected_labels(self) -> list[int]:
         return self.table.labels_in({i.row() for i in self.table.selectedItems()})
@@ -314,13 +326,11 @@ class ClusterPanel(QWidget):
         sel = self.selected_labels()
         if len(sel) != 1:
             raise ValueError("Select exactly one cluster to extract.")
-        self._require().extract(sel[0], objects=self.objects.isChecked(),
-                                min_size=self.min_size.value())
+        self._require().extract(sel[0], objects=self.objects.isChecked(), min_size=self.min_size.value())
 
     def _export(self) -> None:
         s = self._require()
-        path, _ = QFileDialog.getSaveFileName(self, "Export cluster table", "clusters.csv",
-                                              "CSV (*.csv)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export cluster table", "clusters.csv", "CSV (*.csv)")
         if path:
             show_info(status("exported", path=s.export_table(path)))
 

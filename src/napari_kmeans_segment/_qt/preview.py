@@ -39,9 +39,14 @@ class Preview:
         Every session, to remove their preview layers when preview is switched off.
     """
 
-    def __init__(self, form: KMeansForm, jobs: Jobs,
-                 session_for: Callable[[Image], ClusterSession], status: Callable[[str], None],
-                 sessions: Callable[[], list[ClusterSession]] = list):
+    def __init__(
+        self,
+        form: KMeansForm,
+        jobs: Jobs,
+        session_for: Callable[[Image], ClusterSession],
+        status: Callable[[str], None],
+        sessions: Callable[[], list[ClusterSession]] = list,
+    ):
         self.form, self.jobs, self.session_for, self.status = form, jobs, session_for, status
         self.sessions = sessions
         self.enabled = False
@@ -101,9 +106,15 @@ class Preview:
 
             return segment(data, cancel=cancel, **opts)
 
-        return self.jobs.start("preview", "preview", compute,
-                               lambda seg: self._done(seg, step, layer, src),
-                               on_error=self._failed, replace=True, progress_bar=False)
+        return self.jobs.start(
+            "preview",
+            "preview",
+            compute,
+            lambda seg: self._done(seg, step, layer, src),
+            on_error=self._failed,
+            replace=True,
+            progress_bar=False,
+        )
 
     def _failed(self, exc: BaseException) -> None:
         from .._core import Cancelled
@@ -118,8 +129,7 @@ class Preview:
         scale = tuple(np.asarray(src.label_scale, float)[-nd:] * np.asarray(step))
         session = self.session_for(layer)
         colors = overlay_colors(centre_colors(seg.centers, src), seg.counts)
-        session.write_preview(seg.labels, src, colors, scale,
-                              tuple(src.label_translate[-nd:]))
+        session.write_preview(seg.labels, src, colors, scale, tuple(src.label_translate[-nd:]))
         self.remove_layers(keep=session)  # one preview at a time: the image being tuned
         self.status(texts.status("preview_done", k=seg.n_clusters))
 
@@ -133,7 +143,7 @@ def downsample(src: Source, opts: dict) -> tuple[np.ndarray, tuple, Any]:
         data = np.moveaxis(data, src.channel_axis, -1)
         opts["channel_axis"] = -1
     spatial_ndim = data.ndim - (1 if (src.rgb or src.channel_axis is not None) else 0)
-    yx = data.shape[spatial_ndim - 2:spatial_ndim]
+    yx = data.shape[spatial_ndim - 2 : spatial_ndim]
     s = max(1, int(np.ceil(np.sqrt(yx[0] * yx[1] / PREVIEW_PIXELS))))
     step = (1,) * (spatial_ndim - 2) + (s, s)
     sl = tuple(slice(None, None, st) for st in step)

@@ -13,8 +13,13 @@ STAIN_CHOICES = [("fixed", "fixed"), ("estimated from the image (Macenko)", "mac
 def stain_vectors_widget(color_space: ComboBox) -> ComboBox:
     """A stain-vectors ComboBox visible only while ``color_space`` is "hed"; gives the
     colour-space box its tooltip (which explains hed) too."""
-    w = ComboBox(name="stain_vectors", label="stain vectors", choices=STAIN_CHOICES,
-                 value=DEFAULTS.stain_vectors, tooltip=tooltip("stain_vectors"))
+    w = ComboBox(
+        name="stain_vectors",
+        label="stain vectors",
+        choices=STAIN_CHOICES,
+        value=DEFAULTS.stain_vectors,
+        tooltip=tooltip("stain_vectors"),
+    )
     color_space.tooltip = tooltip("color_space")
     w.visible = color_space.value == "hed"
     color_space.changed.connect(lambda value: setattr(w, "visible", value == "hed"))

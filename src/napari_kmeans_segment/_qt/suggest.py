@@ -52,9 +52,22 @@ class SuggestK:
         except (ValueError, TypeError) as e:
             show_error(str(e))
             return None
-        kw = {k: opts[k] for k in ("attempts", "max_iter", "epsilon", "init", "seed", "rgb",
-                                   "channel_axis", "color_space", "stain_vectors", "normalize")
-              if k in opts}
+        kw = {
+            k: opts[k]
+            for k in (
+                "attempts",
+                "max_iter",
+                "epsilon",
+                "init",
+                "seed",
+                "rgb",
+                "channel_axis",
+                "color_space",
+                "stain_vectors",
+                "normalize",
+            )
+            if k in opts
+        }
         kw["mask"] = opts.get("mask")
 
         def compute(progress: Any, cancel: Any) -> SuggestKResult:
@@ -62,8 +75,9 @@ class SuggestK:
 
             return core.suggest_k(src.data, k_range, progress=progress, cancel=cancel, **kw)
 
-        worker = self.jobs.start("main", f"Suggest K for {src.name}", compute, self._done,
-                                 on_error=self._failed)
+        worker = self.jobs.start(
+            "main", f"Suggest K for {src.name}", compute, self._done, on_error=self._failed
+        )
         if worker is not None:
             text = status("suggest_running", k_min=k_range.start, k_max=k_range.stop - 1)
             self.set_status(text)

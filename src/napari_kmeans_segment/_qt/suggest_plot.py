@@ -130,8 +130,16 @@ class SuggestKPlot(QWidget):
         self._clear()
         self.ax_silhouette.set_axis_off()
         self.ax_compactness.set_axis_off()
-        self.figure.text(0.5, 0.5, text, ha="center", va="center", wrap=True,
-                         color=self.colors["text"], fontsize=FONT_SIZE + 1)
+        self.figure.text(
+            0.5,
+            0.5,
+            text,
+            ha="center",
+            va="center",
+            wrap=True,
+            color=self.colors["text"],
+            fontsize=FONT_SIZE + 1,
+        )
         self.canvas.draw_idle()
 
     def set_result(self, res: SuggestKResult) -> None:
@@ -146,8 +154,10 @@ class SuggestKPlot(QWidget):
         sil = np.asarray(res.silhouette, float)
         comp = np.asarray(res.compactness, float)
         if not ks or not len(ks) == sil.size == comp.size:
-            raise ValueError("A Suggest-K result needs one silhouette and one compactness "
-                             f"value per K; got {len(ks)} K, {sil.size} and {comp.size} values.")
+            raise ValueError(
+                "A Suggest-K result needs one silhouette and one compactness "
+                f"value per K; got {len(ks)} K, {sil.size} and {comp.size} values."
+            )
         if res.k not in ks:
             raise ValueError(f"The suggested K = {res.k} is not among the K scored ({ks}).")
         self.result = res
@@ -155,18 +165,27 @@ class SuggestKPlot(QWidget):
         self._clear()
         c = self.colors
         ax, ax2 = self.ax_silhouette, self.ax_compactness
-        sil_line, = ax.plot(ks, sil, "-o", color=c["silhouette"], lw=1.6, ms=3.5,
-                            label="silhouette", zorder=3)
-        comp_line, = ax2.plot(ks, comp, "--s", color=c["compactness"], lw=1.3, ms=3,
-                              label="compactness", zorder=2)
-        mark = ax.axvline(res.k, color=c["mark"], ls=":", lw=1.3, zorder=1,
-                          label="suggested K")
+        (sil_line,) = ax.plot(
+            ks, sil, "-o", color=c["silhouette"], lw=1.6, ms=3.5, label="silhouette", zorder=3
+        )
+        (comp_line,) = ax2.plot(
+            ks, comp, "--s", color=c["compactness"], lw=1.3, ms=3, label="compactness", zorder=2
+        )
+        mark = ax.axvline(res.k, color=c["mark"], ls=":", lw=1.3, zorder=1, label="suggested K")
         mark.set_gid("suggested")
         self._handles = [sil_line, comp_line, mark]
         if res.elbow_k in ks:
-            bend, = ax2.plot([res.elbow_k], [comp[ks.index(res.elbow_k)]], "D", ms=7,
-                             mfc="none", mec=c["compactness"], mew=1.4, zorder=4,
-                             label="bend")
+            (bend,) = ax2.plot(
+                [res.elbow_k],
+                [comp[ks.index(res.elbow_k)]],
+                "D",
+                ms=7,
+                mfc="none",
+                mec=c["compactness"],
+                mew=1.4,
+                zorder=4,
+                label="bend",
+            )
             bend.set_gid("elbow")
             self._handles.append(bend)
         ax.set_xlim(ks[0] - 0.5, ks[-1] + 0.5)  # half a step of room: no tick is clipped
@@ -237,9 +256,16 @@ class SuggestKPlot(QWidget):
             for leg in list(self.figure.legends):
                 leg.remove()
             leg = self.figure.legend(
-                handles=self._handles, loc="outside upper center", ncols=ncols, frameon=False,
-                fontsize=FONT_SIZE - 0.5, handlelength=1.5, columnspacing=0.8,
-                handletextpad=0.4, labelcolor=self.colors["text"])
+                handles=self._handles,
+                loc="outside upper center",
+                ncols=ncols,
+                frameon=False,
+                fontsize=FONT_SIZE - 0.5,
+                handlelength=1.5,
+                columnspacing=0.8,
+                handletextpad=0.4,
+                labelcolor=self.colors["text"],
+            )
             width = leg.get_window_extent(self.canvas.get_renderer()).width
             if width <= 0.97 * self.figure.bbox.width:
                 break
@@ -296,8 +322,7 @@ def verdict(res: SuggestKResult) -> str:
     elif best >= 0.25:
         how = "clusters are best separated there, though they overlap somewhat"
     else:
-        how = ("even there the clusters overlap a lot: the image may have no clearly "
-               "distinct colour groups")
+        how = "even there the clusters overlap a lot: the image may have no clearly distinct colour groups"
     parts = [f"Silhouette is highest at K = {res.k} ({best:.2f}): {how}."]
     close = [(k, s) for k, s in zip(ks, sil) if k != res.k and s >= best - 0.02]
     if close:
@@ -308,6 +333,5 @@ def verdict(res: SuggestKResult) -> str:
     else:
         parts.append(f"The compactness curve bends at K = {res.elbow_k}.")
     if res.k == ks[-1] and len(ks) > 1:
-        parts.append(f"The best score is at the largest K tried; a K above {ks[-1]} may "
-                     "score higher.")
+        parts.append(f"The best score is at the largest K tried; a K above {ks[-1]} may score higher.")
     return " ".join(parts)

@@ -149,8 +149,7 @@ class ClusterTable(QTableWidget):
         header = self.horizontalHeader()
         assert header is not None
         for i, col in enumerate(self.columns):
-            mode = (QHeaderView.ResizeMode.Stretch if col.stretch
-                    else QHeaderView.ResizeMode.ResizeToContents)
+            mode = QHeaderView.ResizeMode.Stretch if col.stretch else QHeaderView.ResizeMode.ResizeToContents
             header.setSectionResizeMode(i, mode)
             self.setColumnHidden(i, not col.shown)
 

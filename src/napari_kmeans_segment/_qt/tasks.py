@@ -25,8 +25,7 @@ def run_segmentation(src: Source, opts: dict, progress: Any, cancel: Any) -> Seg
 
         kw = {k: v for k, v in opts.items() if k not in ("per_plane", "mask")}
         segs = segment_multiscale(src.data, progress=progress, cancel=cancel, **kw)
-        return replace(segs[0], labels=[s.labels for s in segs],
-                       recolored=[s.recolored for s in segs])
+        return replace(segs[0], labels=[s.labels for s in segs], recolored=[s.recolored for s in segs])
     return segment(src.data, progress=progress, cancel=cancel, **opts)
 
 
@@ -60,13 +59,16 @@ def apply_model(model: KMeansModel, src: Source, progress: Any, cancel: Any) -> 
     lazy = []
     for level in levels:
         arr, is_rgb, layout = _channels_last(da.asarray(level), src.rgb, src.channel_axis)
-        lazy.append(apply_lazy(model, arr.rechunk({arr.ndim - 1: -1}), is_rgb, layout,
-                               src.channel_axis))
+        lazy.append(apply_lazy(model, arr.rechunk({arr.ndim - 1: -1}), is_rgb, layout, src.channel_axis))
     n0 = int(np.prod(lazy[0][0].shape))
     scale = n0 / max(int(np.prod(seg.labels.shape)), 1)
     labels = [lv[0] for lv in lazy] if src.multiscale else lazy[0][0]
     recolored = [lv[1] for lv in lazy] if src.multiscale else lazy[0][1]
-    return replace(seg, labels=labels, recolored=recolored,
-                   counts=np.rint(seg.counts * scale).astype(np.int64),
-                   compactness=float(seg.compactness * scale),
-                   params=dict(seg.params, lazy=True, estimated=True))
+    return replace(
+        seg,
+        labels=labels,
+        recolored=recolored,
+        counts=np.rint(seg.counts * scale).astype(np.int64),
+        compactness=float(seg.compactness * scale),
+        params=dict(seg.params, lazy=True, estimated=True),
+    )
