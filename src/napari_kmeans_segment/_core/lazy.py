@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import replace
 
 import numpy as np
 
 from .fitting import fit
 from .image import PixelImage, guess_rgb
-from .numerics import labels_dtype
+from .numerics import labels_dtype, nearest, parallel, pieces
 from .options import DEFAULTS, new_seed
 from .result import recolor
 
@@ -109,29 +111,114 @@ def segment_lazy(
     )
 
 
+TABLE_PIECE = 1 << 16  # colours per call of nearest() while building a label table
+
+
+def label_table(model, dtype, n_channels: int) -> np.ndarray | None:
+    """Label (0 is never used; 1..K, after any merge) of every colour key an image of this
+    dtype and channel count can hold, or None when its colours do not pack into a 24-bit key
+    (floats, 32-bit data) or the model's features depend on more than the colour.
+
+    This is the lookup table the in-memory path builds from a histogram, but for every
+    possible colour, so that it can be built once and shared by every block.
+    """
+    fs = model.feature_space
+    if not fs.per_colour or (model.params.get("per_plane") and model.params.get("planes")):
+        return None
+    probe = PixelImage(np.zeros((1, 1, n_channels), dtype), rgb=False, channel_axis=-1)
+    if probe.key_bits == 0:
+        return None
+    size = 1 << (probe.key_bits * n_channels)
+    centers = model.feature_centers.astype(np.float32)
+    lut = np.arange(model.n_clusters + 1)
+    if model.merges:
+        lut[1:] = np.asarray(model.label_map)
+    table = np.empty(size, labels_dtype(model.n_clusters))
+
+    def piece(a, b):
+        with warnings.catch_warnings():  # colours far outside the fitted range are expected
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lab, _ = nearest(fs.transform(probe.colours_of_keys(np.arange(a, b))), centers)
+        table[a:b] = lut[lab.astype(np.intp) + 1]
+
+    parallel(piece, pieces(size, TABLE_PIECE))
+    return table
+
+
+_TABLES: OrderedDict = OrderedDict()  # a few recent label tables (16 MB each for 8-bit RGB)
+_TABLES_GUARD = threading.Lock()
+
+
+def cached_label_table(model, dtype, n_channels: int) -> np.ndarray | None:
+    """:func:`label_table`, kept for the last few models: napari computes a lazy layer's
+    blocks in many small computes as one pans, and each would otherwise rebuild the table."""
+    label_map = None if model.label_map is None else np.asarray(model.label_map).tobytes()
+    key = (
+        np.asarray(model.feature_centers).tobytes(),
+        label_map,
+        repr(model.feature_space.to_dict()),
+        np.dtype(dtype).str,
+        n_channels,
+    )
+    with _TABLES_GUARD:
+        if key in _TABLES:
+            _TABLES.move_to_end(key)
+            return _TABLES[key]
+    table = label_table(model, dtype, n_channels)
+    with _TABLES_GUARD:
+        _TABLES[key] = table
+        while len(_TABLES) > 4:
+            _TABLES.popitem(last=False)
+    return table
+
+
+def _table_labels(block, table, is_rgb):
+    """Labels of one block (channels last) by looking each pixel's colour key up in ``table``;
+    transparent pixels (alpha 0) get 0 as in :meth:`KMeansModel.apply`."""
+    img = PixelImage(block, rgb=is_rgb, channel_axis=None if is_rgb else -1)
+    px = block.reshape(-1, block.shape[-1])
+    lab = np.take(table, img.keys(px))
+    if img.has_alpha:
+        lab[px[:, 3] == 0] = 0
+    return lab.reshape(block.shape[:-1])
+
+
 def apply_lazy(model, arr, is_rgb, layout, channel_axis):
     """Lazy labels and recoloured image of a channels-last dask array (from
     :func:`_channels_last`); the recoloured image is given back the source's layout.
 
-    Each block is assigned once: the recoloured image is made from the labels.
+    Each block is assigned once: the recoloured image is made from the labels. For 8/16-bit
+    data (colours that pack into a 24-bit key) every block is labelled by a lookup in one
+    table of the label of every possible colour, built once in the graph (one task) and
+    shared by all blocks, instead of a nearest-centre search per pixel and per block.
     """
+    import dask
     import dask.array as da
 
     k = model.n_clusters
     ca = None if is_rgb else -1
     colors = model.label_colors()
+    n_colour = arr.shape[-1] - int(is_rgb and arr.shape[-1] == 4)
+    probe = PixelImage(np.zeros((1, 1, arr.shape[-1]), arr.dtype), rgb=is_rgb, channel_axis=ca)
+    lab_dtype = labels_dtype(k)
+    if probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane"):
+        # pure=False: a random key instead of hashing the model; the table is one task
+        table = dask.delayed(cached_label_table, pure=False)(model, arr.dtype, n_colour)
+        labels = da.map_blocks(_table_labels, arr, table, is_rgb, drop_axis=arr.ndim - 1, dtype=lab_dtype)
+    else:
 
-    def label_block(block):
-        # the model was fitted on a sample of these blocks: a block's own narrower or wider
-        # range is expected, not a reason to warn once per block
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return model.apply(block, rgb=is_rgb, channel_axis=ca).labels
+        def label_block(block):
+            # the model was fitted on a sample of these blocks: a block's own narrower or wider
+            # range is expected, not a reason to warn once per block
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return model.apply(block, rgb=is_rgb, channel_axis=ca).labels
+
+        labels = arr.map_blocks(label_block, drop_axis=arr.ndim - 1, dtype=lab_dtype)
 
     def recolor_block(block, lab):
         return recolor(PixelImage(block, rgb=is_rgb, channel_axis=ca), lab.ravel(), colors)
 
-    labels = arr.map_blocks(label_block, drop_axis=arr.ndim - 1, dtype=labels_dtype(k))
     recolored = da.map_blocks(recolor_block, arr, labels[..., None], dtype=arr.dtype)
     if layout == "gray":
         recolored = recolored[..., 0]
