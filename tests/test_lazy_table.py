@@ -97,3 +97,21 @@ def test_the_table_is_one_task_shared_by_every_block(rgb_model):
 
     block_bytes = [len(pickle.dumps(v)) for k, v in graph.items() if k not in table_keys]
     assert max(block_bytes) < len(pickle.dumps(model))
+
+
+def test_suggest_k_reports_progress_to_the_end_and_can_be_cancelled():
+    from napari_kmeans_segment._core.image import Cancelled
+
+    img = np.random.default_rng(7).integers(0, 256, (60, 60, 3), np.uint8)
+    seen = []
+    res = nks.suggest_k(img, range(2, 6), seed=0, progress=lambda f, m: seen.append(f))
+    assert res.ks == [2, 3, 4, 5] and seen[-1] == 1.0 and seen == sorted(seen)
+    calls = []
+    with pytest.raises(Cancelled):
+        nks.suggest_k(img, range(2, 6), seed=0, cancel=lambda: calls.append(1) or len(calls) > 3)
+
+
+def test_suggest_k_refuses_unknown_options():
+    img = np.random.default_rng(8).integers(0, 256, (30, 30, 3), np.uint8)
+    with pytest.raises(TypeError, match="colour_space"):
+        nks.suggest_k(img, range(2, 4), seed=0, colour_space="lab")
