@@ -115,3 +115,10 @@ def test_suggest_k_refuses_unknown_options():
     img = np.random.default_rng(8).integers(0, 256, (30, 30, 3), np.uint8)
     with pytest.raises(TypeError, match="colour_space"):
         nks.suggest_k(img, range(2, 4), seed=0, colour_space="lab")
+
+
+def test_signed_16_bit_gray_with_negative_values_matches_model_apply():
+    rng = np.random.default_rng(9)
+    image = (rng.normal(0, 8000, (80, 60)) + rng.integers(-2, 2, (80, 60)) * 10000).astype(np.int16)
+    model = nks.segment(image, 3, seed=0).model
+    _check_blocks(model, image, False, (20, 30))

@@ -172,14 +172,21 @@ def cached_label_table(model, dtype, n_channels: int) -> np.ndarray | None:
     return table
 
 
-def _table_labels(block, table, is_rgb):
-    """Labels of one block (channels last) by looking each pixel's colour key up in ``table``;
-    transparent pixels (alpha 0) get 0 as in :meth:`KMeansModel.apply`."""
-    img = PixelImage(block, rgb=is_rgb, channel_axis=None if is_rgb else -1)
+def _table_labels(block, table, bits: int, n_colour: int):
+    """Labels of one block (channels last) by looking each pixel's colour key up in ``table``
+    (keys as :meth:`PixelImage.keys` packs them); transparent pixels (a 4th, alpha channel
+    of 0) get 0 as in :meth:`KMeansModel.apply`."""
     px = block.reshape(-1, block.shape[-1])
-    lab = np.take(table, img.keys(px))
-    if img.has_alpha:
-        lab[px[:, 3] == 0] = 0
+    offset = (1 << (bits - 1)) if block.dtype.kind == "i" else 0
+    key = px[:, 0].astype(np.int32)  # < 2**24: int32 holds every key
+    if offset:
+        key += offset
+    for ch in range(1, n_colour):
+        key <<= bits
+        key |= px[:, ch].astype(np.int32) + offset if offset else px[:, ch]
+    lab = np.take(table, key)
+    if block.shape[-1] > n_colour:
+        lab[px[:, n_colour] == 0] = 0
     return lab.reshape(block.shape[:-1])
 
 
@@ -204,7 +211,9 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis):
     if probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane"):
         # pure=False: a random key instead of hashing the model; the table is one task
         table = dask.delayed(cached_label_table, pure=False)(model, arr.dtype, n_colour)
-        labels = da.map_blocks(_table_labels, arr, table, is_rgb, drop_axis=arr.ndim - 1, dtype=lab_dtype)
+        labels = da.map_blocks(
+            _table_labels, arr, table, probe.key_bits, n_colour, drop_axis=arr.ndim - 1, dtype=lab_dtype
+        )
     else:
 
         def label_block(block):
