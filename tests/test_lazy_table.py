@@ -10,7 +10,7 @@ from napari_kmeans_segment._core.lazy import _channels_last, apply_lazy
 
 def _lazy(model, image, chunks, rgb):
     arr, is_rgb, layout = _channels_last(da.from_array(image, chunks=chunks), rgb, None)
-    return apply_lazy(model, arr.rechunk({arr.ndim - 1: -1}), is_rgb, layout, None)
+    return apply_lazy(model, arr.rechunk({arr.ndim - 1: -1}), is_rgb, layout, None, use_table=True)
 
 
 def _photo(rng, shape, dtype, top):
@@ -122,3 +122,18 @@ def test_signed_16_bit_gray_with_negative_values_matches_model_apply():
     image = (rng.normal(0, 8000, (80, 60)) + rng.integers(-2, 2, (80, 60)) * 10000).astype(np.int16)
     model = nks.segment(image, 3, seed=0).model
     _check_blocks(model, image, False, (20, 30))
+
+
+def test_the_table_is_used_only_where_it_pays(rgb_model):
+    # a 2**24-colour table takes seconds to build: a small RGB image keeps the per-block path,
+    # while a 256-entry gray table is used as soon as the image has 256 pixels
+    _, model = rgb_model
+    small = da.from_array(np.zeros((64, 64, 3), np.uint8), chunks=(16, 16, 3))
+    labels, _ = apply_lazy(model, small, True, "rgb", None)
+    assert not [k for k in dict(labels.__dask_graph__()) if "label_table" in str(k)]
+    gray = np.random.default_rng(10).integers(0, 256, (40, 40), np.uint8)
+    gmodel = nks.segment(gray, 3, seed=0).model
+    arr = da.from_array(gray[..., None], chunks=(20, 20, 1))
+    labels, _ = apply_lazy(gmodel, arr, False, "gray", None)
+    assert [k for k in dict(labels.__dask_graph__()) if "label_table" in str(k)]
+    np.testing.assert_array_equal(labels.compute(), gmodel.apply(gray).labels)

@@ -190,7 +190,7 @@ def _table_labels(block, table, bits: int, n_colour: int):
     return lab.reshape(block.shape[:-1])
 
 
-def apply_lazy(model, arr, is_rgb, layout, channel_axis):
+def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None = None):
     """Lazy labels and recoloured image of a channels-last dask array (from
     :func:`_channels_last`); the recoloured image is given back the source's layout.
 
@@ -198,6 +198,9 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis):
     data (colours that pack into a 24-bit key) every block is labelled by a lookup in one
     table of the label of every possible colour, built once in the graph (one task) and
     shared by all blocks, instead of a nearest-centre search per pixel and per block.
+    ``use_table``: None (default) uses the table when the image has at least as many pixels
+    as the table has colours (2**24 for 8-bit RGB, a few seconds to build), so that a small
+    lazy image is not slower than before.
     """
     import dask
     import dask.array as da
@@ -208,7 +211,10 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis):
     n_colour = arr.shape[-1] - int(is_rgb and arr.shape[-1] == 4)
     probe = PixelImage(np.zeros((1, 1, arr.shape[-1]), arr.dtype), rgb=is_rgb, channel_axis=ca)
     lab_dtype = labels_dtype(k)
-    if probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane"):
+    n_pixels = int(np.prod(arr.shape[:-1]))
+    if use_table is None:
+        use_table = n_pixels >= 1 << (probe.key_bits * n_colour)
+    if use_table and probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane"):
         # pure=False: a random key instead of hashing the model; the table is one task
         table = dask.delayed(cached_label_table, pure=False)(model, arr.dtype, n_colour)
         labels = da.map_blocks(
