@@ -24,10 +24,10 @@ import tracemalloc
 
 import cv2
 import numpy as np
-from napari_kmeans_segment._core.kmeans import _SCRATCH
 from skimage import data
 
 import napari_kmeans_segment as nks
+from napari_kmeans_segment._core.numerics import _SCRATCH
 
 IMAGES = ("rocket", "astronaut", "chelsea")  # the tests use coffee and others at native size
 
