@@ -1,43 +1,151 @@
-"""Make docs/screenshot.png: napari with the widget docked, after Run on the coffee sample
-and with one cluster hidden. Run under a display (on a headless machine: xvfb-run -a)."""
+"""Make the README images: napari with the K-means widget docked, after Suggest K and a Run on
+a sample,
+in a 1280x800 and a 1600x1000 window (docs/screenshot-1280x800.png,
+docs/screenshot-1600x1000.png, and docs/screenshot.png, a copy of the 1280x800 one).
 
+Needs a display; on a headless machine give Xvfb a screen large enough for both windows:
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/screenshot.py
+
+Only public napari API and the dock's stable surface are used (``widget["n_clusters"]``,
+``widget.run()``, ``widget.suggest_k()`` when it exists, the output layer names
+"<image> clusters"), so the script keeps working
+while the dock's insides change. It prints each window's final size: a window taller than
+asked for means the dock's minimum height pushed it past the screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
 from pathlib import Path
 
-import napari
-from qtpy.QtWidgets import QApplication
+PLUGIN = "napari-kmeans-segment"
+WIDGET = "K-means segmentation"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+SIZES = ((1280, 800), (1600, 1000))
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshot.png"
 
-
-def main():
-    viewer = napari.Viewer(show=True)
-    viewer.window.resize(1500, 950)
-    viewer.open_sample("napari-kmeans-segment", "coffee")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-kmeans-segment",
-                                                     "K-means segmentation")
-    app = QApplication.instance()
-
-    def wait(ready):
-        while not ready():
-            app.processEvents()
-
-    widget["seed"].value = 0
-    widget.suggest_k(k_range=range(2, 9))  # scores K = 2..8 and sets n_clusters
-    wait(lambda: widget.suggest_button.enabled)
-    widget["n_clusters"].value = 5
-    widget.run()
-    wait(lambda: widget._worker is None)
-    widget.set_cluster_visible(2, False)  # "disable cluster 2", as in the tutorial
-    viewer.layers["coffee recolored"].visible = False
-    viewer.layers["coffee clusters"].visible = False
-    viewer.layers.selection.active = viewer.layers["coffee masked"]
-    for _ in range(20):
+def settle(app, seconds: float = 0.5) -> None:
+    """Let Qt lay out and paint for a moment."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
         app.processEvents()
-    OUT.parent.mkdir(exist_ok=True)
-    viewer.screenshot(str(OUT), canvas_only=False)
-    print(f"wrote {OUT}")
-    viewer.close()
+        time.sleep(0.01)
+
+
+def wait_for(app, ready, timeout: float, what: str) -> float:
+    """Process Qt events until ``ready()``; returns the seconds waited."""
+    start = time.perf_counter()
+    while not ready():
+        app.processEvents()
+        time.sleep(0.01)
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError(f"{what} took more than {timeout:.0f} s.")
+    return time.perf_counter() - start
+
+
+def suggest(app, widget, timeout: float) -> float | None:
+    """Press Suggest K if this dock has it (it returns its worker); None when skipped."""
+    start_suggest = getattr(widget, "suggest_k", None)
+    if start_suggest is None:
+        return None
+    worker = start_suggest()
+    if worker is None or not hasattr(worker, "finished"):
+        return None
+    done: list[bool] = []
+    worker.finished.connect(lambda *_: done.append(True))
+    return wait_for(app, lambda: bool(done), timeout, "Suggest K")
+
+
+def shoot(
+    size: tuple[int, int], sample: str, k: int, out: Path, with_suggest: bool = True, timeout: float = 120.0
+) -> dict:
+    """Open napari at ``size``, (Suggest K and) run K-means on ``sample``, save a window
+    screenshot."""
+    import napari
+    from napari.qt import get_qapp
+
+    app = get_qapp()
+    viewer = napari.Viewer(show=True)
+    try:
+        viewer.window.resize(*size)
+        viewer.open_sample(PLUGIN, sample)
+        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+        settle(app)
+        try:  # a fixed seed makes the picture reproducible; not every dock version has one
+            widget["seed"].value = 0
+        except (KeyError, AttributeError, ValueError):
+            pass
+        suggest_s = suggest(app, widget, timeout) if with_suggest else None
+        settle(app)
+        widget["n_clusters"].value = k
+        start = time.perf_counter()
+        if widget.run() is None:
+            raise RuntimeError("The widget did not start a run; see napari's notifications.")
+        # the run's result is written on the GUI thread: keep Qt going until it is done
+        wait_for(app, lambda: widget._worker is None, timeout, f"The run on {sample}")
+        run_s = time.perf_counter() - start
+        if f"{sample} clusters" not in viewer.layers:
+            raise RuntimeError(f"No '{sample} clusters' layer after the run.")
+        viewer.layers.selection.active = viewer.layers[f"{sample} clusters"]
+        viewer.reset_view()
+        settle(app, 1.0)
+        img = viewer.screenshot(str(out), canvas_only=False, flash=False)
+        _, _, width, height = viewer.window.geometry()
+        return {
+            "file": out.name,
+            "asked": size,
+            "window": (width, height),
+            "image": (img.shape[1], img.shape[0]),
+            "run_s": run_s,
+            "suggest_s": suggest_s,
+        }
+    finally:
+        viewer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sample", default="coffee", choices=["coffee", "immunohistochemistry", "chelsea"])
+    p.add_argument("-k", type=int, default=5, help="number of clusters (default 5)")
+    p.add_argument("--outdir", type=Path, default=DOCS)
+    p.add_argument("--no-suggest", action="store_true", help="skip Suggest K before the Run")
+    args = p.parse_args(argv)
+    from napari.qt import get_qapp
+
+    app = get_qapp()
+    screen = app.primaryScreen().size()
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for w, h in SIZES:
+        if w > screen.width() or h > screen.height():
+            print(
+                f"skipping {w}x{h}: the screen is {screen.width()}x{screen.height()} "
+                '(run under xvfb-run -a -s "-screen 0 1600x1000x24")'
+            )
+            continue
+        r = shoot(
+            (w, h),
+            args.sample,
+            args.k,
+            args.outdir / f"screenshot-{w}x{h}.png",
+            with_suggest=not args.no_suggest,
+        )
+        results.append(r)
+        grown = "" if r["window"] == (w, h) else "  <- the window did not keep the size asked for"
+        print(
+            f"wrote {r['file']}: window {r['window'][0]}x{r['window'][1]}, image "
+            f"{r['image'][0]}x{r['image'][1]}, run {r['run_s']:.1f} s, Suggest K "
+            f"{'skipped' if r['suggest_s'] is None else format(r['suggest_s'], '.1f') + ' s'}"
+            f"{grown}"
+        )
+    if results:
+        shutil.copyfile(args.outdir / results[0]["file"], args.outdir / "screenshot.png")
+        print(f"copied {results[0]['file']} to screenshot.png")
+    return 0 if results else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

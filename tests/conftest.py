@@ -10,8 +10,7 @@ settings.register_profile("fuzz", max_examples=3000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-def blocks_image(shape=(60, 90), colours=((20, 30, 200), (200, 40, 40), (30, 190, 60)), noise=6,
-                 seed=0):
+def blocks_image(shape=(60, 90), colours=((20, 30, 200), (200, 40, 40), (30, 190, 60)), noise=6, seed=0):
     """Vertical bands of known colours plus noise: the answer is the band index."""
     rng = np.random.default_rng(seed)
     h, w = shape

@@ -6,6 +6,7 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 import tifffile
 from skimage import data
 
@@ -42,8 +43,7 @@ def test_model_reuse(tmp_path):
     files = [f for f in photos(tmp_path) if f.suffix == ".png"]
     out = tmp_path / "out"
     model = tmp_path / "m.json"
-    assert main([*map(str, files), "-k", "4", "--seed", "0", "-o", str(out),
-                 "--save-model", str(model)]) == 0
+    assert main([*map(str, files), "-k", "4", "--seed", "0", "-o", str(out), "--save-model", str(model)]) == 0
     out2 = tmp_path / "out2"
     assert main([str(files[0]), "--model", str(model), "-o", str(out2)]) == 0
     a = tifffile.imread(out / f"{files[0].stem}_labels.tif")
@@ -53,17 +53,16 @@ def test_model_reuse(tmp_path):
 
 def test_errors_are_one_line_without_traceback(tmp_path):
     cmd = [sys.executable, "-m", "napari_kmeans_segment"]
-    r = subprocess.run([*cmd, str(tmp_path / "nope.png"), "-k", "3", "-o", str(tmp_path)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [*cmd, str(tmp_path / "nope.png"), "-k", "3", "-o", str(tmp_path)], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
-    r = subprocess.run([*cmd, str(bad), "-k", "3", "-o", str(tmp_path / "o")],
-                       capture_output=True, text=True)
+    r = subprocess.run([*cmd, str(bad), "-k", "3", "-o", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode == 2 and "not an image" in r.stderr and "Traceback" not in r.stderr
     f = photos(tmp_path)[0]
-    r = subprocess.run([*cmd, str(f), "-k", "1", "-o", str(tmp_path / "o")],
-                       capture_output=True, text=True)
+    r = subprocess.run([*cmd, str(f), "-k", "1", "-o", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode == 2 and "at least 2" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -72,17 +71,22 @@ def test_demo_opens_napari_with_the_widget_on_a_sample(monkeypatch, qtbot):
     import napari
 
     seen = {}
-    monkeypatch.setattr(napari, "run", lambda *a, **k: seen.setdefault("viewer",
-                                                                       napari.current_viewer()))
+    monkeypatch.setattr(napari, "run", lambda *a, **k: seen.setdefault("viewer", napari.current_viewer()))
     assert main(["demo", "--sample", "immunohistochemistry"]) == 0
     viewer = seen["viewer"]
     try:
         assert [ly.name for ly in viewer.layers] == ["immunohistochemistry"]
-        widget = next(w for w in viewer.window.dock_widgets.values()
-                      if hasattr(w, "run_button"))
+        # the whole sample is in view once the dock took its place (issue 13)
+        qtbot.wait(50)
+        zoom, center = viewer.camera.zoom, viewer.camera.center
+        viewer.reset_view()
+        assert viewer.camera.zoom == pytest.approx(zoom)
+        assert viewer.camera.center == pytest.approx(center)
+        widget = next(w for w in viewer.window.dock_widgets.values() if hasattr(w, "run_button"))
         assert widget.run() is not None
         qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
         assert {"immunohistochemistry clusters", "immunohistochemistry recolored"} <= {
-            ly.name for ly in viewer.layers}
+            ly.name for ly in viewer.layers
+        }
     finally:
         viewer.close()

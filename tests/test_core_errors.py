@@ -21,21 +21,21 @@ import napari_kmeans_segment as nks
         (np.zeros((1, 1)), {}, ValueError, "pixel"),
         (np.zeros((8, 8)), {}, ValueError, "distinct"),
         (np.full((8, 8), np.nan), {}, ValueError, "No pixel is left"),
-        (np.arange(64.).reshape(8, 8), {"n_clusters": 1}, ValueError, "at least 2"),
-        (np.arange(64.).reshape(8, 8), {"n_clusters": 65}, ValueError, "more than the 64"),
-        (np.arange(64.).reshape(8, 8), {"n_clusters": 2.5}, TypeError, "whole number"),
-        (np.arange(64.).reshape(8, 8), {"attempts": 0}, ValueError, "attempt"),
-        (np.arange(64.).reshape(8, 8), {"max_iter": 0}, ValueError, "iteration"),
-        (np.arange(64.).reshape(8, 8), {"epsilon": -1}, ValueError, ">= 0"),
-        (np.arange(64.).reshape(8, 8), {"init": "pp"}, ValueError, "choose one of"),
-        (np.arange(64.).reshape(8, 8), {"mask": np.zeros((8, 8))}, ValueError, "No pixel"),
-        (np.arange(64.).reshape(8, 8), {"mask": np.ones((4, 4))}, ValueError, "same grid"),
-        (np.arange(64.).reshape(8, 8), {"color_space": "lab"}, ValueError, "RGB"),
-        (np.arange(64.).reshape(8, 8), {"color_space": "xyz"}, ValueError, "choose one of"),
-        (np.arange(64.).reshape(8, 8), {"sample_size": 1}, ValueError, "smaller than"),
-        (np.arange(64.).reshape(8, 8), {"spatial_weight": -1}, ValueError, ">= 0"),
-        (np.arange(64.).reshape(8, 8), {"per_plane": True}, ValueError, "stack"),
-        (np.arange(64.).reshape(8, 8), {"seed": -3}, ValueError, "non-negative"),
+        (np.arange(64.0).reshape(8, 8), {"n_clusters": 1}, ValueError, "at least 2"),
+        (np.arange(64.0).reshape(8, 8), {"n_clusters": 65}, ValueError, "more than the 64"),
+        (np.arange(64.0).reshape(8, 8), {"n_clusters": 2.5}, TypeError, "whole number"),
+        (np.arange(64.0).reshape(8, 8), {"attempts": 0}, ValueError, "attempt"),
+        (np.arange(64.0).reshape(8, 8), {"max_iter": 0}, ValueError, "iteration"),
+        (np.arange(64.0).reshape(8, 8), {"epsilon": -1}, ValueError, ">= 0"),
+        (np.arange(64.0).reshape(8, 8), {"init": "pp"}, ValueError, "choose one of"),
+        (np.arange(64.0).reshape(8, 8), {"mask": np.zeros((8, 8))}, ValueError, "No pixel"),
+        (np.arange(64.0).reshape(8, 8), {"mask": np.ones((4, 4))}, ValueError, "same grid"),
+        (np.arange(64.0).reshape(8, 8), {"color_space": "lab"}, ValueError, "RGB"),
+        (np.arange(64.0).reshape(8, 8), {"color_space": "xyz"}, ValueError, "choose one of"),
+        (np.arange(64.0).reshape(8, 8), {"sample_size": 1}, ValueError, "smaller than"),
+        (np.arange(64.0).reshape(8, 8), {"spatial_weight": -1}, ValueError, ">= 0"),
+        (np.arange(64.0).reshape(8, 8), {"per_plane": True}, ValueError, "stack"),
+        (np.arange(64.0).reshape(8, 8), {"seed": -3}, ValueError, "non-negative"),
         (np.zeros((4, 4, 2)), {"rgb": True}, ValueError, "3 or 4"),
         (np.zeros((4, 4, 2)), {"channel_axis": 5}, ValueError, "out of range"),
     ],
@@ -46,11 +46,11 @@ def test_bad_input_says_what_to_do(image, kwargs, exc, words):
 
 
 def test_exact_run_that_cannot_fit_in_memory_is_refused(monkeypatch):
-    from napari_kmeans_segment._core import kmeans
+    from napari_kmeans_segment._core import numerics
 
-    monkeypatch.setattr(kmeans, "available_memory", lambda: 1000)
+    monkeypatch.setattr(numerics, "available_memory", lambda: 1000)
     with pytest.raises(ValueError, match="fast path"):
-        nks.segment(np.arange(10000.).reshape(100, 100), 3, sample_size=None)
+        nks.segment(np.arange(10000.0).reshape(100, 100), 3, sample_size=None)
 
 
 def test_model_files_that_are_not_models(tmp_path):
@@ -84,9 +84,11 @@ dtypes = st.sampled_from([np.uint8, np.uint16, np.int16, np.float32, np.float64]
 def test_property_every_call_errors_cleanly_or_returns_valid_labels(data):
     shape = data.draw(shapes)
     dtype = data.draw(dtypes)
-    elements = (st.one_of(st.floats(-1e3, 1e3, width=32),
-                          st.sampled_from([np.nan, np.inf, -np.inf]))
-                if np.dtype(dtype).kind == "f" else None)
+    elements = (
+        st.one_of(st.floats(-1e3, 1e3, width=32), st.sampled_from([np.nan, np.inf, -np.inf]))
+        if np.dtype(dtype).kind == "f"
+        else None
+    )
     img = data.draw(hnp.arrays(dtype, shape, elements=elements))
     k = data.draw(st.integers(2, 6))
     seed = data.draw(st.integers(0, 1000))

@@ -8,8 +8,7 @@ from skimage import data
 import napari_kmeans_segment as nks
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.float32,
-                                   np.float64])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.float32, np.float64])
 def test_any_numeric_dtype_keeps_its_dtype(dtype):
     img, truth = blocks_image()
     img = img.astype(dtype) * (3 if np.dtype(dtype).itemsize > 1 else 1)
@@ -118,8 +117,9 @@ def test_normalize_balances_channels():
     # channel 0 varies in huge units but carries noise; channel 1 carries the classes
     rng = np.random.default_rng(1)
     truth = np.repeat([[0, 1]], 50, axis=0).repeat(25, axis=1)
-    img = np.stack([rng.normal(0, 1000, truth.shape), truth * 5.0 + rng.normal(0, .2, truth.shape)],
-                   axis=-1).astype(np.float32)
+    img = np.stack(
+        [rng.normal(0, 1000, truth.shape), truth * 5.0 + rng.normal(0, 0.2, truth.shape)], axis=-1
+    ).astype(np.float32)
     plain = nks.segment(img, 2, seed=0, channel_axis=-1)
     norm = nks.segment(img, 2, seed=0, channel_axis=-1, normalize=True)
     assert same_partition(norm.labels, truth)
@@ -133,8 +133,10 @@ def test_spatial_weight_makes_regions_compact():
     # with position dominating, the two clusters are two halves of the image
     left, right = seg.labels[:, :10], seg.labels[:, 30:]
     top, bottom = seg.labels[:10], seg.labels[30:]
-    halves = [(np.unique(a).size == 1 and np.unique(b).size == 1 and a[0, 0] != b[0, 0])
-              for a, b in ((left, right), (top, bottom))]
+    halves = [
+        (np.unique(a).size == 1 and np.unique(b).size == 1 and a[0, 0] != b[0, 0])
+        for a, b in ((left, right), (top, bottom))
+    ]
     assert any(halves)
 
 
@@ -153,6 +155,6 @@ def test_texture_feature_separates_equal_mean_regions():
 def test_grayscale_real_image_and_16_bit():
     img = data.camera().astype(np.uint16) * 257
     seg = nks.segment(img, 4, seed=0)
-    assert seg.params["method"] == "sampled" and seg.recolored.dtype == np.uint16
+    assert seg.params["method"] == "fast" and seg.recolored.dtype == np.uint16
     exact = nks.segment(img, 4, seed=0, sample_size=None)
     assert seg.compactness <= exact.compactness * 1.005

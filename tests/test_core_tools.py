@@ -28,8 +28,7 @@ def test_merge_clusters():
     img, truth = blocks_image()
     seg = nks.segment(img, 3, seed=0)
     idx = np.arange(1, 4)
-    labels, index, centers, counts = nks.merge_clusters(seg.labels, [3, 1], idx, seg.centers,
-                                                        seg.counts)
+    labels, index, centers, counts = nks.merge_clusters(seg.labels, [3, 1], idx, seg.centers, seg.counts)
     assert list(index) == [1, 2] and set(np.unique(labels)) == {1, 2}
     assert counts.sum() == seg.counts.sum() and counts[0] == seg.counts[0] + seg.counts[2]
     w = seg.counts[[0, 2]]
@@ -146,8 +145,12 @@ def test_chunked_run_equals_single_chunk_run(monkeypatch, kind):
 
 def test_lazy_and_multiscale_refuse_options_they_cannot_honour():
     lazy = da.from_array(data.coffee(), chunks=(100, 100, 3))
-    for kw in ({"mask": np.ones((400, 600), bool)}, {"spatial_weight": 1.0},
-               {"sample_size": None}, {"texture_sigma": 2.0}):
+    for kw in (
+        {"mask": np.ones((400, 600), bool)},
+        {"spatial_weight": 1.0},
+        {"sample_size": None},
+        {"texture_sigma": 2.0},
+    ):
         with pytest.raises(ValueError, match="lazy"):
             nks.segment(lazy, 3, **kw)
     img = data.coffee()
@@ -158,8 +161,9 @@ def test_lazy_and_multiscale_refuse_options_they_cannot_honour():
 def test_model_with_merged_clusters(tmp_path):
     img = data.coffee()
     seg = nks.segment(img, 4, seed=0)
-    labels, index, centers, counts = nks.merge_clusters(seg.labels, [2, 4], np.arange(1, 5),
-                                                        seg.centers, seg.counts)
+    labels, index, centers, counts = nks.merge_clusters(
+        seg.labels, [2, 4], np.arange(1, 5), seg.centers, seg.counts
+    )
     model = seg.model.merged([2, 4], centers[1])
     again = nks.load_model(model.save(tmp_path / "m.json")).apply(img)
     assert np.array_equal(again.labels, labels)

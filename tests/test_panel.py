@@ -7,7 +7,7 @@ import pytest
 from skimage import data
 
 import napari_kmeans_segment as nks
-from napari_kmeans_segment._layers import hidden_labels
+from napari_kmeans_segment._colors import hidden_labels
 
 PLUGIN = "napari-kmeans-segment"
 
@@ -21,8 +21,8 @@ def ran(make_napari_viewer, qtbot):
     widget["n_clusters"].value = 4
     widget["seed"].value = 0
     assert widget.run() is not None
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=5000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=5000)
     return viewer, widget, img
 
 
@@ -66,7 +66,11 @@ def test_panel_follows_a_colormap_changed_from_the_console(ran):
     layer.colormap = DirectLabelColormap(color_dict=cd)
     assert hidden_labels(layer) == [4]
     assert [r["visible"] for r in sorted(widget.panel.rows(), key=lambda r: r["label"])] == [
-        True, True, True, False]
+        True,
+        True,
+        True,
+        False,
+    ]
     assert (viewer.layers["coffee masked"].data[layer.data == 4] == 0).all()
     # napari's own "show selected label" keeps working with the plugin's colormaps
     layer.selected_label = 1
@@ -115,8 +119,7 @@ def test_merge_and_undo(ran, qtbot):
     assert (merged == merged[0]).all()
     assert {r["label"] for r in widget.panel.rows()} == {1, 2, 3}
     # a model saved now merges the same clusters on the next image
-    merged_model = nks.KMeansModel.from_dict(
-        layer.metadata["napari_kmeans_segment"]["model"])
+    merged_model = widget.current_model()
     assert np.array_equal(merged_model.apply(img).labels, layer.data)
     widget.undo()
     assert np.array_equal(layer.data, before)
@@ -127,7 +130,7 @@ def test_merge_and_undo(ran, qtbot):
     widget.merge_clusters([1, 2])
     n = len(viewer.layers)
     assert widget.run() is not None
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
     assert len(viewer.layers) == n and viewer.layers["coffee clusters"] is layer
     assert layer.data.max() == 4
 
@@ -186,6 +189,175 @@ def test_models_from_the_widget(ran, tmp_path, qtbot):
     viewer.add_image(data.chelsea(), name="cat")
     widget.load_model(path)
     assert widget.apply_model(viewer.layers["cat"]) is not None
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
     assert viewer.layers["cat clusters"].data.max() <= 4
-    assert widget._clusters_layer is viewer.layers["cat clusters"]
+    assert widget.clusters_layer is viewer.layers["cat clusters"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Regressions from issue 10, in a real viewer
+# ---------------------------------------------------------------------------------------------
+def _run(qtbot, widget):
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+
+
+@pytest.fixture
+def dock(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-means segmentation")
+    widget["seed"].value = 0
+    return viewer, widget
+
+
+def test_merge_on_several_channel_layers(dock, qtbot):
+    """Regression: merge on a result from several channel layers raised IndexError."""
+    viewer, widget = dock
+    rgb = data.astronaut()[::8, ::8]
+    for i, name in enumerate(["r", "g", "b"]):
+        viewer.add_image(rgb[..., i], name=name, blending="additive")
+    widget["image_layer"].value = viewer.layers["r"]
+    widget["channel_layers"].reset_choices()
+    widget["channel_layers"].value = [viewer.layers["g"], viewer.layers["b"]]
+    _run(qtbot, widget)
+    layer = viewer.layers["r clusters"]
+    before = layer.data.copy()
+    widget.merge_clusters([1, 3])
+    assert np.array_equal(layer.data, np.where(before == 3, 1, before))
+    assert list(layer.features["index"]) == [1, 2]
+    for name in ("r", "g", "b"):
+        merged = viewer.layers[f"r recolored ({name})"].data[layer.data == 1]
+        assert (merged == merged[0]).all()
+    widget.undo()
+    assert np.array_equal(layer.data, before)
+
+
+def test_merge_on_rgba_updates_both_layers_and_undo_restores_both(dock, qtbot):
+    """Regression: on an RGBA source merge changed the clusters layer but not the
+    recoloured one (half-applied; undo out of step)."""
+    viewer, widget = dock
+    rgb = data.astronaut()[::8, ::8]
+    alpha = np.full(rgb.shape[:2] + (1,), 255, np.uint8)
+    alpha[:10] = 100
+    viewer.add_image(np.concatenate([rgb, alpha], axis=-1), name="rgba")
+    _run(qtbot, widget)
+    layer, rec = viewer.layers["rgba clusters"], viewer.layers["rgba recolored"]
+    before, rec_before = layer.data.copy(), rec.data.copy()
+    widget.merge_clusters([2, 3])
+    merged = rec.data[layer.data == 2][:, :3]
+    assert not np.array_equal(rec.data, rec_before)
+    assert (merged == merged[0]).all()  # one colour for the merged cluster
+    assert np.array_equal(rec.data[..., 3], alpha[..., 0])  # alpha kept
+    widget.undo()
+    assert np.array_equal(layer.data, before) and np.array_equal(rec.data, rec_before)
+
+
+def test_merge_on_multiscale_keeps_the_levels(dock, qtbot):
+    """Regression: merge on a multiscale result turned the clusters layer into a 1-D array."""
+    viewer, widget = dock
+    img = data.astronaut()[::4, ::4]
+    viewer.add_image([img, img[::2, ::2]], name="pyramid", rgb=True)
+    _run(qtbot, widget)
+    layer = viewer.layers["pyramid clusters"]
+    shapes = [lv.shape for lv in layer.data]
+    coarse = np.asarray(layer.data[1]).copy()
+    widget.merge_clusters([1, 2])
+    assert layer.multiscale and [lv.shape for lv in layer.data] == shapes
+    assert np.array_equal(np.asarray(layer.data[1]), np.where(coarse == 2, 1, coarse))
+
+
+def test_merge_after_a_run_kept_an_edited_layer_writes_the_plugins_own(dock, qtbot):
+    """Regression: after a Run kept an edited recoloured layer (result in "... (1)"), merge
+    wrote into the edited layer."""
+    viewer, widget = dock
+    viewer.add_image(data.astronaut()[::8, ::8], name="astro")
+    _run(qtbot, widget)
+    edited = viewer.layers["astro recolored"]
+    edited.data[:8, :8] = 0
+    kept = edited.data.copy()
+    _run(qtbot, widget)
+    ours = viewer.layers["astro recolored (1)"]
+    widget.merge_clusters([1, 2])
+    assert np.array_equal(edited.data, kept)
+    merged = ours.data[viewer.layers["astro clusters"].data == 1]
+    assert (merged == merged[0]).all()
+
+
+def test_a_persons_output_names_do_not_pile_up_layers(dock, qtbot):
+    """Regression: once a person owned an output's name, every hide, preview and Run added
+    another "(n)" layer."""
+    viewer, widget = dock
+    viewer.add_image(data.astronaut()[::8, ::8], name="astro")
+    for kind in ("clusters", "masked", "preview"):
+        viewer.add_labels(np.zeros((8, 8), np.uint8), name=f"astro {kind}")
+    widget["image_layer"].value = viewer.layers["astro"]
+    for n in (3, 4):
+        widget["n_clusters"].value = n
+        _run(qtbot, widget)
+        widget.set_cluster_visible(1, False)
+        widget.set_cluster_visible(2, False)
+        widget["live_preview"].value = True
+        qtbot.waitUntil(
+            lambda n=n: (
+                "astro preview (1)" in viewer.layers and viewer.layers["astro preview (1)"].data.max() == n
+            ),
+            timeout=30_000,
+        )
+        widget["live_preview"].value = False
+        assert "astro preview (1)" not in viewer.layers  # preview off removes our preview
+    extra = sorted(ly.name for ly in viewer.layers if "(" in ly.name)
+    assert extra == ["astro clusters (1)", "astro masked (1)"], extra
+    assert "astro preview" in viewer.layers  # the person's layer of that name stays
+
+
+def test_apply_model_uses_a_loaded_model_only_until_the_next_run(dock, qtbot, tmp_path):
+    """Regression: "apply model to image" silently kept using a model loaded earlier, even
+    after a new Run."""
+    viewer, widget = dock
+    viewer.add_image(data.astronaut()[::8, ::8], name="astro")
+    widget["n_clusters"].value = 3
+    _run(qtbot, widget)
+    path = widget.save_model(tmp_path / "three.json")
+    widget.load_model(path)
+    widget["n_clusters"].value = 4
+    _run(qtbot, widget)  # a new Run sets the loaded model aside ...
+    assert widget.apply_model() is not None
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    assert viewer.layers["astro clusters"].data.max() == 4  # ... so apply uses this run's
+    assert widget.panel.loaded_row.isHidden()  # no loaded model shown any more
+    assert widget.panel.apply_model_btn.text() == "apply model"
+    widget.load_model(path)  # loading it again is explicit, and shown by name
+    assert "three.json" in widget.panel.model_label.text()
+    assert "three.json" in widget.panel.apply_model_btn.text()
+    assert widget.apply_model() is not None
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    assert viewer.layers["astro clusters"].data.max() == 3
+
+
+def test_console_api_as_the_readme_shows_it(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    """The console lines proposed for the README (see the ui branch's report), run as typed."""
+    monkeypatch.chdir(tmp_path)
+    viewer = make_napari_viewer()
+    viewer.add_image(data.astronaut()[::4, ::4], name="astro")
+    viewer.add_image(data.chelsea()[::4, ::4], name="next image")
+    viewer.layers.selection.active = viewer.layers["astro"]
+    _, w = viewer.window.add_plugin_dock_widget("napari-kmeans-segment", "K-means segmentation")
+    w["n_clusters"].value = 4
+    w.run()  # noqa: E702 - as typed in the console
+    qtbot.waitUntil(lambda: not w.busy, timeout=60_000)
+    w.set_cluster_visible(2, False)
+    assert w.hidden_clusters() == [2]  # noqa: E702
+    w.merge_clusters([3, 4])
+    w.undo()  # noqa: E702
+    w.rename_cluster(1, "background")
+    w.extract_cluster(1, objects=True, min_size=50)  # noqa: E702
+    w.export_table("clusters.csv")
+    w.save_model("classes.json")  # noqa: E702
+    w.load_model("classes.json")
+    w.apply_model(viewer.layers["next image"])
+    qtbot.waitUntil(lambda: not w.busy, timeout=60_000)
+    ns = {"viewer": viewer}
+    exec(w.python_code(), ns)  # the result shown now is the applied model's; its Python
+    assert np.array_equal(ns["seg"].labels, viewer.layers["next image clusters"].data)
+    assert viewer.layers["next image clusters"].data.max() <= 4
+    assert (tmp_path / "clusters.csv").exists() and (tmp_path / "classes.json").exists()

@@ -24,7 +24,7 @@ def run_and_wait(qtbot, widget, timeout=30_000):
     it before a test could connect to it."""
     worker = widget.run()
     assert worker is not None
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=timeout)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=timeout)
     return worker
 
 
@@ -121,13 +121,13 @@ def test_k_larger_than_distinct_colours_reports_and_adds_nothing(viewer_widget, 
 def test_cancel_adds_nothing_and_run_is_disabled_meanwhile(viewer_widget, qtbot):
     viewer, widget = viewer_widget
     viewer.add_image(data.astronaut(), name="astro")
-    widget["mode"].value = "exact recipe"
+    widget["mode"].value = "exact"
     widget["n_clusters"].value = 8
     assert widget.run() is not None
     assert not widget.run_button.enabled and widget.cancel_button.enabled
     assert widget.run() is None  # a second click while running does nothing
     widget.cancel()
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
     qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=5000)
     assert [ly.name for ly in viewer.layers] == ["astro"]
 
@@ -135,10 +135,10 @@ def test_cancel_adds_nothing_and_run_is_disabled_meanwhile(viewer_widget, qtbot)
 def test_source_removed_during_run_discards_result(viewer_widget, qtbot):
     viewer, widget = viewer_widget
     viewer.add_image(data.astronaut(), name="astro")
-    widget["mode"].value = "exact recipe"
+    widget["mode"].value = "exact"
     assert widget.run() is not None
     viewer.layers.remove("astro")
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     assert len(viewer.layers) == 0
 
 
@@ -150,14 +150,14 @@ def test_gui_stays_responsive_during_a_long_run(viewer_widget, qtbot):
 
     viewer, widget = viewer_widget
     viewer.add_image(data.astronaut(), name="astro")
-    widget["mode"].value = "exact recipe"
+    widget["mode"].value = "exact"
     widget["n_clusters"].value = 6
     ticks = []
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start(20)
     assert widget.run() is not None
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=120_000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=120_000)
     timer.stop()
     gaps = np.diff(ticks)
     assert len(ticks) > 10
@@ -182,11 +182,15 @@ def test_three_channel_layers_segment_together(viewer_widget, qtbot):
     """A 16-bit three-channel z-stack opened as three layers, segmented in one Run."""
     viewer, widget = viewer_widget
     rgb, truth = blocks_image()
-    chans = [np.stack([rgb[..., i].astype(np.uint16) * (200 + 10 * z) for z in range(4)])
-             for i in range(3)]
+    chans = [np.stack([rgb[..., i].astype(np.uint16) * (200 + 10 * z) for z in range(4)]) for i in range(3)]
     for i, ch in enumerate(chans):
-        viewer.add_image(ch, name=f"ch{i}", scale=(2.0, 0.5, 0.5), colormap=["red", "green", "blue"][i],
-                         blending="additive")
+        viewer.add_image(
+            ch,
+            name=f"ch{i}",
+            scale=(2.0, 0.5, 0.5),
+            colormap=["red", "green", "blue"][i],
+            blending="additive",
+        )
     widget["image_layer"].value = viewer.layers["ch0"]
     widget["channel_layers"].reset_choices()
     widget["channel_layers"].value = [viewer.layers["ch1"], viewer.layers["ch2"]]
@@ -224,20 +228,48 @@ def test_dask_image_gives_lazy_layers(viewer_widget, qtbot):
     assert isinstance(viewer.layers["lazy clusters"].data, da.Array)
 
 
-def test_suggest_k_sets_n_clusters(viewer_widget, qtbot):
+def test_suggest_k_offers_k_and_sets_it_only_when_asked(viewer_widget, qtbot):
+    """Regression (issue 10): Suggest K changed K behind the person's back."""
     viewer, widget = viewer_widget
-    img, _ = blocks_image(shape=(80, 120), colours=((20, 20, 200), (220, 30, 30),
-                                                     (30, 200, 40), (230, 230, 230)))
+    img, _ = blocks_image(
+        shape=(80, 120), colours=((20, 20, 200), (220, 30, 30), (30, 200, 40), (230, 230, 230))
+    )
     viewer.add_image(img, name="four", rgb=True)
+    widget["n_clusters"].value = 6
     assert widget.suggest_k(k_range=range(2, 8)) is not None
-    qtbot.waitUntil(lambda: widget["n_clusters"].value == 4, timeout=60_000)
-    plot = widget.panel.curve
-    assert not plot.isHidden()
-    curves = plot.curves()
-    assert curves["silhouette"].argmax() == 2  # K = 4 is the third point of 2..7
-    assert np.all(np.diff(curves["compactness"]) <= 1e-9)  # compactness falls with K
+    qtbot.waitUntil(lambda: not widget.use_k_button.native.isHidden(), timeout=60_000)
+    assert widget["n_clusters"].value == 6  # unchanged until the person asks
+    assert widget.use_k_button.text == "use K = 4"
+    widget.use_k_button.native.click()
+    assert widget["n_clusters"].value == 4
+    plot = widget.suggest_plot  # matplotlib, in the dock above the verdict
+    assert not plot.isHidden() and not widget.suggest_box.native.isHidden()
+    drawn = plot.drawn()
+    assert drawn["ks"] == list(range(2, 8)) and drawn["marked_k"] == 4
+    assert int(np.argmax(drawn["silhouette"])) == 2  # K = 4 is the third point of 2..7
+    assert np.all(np.diff(drawn["compactness"]) <= 1e-9)  # compactness falls with K
+    assert "K = 4" in widget.suggest_result.value  # the verdict, in words
+    assert widget.status.value == "K set to 4; press Run."
     img = plot.grab().toImage()  # it paints without error
     assert img.width() > 0
+
+
+def test_suggest_k_reports_progress_and_can_be_cancelled(viewer_widget, qtbot):
+    """Suggest K runs through the dock's one job helper: a progress bar, Cancel, and a
+    cancelled search changes neither K nor the plot."""
+    viewer, widget = viewer_widget
+    viewer.add_image(data.astronaut(), name="astro")
+    widget["n_clusters"].value = 5
+    widget["attempts"].value = 30  # slow enough to cancel
+    assert widget.suggest_k() is not None
+    assert widget.cancel_button.enabled and not widget.run_button.enabled
+    assert widget.status.value == "Trying K = 2 to 10…"
+    widget.cancel()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: "cancelled" in widget.status.value, timeout=5000)
+    assert widget.status.value == "Suggest K cancelled; K was not changed."
+    assert widget["n_clusters"].value == 5 and widget.suggested_k is None
+    assert widget.use_k_button.native.isHidden()
 
 
 def test_live_preview_follows_parameters(viewer_widget, qtbot):
@@ -254,7 +286,7 @@ def test_closing_the_viewer_mid_run(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.add_image(data.astronaut(), name="astro")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-means segmentation")
-    widget["mode"].value = "exact recipe"
+    widget["mode"].value = "exact"
     widget["n_clusters"].value = 8
     worker = widget.run()
     finished = []
@@ -270,7 +302,7 @@ def test_switching_layers_during_a_run_writes_to_the_layer_that_was_run(viewer_w
     widget["image_layer"].value = viewer.layers["coffee"]
     assert widget.run() is not None
     widget["image_layer"].value = other
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
     assert "coffee clusters" in viewer.layers and "cat clusters" not in viewer.layers
     assert viewer.layers["coffee clusters"].data.shape == data.coffee().shape[:2]
 
@@ -284,3 +316,48 @@ def test_multiscale_layer_gives_multiscale_outputs(viewer_widget, qtbot):
     assert lab.multiscale and len(lab.data) == 3
     assert lab.data[0].shape == img.shape[:2]
     assert np.asarray(lab.data[2]).max() == 3
+
+
+def test_suggest_k_runs_through_the_job_helper_and_cancels(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.add_image(data.astronaut(), name="astro")
+    assert widget.suggest_k(k_range=range(2, 12)) is not None
+    assert widget.busy and not widget.run_button.enabled and widget.cancel_button.enabled
+    assert widget.run() is None  # one main job at a time
+    widget.cancel()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    assert widget.suggested_k is None and widget.use_k_button.native.isHidden()
+    assert widget.run_button.enabled and [ly.name for ly in viewer.layers] == ["astro"]
+
+
+def test_panel_follows_the_selected_clusters_layer(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    viewer.add_image(data.astronaut()[::8, ::8], name="astro")
+    viewer.add_image(data.camera()[::8, ::8], name="camera")
+    for name, k in (("astro", 3), ("camera", 4)):
+        widget["image_layer"].value = viewer.layers[name]
+        widget["n_clusters"].value = k
+        run_and_wait(qtbot, widget)
+    assert widget.clusters_layer is viewer.layers["camera clusters"]
+    assert len(widget.panel.rows()) == 4
+    viewer.layers.selection.active = viewer.layers["astro clusters"]
+    assert widget.clusters_layer is viewer.layers["astro clusters"]
+    assert len(widget.panel.rows()) == 3
+    widget.set_cluster_visible(1, False)  # the console acts on what the panel shows
+    assert widget.hidden_clusters() == [1] and "astro masked" in viewer.layers
+    viewer.layers.remove("astro")  # its session goes with the source
+    assert widget.clusters_layer is None and widget.panel.rows() == []
+
+
+def test_layers_read_through_naparis_plugin_proxy_are_the_same_layers(viewer_widget, qtbot):
+    """napari hands the widget a proxy of the viewer: a layer picked through it (the active
+    layer) and the layer itself must give one session and update the same outputs."""
+    viewer, widget = viewer_widget
+    viewer.add_image(data.astronaut()[::8, ::8], name="astro")
+    run_and_wait(qtbot, widget)
+    n = len(viewer.layers)
+    proxy = widget.viewer.layers["astro"]
+    assert proxy is not viewer.layers["astro"]  # what a console script on the widget gets
+    assert widget.apply_model(proxy) is not None
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
+    assert len(viewer.layers) == n and len(widget.sessions) == 1

@@ -1,22 +1,48 @@
-"""The Qt-free compute core: numpy and OpenCV only (cv2 is imported where it is used)."""
+"""The Qt-free compute core: numpy and OpenCV only (cv2 is imported where it is used).
+
+One job per file: options (defaults, validation), numerics (nearest centre, Lloyd, thread
+pool), fitting_run (the Run's steps), fitting (the fitter), segment (the dispatcher), lazy
+(dask and multiscale), result (Segmentation), model (KMeansModel and its file), clusters
+(hide/merge/extract on labels), suggest (which K), features, image, stains (colour
+deconvolution and stain names), measure (areas, shares of tissue, measured objects),
+uncertainty (distance to the centres, outliers).
+"""
 
 from .clusters import extract_cluster, mask_clusters, merge_clusters
 from .image import Cancelled, PixelImage
-from .result import KMeansModel, Segmentation, cluster_table, load_model
+from .measure import area_table, background_labels, extract_objects, label_counts
+from .model import KMeansModel, load_model
+from .options import DEFAULTS, INITS, MODES, Options
+from .result import Segmentation, cluster_table, recolor
 from .segment import segment
+from .stains import stain_densities, stain_names
 from .suggest import SuggestKResult, suggest_k
+from .uncertainty import distance_map, outlier_fraction
 
 __all__ = [
+    "DEFAULTS",
+    "INITS",
+    "MODES",
     "Cancelled",
     "KMeansModel",
+    "Options",
     "PixelImage",
     "Segmentation",
     "SuggestKResult",
+    "area_table",
+    "background_labels",
     "cluster_table",
+    "distance_map",
     "extract_cluster",
+    "extract_objects",
+    "label_counts",
     "load_model",
     "mask_clusters",
     "merge_clusters",
+    "outlier_fraction",
+    "recolor",
     "segment",
+    "stain_densities",
+    "stain_names",
     "suggest_k",
 ]

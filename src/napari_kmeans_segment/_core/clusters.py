@@ -1,82 +1,121 @@
-"""Pure helpers on cluster labels: hide (mask), merge, extract. No Qt, no napari."""
+"""Operations on cluster labels: hide (mask), merge, extract. No Qt, no napari.
+
+Each works on numpy and on dask arrays alike (a dask input gives a lazy output): the
+array code below uses numpy functions that dask implements (``np.where``,
+``np.moveaxis``) and per-block lookups. :class:`.result.Segmentation`'s ``merge``,
+``masked`` and ``extract`` are built from these same functions.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-def _labels_array(labels) -> np.ndarray:
-    lab = np.asarray(labels)
+def is_dask(x) -> bool:
+    return type(x).__module__.startswith("dask") and hasattr(x, "chunks")
+
+
+def _labels_array(labels):
+    lab = labels if is_dask(labels) else np.asarray(labels)
     if lab.dtype.kind not in "ui":
         raise TypeError(f"Labels must be an integer array, not {lab.dtype}.")
     return lab
 
 
-def _member(lab: np.ndarray, values) -> np.ndarray:
+def _lookup(lab, lut: np.ndarray):
+    """``lut[lab]`` for numpy or (lazily, block by block) dask labels; labels past the end
+    of ``lut`` read its last entry."""
+    if is_dask(lab):
+        return lab.map_blocks(lambda b: np.take(lut, b, mode="clip"), dtype=lut.dtype)
+    return np.take(lut, lab, mode="clip")
+
+
+def member(lab, values):
     """``np.isin(lab, values)`` in one pass over the labels (a lookup table)."""
-    top = int(lab.max(initial=0))
-    lut = np.zeros(top + 1, bool)
-    vals = [v for v in values if 0 <= v <= top]
+    vals = sorted({int(v) for v in values if int(v) >= 0})
+    lut = np.zeros((vals[-1] if vals else 0) + 2, bool)  # the last entry (False) is "other"
     lut[vals] = True
-    return lut[lab]
+    return _lookup(lab, lut)
 
 
-def mask_clusters(image, labels, hidden, *, rgb: bool | None = None,
-                  channel_axis: int | None = None) -> np.ndarray:
-    """The tutorial's masked image: a copy of ``image`` with the pixels of the ``hidden``
-    clusters set to 0 (black). Alpha, if any, is kept.
-    """
-    img = np.array(image, copy=True)
+def fill(data, sel, value, n_color: int, channel_axis: int | None):
+    """A new array: ``data`` with the pixels where ``sel`` is True set to ``value`` on the
+    first ``n_color`` channels (``channel_axis``; None when ``data`` has one channel and no
+    channel axis). Further channels (alpha) are kept."""
+    value = np.asarray(value).reshape(-1)
+    if channel_axis is None:
+        return np.where(sel, value[0].astype(data.dtype), data)
+    ax = channel_axis % data.ndim
+    view = np.moveaxis(data, ax, -1)
+    full = view.shape[-1]
+    new = np.zeros(full, data.dtype)
+    new[:n_color] = value[:n_color]
+    out = np.where(sel[..., None] & (np.arange(full) < n_color), new, view)
+    return np.moveaxis(out, -1, ax)
+
+
+def mask_image(image, labels, hidden, n_color: int, channel_axis: int | None):
+    """The image with the pixels of the ``hidden`` clusters set to 0 on ``n_color`` channels."""
     lab = _labels_array(labels)
-    hidden = [int(h) for h in hidden]
-    if rgb is None and channel_axis is None:
-        rgb = lab.shape != img.shape  # channels last when the shapes differ
-    if channel_axis is not None:
-        view = np.moveaxis(img, channel_axis, -1)
-    else:
-        view = img if rgb else img[..., None]
-    if view.shape[:-1] != lab.shape:
+    spatial = (
+        image.shape
+        if channel_axis is None
+        else tuple(np.delete(np.asarray(image.shape), channel_axis % image.ndim))
+    )
+    if tuple(spatial) != tuple(lab.shape):
         raise ValueError(
-            f"Labels of shape {lab.shape} do not match the image's spatial shape "
-            f"{view.shape[:-1]}; use the labels made from this image."
+            f"Labels of shape {tuple(lab.shape)} do not match the image's spatial shape "
+            f"{tuple(spatial)}; use the labels made from this image."
         )
+    hidden = [int(h) for h in hidden]
     if not hidden:
-        return img
-    sel = _member(lab, hidden)
-    n_colour = 3 if rgb and channel_axis is None and view.shape[-1] == 4 else view.shape[-1]
-    view[..., :n_colour][sel] = 0
-    return img
+        return image if is_dask(image) else np.array(image, copy=True)
+    return fill(image, member(lab, hidden), 0, n_color, channel_axis)
 
 
-def merge_clusters(labels, group, index, centers, counts):
-    """Merge the clusters in ``group`` into the lowest label of the group.
-
-    Parameters
-    ----------
-    labels : int array
-    group : iterable of int
-        At least two existing labels.
-    index, centers, counts : arrays
-        The current clusters: label numbers, centres (image units) and pixel counts.
-
-    Returns
-    -------
-    labels, index, centers, counts
-        New arrays (the inputs are not modified). The merged centre is the pixel-weighted
-        mean of the group's centres.
+def mask_clusters(image, labels, hidden, *, rgb: bool | None = None, channel_axis: int | None = None):
+    """The tutorial's masked image: a copy of ``image`` with the pixels of the ``hidden``
+    clusters set to 0 (black). Alpha, if any, is kept. A dask image gives a lazy result.
     """
+    img = image if is_dask(image) else np.asarray(image)
     lab = _labels_array(labels)
-    index = np.asarray(index)
-    group = sorted({int(g) for g in group})
+    if rgb is None and channel_axis is None:
+        rgb = tuple(lab.shape) != tuple(img.shape)  # channels last when the shapes differ
+    if channel_axis is None and rgb:
+        channel_axis = -1
+    if channel_axis is None:
+        n_color = 1
+    else:
+        full = img.shape[channel_axis]
+        n_color = 3 if rgb and channel_axis % img.ndim == img.ndim - 1 and full == 4 else full
+    return mask_image(img, lab, hidden, n_color, channel_axis)
+
+
+def check_group(group, index) -> list[int]:
+    """``group`` as sorted distinct labels; TypeError for labels that are not whole numbers
+    (1.0, 2.5 and True were silently truncated), ValueError for < 2 or labels not in ``index``."""
+    from .options import _int
+
+    group = sorted({_int("A cluster label", g) for g in group})
     if len(group) < 2:
         raise ValueError("Select at least two clusters to merge.")
-    missing = [g for g in group if g not in set(index.tolist())]
+    known = set(np.asarray(index).tolist())
+    missing = [g for g in group if g not in known]
     if missing:
-        raise ValueError(f"No cluster {missing[0]} here: the clusters are {index.tolist()}.")
-    target = group[0]
-    lut = np.arange(max(int(index.max()), int(lab.max(initial=0))) + 1, dtype=lab.dtype)
-    lut[group] = target
-    new_labels = lut[lab]
+        raise ValueError(f"No cluster {missing[0]} here: the clusters are {sorted(known)}.")
+    return group
+
+
+def relabel(labels, group: list[int]):
+    """Labels with every label of ``group`` written as ``min(group)`` (lazy for dask)."""
+    lab = _labels_array(labels)
+    return np.where(member(lab, group[1:]), np.asarray(group[0], lab.dtype), lab)
+
+
+def merge_rows(group: list[int], index, centers, counts):
+    """The cluster table after a merge: (index, centers, counts, merged centre). The merged
+    centre is the pixel-weighted mean of the group's centres."""
+    index = np.asarray(index)
     rows = np.flatnonzero(np.isin(index, group))
     keep = np.flatnonzero(~np.isin(index, group[1:]))
     counts = np.asarray(counts, np.int64)
@@ -87,22 +126,55 @@ def merge_clusters(labels, group, index, centers, counts):
     new_counts[rows[0]] = counts[rows].sum()
     new_centers = centers.copy()
     new_centers[rows[0]] = merged
-    return new_labels, index[keep], new_centers[keep], new_counts[keep]
+    return index[keep], new_centers[keep], new_counts[keep], merged
+
+
+def merge_label_map(label_map, n_clusters: int, group: list[int]) -> np.ndarray:
+    """A model's label map (cluster i is written as label_map[i]) after merging ``group``."""
+    out = (np.arange(1, n_clusters + 1) if label_map is None else np.asarray(label_map)).copy()
+    out[np.isin(out, group)] = group[0]
+    return out
+
+
+def merge_clusters(labels, group, index, centers, counts):
+    """Merge the clusters in ``group`` into the lowest label of the group.
+
+    Parameters
+    ----------
+    labels : int array (numpy or dask)
+    group : iterable of int
+        At least two existing labels.
+    index, centers, counts : arrays
+        The current clusters: label numbers, centres (image units) and pixel counts.
+
+    Returns
+    -------
+    labels, index, centers, counts
+        New arrays (the inputs are not modified). The merged centre is the pixel-weighted
+        mean of the group's centres. :meth:`.Segmentation.merge` also updates the
+        recoloured image and the model.
+    """
+    group = check_group(group, index)
+    new_index, new_centers, new_counts, _ = merge_rows(group, index, centers, counts)
+    return relabel(labels, group), new_index, new_centers, new_counts
 
 
 def extract_cluster(labels, label: int, *, objects: bool = False, min_size: int = 0):
     """One cluster as its own labels: a 0/1 mask, or (``objects=True``) its connected
     pieces numbered 1..n, dropping pieces smaller than ``min_size`` pixels.
 
-    Connectivity is full (8-connected in 2D, 26 in 3D).
+    Connectivity is full (8-connected in 2D, 26 in 3D). Dask labels give a lazy mask; their
+    objects are found on the computed labels.
     """
     lab = _labels_array(labels)
     label = int(label)
-    sel = lab == label
-    if not sel.any():
-        raise ValueError(f"Cluster {label} has no pixels here; pick a label that exists.")
     if min_size < 0:
         raise ValueError("min_size must be >= 0.")
+    if is_dask(lab) and not objects:
+        return (lab == label).astype(np.uint8)
+    sel = np.asarray(lab) == label
+    if not sel.any():
+        raise ValueError(f"Cluster {label} has no pixels here; pick a label that exists.")
     if not objects:
         return sel.astype(np.uint8)
     if sel.ndim == 2:

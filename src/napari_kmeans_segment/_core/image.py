@@ -14,6 +14,8 @@ import numpy as np
 # Pixels per chunk: large enough that numpy's per-call overhead vanishes, small enough
 # that a float32 feature chunk stays around 50 MB.
 CHUNK_PIXELS = 1 << 22
+# Pixels per piece of a stage that polls cancel between pieces (~0.02-0.1 s of work each).
+STEP_PIXELS = 1 << 20
 
 _BAD_KINDS = {
     "c": "complex",
@@ -24,6 +26,18 @@ _BAD_KINDS = {
     "M": "datetime",
     "m": "timedelta",
 }
+
+
+# Pixels per piece of a pass that polls cancel (bounds, distinct colours): small enough
+# that np.unique on a piece's rows (which holds the GIL) stays short.
+DISTINCT_PIECE = 1 << 17
+
+
+def _unique_rows(x: np.ndarray) -> np.ndarray:
+    """Distinct rows of a small (n, C) array."""
+    if x.shape[1] == 1:
+        return np.unique(x[:, 0])[:, None]
+    return np.unique(x, axis=0)
 
 
 class Cancelled(Exception):  # noqa: N818 - reads as "the run was cancelled"
@@ -74,7 +88,9 @@ class PixelImage:
     def __init__(self, image, *, rgb=None, channel_axis=None, mask=None):
         if image is None:
             raise TypeError("No image was given: pass a numpy array (or a napari image layer's data).")
-        arr = np.asarray(image)
+        # np.ma: masked entries are left out like mask=0 (a pixel with any masked channel).
+        ma_mask = np.ma.getmaskarray(image) if np.ma.isMaskedArray(image) else None
+        arr = np.asarray(np.ma.getdata(image) if ma_mask is not None else image)
         check_array_dtype(arr)
         self._orig_bool = arr.dtype == bool
         if self._orig_bool:
@@ -82,13 +98,27 @@ class PixelImage:
         if arr.size == 0:
             raise ValueError(f"The image is empty (shape {arr.shape}); choose an image with pixels.")
         if channel_axis is not None:
+            if isinstance(channel_axis, bool) or not isinstance(channel_axis, int | np.integer):
+                raise TypeError(
+                    f"channel_axis must be a whole number (the index of the axis holding the "
+                    f"channels) or None, not {channel_axis!r}."
+                )
+            channel_axis = int(channel_axis)
             if not -arr.ndim <= channel_axis < arr.ndim:
                 raise ValueError(
                     f"channel_axis={channel_axis} is out of range for an image with "
                     f"{arr.ndim} axes (shape {arr.shape})."
                 )
             arr = np.moveaxis(arr, channel_axis, -1)
-            rgb = bool(rgb) and arr.shape[-1] in (3, 4)
+            if ma_mask is not None:
+                ma_mask = np.moveaxis(ma_mask, channel_axis, -1).any(axis=-1)
+            if rgb and arr.shape[-1] not in (3, 4):  # was silently rgb=False
+                raise ValueError(
+                    f"rgb=True with channel_axis={channel_axis}: that axis has {arr.shape[-1]} "
+                    f"entries, not 3 or 4 colour channels (image shape {np.shape(image)}). Give "
+                    "the colour axis as channel_axis, or pass rgb=False."
+                )
+            rgb = bool(rgb)
             self._layout = "channels"
         else:
             if rgb is None:
@@ -100,6 +130,8 @@ class PixelImage:
                         f"rgb=True needs a last axis of 3 or 4 channels; this image has shape "
                         f"{arr.shape}. Pass rgb=False for a grayscale image."
                     )
+                if ma_mask is not None:
+                    ma_mask = ma_mask.any(axis=-1)
             else:
                 arr = arr[..., None]
                 self._layout = "gray"
@@ -129,9 +161,16 @@ class PixelImage:
                     f"{self.spatial_shape}; draw the mask on the same grid as the image."
                 )
             check_array_dtype(m, "mask")
-            self.mask = m.reshape(-1, self._q) != 0
+            # NaN (an unpainted float mask) is not selected; NaN != 0 alone would say it is
+            sel = (m != 0) & ~np.isnan(m) if m.dtype.kind in "fc" else m != 0
+            self.mask = sel.reshape(-1, self._q)
+        if ma_mask is not None and ma_mask.any():
+            keep = ~ma_mask.reshape(-1, self._q)
+            self.mask = keep if self.mask is None else self.mask & keep
         self.can_exclude = self.mask is not None or self.has_alpha or self.is_float
         self._n_valid: int | None = None
+        self._bounds: tuple[np.ndarray, np.ndarray] | None = None
+        self._valid_cache: dict[tuple[int, int], np.ndarray | None] = {}
 
     def restore_layout(self, flat: np.ndarray) -> np.ndarray:
         """(N, C_full) pixel rows -> an array in the original image's shape and dtype."""
@@ -147,12 +186,21 @@ class PixelImage:
     def rows_per_chunk(self) -> int:
         return max(1, CHUNK_PIXELS // self._q)
 
-    def chunks(self) -> Iterator[Chunk]:
-        """Yield slabs of rows covering the image, in order."""
+    def chunks(self, size: int | None = None) -> Iterator[Chunk]:
+        """Yield slabs of rows covering the image, in order; with ``size``, pieces of at
+        most that many pixels (a run polls cancel between pieces)."""
         step = self.rows_per_chunk
         for r0 in range(0, self.arr3.shape[0], step):
             r1 = min(r0 + step, self.arr3.shape[0])
-            yield self.chunk(r0, r1)
+            c = self.chunk(r0, r1)
+            if size is None or c.stop - c.start <= size:
+                yield c
+                continue
+            for a in range(0, c.stop - c.start, size):
+                b = min(a + size, c.stop - c.start)
+                yield Chunk(
+                    c.start + a, c.start + b, c.pixels[a:b], None if c.valid is None else c.valid[a:b]
+                )
 
     @property
     def n_chunks(self) -> int:
@@ -160,14 +208,20 @@ class PixelImage:
 
     def chunk(self, r0: int, r1: int) -> Chunk:
         px = self.arr3[r0:r1].reshape(-1, self.full_channels)
-        return Chunk(r0 * self._q, r1 * self._q, px, self._valid(px, r0, r1))
+        # Validity is kept (1 byte per pixel): every pass would otherwise test every float
+        # pixel for NaN/inf again (~0.05-0.2 s per 4 MP chunk, without a cancel check).
+        key = (r0, r1)
+        if key not in self._valid_cache:
+            self._valid_cache[key] = self._valid(px, r0, r1)
+        return Chunk(r0 * self._q, r1 * self._q, px, self._valid_cache[key])
 
     def _valid(self, px: np.ndarray, r0: int, r1: int) -> np.ndarray | None:
         if not self.can_exclude:
             return None
         valid = np.ones(px.shape[0], bool)
         if self.is_float:
-            valid &= np.isfinite(px[:, : self.n_channels]).all(axis=1)
+            for ch in range(self.n_channels):  # column by column: 7x faster than .all(axis=1)
+                valid &= np.isfinite(px[:, ch])
         if self.has_alpha:
             valid &= px[:, 3] != 0
         if self.mask is not None:
@@ -175,8 +229,12 @@ class PixelImage:
         return None if valid.all() else valid
 
     def features_of(self, px: np.ndarray) -> np.ndarray:
-        """Colour channels (alpha dropped) as float32 rows."""
-        return px[:, : self.n_channels].astype(np.float32, copy=False)
+        """Colour channels (alpha dropped), in the image's dtype.
+
+        The float32 rows k-means works on are made by :meth:`FeatureSpace.working`, which
+        shifts and scales values that float32 cannot hold or resolve (1e39, 1e-30).
+        """
+        return px[:, : self.n_channels]
 
     # -- counting and sampling --------------------------------------------------------------
     @property
@@ -186,10 +244,35 @@ class PixelImage:
                 self._n_valid = self.n_pixels
             else:
                 self._n_valid = sum(
-                    c.pixels.shape[0] if c.valid is None else int(c.valid.sum())
-                    for c in self.chunks()
+                    c.pixels.shape[0] if c.valid is None else int(c.valid.sum()) for c in self.chunks()
                 )
         return self._n_valid
+
+    def value_bounds(self, check=None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel (min, max) of the valid pixels as float64 (one pass, in chunks).
+
+        Counts the valid pixels on the way. (0, 0) per channel when no pixel is valid.
+        """
+        if self._bounds is None:
+            lo = np.full(self.n_channels, np.inf)
+            hi = np.full(self.n_channels, -np.inf)
+            n = 0
+            for c in self.chunks():
+                for a in range(0, c.stop - c.start, DISTINCT_PIECE):
+                    if check is not None:
+                        check()
+                    px = c.pixels[a : a + DISTINCT_PIECE, : self.n_channels]
+                    if c.valid is not None:
+                        px = px[c.valid[a : a + DISTINCT_PIECE]]
+                    n += px.shape[0]
+                    for ch in range(px.shape[1] if px.shape[0] else 0):  # columns: fast
+                        lo[ch] = min(lo[ch], float(px[:, ch].min()))
+                        hi[ch] = max(hi[ch], float(px[:, ch].max()))
+            self._n_valid = n
+            if not n:
+                lo = hi = np.zeros(self.n_channels)
+            self._bounds = (lo, hi)
+        return self._bounds
 
     def gather(self, flat: np.ndarray) -> np.ndarray:
         """Pixels (n, C_full) at flat spatial indices."""
@@ -208,30 +291,51 @@ class PixelImage:
         seen = 0
         filled = 0
         for c in self.chunks():
-            idx = (
-                np.arange(c.start, c.stop)
-                if c.valid is None
-                else c.start + np.flatnonzero(c.valid)
-            )
+            n = c.stop - c.start if c.valid is None else int(np.count_nonzero(c.valid))
             lo = np.searchsorted(ranks, seen)
-            hi = np.searchsorted(ranks, seen + idx.size)
-            out[filled : filled + hi - lo] = idx[ranks[lo:hi] - seen]
-            filled += hi - lo
-            seen += idx.size
+            hi = np.searchsorted(ranks, seen + n)
+            if c.valid is None:  # rank r is pixel start + r: no index array of the chunk
+                out[filled : filled + hi - lo] = c.start + ranks[lo:hi] - seen
+            else:
+                out[filled : filled + hi - lo] = c.start + np.flatnonzero(c.valid)[ranks[lo:hi] - seen]
+            filled += int(hi - lo)
+            seen += n
         return out, self.gather(out)
 
-    def has_distinct(self, k: int, rng: np.random.Generator) -> int:
-        """Count distinct colours among valid pixels, stopping as soon as ``k`` are seen."""
-        _, px = self.sample(min(self.n_valid, 50 * k + 100), rng)
-        rows = np.unique(self.features_of(px), axis=0)
-        if rows.shape[0] >= k:
-            return rows.shape[0]
-        seen = rows
+    def has_distinct(self, k: int, rng: np.random.Generator, rows=None, check=None) -> int:
+        """Count distinct colours among valid pixels, stopping as soon as ``k`` are seen.
+
+        ``rows(px)`` gives the float32 rows k-means will see (so values that become equal
+        there count once); ``check`` is called between pieces. A nearly constant image is
+        read in pieces of :data:`DISTINCT_PIECE` pixels that are only compared with the
+        few colours already seen, so no call holds the GIL for long.
+        """
+        rows = rows or (lambda px: self.features_of(px).astype(np.float32))
+        _, px = self.sample(min(self.n_valid, 50 * k + 100, DISTINCT_PIECE), rng)
+        seen = _unique_rows(rows(px))
+        if seen.shape[0] >= k:
+            return seen.shape[0]
         for c in self.chunks():
-            f = self.features_of(c.pixels if c.valid is None else c.pixels[c.valid])
-            seen = np.unique(np.concatenate([seen, f]), axis=0)
-            if seen.shape[0] >= k:
-                break
+            for a in range(0, c.stop - c.start, DISTINCT_PIECE):
+                if check is not None:
+                    check()
+                b = min(a + DISTINCT_PIECE, c.stop - c.start)
+                piece = c.pixels[a:b] if c.valid is None else c.pixels[a:b][c.valid[a:b]]
+                new = rows(piece)
+                if seen.shape[0] > 64:  # many colours known: one sort of the piece and them
+                    seen = _unique_rows(np.concatenate([seen, new]))
+                else:  # a handful of colours: vectorised comparisons, no sort
+                    for row in seen:
+                        differs = new[:, 0] != row[0]
+                        for ch in range(1, new.shape[1]):
+                            differs |= new[:, ch] != row[ch]
+                        new = new[differs]
+                        if not new.shape[0]:
+                            break
+                    if new.shape[0]:
+                        seen = np.concatenate([seen, _unique_rows(new)])
+                if seen.shape[0] >= k:
+                    return seen.shape[0]
         return seen.shape[0]
 
     # -- colour keys (exact histogram of small-integer images) -----------------------------------
@@ -253,8 +357,8 @@ class PixelImage:
             if offset:
                 v += offset
             if ch:
-                key <<= bits
-            key |= v
+                np.left_shift(key, bits, out=key)
+            np.bitwise_or(key, v, out=key)
         return key
 
     def colours_of_keys(self, keys: np.ndarray) -> np.ndarray:

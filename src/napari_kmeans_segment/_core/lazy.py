@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import warnings
+from collections import OrderedDict
+from dataclasses import replace
+
 import numpy as np
 
-from .image import guess_rgb
-from .kmeans import labels_dtype, new_seed
+from .fitting import fit
+from .image import PixelImage, guess_rgb
+from .numerics import labels_dtype, nearest, parallel, pieces
+from .options import DEFAULTS, new_seed
+from .result import recolor
 
 
 def _channels_last(arr, rgb, channel_axis):
@@ -21,9 +29,24 @@ def _channels_last(arr, rgb, channel_axis):
     return arr[..., None], False, "gray"
 
 
-def segment_lazy(image, n_clusters=3, *, attempts=10, max_iter=100, epsilon=0.2,
-                 init="random", seed=None, rgb=None, channel_axis=None, color_space="rgb",
-                 normalize=False, sample_blocks: int = 8, progress=None, cancel=None):
+def segment_lazy(
+    image,
+    n_clusters=DEFAULTS.n_clusters,
+    *,
+    attempts=DEFAULTS.attempts,
+    max_iter=DEFAULTS.max_iter,
+    epsilon=DEFAULTS.epsilon,
+    init=DEFAULTS.init,
+    seed=DEFAULTS.seed,
+    rgb=None,
+    channel_axis=None,
+    color_space=DEFAULTS.color_space,
+    normalize=DEFAULTS.normalize,
+    sample_blocks: int = 8,
+    progress=None,
+    cancel=None,
+    stain_vectors=DEFAULTS.stain_vectors,
+):
     """Segment a dask array without loading it: fit on the pixels of a few random blocks,
     then label and recolour every block lazily (``map_blocks``).
 
@@ -33,8 +56,14 @@ def segment_lazy(image, n_clusters=3, *, attempts=10, max_iter=100, epsilon=0.2,
     """
     import dask.array as da
 
-    from .segment import segment
-
+    if (
+        isinstance(sample_blocks, bool)
+        or not isinstance(sample_blocks, int | np.integer)
+        or sample_blocks < 1
+    ):
+        raise ValueError(
+            f"sample_blocks={sample_blocks!r}: use a whole number of blocks >= 1 to fit on (default 8)."
+        )
     seed = new_seed() if seed is None else seed
     arr, is_rgb, layout = _channels_last(da.asarray(image), rgb, channel_axis)
     arr = arr.rechunk({arr.ndim - 1: -1})
@@ -46,43 +75,165 @@ def segment_lazy(image, n_clusters=3, *, attempts=10, max_iter=100, epsilon=0.2,
         progress(0.0, f"reading {len(ids)} of {n_blocks} blocks")
     cf = arr.shape[-1]
     px = np.concatenate([np.asarray(arr.blocks[i]).reshape(-1, cf) for i in ids])
-    fit = segment(px[:, None, :], n_clusters, attempts=attempts, max_iter=max_iter,
-                  epsilon=epsilon, init=init, seed=seed, rgb=is_rgb,
-                  channel_axis=None if is_rgb else -1, color_space=color_space,
-                  normalize=normalize, progress=progress, cancel=cancel)
-    labels, recolored = apply_lazy(fit.model, arr, is_rgb, layout, channel_axis)
+    fitted = fit(
+        px[:, None, :],
+        n_clusters,
+        attempts=attempts,
+        max_iter=max_iter,
+        epsilon=epsilon,
+        init=init,
+        seed=seed,
+        rgb=is_rgb,
+        channel_axis=None if is_rgb else -1,
+        color_space=color_space,
+        stain_vectors=stain_vectors,
+        normalize=normalize,
+        progress=progress,
+        cancel=cancel,
+    )
+    labels, recolored = apply_lazy(fitted.model, arr, is_rgb, layout, channel_axis)
     scale = int(np.prod(arr.shape[:-1])) / max(px.shape[0], 1)
-    fit.labels, fit.recolored = labels, recolored
-    fit.counts = np.rint(fit.counts * scale).astype(np.int64)
-    fit.compactness = float(fit.compactness * scale)
-    fit.params.update(lazy=True, estimated=True, sample_blocks=len(ids),
-                      spatial_shape=list(arr.shape[:-1]), channel_axis=channel_axis,
-                      rgb=is_rgb)
-    return fit
+    return replace(
+        fitted,
+        labels=labels,
+        recolored=recolored,
+        counts=np.rint(fitted.counts * scale).astype(np.int64),
+        compactness=float(fitted.compactness * scale),
+        params=dict(
+            fitted.params,
+            lazy=True,
+            estimated=True,
+            sample_blocks=len(ids),
+            spatial_shape=list(arr.shape[:-1]),
+            channel_axis=channel_axis,
+            rgb=is_rgb,
+        ),
+    )
 
 
-def apply_lazy(model, arr, is_rgb, layout, channel_axis):
+TABLE_PIECE = 1 << 16  # colours per call of nearest() while building a label table
+
+
+def label_table(model, dtype, n_channels: int) -> np.ndarray | None:
+    """Label (0 is never used; 1..K, after any merge) of every colour key an image of this
+    dtype and channel count can hold, or None when its colours do not pack into a 24-bit key
+    (floats, 32-bit data) or the model's features depend on more than the colour.
+
+    This is the lookup table the in-memory path builds from a histogram, but for every
+    possible colour, so that it can be built once and shared by every block.
+    """
+    fs = model.feature_space
+    if not fs.per_colour or (model.params.get("per_plane") and model.params.get("planes")):
+        return None
+    probe = PixelImage(np.zeros((1, 1, n_channels), dtype), rgb=False, channel_axis=-1)
+    if probe.key_bits == 0:
+        return None
+    size = 1 << (probe.key_bits * n_channels)
+    centers = model.feature_centers.astype(np.float32)
+    lut = np.arange(model.n_clusters + 1)
+    if model.merges:
+        lut[1:] = np.asarray(model.label_map)
+    table = np.empty(size, labels_dtype(model.n_clusters))
+
+    def piece(a, b):
+        with warnings.catch_warnings():  # colours far outside the fitted range are expected
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lab, _ = nearest(fs.transform(probe.colours_of_keys(np.arange(a, b))), centers)
+        table[a:b] = lut[lab.astype(np.intp) + 1]
+
+    parallel(piece, pieces(size, TABLE_PIECE))
+    return table
+
+
+_TABLES: OrderedDict = OrderedDict()  # a few recent label tables (16 MB each for 8-bit RGB)
+_TABLES_GUARD = threading.Lock()
+
+
+def cached_label_table(model, dtype, n_channels: int) -> np.ndarray | None:
+    """:func:`label_table`, kept for the last few models: napari computes a lazy layer's
+    blocks in many small computes as one pans, and each would otherwise rebuild the table."""
+    label_map = None if model.label_map is None else np.asarray(model.label_map).tobytes()
+    key = (
+        np.asarray(model.feature_centers).tobytes(),
+        label_map,
+        repr(model.feature_space.to_dict()),
+        np.dtype(dtype).str,
+        n_channels,
+    )
+    with _TABLES_GUARD:
+        if key in _TABLES:
+            _TABLES.move_to_end(key)
+            return _TABLES[key]
+    table = label_table(model, dtype, n_channels)
+    with _TABLES_GUARD:
+        _TABLES[key] = table
+        while len(_TABLES) > 4:
+            _TABLES.popitem(last=False)
+    return table
+
+
+def _table_labels(block, table, bits: int, n_colour: int):
+    """Labels of one block (channels last) by looking each pixel's colour key up in ``table``
+    (keys as :meth:`PixelImage.keys` packs them); transparent pixels (a 4th, alpha channel
+    of 0) get 0 as in :meth:`KMeansModel.apply`."""
+    px = block.reshape(-1, block.shape[-1])
+    offset = (1 << (bits - 1)) if block.dtype.kind == "i" else 0
+    key = px[:, 0].astype(np.int32)  # < 2**24: int32 holds every key
+    if offset:
+        key += offset
+    for ch in range(1, n_colour):
+        key <<= bits
+        key |= px[:, ch].astype(np.int32) + offset if offset else px[:, ch]
+    lab = np.take(table, key)
+    if block.shape[-1] > n_colour:
+        lab[px[:, n_colour] == 0] = 0
+    return lab.reshape(block.shape[:-1])
+
+
+def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None = None):
     """Lazy labels and recoloured image of a channels-last dask array (from
     :func:`_channels_last`); the recoloured image is given back the source's layout.
 
-    Each block is assigned once: the recoloured image is made from the labels.
+    Each block is assigned once: the recoloured image is made from the labels. For 8/16-bit
+    data (colours that pack into a 24-bit key) every block is labelled by a lookup in one
+    table of the label of every possible colour, built once in the graph (one task) and
+    shared by all blocks, instead of a nearest-centre search per pixel and per block.
+    ``use_table``: None (default) uses the table when the image has at least as many pixels
+    as the table has colours (2**24 for 8-bit RGB, a few seconds to build), so that a small
+    lazy image is not slower than before.
     """
+    import dask
     import dask.array as da
-
-    from .image import PixelImage
-    from .result import recolor
 
     k = model.n_clusters
     ca = None if is_rgb else -1
-    colours = model.label_colours()
+    colors = model.label_colors()
+    n_colour = arr.shape[-1] - int(is_rgb and arr.shape[-1] == 4)
+    probe = PixelImage(np.zeros((1, 1, arr.shape[-1]), arr.dtype), rgb=is_rgb, channel_axis=ca)
+    lab_dtype = labels_dtype(k)
+    n_pixels = int(np.prod(arr.shape[:-1]))
+    if use_table is None:
+        use_table = n_pixels >= 1 << (probe.key_bits * n_colour)
+    if use_table and probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane"):
+        # pure=False: a random key instead of hashing the model; the table is one task
+        table = dask.delayed(cached_label_table, pure=False)(model, arr.dtype, n_colour)
+        labels = da.map_blocks(
+            _table_labels, arr, table, probe.key_bits, n_colour, drop_axis=arr.ndim - 1, dtype=lab_dtype
+        )
+    else:
 
-    def label_block(block):
-        return model.apply(block, rgb=is_rgb, channel_axis=ca).labels
+        def label_block(block):
+            # the model was fitted on a sample of these blocks: a block's own narrower or wider
+            # range is expected, not a reason to warn once per block
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return model.apply(block, rgb=is_rgb, channel_axis=ca).labels
+
+        labels = arr.map_blocks(label_block, drop_axis=arr.ndim - 1, dtype=lab_dtype)
 
     def recolor_block(block, lab):
-        return recolor(PixelImage(block, rgb=is_rgb, channel_axis=ca), lab.ravel(), colours)
+        return recolor(PixelImage(block, rgb=is_rgb, channel_axis=ca), lab.ravel(), colors)
 
-    labels = arr.map_blocks(label_block, drop_axis=arr.ndim - 1, dtype=labels_dtype(k))
     recolored = da.map_blocks(recolor_block, arr, labels[..., None], dtype=arr.dtype)
     if layout == "gray":
         recolored = recolored[..., 0]
@@ -91,7 +242,7 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis):
     return labels, recolored
 
 
-def segment_multiscale(levels, n_clusters=3, *, rgb=None, channel_axis=None, **options):
+def segment_multiscale(levels, n_clusters=DEFAULTS.n_clusters, *, rgb=None, channel_axis=None, **options):
     """Fit on the coarsest level, then label every level lazily with the same centres.
 
     Returns a list of :class:`Segmentation`, finest level first (like napari's
@@ -99,26 +250,29 @@ def segment_multiscale(levels, n_clusters=3, *, rgb=None, channel_axis=None, **o
     """
     import dask.array as da
 
-    from .segment import segment
-
     for name in ("spatial_weight", "texture_sigma", "per_plane", "mask"):
         if options.get(name):
-            raise ValueError(f"{name} cannot be used with a multiscale image: the levels "
-                             "differ in size. Segment one level as a plain image instead.")
+            raise ValueError(
+                f"{name} cannot be used with a multiscale image: the levels "
+                "differ in size. Segment one level as a plain image instead."
+            )
     coarse = np.asarray(levels[-1])
-    fit = segment(coarse, n_clusters, rgb=rgb, channel_axis=channel_axis, **options)
+    fitted = fit(coarse, n_clusters, rgb=rgb, channel_axis=channel_axis, **options)
+    model = fitted.model
     out = []
     for level in levels:
-        arr, is_rgb, layout = _channels_last(da.asarray(level), fit.params["rgb"], channel_axis)
+        arr, is_rgb, layout = _channels_last(da.asarray(level), fitted.params["rgb"], channel_axis)
         arr = arr.rechunk({arr.ndim - 1: -1})
-        labels, recolored = apply_lazy(fit.model, arr, is_rgb, layout, channel_axis)
-        scale = int(np.prod(arr.shape[:-1])) / max(int(np.prod(fit.labels.shape)), 1)
-        seg = type(fit)(
-            labels=labels, recolored=recolored, centers=fit.centers,
-            counts=np.rint(fit.counts * scale).astype(np.int64),
-            compactness=fit.compactness * scale, feature_centers=fit.feature_centers,
-            feature_space=fit.feature_space,
-            params=dict(fit.params, lazy=True, estimated=True, multiscale_fit_level=len(levels) - 1),
+        labels, recolored = apply_lazy(model, arr, is_rgb, layout, channel_axis)
+        scale = int(np.prod(arr.shape[:-1])) / max(int(np.prod(fitted.labels.shape)), 1)
+        out.append(
+            replace(
+                fitted,
+                labels=labels,
+                recolored=recolored,
+                counts=np.rint(fitted.counts * scale).astype(np.int64),
+                compactness=fitted.compactness * scale,
+                params=dict(fitted.params, lazy=True, estimated=True, multiscale_fit_level=len(levels) - 1),
+            )
         )
-        out.append(seg)
     return out

@@ -1,40 +1,52 @@
-"""The result of a run (:class:`Segmentation`) and a reusable model (:class:`KMeansModel`)."""
+"""The result of a run (:class:`Segmentation`), recolouring and the cluster table."""
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .clusters import (
+    check_group,
+    extract_cluster,
+    fill,
+    is_dask,
+    mask_image,
+    member,
+    merge_label_map,
+    merge_rows,
+    relabel,
+)
 from .features import FeatureSpace
 from .image import PixelImage
-from .kmeans import parallel, pieces
-
-MODEL_FORMAT = "napari-kmeans-segment model"
-MODEL_FORMAT_VERSION = 1
-
-
-def package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("napari-kmeans-segment")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
+from .model import KMeansModel
+from .numerics import parallel, pieces
 
 
 def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Centre values (float) as pixels of ``dtype``: rounded and clipped for integers."""
+    """Centre values (float) as pixels of ``dtype``: rounded and clipped for integers.
+
+    The clip happens in float64 *before* the cast, against bounds that float64 can hold:
+    float(int64 max) rounds up to 2**63, which would wrap to int64 min if cast.
+    """
     dtype = np.dtype(dtype)
+    v = np.asarray(values, np.float64)
     if dtype.kind == "b":
-        return np.asarray(values) >= 0.5
+        return v >= 0.5
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    return np.asarray(values).astype(dtype)
+        v = np.rint(np.nan_to_num(v))
+        out = np.empty(v.shape, dtype)
+        top, bottom = v >= float(info.max), v <= float(info.min)
+        inside = ~(top | bottom)
+        out[inside] = v[inside].astype(dtype)
+        out[top] = info.max
+        out[bottom] = info.min
+        return out
+    with np.errstate(over="ignore"):  # a float16 image: centres beyond 65504 become +-inf
+        return v.astype(dtype)
 
 
 def recolor(img: PixelImage, labels_flat: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -65,23 +77,24 @@ def recolor(img: PixelImage, labels_flat: np.ndarray, centers: np.ndarray) -> np
     return img.restore_layout(out)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Segmentation:
-    """Result of :func:`napari_kmeans_segment.segment`.
+    """Result of :func:`napari_kmeans_segment.segment`. Immutable: operations such as
+    :meth:`merge` return a new, consistent result (``dataclasses.replace`` makes variants).
 
     Attributes
     ----------
-    labels : ndarray
+    labels : ndarray, dask array, or list of levels (multiscale, finest first)
         Spatial shape of the image; 1..K, 0 for pixels left out. uint8 for K <= 255.
-    recolored : ndarray
+    recolored : same kind as ``labels``
         The image's shape and dtype; every pixel its cluster centre.
-    centers : ndarray (K, C)
-        Cluster centres in the image's own units (row i is label i + 1).
-    counts : ndarray (K,)
+    centers : ndarray (n, C)
+        Cluster centres in the image's own units (row i is label ``index[i]``).
+    counts : ndarray (n,)
         Pixels per cluster.
     compactness : float
-        Sum of squared distances from pixels to their centres in feature space
-        (what ``cv2.kmeans`` returns).
+        Sum of squared distances from pixels to their nearest model centre in feature
+        space (what ``cv2.kmeans`` returns); merging clusters does not change it.
     feature_centers : ndarray (K, F)
         Centres in feature space; :meth:`KMeansModel.apply` assigns to these.
     feature_space : FeatureSpace
@@ -92,8 +105,8 @@ class Segmentation:
         ``centers``/``counts`` then have one row per label in :attr:`index`.
     """
 
-    labels: np.ndarray
-    recolored: np.ndarray
+    labels: Any
+    recolored: Any
     centers: np.ndarray
     counts: np.ndarray
     compactness: float
@@ -104,6 +117,7 @@ class Segmentation:
 
     @property
     def n_clusters(self) -> int:
+        """Number of clusters (labels) in this result; merges reduce it."""
         return int(self.centers.shape[0])
 
     @property
@@ -113,12 +127,58 @@ class Segmentation:
             return np.arange(1, self.n_clusters + 1)
         return np.unique(self.label_map)
 
-    def table(self, names: list[str] | None = None, channel_names=None) -> dict[str, np.ndarray]:
-        """One row per cluster: index (label), name, count, fraction, centre per channel."""
-        return cluster_table(self.index, self.counts, self.centers, names, channel_names)
+    @property
+    def multiscale(self) -> bool:
+        """True when ``labels`` and ``recolored`` are lists of levels."""
+        return isinstance(self.labels, list | tuple)
+
+    def default_names(self) -> list[str]:
+        """Names clusters start with: stain names ("DAB", "haematoxylin", "background", ...)
+        for ``color_space="hed"`` (see :mod:`.stains`), else "cluster <label>"."""
+        from .stains import names_for
+
+        names = names_for(self.centers, self.feature_space)
+        return names if names is not None else [f"cluster {i}" for i in self.index]
+
+    def table(
+        self,
+        names: list[str] | None = None,
+        channel_names=None,
+        *,
+        background=None,
+        scale=None,
+        unit: str | None = None,
+    ) -> dict[str, np.ndarray]:
+        """One row per cluster: index (label), name, count, fraction, centre per channel.
+
+        ``names`` default to :meth:`default_names`. Given ``background`` (labels),
+        ``scale`` (pixel size per spatial axis) or ``unit``, the area columns of
+        :func:`.measure.area_table` are added: background, area_px, area, area_unit, share,
+        tissue_share.
+        """
+        names = self.default_names() if names is None else names
+        table = cluster_table(
+            self.index,
+            self.counts,
+            self.centers,
+            names,
+            channel_names,
+            rgb=bool(self.params.get("rgb", True)),
+        )
+        if background is not None or scale is not None or unit is not None:
+            from .measure import area_table
+
+            level = self.labels[0] if self.multiscale else self.labels
+            ndim = len(self.params.get("spatial_shape") or np.shape(level))
+            areas = area_table(
+                self.index, self.counts, background=background or (), scale=scale, unit=unit, ndim=ndim
+            )
+            table.update({k: v for k, v in areas.items() if k != "index"})
+        return table
 
     @property
     def model(self) -> KMeansModel:
+        """The model that labels images as this result does (merges included)."""
         centers = np.asarray(self.centers, np.float64)
         if self.label_map is not None:  # back to one centre per model cluster
             centers = centers[np.searchsorted(self.index, self.label_map)]
@@ -134,202 +194,114 @@ class Segmentation:
         """Write the model (centres, parameters, feature settings) as JSON."""
         return self.model.save(path)
 
+    # -- operations: each returns new data, never modifies this result ------------------------
+    def merge(self, group) -> Segmentation:
+        """This result with the clusters labelled ``group`` merged into ``min(group)``.
 
-def cluster_table(index, counts, centers, names=None, channel_names=None) -> dict:
+        Labels, recoloured image (the merged cluster's pixels take the pixel-weighted mean of
+        the group's centres; alpha and label-0 pixels are kept), centres, counts and the
+        label map (hence :attr:`model`) are updated together. Works on numpy, dask (stays
+        lazy) and multiscale results.
+
+        Raises
+        ------
+        ValueError
+            For fewer than two labels, or labels that are not clusters of this result.
+        """
+        group = check_group(group, self.index)
+        index, centers, counts, merged = merge_rows(group, self.index, self.centers, self.counts)
+        del index  # the same as unique(label_map) below
+        axis = self._channel_axis()
+        n_color = self.centers.shape[1]
+
+        def one(labels, recolored):
+            value = to_dtype(merged, recolored.dtype)
+            return (relabel(labels, group), fill(recolored, member(labels, group), value, n_color, axis))
+
+        if self.multiscale:
+            levels = [one(lab, rec) for lab, rec in zip(self.labels, self.recolored, strict=True)]
+            labels, recolored = [lv[0] for lv in levels], [lv[1] for lv in levels]
+        else:
+            labels, recolored = one(self.labels, self.recolored)
+        label_map = merge_label_map(self.label_map, self.feature_centers.shape[0], group)
+        return replace(
+            self,
+            labels=labels,
+            recolored=recolored,
+            centers=centers,
+            counts=counts,
+            label_map=label_map,
+            params=dict(self.params),
+        )
+
+    def masked(self, image, hidden):
+        """The tutorial's masked image: ``image`` (the one segmented, or one of its layout)
+        with the pixels of the ``hidden`` clusters set to 0; alpha is kept.
+
+        ``image`` is a numpy or dask array (dask gives a lazy result), or for a multiscale
+        result a list of levels (a list is returned).
+        """
+        axis = self._channel_axis()
+        n_color = self.centers.shape[1]
+        if self.multiscale:
+            if not isinstance(image, list | tuple) or len(image) != len(self.labels):
+                raise ValueError(
+                    f"This result has {len(self.labels)} levels: pass the image's "
+                    "levels as a list, finest first."
+                )
+            return [
+                mask_image(im, lab, hidden, n_color, axis) for im, lab in zip(image, self.labels, strict=True)
+            ]
+        img = image if is_dask(image) else np.asarray(image)
+        return mask_image(img, self.labels, hidden, n_color, axis)
+
+    def extract(self, label: int, objects: bool = False, min_size: int = 0):
+        """One cluster as a Labels array: a 0/1 mask, or (``objects=True``) its connected
+        pieces numbered 1..n without those under ``min_size`` pixels.
+
+        Dask labels give a lazy mask; a multiscale result gives one mask per level, or the
+        objects of the finest level.
+        """
+        label = int(label)
+        if label not in set(self.index.tolist()):
+            raise ValueError(f"No cluster {label} here: the clusters are {self.index.tolist()}.")
+        if self.multiscale:
+            if objects:
+                return extract_cluster(self.labels[0], label, objects=True, min_size=min_size)
+            return [extract_cluster(lab, label, min_size=min_size) for lab in self.labels]
+        return extract_cluster(self.labels, label, objects=objects, min_size=min_size)
+
+    def _channel_axis(self) -> int | None:
+        """Axis of the channels in ``recolored`` (and the image); None for one channel."""
+        lab = self.labels[0] if self.multiscale else self.labels
+        rec = self.recolored[0] if self.multiscale else self.recolored
+        if rec.ndim == lab.ndim:
+            return None
+        axis = self.params.get("channel_axis")
+        return -1 if axis is None else int(axis)
+
+
+def cluster_table(index, counts, centers, names=None, channel_names=None, *, rgb=True) -> dict:
+    """The per-cluster table; channels are named R, G, B only for RGB images (a
+    three-channel fluorescence stack's channels are 0, 1, 2)."""
     index = np.asarray(index)
     counts = np.asarray(counts, np.int64)
     total = max(int(counts.sum()), 1)
     centers = np.asarray(centers, np.float64)
     if channel_names is None:
         channel_names = (
-            ["R", "G", "B"] if centers.shape[1] == 3 else
-            ["value"] if centers.shape[1] == 1 else [str(i) for i in range(centers.shape[1])]
+            ["R", "G", "B"]
+            if centers.shape[1] == 3 and rgb
+            else ["value"]
+            if centers.shape[1] == 1
+            else [str(i) for i in range(centers.shape[1])]
         )
     table = {
         "index": index,
-        "name": np.array(names if names is not None else [f"cluster {i}" for i in index],
-                         dtype=object),
+        "name": np.array(names if names is not None else [f"cluster {i}" for i in index], dtype=object),
         "count": counts,
         "fraction": counts / total,
     }
     for j, ch in enumerate(channel_names):
         table[f"center_{ch}"] = centers[:, j]
     return table
-
-
-@dataclass
-class KMeansModel:
-    """Saved cluster centres that label new images the same way."""
-
-    feature_centers: np.ndarray
-    centers: np.ndarray
-    feature_space: FeatureSpace
-    params: dict
-    version: str = field(default_factory=package_version)
-    label_map: np.ndarray | None = None  # cluster i is written as label label_map[i]
-
-    @property
-    def n_clusters(self) -> int:
-        return int(self.feature_centers.shape[0])
-
-    @property
-    def n_channels(self) -> int:
-        return int(self.centers.shape[1])
-
-    def apply(self, image, *, mask=None, rgb=None, channel_axis=None,
-              progress=None, cancel=None) -> Segmentation:
-        """Assign every pixel of ``image`` to the nearest saved centre (labels keep their
-        numbers, so label 3 means the same class on every image)."""
-        from .kmeans import Options, Run
-
-        if rgb is None and channel_axis is None:
-            rgb = self.params.get("rgb")
-            channel_axis = self.params.get("channel_axis")
-        img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
-        if img.n_channels != self.n_channels:
-            raise ValueError(
-                f"This model was fitted on images with {self.n_channels} channel(s); the "
-                f"image has {img.n_channels}. Apply it to images like the one it came from."
-            )
-        if self.feature_space.spatial_weight > 0 and self.params.get("spatial_shape") and tuple(
-            self.params["spatial_shape"]
-        ) != img.spatial_shape:
-            raise ValueError(
-                "This model uses pixel positions (spatial_weight > 0) and was fitted on an image "
-                f"of shape {tuple(self.params['spatial_shape'])}; the image has "
-                f"{img.spatial_shape}. Refit instead."
-            )
-        opts = Options.check(self.n_clusters, 1, 1, 0.0, "random", None, None)
-        run = Run(img, self.feature_space, opts, 0, progress, cancel)
-        labels, counts, sums, compactness = run.assign(self.feature_centers.astype(np.float32))
-        del sums
-        centers = self.centers.copy()
-        label_map = None
-        if self.merges:
-            # merged clusters: relabel, then one row per remaining label
-            label_map = np.asarray(self.label_map)
-            lut = np.zeros(self.n_clusters + 1, labels.dtype)
-            lut[1:] = label_map
-            labels = lut[labels]
-            index = np.unique(label_map)
-            rows = np.searchsorted(index, label_map)
-            counts = np.bincount(rows, weights=counts, minlength=len(index)).astype(np.int64)
-            centers = self.label_colours()[index - 1]
-        # Recolour with the model's centres: a class keeps its colour on every image.
-        recolored = recolor(img, labels, self.label_colours())
-        return Segmentation(
-            labels=labels.reshape(img.spatial_shape),
-            recolored=recolored,
-            centers=centers,
-            counts=counts,
-            compactness=compactness,
-            feature_centers=self.feature_centers.copy(),
-            feature_space=self.feature_space,
-            params=dict(self.params, method="model", applied=True),
-            label_map=label_map,
-        )
-
-    @property
-    def merges(self) -> bool:
-        """True when some clusters are written under another cluster's label."""
-        return self.label_map is not None and not np.array_equal(
-            self.label_map, np.arange(1, self.n_clusters + 1))
-
-    def label_colours(self) -> np.ndarray:
-        """Row L - 1: the centre (image units) that pixels labelled L are recoloured with."""
-        if not self.merges:
-            return self.centers
-        label_map = np.asarray(self.label_map)
-        dense = np.zeros((int(label_map.max()), self.centers.shape[1]))
-        dense[label_map - 1] = self.centers  # members of a merge share one centre
-        return dense
-
-    def merged(self, group, centre) -> KMeansModel:
-        """This model with the clusters now labelled ``group`` written as ``min(group)`` and
-        recoloured with ``centre`` (image units), as :func:`merge_clusters` does to labels."""
-        group = sorted({int(g) for g in group})
-        label_map = (np.arange(1, self.n_clusters + 1) if self.label_map is None
-                     else np.asarray(self.label_map)).copy()
-        members = np.isin(label_map, group)
-        label_map[members] = group[0]
-        centers = self.centers.copy()
-        centers[members] = centre
-        return replace(self, label_map=label_map, centers=centers)
-
-    def to_dict(self) -> dict:
-        return {
-            "format": MODEL_FORMAT,
-            "format_version": MODEL_FORMAT_VERSION,
-            "package_version": self.version,
-            "n_clusters": self.n_clusters,
-            "n_channels": self.n_channels,
-            "feature_centers": self.feature_centers.tolist(),
-            "centers": self.centers.tolist(),
-            "feature_space": self.feature_space.to_dict(),
-            "params": _jsonable(self.params),
-            "label_map": None if self.label_map is None else np.asarray(self.label_map).tolist(),
-        }
-
-    def save(self, path) -> Path:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        os.replace(tmp, path)
-        return path
-
-    @classmethod
-    def from_dict(cls, d) -> KMeansModel:
-        if not isinstance(d, dict) or d.get("format") != MODEL_FORMAT:
-            raise ValueError("This file is not a napari-kmeans-segment model (no model header).")
-        if d.get("format_version") != MODEL_FORMAT_VERSION:
-            raise ValueError(
-                f"This model file has format version {d.get('format_version')}; this version of "
-                f"napari-kmeans-segment reads version {MODEL_FORMAT_VERSION}. Refit and save "
-                "the model again."
-            )
-        try:
-            fc = np.asarray(d["feature_centers"], np.float64)
-            c = np.asarray(d["centers"], np.float64)
-            fs = FeatureSpace.from_dict(d["feature_space"])
-            params = dict(d.get("params") or {})
-            label_map = d.get("label_map")
-            label_map = None if label_map is None else np.asarray(label_map, np.int64)
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"This model file is damaged ({e!s}); save the model again.") from None
-        if fc.ndim != 2 or c.ndim != 2 or fc.shape[0] != c.shape[0] or fc.shape[0] < 2 \
-                or not np.isfinite(fc).all():
-            raise ValueError("This model file is damaged (centres of the wrong shape); "
-                             "save the model again.")
-        if label_map is not None and (label_map.shape != (fc.shape[0],) or label_map.min() < 1):
-            raise ValueError("This model file is damaged (label map of the wrong shape); "
-                             "save the model again.")
-        return cls(fc, c, fs, params, version=str(d.get("package_version", "")),
-                   label_map=label_map)
-
-
-def load_model(path) -> KMeansModel:
-    """Read a model written by :meth:`Segmentation.save` (plain JSON, never pickle)."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ValueError(f"No model file at {path}.") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"Could not read {path} as a model file: {e}") from None
-    try:
-        d = json.loads(text)
-    except json.JSONDecodeError:
-        raise ValueError(f"{path} is not a model file (not JSON).") from None
-    return KMeansModel.from_dict(d)
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return x

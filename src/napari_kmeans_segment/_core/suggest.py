@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .features import FeatureSpace
+from .fitting import _check_enough_pixels
+from .fitting_run import Run
 from .image import PixelImage
-from .kmeans import new_seed
+from .options import DEFAULTS, Options, _int, check_color_space, check_stain_vectors, new_seed
 
 
 @dataclass
@@ -22,11 +26,17 @@ class SuggestKResult:
     elbow_k: int
 
 
-def silhouette(x: np.ndarray, labels: np.ndarray) -> float:
-    """Mean silhouette coefficient of rows ``x`` (exact, O(n^2): keep n to a few thousand)."""
+def distances(x: np.ndarray) -> np.ndarray:
+    """Every pairwise Euclidean distance between rows ``x`` (n x n)."""
     x = x.astype(np.float64)
     sq = (x * x).sum(1)
-    d = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * x @ x.T, 0))
+    return np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * x @ x.T, 0))
+
+
+def silhouette(x: np.ndarray, labels: np.ndarray, d: np.ndarray | None = None) -> float:
+    """Mean silhouette coefficient of rows ``x`` (exact, O(n^2): keep n to a few thousand).
+    ``d``: their :func:`distances`, when already known (the same rows scored for every K)."""
+    d = distances(x) if d is None else d
     ks = np.unique(labels)
     if ks.size < 2:
         return 0.0
@@ -54,20 +64,91 @@ def elbow(ks, values) -> int:
     return int(ks[int(np.argmax(gap))])
 
 
-def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
-              silhouette_size: int = 2_000, seed: int | None = None, rgb=None,
-              channel_axis=None, mask=None, progress=None, cancel=None, **segment_options):
+MAX_SAMPLE = 1_000_000  # pixels clustered once per K with the exact recipe
+MAX_SILHOUETTE = 5_000  # the silhouette holds every pairwise distance: n**2 floats
+
+
+def check_sizes(sample_size, silhouette_size) -> None:
+    """ValueError/TypeError for sample sizes that are not whole numbers or too large."""
+    for name, v, top, why in (
+        ("sample_size", sample_size, MAX_SAMPLE, "the sample is clustered once for every K"),
+        (
+            "silhouette_size",
+            silhouette_size,
+            MAX_SILHOUETTE,
+            "the silhouette compares every pair of these pixels (n x n distances in memory)",
+        ),
+    ):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer):
+            raise TypeError(f"{name} must be a whole number, not {v!r}.")
+        if not 2 <= v <= top:
+            raise ValueError(f"{name}={v}: use 2 to at most {top:,} pixels; {why}.")
+
+
+ATTEMPTS = 2  # cv2.kmeans attempts per K (fewer than a run's 10: see suggest_k)
+_OPTIONS = dict(
+    attempts=DEFAULTS.attempts,
+    max_iter=DEFAULTS.max_iter,
+    epsilon=DEFAULTS.epsilon,
+    init=DEFAULTS.init,
+    color_space=DEFAULTS.color_space,
+    stain_vectors=DEFAULTS.stain_vectors,
+    normalize=DEFAULTS.normalize,
+)
+
+
+def _sample_features(px: np.ndarray, rgb: bool, seed: int, cancel, options: dict):
+    """Feature rows of the sampled pixels ``px``, transformed once for every K, and the
+    :class:`Run` (on the sample as an (n, 1) image) that clusters them."""
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"suggest_k got unknown option(s) {', '.join(unknown)}; it takes the k-means and "
+            f"colour options {', '.join(_OPTIONS)}."
+        )
+    o = {**_OPTIONS, **options}
+    opts = Options.check(2, o["attempts"], o["max_iter"], o["epsilon"], o["init"], seed, None)
+    sample_img = PixelImage(px[:, None, :], rgb=rgb, channel_axis=None if rgb else -1)
+    check_color_space(o["color_space"], sample_img.rgb, sample_img.n_channels)
+    check_stain_vectors(o["stain_vectors"], o["color_space"])
+    fs = FeatureSpace(
+        color_space=o["color_space"],
+        normalize=bool(o["normalize"]),
+        stain_vectors=o["stain_vectors"],
+        spatial_weight=0.0,
+        texture_sigma=0.0,
+    )
+    run = Run(sample_img, fs, opts, seed, None, cancel)
+    run.prepare()  # the same working representation and feature fit as fit() on the sample
+    run.fit_feature_space()
+    data = np.ascontiguousarray(fs.transform(sample_img.features_of(px)), np.float32)
+    return data, run
+
+
+def suggest_k(
+    image,
+    k_range=range(2, 11),
+    *,
+    sample_size: int = 20_000,
+    silhouette_size: int = 2_000,
+    seed: int | None = None,
+    rgb=None,
+    channel_axis=None,
+    mask=None,
+    progress=None,
+    cancel=None,
+    **segment_options,
+):
     """Score each K in ``k_range`` on a random sample of pixels and suggest one.
 
     ``segment_options`` (attempts, init, color_space, normalize, ...) are passed to
     :func:`segment`, so the scores are for the same feature space the run will use.
     Position and texture features need the whole image and are not allowed here.
     """
-    from .segment import segment
-
-    ks = sorted({int(k) for k in k_range})
+    ks = sorted({_int("Each K in k_range", k) for k in k_range})  # 2.5 was silently 2
     if len(ks) < 2 or ks[0] < 2:
         raise ValueError("k_range needs at least two values of K, each >= 2.")
+    check_sizes(sample_size, silhouette_size)
     for bad in ("spatial_weight", "texture_sigma", "per_plane", "sample_size"):
         if segment_options.get(bad):
             raise ValueError(f"suggest_k scores colour features only; drop {bad}.")
@@ -76,27 +157,46 @@ def suggest_k(image, k_range=range(2, 11), *, sample_size: int = 20_000,
     img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
     rng = np.random.default_rng(seed)
     _, px = img.sample(sample_size, rng)
-    sample = px[:, None, :]  # an (n, 1) "image" of the sampled pixels
-    kw = dict(rgb=img.rgb, channel_axis=None if img.rgb else -1, seed=seed, **segment_options)
+    too_many = [k for k in ks if k > px.shape[0]]
+    if too_many:  # these were silently dropped from the scan
+        of = (
+            f"the {px.shape[0]} pixels to cluster"
+            if px.shape[0] >= img.n_valid
+            else f"the {px.shape[0]} sampled pixels (raise sample_size)"
+        )
+        raise ValueError(
+            f"K = {', '.join(map(str, too_many))} in k_range: more clusters than "
+            f"{of}; use smaller values of K."
+        )
+    data, run = _sample_features(px, img.rgb, seed, cancel, segment_options)
+    sample_img = run.img
     sil_idx = np.sort(rng.choice(px.shape[0], min(silhouette_size, px.shape[0]), replace=False))
-    comp, sil, done = [], [], []
+    feats = data[sil_idx]
+    dist = distances(feats)  # the same rows for every K: their distances once
+    comp: list[float] = []
+    sil: list[float] = []
+    done: list[int] = []
     for i, k in enumerate(ks):
         if progress:
             progress(i / len(ks), f"K = {k}")
-        if cancel and cancel():
-            from .image import Cancelled
-
-            raise Cancelled("suggest_k was cancelled.")
+        run.check()
+        # fewer attempts than a run: a score per K needs a good clustering, not the best one
+        # and k-means++ seeding, which converges in a few iterations where random centres take dozens
+        run.opts = replace(
+            run.opts, n_clusters=k, attempts=min(run.opts.attempts, ATTEMPTS), init="k-means++"
+        )
         try:
-            seg = segment(sample, k, sample_size=None, **kw)
-        except ValueError:
-            if done:  # more clusters than distinct colours: stop the scan here
+            _check_enough_pixels(sample_img, k, np.random.default_rng(seed), None, run.fs, run.check)
+        except ValueError as e:
+            if done:  # more clusters than distinct colours: stop the scan here, and say so
+                warnings.warn(f"suggest_k stopped before K = {k}: {e}", stacklevel=2)
                 break
             raise
-        feats = seg.feature_space.transform(img.features_of(px[sil_idx]))
-        comp.append(float(seg.compactness) * img.n_valid / px.shape[0])
-        sil.append(silhouette(feats, seg.labels.ravel()[sil_idx]))
+        compactness, labels, _ = run.cv2_kmeans(data, 0.0, 1.0)
+        comp.append(compactness * img.n_valid / px.shape[0])
+        sil.append(silhouette(feats, labels.ravel()[sil_idx], dist))
         done.append(k)
+    if progress:
+        progress(1.0, "done")
     best = done[int(np.argmax(sil))]
-    return SuggestKResult(k=best, ks=done, compactness=comp, silhouette=sil,
-                          elbow_k=elbow(done, comp))
+    return SuggestKResult(k=best, ks=done, compactness=comp, silhouette=sil, elbow_k=elbow(done, comp))

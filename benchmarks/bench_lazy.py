@@ -1,0 +1,73 @@
+"""Lazy labels of an 8-bit RGB dask image vs one cv2.calcHist pass over the same pixels,
+and suggest_k on a 1 MP photograph. Prints timings (the machine may be shared: numbers are noisy).
+
+    PYTHONPATH=src python benchmarks/bench_lazy.py
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def bench_lazy(side: int = 4096, chunk: int = 128) -> None:
+    import cv2
+    import dask.array as da
+    from skimage import data
+
+    import napari_kmeans_segment as nks
+    from napari_kmeans_segment._core.lazy import _channels_last, apply_lazy, cached_label_table
+
+    rng = np.random.default_rng(0)
+    photo = data.astronaut()
+    tiles = np.tile(photo, (side // photo.shape[0] + 1, side // photo.shape[1] + 1, 1))[:side, :side]
+    image = np.ascontiguousarray(tiles ^ rng.integers(0, 4, tiles.shape, np.uint8))
+    mp = image.shape[0] * image.shape[1] / 1e6
+    model = nks.segment(photo, 8, seed=0).model
+    arr, is_rgb, layout = _channels_last(da.from_array(image, chunks=(chunk, chunk, 3)), True, None)
+    print(f"image {side}x{side} 8-bit RGB, {np.prod(arr.numblocks)} chunks of {chunk}x{chunk}, K=8")
+
+    t = time.perf_counter()
+    cached_label_table(model, np.uint8, 3)
+    build = time.perf_counter() - t
+    print(f"  label table (2^24 colours, once per model): {build:.2f} s")
+
+    labels, _ = apply_lazy(model, arr, is_rgb, layout, None, use_table=True)
+    best = np.inf
+    for _ in range(3):
+        t = time.perf_counter()
+        labels.compute()
+        best = min(best, time.perf_counter() - t)
+    print(f"  lazy labels (table cached):   {mp / best:7.1f} MP/s ({best:.3f} s)")
+
+    buf = np.zeros((256, 256, 256), np.float32)
+    px = image.reshape(-1, 1, 3)
+    hbest = np.inf
+    for _ in range(3):
+        t = time.perf_counter()
+        cv2.calcHist([px], [0, 1, 2], None, [256] * 3, [0, 256] * 3, hist=buf)
+        hbest = min(hbest, time.perf_counter() - t)
+    print(f"  one cv2.calcHist pass:        {mp / hbest:7.1f} MP/s ({hbest:.3f} s)")
+    print(f"  ratio calcHist / lazy labels: {best / hbest:.2f}x (target <= 2x)")
+
+
+def bench_suggest() -> None:
+    from skimage import data, transform
+
+    import napari_kmeans_segment as nks
+
+    coffee = data.coffee()
+    big = (transform.resize(coffee, (1000, 1000), preserve_range=True)).astype(np.uint8)
+    for name, img in (("coffee 1 MP", big), ("immunohistochemistry", data.immunohistochemistry())):
+        t = time.perf_counter()
+        res = nks.suggest_k(img, range(2, 11), seed=0)
+        dt = time.perf_counter() - t
+        print(
+            f"suggest_k K=2..10 on {name} ({img.shape[0] * img.shape[1] / 1e6:.2f} MP): {dt:.2f} s, K={res.k}"
+        )
+
+
+if __name__ == "__main__":
+    bench_lazy()
+    bench_suggest()

@@ -1,0 +1,263 @@
+"""The command line's arguments, help text and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .._core.features import COLOR_SPACES
+from .._core.options import (
+    DEFAULTS,
+    INIT_ALIASES,
+    INITS,
+    Options,
+    check_stain_vectors,
+    sample_size_for_mode,
+)
+from .._core.stains import STAIN_VECTORS
+from .console import PROG, CliError, cli_words
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+EPILOG = f"""\
+outputs (in OUTDIR, per image NAME):
+  NAME_labels.tif        cluster number of every pixel (1..K; 0 = left out)
+  NAME_recolored.png     every pixel in its cluster's centre colour; 8/16-bit 2D images as
+                         they are, other types scaled from the image's min..max to 16 bits.
+                         Stacks and images whose channels are not gray/RGB(A) get
+                         NAME_recolored.tif in the image's own type instead.
+  NAME_clusters.csv      one row per cluster: label, pixel count, share, centre
+  summary.csv            one row per image: pixels, share of each cluster, objects (--objects)
+  large inputs (zarr/OME-Zarr stores, pyramidal or > 1 GiB TIFF/SVS, or --lazy) are read
+  block by block and written as NAME_labels.ome.zarr (and NAME_recolored.ome.zarr with
+  --recolored), OME-NGFF 0.4 on zarr format 2.
+
+safety:
+  Every output path is planned before any work: the run is refused, with nothing written,
+  if an output would replace an input (same path, symbolic or hard link) or an existing
+  file without --overwrite, or if an input is missing or unreadable (all problems are
+  listed at once). Each image's outputs are written to temporary files and moved into
+  place together only when all of them succeeded.
+
+exit status:
+  0  every image was segmented and written
+  1  some images failed while running (their outputs were not written; the others were)
+  2  usage error or refused plan: nothing was written
+
+examples:
+  {PROG} slides/*.png -k 4 --color-space lab -o out --save-model out/model.json
+  {PROG} more/*.png --model out/model.json -o out2 --objects 2 --min-size 50
+  {PROG} slide.ome.zarr -k 3 -o out --scheduler tcp://10.0.0.5:8786
+  {PROG} demo --sample immunohistochemistry
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="K-means segmentation of images with cv2.kmeans, in batch. "
+        f"'{PROG} demo' opens napari with the widget on a sample image.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        help="image files (PNG, JPEG, TIFF, SVS, ...) or zarr/OME-Zarr folders",
+    )
+    p.add_argument("-k", "--n-clusters", type=int, help="number of clusters K")
+    p.add_argument("-o", "--outdir", type=Path, help="output folder (created if missing)")
+    p.add_argument(
+        "--model", type=Path, help="apply a saved model instead of fitting: every image gets the same classes"
+    )
+    p.add_argument(
+        "--save-model",
+        type=Path,
+        help="save the model fitted on the first image (its folder must exist); "
+        "the other images are then labelled with that model",
+    )
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    p.add_argument("--attempts", type=int, default=DEFAULTS.attempts)
+    p.add_argument("--max-iter", type=int, default=DEFAULTS.max_iter)
+    p.add_argument("--epsilon", type=float, default=DEFAULTS.epsilon)
+    p.add_argument("--init", choices=[*INITS, *INIT_ALIASES], default=DEFAULTS.init)
+    p.add_argument(
+        "--exact", action="store_true", help="the exact recipe on every pixel (slow; not for large inputs)"
+    )
+    p.add_argument("--color-space", choices=list(COLOR_SPACES), default=DEFAULTS.color_space)
+    p.add_argument(
+        "--stain-vectors",
+        choices=list(STAIN_VECTORS),
+        default=DEFAULTS.stain_vectors,
+        help="with --color-space hed: the fixed stain vectors, or vectors estimated "
+        "from each image (macenko)",
+    )
+    p.add_argument("--normalize", action="store_true", default=DEFAULTS.normalize)
+    p.add_argument(
+        "--channel-axis",
+        type=_axis,
+        default="auto",
+        metavar="N|none",
+        help="axis holding the channels (all are clustered together); 'none' = "
+        "every axis is spatial (a grayscale stack); default: from the file",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--summary",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="where to write the summary table (default OUTDIR/summary.csv)",
+    )
+    p.add_argument("--no-summary", action="store_true", help="do not write the summary table")
+    p.add_argument(
+        "--objects",
+        type=_labels,
+        default=(),
+        metavar="L[,L..]",
+        help="count the connected objects of these clusters in the summary",
+    )
+    p.add_argument(
+        "--min-size", type=int, default=0, metavar="N", help="objects smaller than N pixels are not counted"
+    )
+    p.add_argument(
+        "--background",
+        type=_labels,
+        default=(),
+        metavar="L[,L..]",
+        help="clusters that are background: the summary adds each other "
+        "cluster's share of the rest (the tissue)",
+    )
+    large = p.add_argument_group("large images")
+    large.add_argument(
+        "--lazy", action="store_true", help="read every TIFF input block by block (zarr inputs always are)"
+    )
+    large.add_argument(
+        "--recolored",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write the recoloured image (default: yes for images read into memory, no for large inputs)",
+    )
+    large.add_argument(
+        "--scheduler",
+        default="threads",
+        metavar="threads|processes|ADDRESS",
+        help="dask scheduler for large inputs; an address (tcp://host:8786) "
+        "connects to a dask.distributed scheduler, whose workers must see "
+        "the input and output folders",
+    )
+    large.add_argument(
+        "--chunk",
+        type=int,
+        default=2048,
+        metavar="PIXELS",
+        help="side of the blocks large inputs are processed and written in",
+    )
+    return p
+
+
+def _axis(text: str) -> int | None | str:
+    if text in ("none", "None"):
+        return None
+    if text == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an axis number or 'none'") from None
+
+
+def _labels(text: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give cluster numbers separated by commas, e.g. 2,3"
+        ) from None
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: cluster numbers start at 1")
+    return out
+
+
+def check_options(args) -> list[str]:
+    """Every problem with the options that does not need the images, as sentences."""
+    problems = []
+    if args.outdir is None:
+        problems.append("say where to write the results with -o OUTDIR.")
+    if args.model is None and args.n_clusters is None:
+        problems.append("give the number of clusters with -k K (or a model with --model).")
+    if args.model is not None and args.save_model is not None:
+        problems.append("--save-model saves a fitted model; with --model nothing is fitted.")
+    if args.n_clusters is not None and args.model is None:
+        try:
+            Options.check(
+                args.n_clusters,
+                args.attempts,
+                args.max_iter,
+                args.epsilon,
+                args.init,
+                args.seed,
+                sample_size(args),
+            )
+        except (TypeError, ValueError) as e:
+            problems.append(cli_words(str(e)))
+    try:
+        check_stain_vectors(args.stain_vectors, args.color_space)
+    except ValueError as e:
+        problems.append(cli_words(str(e)))
+    if args.min_size < 0:
+        problems.append(f"--min-size {args.min_size}: use a number of pixels >= 0.")
+    if args.min_size and not args.objects:
+        problems.append("--min-size applies to --objects: say which clusters to count.")
+    if args.chunk < 64:
+        problems.append(f"--chunk {args.chunk}: use blocks of at least 64 pixels a side.")
+    return problems
+
+
+def sample_size(args):
+    """The core's ``sample_size`` for --exact (the exact recipe) or the default fast mode."""
+    return sample_size_for_mode("exact" if args.exact else "fast")
+
+
+def check_labels_exist(args, n_labels: int) -> list[str]:
+    """--objects/--background name clusters 1..n_labels."""
+    problems = []
+    for flag, labels in (("--objects", args.objects), ("--background", args.background)):
+        bad = [lab for lab in labels if lab > n_labels]
+        if bad:
+            problems.append(f"{flag} {','.join(map(str, bad))}: the clusters are 1..{n_labels}.")
+    return problems
+
+
+def parse(argv: list[str]):
+    args = build_parser().parse_args(argv)
+    if not _scheduler_form(args.scheduler):
+        # checked before any dask Client exists: a Client that failed on "banana" hung 10 s in
+        # its __del__ and printed "Exception ignored in Client.__del__"
+        raise CliError(
+            f"--scheduler {args.scheduler}: give threads, processes or a dask "
+            "scheduler's address such as tcp://10.0.0.5:8786 or 10.0.0.5:8786."
+        )
+    return args
+
+
+def _scheduler_form(s: str) -> bool:
+    """threads/processes/synchronous, or an address dask.distributed can parse (a known
+    scheme; host and port for network schemes)."""
+    if s in ("threads", "processes", "synchronous"):
+        return True
+    try:
+        from distributed.comm.addressing import parse_address, parse_host_port
+        from distributed.comm.registry import backends
+    except ImportError:
+        return True  # the run then says that dask.distributed is needed
+    try:
+        scheme, loc = parse_address(s)
+        if scheme not in backends:
+            return False
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(loc)
+    except (ValueError, TypeError):
+        return False
+    return True

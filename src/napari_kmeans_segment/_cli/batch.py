@@ -1,0 +1,159 @@
+"""Running a plan: one transaction per image, a progress line, exit status 0/1."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .args import EXIT_FAILED, EXIT_OK, sample_size
+from .console import Console, bar, cli_words
+from .inputs import Source, read_array
+from .outputs import (
+    Transaction,
+    finite_range,
+    png_pixels,
+    remove,
+    write_model,
+    write_png,
+    write_table,
+    write_tiff,
+)
+from .plan import ImagePlan, Plan
+from .summary import failed_row, image_row, write_summary
+
+
+def run(plan: Plan, args, console: Console) -> int:
+    """Segment every planned image; a failure skips that image's outputs, not the others'."""
+    lazy_env = None
+    if any(item.source.lazy for item in plan.images):
+        from .wsi import LazyEnv, process_lazy
+
+        lazy_env = LazyEnv(args.scheduler, console)  # an unreachable scheduler refuses the run
+    try:
+        created = _make_folder(plan.outdir)
+    except BaseException:
+        if lazy_env is not None:
+            lazy_env.close()
+        raise
+    model = plan.model
+    rows: list[dict] = []
+    failed = 0
+    n = len(plan.images)
+    try:
+        for i, item in enumerate(plan.images):
+            name = item.source.path.name
+            console.progress(f"{bar(i, n)} {i}/{n} {name}")
+            try:
+                with Transaction() as tx:
+                    if lazy_env is not None and item.source.lazy:
+                        seg_model, row = process_lazy(
+                            item, model, args, tx, console, lazy_env, prefix=f"{bar(i, n)} {i}/{n} {name}"
+                        )
+                    else:
+                        seg_model, row = _process(
+                            item, model, args, tx, console, prefix=f"{bar(i, n)} {i}/{n} {name}"
+                        )
+                    fitted_now = model is None and plan.save_model is not None
+                    if plan.save_model is not None and model is None:
+                        write_model(tx.temp(plan.save_model), seg_model)
+                    tx.commit()
+                if fitted_now:
+                    model = seg_model  # the same classes for every following image
+                rows.append(row)
+            except Exception as e:  # noqa: BLE001 - one image's failure must not stop the batch
+                failed += 1
+                msg = cli_words(str(e)) if isinstance(e, ValueError | TypeError) else _describe(e)
+                msg = " ".join(msg.split())  # one line, whatever the exception held
+                console.say(f"{item.source.path}: {msg}")
+                rows.append(failed_row(str(item.source.path), msg))
+        console.progress(f"{bar(n, n)} {n}/{n} done")
+        console.end_line()
+        if plan.summary is not None and len(rows) > failed:
+            with Transaction() as tx:
+                write_summary(plan.summary, rows, tx)
+                tx.commit()
+    finally:
+        if lazy_env is not None:
+            lazy_env.close()
+        if failed == n:
+            for folder in reversed(created):  # nothing written: leave no empty folders either
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        where = f" ({e.filename})" if e.filename else ""
+        return f"could not read or write a file: {e.strerror}{where}."
+    if isinstance(e, MemoryError):
+        return "not enough memory for this image; try --lazy (TIFF) or a smaller image."
+    return f"{type(e).__name__}: {e}"
+
+
+def _make_folder(outdir: Path) -> list[Path]:
+    """Create ``outdir`` (and missing parents); return the folders created, outermost first."""
+    missing = []
+    p = outdir.absolute()
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    missing.reverse()
+    for folder in missing:
+        try:
+            os.mkdir(folder)
+        except OSError as e:
+            from .console import CliError
+
+            for made in reversed(missing[: missing.index(folder)]):
+                remove(made)
+            raise CliError(f"-o {outdir}: could not create {folder}: {e.strerror}.") from None
+    return missing
+
+
+def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, prefix: str):
+    """Read, segment and write one image held in memory. Returns (model, summary row)."""
+    import napari_kmeans_segment as nks
+
+    def progress(fraction: float, message: str) -> None:
+        console.progress(f"{prefix}: {int(100 * fraction)}% {message}")
+
+    src = item.source
+    img = read_array(src)
+    if model is not None:
+        seg = model.apply(img, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress)
+    else:
+        seg = nks.segment(
+            img,
+            args.n_clusters,
+            seed=args.seed,
+            attempts=args.attempts,
+            max_iter=args.max_iter,
+            epsilon=args.epsilon,
+            init=args.init,
+            sample_size=sample_size(args),
+            color_space=args.color_space,
+            stain_vectors=args.stain_vectors,
+            normalize=args.normalize,
+            rgb=src.rgb,
+            channel_axis=src.channel_axis,
+            progress=progress,
+        )
+    labels = np.asarray(seg.labels)
+    write_tiff(tx.temp(item.outputs["labels"]), labels)
+    if "recolored" in item.outputs:
+        _write_recolored(item.outputs["recolored"], np.asarray(seg.recolored), img, src, tx)
+    write_table(tx.temp(item.outputs["clusters"]), seg.table())
+    counts = np.bincount(labels.ravel(), minlength=int(labels.max(initial=0)) + 1)
+    return seg.model, image_row(str(src.path), counts, labels, args)
+
+
+def _write_recolored(path: Path, rec: np.ndarray, img: np.ndarray, src: Source, tx) -> None:
+    if path.suffix == ".png":
+        write_png(tx.temp(path), png_pixels(rec, finite_range(img)))
+    else:  # TIFF holds stacks and any number of channels in the image's own type
+        write_tiff(tx.temp(path), rec, rgb=src.rgb)

@@ -1,0 +1,62 @@
+"""The batch summary: one row per image with its pixels, the share of every cluster, the
+share of tissue (with --background) and object counts (with --objects)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def image_row(name: str, counts: np.ndarray, labels: np.ndarray | None, args) -> dict:
+    """One summary row from ``counts`` (``counts[L]`` = pixels labelled L, ``counts[0]`` =
+    pixels left out). Objects are counted on ``labels`` when they are in memory."""
+    counts = np.asarray(counts, np.int64)
+    clustered = int(counts[1:].sum())
+    row: dict = {"file": name, "status": "ok", "pixels": int(counts.sum()), "clustered": clustered}
+    for lab in range(1, len(counts)):
+        row[f"share_{lab}"] = counts[lab] / clustered if clustered else 0.0
+    if args.background:
+        back = sum(int(counts[b]) for b in args.background if b < len(counts))
+        tissue = clustered - back
+        row["tissue"] = tissue
+        for lab in range(1, len(counts)):
+            if lab not in args.background:
+                row[f"tissue_share_{lab}"] = counts[lab] / tissue if tissue else 0.0
+    if args.objects and labels is not None:
+        for lab in args.objects:
+            row[f"objects_{lab}"] = count_objects(labels, lab, args.min_size)
+    return row
+
+
+def failed_row(name: str, message: str) -> dict:
+    return {"file": name, "status": f"failed: {message}"}
+
+
+def count_objects(labels: np.ndarray, label: int, min_size: int) -> int:
+    """Connected pieces of cluster ``label`` of at least ``min_size`` pixels (the same
+    pieces as the widget's "extract as objects")."""
+    from napari_kmeans_segment import extract_cluster
+
+    if not (labels == label).any():
+        return 0
+    return int(extract_cluster(labels, label, objects=True, min_size=min_size).max())
+
+
+def columns(rows: list[dict]) -> list[str]:
+    """Fixed columns first, then per-cluster columns in label order."""
+    fixed = ["file", "status", "pixels", "clustered", "tissue"]
+    present = {k for r in rows for k in r}
+    cols = [c for c in fixed if c in present]
+    for prefix in ("share_", "tissue_share_", "objects_"):
+        labs = sorted(
+            {int(k[len(prefix) :]) for k in present if k.startswith(prefix) and k[len(prefix) :].isdigit()}
+        )
+        cols += [f"{prefix}{lab}" for lab in labs]
+    return cols
+
+
+def write_summary(path: Path, rows: list[dict], tx) -> None:
+    from .outputs import write_rows
+
+    write_rows(tx.temp(path), rows, columns(rows))

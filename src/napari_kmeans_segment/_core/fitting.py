@@ -1,0 +1,309 @@
+"""The fitter: a numpy image in, a :class:`Segmentation` out.
+
+:func:`fit` validates the options, decides between the exact recipe and the fast path,
+drives a :class:`.fitting_run.Run` through its steps and numbers the clusters.
+:func:`napari_kmeans_segment.segment` calls it for in-memory images; the lazy and
+multiscale paths call it on a sample (never the public ``segment``).
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import numpy as np
+
+from .features import FeatureSpace
+from .fitting_run import Run
+from .image import PixelImage
+from .numerics import labels_dtype, luminance_order
+from .options import (
+    DEFAULTS,
+    CancelFn,
+    Options,
+    ProgressFn,
+    check_color_space,
+    check_stain_vectors,
+    check_texture_sigma,
+    check_weights,
+    new_seed,
+)
+from .result import Segmentation, recolor
+from .uncertainty import fit_reference
+
+
+def fit(
+    image,
+    n_clusters: int = DEFAULTS.n_clusters,
+    *,
+    attempts: int = DEFAULTS.attempts,
+    max_iter: int = DEFAULTS.max_iter,
+    epsilon: float = DEFAULTS.epsilon,
+    init: str = DEFAULTS.init,
+    seed: int | None = DEFAULTS.seed,
+    sample_size: int | str | None = DEFAULTS.sample_size,
+    rgb: bool | None = None,
+    channel_axis: int | None = None,
+    mask=None,
+    color_space: str = DEFAULTS.color_space,
+    stain_vectors: str = DEFAULTS.stain_vectors,
+    normalize: bool = DEFAULTS.normalize,
+    spatial_weight: float = DEFAULTS.spatial_weight,
+    texture_sigma: float = DEFAULTS.texture_sigma,
+    per_plane: bool = DEFAULTS.per_plane,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> Segmentation:
+    """:func:`napari_kmeans_segment.segment` for an in-memory image (same parameters)."""
+    opts = Options.check(n_clusters, attempts, max_iter, epsilon, init, seed, sample_size)
+    check_weights(spatial_weight, texture_sigma)
+    img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
+    check_color_space(color_space, img.rgb, img.n_channels)
+    check_texture_sigma(texture_sigma, img.spatial_shape)
+    check_stain_vectors(stain_vectors, color_space)
+    seed_used = opts.seed if opts.seed is not None else new_seed()
+    settings = dict(
+        color_space=color_space,
+        normalize=bool(normalize),
+        stain_vectors=stain_vectors,
+        spatial_weight=float(spatial_weight),
+        texture_sigma=float(texture_sigma),
+    )
+    if per_plane:
+        return _fit_planes(img, opts, seed_used, settings, progress, cancel)
+    return _fit_image(img, opts, seed_used, settings, progress, cancel)
+
+
+def _fit_image(
+    img: PixelImage, opts: Options, seed_used: int, settings: dict, progress=None, cancel=None
+) -> Segmentation:
+    k = opts.n_clusters
+    fs = FeatureSpace(**settings)
+    run = Run(img, fs, opts, seed_used, progress, cancel)
+    # value range -> working representation (float32-safe), texture; cancellable
+    run.prepare()
+    m = opts.auto_sample() if opts.sample_size == "auto" else cast(int | None, opts.sample_size)
+    exact = m is None or (opts.auto_exact(img.n_valid) if opts.sample_size == "auto" else img.n_valid <= m)
+    hist = run.histogram() if not exact and run.use_histogram() else None
+    # The histogram already knows the number of distinct colours.
+    _check_enough_pixels(
+        img, k, np.random.default_rng(seed_used), None if hist is None else len(hist[0]), fs, run.check
+    )
+    run.check()
+    run.fit_feature_space()
+    run.check()
+    if exact or m is None:
+        labels, centres_f, compactness = run.exact()
+        counts, sums = run.cluster_stats(labels)
+        method = "exact"
+    else:
+        centres_f = run.choose(run.fit_sample(m), run.scoring_set(hist))
+        if hist is not None:
+            centres_f = run.refine_histogram(centres_f, hist[1:])
+        else:
+            centres_f = run.refine_chunks(centres_f, min(opts.max_iter, 5))
+        labels, counts, sums, compactness = run.assign(centres_f, hist)
+        method = "fast"
+    centres_img = _image_centres(sums, counts, centres_f, fs, img)
+    run.check()
+    # For outlier_fraction: how far the fitted pixels typically are from their centre.
+    distance_p99 = fit_reference(img, fs, centres_f, seed_used, run.rows)
+    run.check()
+    # Stable numbering: darkest centre is label 1.
+    order = luminance_order(centres_img, counts, img.rgb)
+    lut = np.zeros(k + 1, labels.dtype)
+    lut[order + 1] = np.arange(1, k + 1)
+    labels = lut[labels]
+    run.report(1.0, "done")
+    params = dict(
+        n_clusters=k,
+        attempts=opts.attempts,
+        max_iter=opts.max_iter,
+        epsilon=opts.epsilon,
+        init=opts.init,
+        seed=opts.seed,
+        seed_used=seed_used,
+        sample_size=opts.sample_size,
+        method=method,
+        sample_pixels=None if exact or m is None else int(min(m, img.n_valid)),
+        rgb=img.rgb,
+        channel_axis=img.channel_axis,
+        spatial_shape=list(img.spatial_shape),
+        **settings,
+        per_plane=False,
+        distance_p99=distance_p99,
+        **fitted_range(img),
+    )
+    return Segmentation(
+        labels=labels.reshape(img.spatial_shape),
+        recolored=recolor(img, labels, centres_img[order]),
+        centers=centres_img[order],
+        counts=counts[order],
+        compactness=compactness,
+        feature_centers=np.asarray(centres_f, np.float64)[order],
+        feature_space=fs,
+        params=params,
+    )
+
+
+def _image_centres(sums, counts, centres_f, fs, img) -> np.ndarray:
+    """Cluster centres in the image's units: cv2's centres when features are the channel
+    values themselves, else the mean of each cluster's pixels (``sums`` are in working
+    units, see :meth:`FeatureSpace.to_image`)."""
+    if fs.is_identity:
+        return np.asarray(centres_f, np.float64)
+    means = np.zeros((len(counts), img.n_channels))
+    nz = counts > 0
+    means[nz] = sums[nz] / counts[nz, None]
+    if not nz.all():  # an empty cluster keeps its centre (colour features only)
+        width = img.n_channels if fs.color_space == "rgb" and not fs.normalize else 0
+        means[~nz] = np.asarray(centres_f, np.float64)[~nz, :width] if width else 0.0
+    return fs.to_image(means)
+
+
+def _check_enough_pixels(
+    img: PixelImage, k: int, rng, distinct: int | None = None, fs: FeatureSpace | None = None, check=None
+) -> None:
+    n = img.n_valid
+    if n == 0:
+        raise ValueError(
+            "No pixel is left to cluster: every pixel is masked, NaN/inf or fully transparent. "
+            "Check the mask, or fill the NaN holes."
+        )
+    if k > n:
+        raise ValueError(
+            f"n_clusters={k} is more than the {n} pixel(s) to cluster; choose a smaller K "
+            "or a larger image/region."
+        )
+    if distinct is None:
+        rows = None if fs is None else (lambda px: fs.working(img.features_of(px)))
+        distinct = img.has_distinct(k, rng, rows, check)
+    if distinct == 1:
+        lo, hi = img.value_bounds(check)
+        span = _exact_span(img, check)
+        if span is not None:
+            raise ValueError(
+                f"The pixels' values differ (from {span[0]} to {span[1]}), but by less than "
+                "the floating-point precision k-means works in at this magnitude, so they "
+                "collapse to one value. Subtract an offset (such as the image's minimum) or "
+                "rescale the image first."
+            )
+        value = lo[0] if lo.size == 1 else lo.tolist()
+        raise ValueError(
+            f"The image is constant: every pixel to cluster has the same value ({value}), one "
+            "distinct value, so there is nothing to split into clusters. Check that the right "
+            "layer (and mask) is selected."
+        )
+    if distinct < k:
+        lo, hi = img.value_bounds(check)
+        wide = (
+            ""
+            if fs is None or fs.offset is None
+            else (
+                f" at the float32 precision k-means works in (the values span "
+                f"{lo.min():.3g} to {hi.max():.3g})"
+            )
+        )
+        raise ValueError(
+            f"The image has only {distinct} distinct value(s) among the pixels to cluster"
+            f"{wide}, fewer than n_clusters={k}; choose K <= {distinct}."
+        )
+
+
+def _exact_span(img: PixelImage, check=None) -> tuple | None:
+    """(min, max) of the valid pixels in the image's own type when they differ, else None:
+    int64 values 2**62 + 0, 1, 2 are equal even as float64, yet not a constant image."""
+    lo = hi = None
+    for c in img.chunks():
+        if check is not None:
+            check()
+        px = c.pixels[:, : img.n_channels]
+        if c.valid is not None:
+            px = px[c.valid]
+        if px.shape[0]:
+            a, b = px.min(axis=0), px.max(axis=0)
+            lo = a if lo is None else np.minimum(lo, a)
+            hi = b if hi is None else np.maximum(hi, b)
+    if lo is None or hi is None or np.array_equal(lo, hi):
+        return None
+    one = lo.size == 1
+    return (lo[0].item() if one else lo.tolist()), (hi[0].item() if one else hi.tolist())
+
+
+def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
+    """Cluster each plane of the first spatial axis on its own; match numbering by centre."""
+    from scipy.optimize import linear_sum_assignment
+
+    if len(img.spatial_shape) < 3:
+        raise ValueError(
+            "per_plane=True needs a stack or time series (3 or more spatial axes); this image "
+            f"has spatial shape {img.spatial_shape}."
+        )
+    moved = img.arr3.reshape(*img.spatial_shape, img.full_channels)
+    mask = None if img.mask is None else img.mask.reshape(img.spatial_shape)
+    n_planes = img.spatial_shape[0]
+    parts = []
+    for i in range(n_planes):
+
+        def sub_progress(f, msg, i=i):
+            if progress:
+                progress((i + f) / n_planes, f"plane {i + 1}/{n_planes}: {msg}")
+
+        plane = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1, mask=None if mask is None else mask[i])
+        try:
+            parts.append(_fit_image(plane, opts, seed_used, settings, sub_progress, cancel))
+        except ValueError as e:  # say which plane: "The image is constant" misleads for a stack
+            raise ValueError(
+                f"Plane {i} (index on axis 0, of {n_planes}; per_plane=True "
+                f"clusters each plane on its own): {e}"
+            ) from None
+    ref = parts[0].centers
+    k = opts.n_clusters
+    labels = np.empty(img.spatial_shape, labels_dtype(k))
+    counts = np.zeros(k, np.int64)
+    sums = np.zeros_like(ref)
+    compactness = 0.0
+    plane_models: list[dict] = []  # applying the model to this stack reuses each plane's own
+    # relative units: differences and sums of centres near +-1e308 would overflow to inf
+    scale = max(float(np.abs(p.centers).max()) for p in parts) or 1.0
+    for i, p in enumerate(parts):
+        cost = ((p.centers[:, None, :] / scale - ref[None] / scale) ** 2).sum(axis=2)
+        _, to_ref = linear_sum_assignment(cost)  # plane cluster j -> reference cluster to_ref[j]
+        fc = np.empty_like(np.asarray(p.feature_centers, np.float64))
+        fc[to_ref] = p.feature_centers  # this plane's centres in the reference numbering
+        plane_models.append({"feature_centers": fc.tolist(), "feature_space": p.feature_space.to_dict()})
+        lut = np.zeros(k + 1, labels.dtype)
+        lut[1:] = to_ref + 1
+        labels[i] = lut[p.labels]
+        counts[to_ref] += p.counts
+        sums[to_ref] += p.centers / scale * p.counts[:, None]
+        compactness += p.compactness
+    top = np.finfo(np.float64).max
+    centres = np.clip(sums / np.maximum(counts, 1)[:, None] * scale, -top, top)
+    centres = np.where(counts[:, None] > 0, centres, ref)
+    params = dict(
+        parts[0].params,
+        per_plane=True,
+        method=",".join(sorted({p.params["method"] for p in parts})),
+        rgb=img.rgb,
+        channel_axis=img.channel_axis,
+        spatial_shape=list(img.spatial_shape),
+        **fitted_range(img),
+        planes=plane_models,
+    )
+    flat = labels.reshape(-1)
+    return Segmentation(
+        labels=labels,
+        recolored=recolor(img, flat, centres),
+        centers=centres,
+        counts=counts,
+        compactness=compactness,
+        feature_centers=parts[0].feature_centers,
+        feature_space=parts[0].feature_space,
+        params=params,
+    )
+
+
+def fitted_range(img: PixelImage) -> dict:
+    """What the model remembers of the image it was fitted on (for warnings on apply)."""
+    lo, hi = img.value_bounds()
+    return {"image_dtype": str(img.dtype), "image_range": [lo.tolist(), hi.tolist()]}

@@ -1,0 +1,400 @@
+"""The Run: one k-means fit on a :class:`PixelImage`, step by step.
+
+The exact path (``sample_size=None``) is the tutorial: every valid pixel becomes a float32
+row, ``cv2.kmeans`` runs with the given criteria, attempts and init after
+``cv2.setRNGSeed(seed)`` in the calling thread. The attempts are run one call at a time so
+a run can report progress and be cancelled between attempts; OpenCV draws the same random
+numbers either way, so the partition is the same as one call with ``attempts`` (tested).
+
+The fast path fits ``cv2.kmeans`` (all attempts, same init and criteria) on a random
+sample of pixels, refines the centres with Lloyd steps over *all* pixels and ends with a
+nearest-centre pass, so labels and centres agree. For images whose colours pack into a
+24-bit key (8-bit RGB, 8/16-bit grayscale) the refinement runs on the exact colour
+histogram (each distinct colour weighted by its pixel count), which is the same
+computation as over every pixel, at a fraction of the cost.
+
+Which steps run, in which order, is decided by :func:`.fitting.fit`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .features import FeatureSpace, local_std
+from .image import STEP_PIXELS, Cancelled, PixelImage
+from .numerics import (
+    assign_rows,
+    check_memory,
+    distinct_solutions,
+    labels_dtype,
+    lloyd,
+    luminance_image,
+    parallel,
+    pieces,
+    scratch,
+    sums_by_label,
+)
+from .options import CancelFn, Options, ProgressFn
+
+
+class Run:
+    """One k-means run on a :class:`PixelImage`: fit centres, then assign every pixel."""
+
+    def __init__(
+        self,
+        img: PixelImage,
+        fs: FeatureSpace,
+        opts: Options,
+        seed: int,
+        progress: ProgressFn | None = None,
+        cancel: CancelFn | None = None,
+    ):
+        self.img, self.fs, self.opts, self.seed = img, fs, opts, seed
+        self._progress, self._cancel = progress, cancel
+        self.rng = np.random.default_rng(seed)
+        self.tol = opts.epsilon  # refinement tolerance; fit_sample widens it for wide data
+        self._texture: np.ndarray | None = None
+
+    def prepare(self, fitted: bool = False):
+        """Read the image's value range, choose the working representation (unless the
+        feature space is ``fitted`` already, as a model's is) and compute the texture;
+        every step polls ``cancel``."""
+        if not fitted:
+            lo, hi = self.img.value_bounds(self.check)
+            self.fs.fit_range(lo, hi, self.img.dtype)
+        _ = self.texture
+
+    @property
+    def texture(self) -> np.ndarray | None:
+        """Local standard deviation of the luminance (working units), computed on first use
+        (after the working representation is fixed), in cancellable pieces."""
+        if self._texture is None and self.fs.texture_sigma > 0:
+            self.report(0.0, "computing the texture")
+            lum = luminance_image(self.img, self.fs.working, self.check)
+            self._texture = local_std(lum, self.fs.texture_sigma, self.check).ravel()
+        return self._texture
+
+    # -- plumbing -------------------------------------------------------------------------
+    def check(self):
+        if self._cancel is not None and self._cancel():
+            raise Cancelled("The k-means run was cancelled.")
+
+    def report(self, fraction: float, message: str):
+        self.check()
+        if self._progress is not None:
+            self._progress(float(min(max(fraction, 0.0), 1.0)), message)
+
+    def rows(self, flat: np.ndarray, px: np.ndarray) -> np.ndarray:
+        """Feature rows for pixels ``px`` at flat indices ``flat``."""
+        coords = None
+        if self.fs.spatial_weight > 0:
+            coords = np.stack(np.unravel_index(flat, self.img.spatial_shape), axis=1)
+            coords = coords.astype(np.float32)
+        tex = self.texture[flat] if self.texture is not None else None
+        return self.fs.transform(self.img.features_of(px), coords, tex)
+
+    def chunk_rows(self, chunk):
+        if chunk.valid is None:
+            flat = np.arange(chunk.start, chunk.stop) if not self.fs.per_colour else None
+            px = chunk.pixels
+        else:
+            flat = chunk.start + np.flatnonzero(chunk.valid)
+            px = chunk.pixels[chunk.valid]
+        if self.fs.per_colour:
+            return self.fs.transform(self.img.features_of(px)), px
+        return self.rows(flat, px), px
+
+    def fit_feature_space(self):
+        if self.fs.is_identity:
+            return
+        flat, px = self.img.sample(100_000, np.random.default_rng(self.seed))
+        tex = self.texture[flat] if self.texture is not None else None
+        self.fs.fit(self.img.features_of(px), self.img.spatial_shape, tex)
+
+    # -- cv2.kmeans, one attempt at a time ------------------------------------------------------
+    def cv2_kmeans(self, data: np.ndarray, lo: float, hi: float, candidates: list | None = None):
+        import cv2
+
+        if data.shape[0] < self.opts.n_clusters:
+            raise ValueError(
+                f"n_clusters={self.opts.n_clusters} is more than the {data.shape[0]} pixel(s) "
+                "to cluster; choose a smaller K."
+            )
+        from concurrent.futures import ThreadPoolExecutor
+
+        k = self.opts.n_clusters
+        data = np.ascontiguousarray(data, dtype=np.float32)
+        # One helper thread runs the seeding and every attempt (OpenCV's RNG is per
+        # thread), while this thread polls ``cancel``: a cancelled run returns within
+        # ~0.1 s even in the middle of a long attempt, whose result is then discarded.
+        helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cv2-kmeans")
+        best = None
+        try:
+            helper.submit(cv2.setRNGSeed, int(self.seed % (2**31))).result()
+            for a in range(self.opts.attempts):
+                self.report(
+                    lo + (hi - lo) * a / self.opts.attempts,
+                    f"cv2.kmeans attempt {a + 1}/{self.opts.attempts}",
+                )
+                # bestLabels=None is the tutorial's call; OpenCV's stubs do not list it
+                fut = helper.submit(
+                    lambda: cv2.kmeans(  # type: ignore[call-overload]
+                        data, k, None, self.opts.criteria(), 1, self.opts.flags()
+                    )
+                )
+                while True:
+                    try:
+                        res = fut.result(timeout=0.1)
+                        break
+                    except TimeoutError:
+                        self.check()
+                    except cv2.error as e:  # pragma: no cover - guarded by the checks before
+                        raise ValueError(f"OpenCV's kmeans refused this input: {e.err}") from None
+                if candidates is not None:
+                    candidates.append(res[2])
+                if best is None or res[0] < best[0]:
+                    best = res
+        finally:
+            helper.shutdown(wait=False, cancel_futures=True)
+        assert best is not None  # attempts >= 1
+        return float(best[0]), best[1].ravel(), best[2]
+
+    # -- exact --------------------------------------------------------------------------
+    def exact(self):
+        """The tutorial's recipe on every valid pixel. Returns (labels0, centres_f, compactness)."""
+        img = self.img
+        n_feat = self.fs_dim()
+        check_memory(img.n_valid * (n_feat * 4 + 16), "the exact recipe")
+        parts, flats = [], []
+        for c in img.chunks(STEP_PIXELS):
+            self.check()
+            rows, _ = self.chunk_rows(c)
+            parts.append(rows)
+            if c.valid is not None:
+                flats.append(c.start + np.flatnonzero(c.valid))
+        data = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        del parts
+        compactness, lab, centres = self.cv2_kmeans(data, 0.0, 0.9)
+        del data
+        full = np.zeros(img.n_pixels, labels_dtype(self.opts.n_clusters))
+        if img.can_exclude and img.n_valid < img.n_pixels:
+            full[np.concatenate(flats)] = lab + 1
+        else:
+            full[:] = lab + 1
+        return full, centres, compactness
+
+    def fs_dim(self) -> int:
+        c = self.img.n_channels if self.fs.color_space == "rgb" else 3
+        return (
+            c
+            + (self.fs.texture_sigma > 0)
+            + (len(self.img.spatial_shape) if self.fs.spatial_weight > 0 else 0)
+        )
+
+    # -- fast ---------------------------------------------------------------------------
+    def fit_sample(self, m: int) -> list[np.ndarray]:
+        """cv2.kmeans on ``m`` random pixels: the centres of every attempt."""
+        flat, px = self.img.sample(m, self.rng)
+        rows = self.rows(flat, px)
+        # Refinement (ours, after cv2.kmeans) stops when the centres move less than epsilon
+        # or less than 0.1% of the data's spread: epsilon=0.2 suits 8-bit values but would
+        # keep 16-bit data iterating long after the clustering stopped changing.
+        self.tol = max(self.opts.epsilon, 1e-6 * float(rows.var(axis=0).sum()))
+        candidates: list[np.ndarray] = []
+        self.cv2_kmeans(rows, 0.0, 0.35, candidates)
+        return candidates
+
+    def choose(self, candidates, scoring) -> np.ndarray:
+        """The attempt whose centres fit the whole image best.
+
+        The best attempt on a small sample is not always the best on all pixels, so every
+        attempt gets a few Lloyd steps on ``scoring`` (a coarse histogram of all pixels, or
+        a larger sample) and the one with the lowest inertia there is kept.
+        """
+        x, w = scoring
+        k = self.opts.n_clusters
+        self.report(0.38, "choosing among the attempts")
+
+        best, best_inertia = None, np.inf
+        for c in distinct_solutions(candidates):
+            c = self.lloyd_rows(x, w, c, min(self.opts.max_iter, 5))
+            inertia = assign_rows(x, c, k, w=w, want_dist=True, check=self.check)[3]
+            if inertia < best_inertia:
+                best, best_inertia = c, inertia
+        assert best is not None  # there is at least one candidate
+        return best
+
+    def scoring_set(self, hist):
+        """Points (features) and weights standing in for all pixels when choosing."""
+        if hist is not None:
+            _, colours, counts = hist
+            if len(counts) > 60_000 and self.img.key_bits == 8 and colours.shape[1] == 3:
+                # 6 bits per channel: each coarse bin becomes its pixels' mean colour
+                q = colours.astype(np.int64) >> 2
+                key = (q[:, 0] << 12) | (q[:, 1] << 6) | q[:, 2]
+                w = np.bincount(key, weights=counts, minlength=1 << 18)
+                mean = np.stack(
+                    [np.bincount(key, weights=colours[:, ch] * counts, minlength=1 << 18) for ch in range(3)],
+                    axis=1,
+                )
+                occupied = w > 0
+                w = w[occupied]
+                mean = mean[occupied] / w[:, None]
+                return self.fs.transform(mean.astype(np.float32)), w
+            return self.fs.transform(colours), counts
+        flat, px = self.img.sample(50_000, np.random.default_rng(self.seed + 1))
+        return self.rows(flat, px), None
+
+    def refine_histogram(self, centres, hist):
+        colours, weights = hist
+        self.report(0.45, "refining centres on the colour histogram")
+        return self.lloyd_rows(self.fs.transform(colours), weights, centres, self.opts.max_iter)
+
+    def lloyd_rows(self, x, w, centres, max_iter):
+        """Lloyd steps on feature rows ``x`` (weights ``w``) to the run's tolerance."""
+        k = self.opts.n_clusters
+        return lloyd(
+            lambda c: assign_rows(x, c, k, w=w, check=self.check)[1:3],
+            centres,
+            max_iter,
+            self.tol,
+            self.check,
+        )
+
+    def refine_chunks(self, centres, passes: int):
+        """Lloyd steps over all pixels, chunk by chunk. Most of the way is done first on a
+        200,000-pixel sample (cheap), so the full passes only polish."""
+        k = self.opts.n_clusters
+        if self.img.n_valid > 400_000:
+            flat, px = self.img.sample(200_000, np.random.default_rng(self.seed + 2))
+            self.report(0.4, "refining centres on a large sample")
+            centres = self.lloyd_rows(self.rows(flat, px), None, centres, self.opts.max_iter)
+        done = [0]
+
+        def step(c):
+            sums = np.zeros((k, c.shape[1]))
+            cnt = np.zeros(k)
+            for chunk in self.img.chunks(STEP_PIXELS):
+                self.check()
+                rows, _ = self.chunk_rows(chunk)
+                _, s, n, _ = assign_rows(rows, c, k, check=self.check)
+                sums += s
+                cnt += n
+            done[0] += 1
+            self.report(0.4 + 0.3 * done[0] / passes, f"refining centres, pass {done[0]}")
+            return sums, cnt
+
+        return lloyd(step, centres, passes, self.tol, self.check)
+
+    def histogram(self):
+        """Exact colour histogram of valid pixels: (keys, colours (U, C) float32, counts (U,))."""
+        import cv2
+
+        img = self.img
+        size = 1 << (img.key_bits * img.n_channels)
+        rgb8 = img.dtype == np.uint8 and img.n_channels == 3
+        total = None
+        with scratch((256, 256, 256) if rgb8 else (1,), np.float32) as buf:
+            for i, c in enumerate(img.chunks()):
+                self.report(0.3 * i / img.n_chunks, "counting colours")
+                if rgb8:
+                    # cv2.calcHist counts 8-bit RGB in a 256^3 table several times faster than
+                    # np.bincount; bin (r, g, b) is key r<<16 | g<<8 | b. Per chunk the float32
+                    # counts are exact (a chunk has < 2**24 pixels).
+                    m = None if c.valid is None else c.valid.astype(np.uint8)[:, None]
+                    px = np.ascontiguousarray(c.pixels[:, :3]).reshape(-1, 1, 3)
+                    if i:
+                        buf.fill(0)
+                    h = cv2.calcHist(
+                        [px], [0, 1, 2], m, [256] * 3, [0, 256] * 3, hist=buf, accumulate=True
+                    ).ravel()
+                else:
+                    px = c.pixels if c.valid is None else c.pixels[c.valid]
+                    h = np.bincount(img.keys(px), minlength=size)
+                if img.n_chunks == 1:
+                    total = h
+                elif total is None:
+                    total = h.astype(np.float64)
+                else:
+                    total += h
+            keys = np.flatnonzero(total.astype(bool))
+            counts = total[keys].astype(np.float64)
+        return keys, img.colours_of_keys(keys), counts
+
+    def use_histogram(self) -> bool:
+        return self.img.key_bits > 0 and self.fs.per_colour
+
+    # -- assignment -----------------------------------------------------------------------
+    def assign(self, centres_f: np.ndarray, hist=None):
+        """Label every pixel with its nearest centre (1..K; 0 for excluded pixels).
+
+        Returns (labels (N,), counts (K,), sums in working units (K, C), compactness).
+        """
+        img, k = self.img, centres_f.shape[0]
+        out = np.zeros(img.n_pixels, labels_dtype(k))
+        counts = np.zeros(k, np.int64)
+        sums = np.zeros((k, img.n_channels))
+        compactness = 0.0
+        if self.use_histogram():
+            keys, colours, weights = hist if hist is not None else self.histogram()
+            lab, s, n, compactness = assign_rows(
+                self.fs.transform(colours),
+                centres_f,
+                k,
+                w=weights,
+                values=self.fs.working(colours, np.float64),
+                want_labels=True,
+                want_dist=True,
+                check=self.check,
+            )
+            with scratch((1 << (img.key_bits * img.n_channels),), out.dtype) as table:
+                table[keys] = lab + 1
+                for i, c in enumerate(img.chunks()):
+                    self.report(0.7 + 0.3 * i / img.n_chunks, "assigning pixels")
+
+                    def piece(a, b, c=c):
+                        dst = out[c.start + a : c.start + b]
+                        np.take(table, img.keys(c.pixels[a:b]), out=dst)
+                        if c.valid is not None:
+                            dst[~c.valid[a:b]] = 0
+
+                    parallel(piece, pieces(c.stop - c.start))
+            return out, n.round().astype(np.int64), s, compactness
+        n_steps = -(-img.n_pixels // STEP_PIXELS)
+        for i, c in enumerate(img.chunks(STEP_PIXELS)):
+            self.report(0.7 + 0.3 * i / n_steps, f"assigning pixels, part {i + 1}/{n_steps}")
+            rows, px = self.chunk_rows(c)
+            lab, s, n, dsum = assign_rows(
+                rows,
+                centres_f,
+                k,
+                values=self.fs.working(img.features_of(px), np.float64),
+                want_labels=True,
+                want_dist=True,
+                check=self.check,
+            )
+            sums += s
+            counts += n.astype(np.int64)
+            compactness += dsum
+            if c.valid is None:
+                out[c.start : c.stop] = lab + 1
+            else:
+                out[c.start + np.flatnonzero(c.valid)] = lab + 1
+        return out, counts, sums, compactness
+
+    def cluster_stats(self, labels: np.ndarray):
+        """Counts and sums (working units, see :meth:`FeatureSpace.to_image`) per label of
+        an existing labelling."""
+        k = self.opts.n_clusters
+        counts = np.zeros(k + 1, np.int64)
+        sums = np.zeros((k + 1, self.img.n_channels))
+        for c in self.img.chunks(STEP_PIXELS):
+            self.check()
+            lab = labels[c.start : c.stop]
+            px = self.fs.working(self.img.features_of(c.pixels), np.float64)
+            if c.valid is not None:  # left-out pixels (label 0) may be NaN or inf
+                px[~c.valid] = 0
+            s, n = sums_by_label(px, lab, None, k + 1)
+            sums += s
+            counts += n.astype(np.int64)
+        return counts[1:], sums[1:]

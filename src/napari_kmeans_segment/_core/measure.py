@@ -1,0 +1,237 @@
+"""Numbers from labels: cluster areas and shares of tissue; measured objects.
+
+Areas are in pixels (voxels in 3D) and in physical units from the layer's ``scale``
+(one value per spatial axis, as napari's ``layer.scale``), with ``unit`` naming the
+length unit ("µm"); the physical area is then in ``unit^2`` (``unit^3`` for volumes).
+Every table is a dict of equal-length numpy columns, ready for ``pandas.DataFrame`` or a
+napari layer's ``features`` (which wants an ``index`` column: the label).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+
+def pixel_size(scale: Sequence[float] | None, ndim: int) -> float:
+    """Physical size of one pixel (area in 2D, volume in 3D): the product of ``scale``."""
+    if scale is None:
+        return 1.0
+    s = np.asarray(scale, np.float64).ravel()
+    if s.size != ndim:
+        raise ValueError(
+            f"scale has {s.size} value(s) but the labels have {ndim} spatial axes; pass one "
+            "value per axis (napari's layer.scale)."
+        )
+    if not (np.isfinite(s).all() and (s > 0).all()):
+        raise ValueError(f"scale={s.tolist()}: every value must be a positive number.")
+    return float(np.prod(s))
+
+
+def area_unit(unit: str | None, ndim: int) -> str:
+    """``"µm^2"`` for unit "µm" in 2D (``^3`` in 3D); ``"px"`` without a unit."""
+    if not unit or unit in ("pixel", "px"):
+        return "px"
+    return f"{unit}^{ndim}"
+
+
+def label_counts(labels, index: Iterable[int]) -> np.ndarray:
+    """Pixels per label in ``index`` (numpy, or dask counted block by block)."""
+    idx = np.asarray(list(index), np.int64)
+    top = int(idx.max(initial=0)) + 1
+    if type(labels).__module__.startswith("dask"):
+        import dask.array as da
+
+        counts = np.asarray(da.bincount(labels.ravel().astype(np.int64), minlength=top).compute())
+    else:
+        lab = np.asarray(labels)
+        if lab.dtype.kind not in "ui":
+            raise TypeError(f"Labels must be an integer array, not {lab.dtype}.")
+        counts = np.bincount(lab.ravel(), minlength=top)
+    return counts[idx].astype(np.int64)
+
+
+def background_labels(index, names) -> list[int]:
+    """Labels whose name marks them as background ("background", "background 2", ...), as
+    :meth:`Segmentation.default_names` names them for ``color_space="hed"``."""
+    return [int(i) for i, n in zip(index, names) if str(n).lower().startswith("background")]
+
+
+def area_table(
+    index, counts, *, background: Iterable[int] = (), scale=None, unit: str | None = None, ndim: int = 2
+) -> dict[str, np.ndarray]:
+    """Cluster areas and shares, one row per cluster.
+
+    Parameters
+    ----------
+    index, counts : array-like
+        The clusters' labels and their pixel counts (``Segmentation.index``/``.counts``,
+        or :func:`label_counts`).
+    background : iterable of int
+        Labels that are background (glass, empty space); the rest is tissue.
+    scale : sequence of float, optional
+        Pixel size along each of the ``ndim`` spatial axes (napari's ``layer.scale``).
+    unit : str, optional
+        Length unit of ``scale`` ("µm").
+    ndim : int
+        Number of spatial axes (3 gives volumes).
+
+    Returns
+    -------
+    dict
+        ``index``, ``background`` (bool), ``area_px``, ``area`` (physical), ``area_unit``,
+        ``share`` (of all labelled pixels; pixels left out, label 0, do not count) and
+        ``tissue_share`` (of the non-background pixels; NaN on background rows).
+    """
+    index = np.asarray(index, np.int64)
+    counts = np.asarray(counts, np.int64)
+    if index.shape != counts.shape:
+        raise ValueError(
+            f"index has {index.size} rows but counts has {counts.size}; pass one count per cluster."
+        )
+    bg = np.isin(index, [int(b) for b in background])
+    missing = set(int(b) for b in background) - set(index.tolist())
+    if missing:
+        raise ValueError(
+            f"Background label(s) {sorted(missing)} are not clusters here: the clusters are {index.tolist()}."
+        )
+    total = counts.sum()
+    tissue = counts[~bg].sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = counts / total if total else np.zeros(len(counts))
+        tissue_share = np.where(bg, np.nan, counts / tissue if tissue else np.nan)
+    return {
+        "index": index,
+        "background": bg,
+        "area_px": counts,
+        "area": counts * pixel_size(scale, ndim),
+        "area_unit": np.array([area_unit(unit, ndim)] * len(index), dtype=object),
+        "share": share.astype(np.float64),
+        "tissue_share": tissue_share.astype(np.float64),
+    }
+
+
+def _channels_last(image, shape: tuple[int, ...], rgb: bool | None, channel_axis: int | None):
+    """The image as (*shape, C) float64 intensities, alpha dropped; or None."""
+    if image is None:
+        return None, []
+    img = np.asarray(image)
+    if channel_axis is not None:
+        img = np.moveaxis(img, channel_axis, -1)
+    elif img.shape == shape and not rgb:
+        img = img[..., None]
+    if img.shape[:-1] != shape:
+        raise ValueError(
+            f"The image (shape {np.shape(image)}) does not match the labels' shape {shape}; "
+            "measure the image the labels were made from (pass channel_axis for multichannel data)."
+        )
+    c = img.shape[-1]
+    is_rgb = rgb if rgb is not None else (channel_axis is None and c in (3, 4))
+    if is_rgb and c == 4:
+        img, c = img[..., :3], 3
+    names = ["R", "G", "B"] if is_rgb else (["value"] if c == 1 else [str(i) for i in range(c)])
+    return img, names
+
+
+def extract_objects(
+    labels,
+    label,
+    image=None,
+    *,
+    min_size: int = 0,
+    scale=None,
+    unit: str | None = None,
+    rgb: bool | None = None,
+    channel_axis: int | None = None,
+    channel_names: Sequence[str] | None = None,
+):
+    """Connected objects of one or more clusters, and a table measuring each.
+
+    Parameters
+    ----------
+    labels : int array
+        Cluster labels (2D or 3D).
+    label : int or iterable of int
+        The cluster(s) to take objects from; pixels of several clusters that touch form one
+        object (e.g. all "DAB" clusters).
+    image : array-like, optional
+        The source image, for the mean intensity per channel.
+    min_size : int
+        Objects smaller than this many pixels are dropped.
+    scale, unit : optional
+        Pixel size per spatial axis and its unit (see :func:`area_table`).
+    rgb, channel_axis : optional
+        Layout of ``image``: RGB(A) channels last (alpha is not measured), or the axis of
+        the channels; by default an image of the labels' shape is grayscale and one with an
+        extra last axis has its channels there.
+    channel_names : sequence of str, optional
+        Column suffixes for the channels (default R, G, B / value / 0, 1, ...).
+
+    Returns
+    -------
+    objects : uint array
+        Objects numbered 1..n (0 elsewhere), the labels' shape.
+    table : dict
+        ``index`` and ``label`` (the object number), ``area_px``, ``area`` (physical),
+        ``area_unit``, ``centroid-<axis>`` and ``bbox-<i>`` in pixel (data) coordinates as
+        :func:`skimage.measure.regionprops_table` names them, ``mean_<channel>``, and
+        ``cluster``: the cluster most of the object's pixels belong to.
+    """
+    from skimage.measure import regionprops_table
+
+    from .clusters import _labels_array, extract_cluster, member
+
+    lab = np.asarray(_labels_array(labels))  # objects need the whole (computed) labels
+    try:
+        wanted = sorted({int(v) for v in np.atleast_1d(np.asarray(label, dtype=np.int64))})
+    except OverflowError:  # 2**64 - 1 on uint64 labels: no cluster has such a number
+        raise ValueError(
+            f"label={label!r}: cluster labels are whole numbers below 2**63; pick labels that exist."
+        ) from None
+    if not wanted:
+        raise ValueError("Choose at least one cluster to extract objects from.")
+    if not isinstance(min_size, int | np.integer) or min_size < 0:
+        raise ValueError(f"min_size={min_size!r}: use a whole number of pixels >= 0.")
+    sel = member(lab, wanted)
+    if not sel.any():
+        raise ValueError(f"Cluster(s) {wanted} have no pixels here; pick labels that exist.")
+    objects = extract_cluster(sel.view(np.uint8), 1, objects=True, min_size=int(min_size))
+    intensity, names = _channels_last(image, lab.shape, rgb, channel_axis)
+    if channel_names is not None:
+        if len(channel_names) != len(names):
+            raise ValueError(f"{len(channel_names)} channel name(s) for {len(names)} channel(s).")
+        names = list(channel_names)
+    props = ["label", "area", "centroid", "bbox"] + (["intensity_mean"] if intensity is not None else [])
+    if intensity is not None and intensity.shape[-1] == 1:
+        intensity = intensity[..., 0]  # regionprops then names the column without a suffix
+    rp = regionprops_table(objects, intensity_image=intensity, properties=props)
+    ids = np.asarray(rp["label"], np.int64)
+    n = len(ids)
+    table: dict[str, np.ndarray] = {"index": ids, "label": ids.copy()}
+    table["area_px"] = rp["area"].astype(np.int64)
+    table["area"] = table["area_px"] * pixel_size(scale, lab.ndim)
+    table["area_unit"] = np.array([area_unit(unit, lab.ndim)] * n, dtype=object)
+    for key in rp:
+        if key.startswith(("centroid", "bbox")):
+            table[key] = rp[key]
+    for j, ch in enumerate(names):
+        key = f"intensity_mean-{j}" if len(names) > 1 else "intensity_mean"
+        table[f"mean_{ch}"] = np.asarray(rp[key], np.float64)
+    table["cluster"] = _majority(objects, lab, n)
+    return objects, table
+
+
+def _majority(objects: np.ndarray, lab: np.ndarray, n: int) -> np.ndarray:
+    """For each object 1..n, the label most of its pixels have in ``lab``."""
+    inside = objects > 0
+    obj = objects[inside].astype(np.int64)
+    cl = lab[inside].astype(np.int64)
+    pairs, freq = np.unique(obj * (int(cl.max(initial=0)) + 1) + cl, return_counts=True)
+    o, c = np.divmod(pairs, int(cl.max(initial=0)) + 1)
+    order = np.lexsort((-freq, o))  # per object, the most frequent cluster first
+    first = np.ones(len(order), bool)
+    first[1:] = o[order][1:] != o[order][:-1]
+    out = np.zeros(n, np.int64)
+    out[o[order][first] - 1] = c[order][first]
+    return out

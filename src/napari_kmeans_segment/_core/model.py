@@ -1,0 +1,294 @@
+"""A reusable model (:class:`KMeansModel`): saved centres that label new images the same
+way, its JSON file format and :func:`load_model`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .clusters import merge_label_map
+from .features import FeatureSpace
+from .image import PixelImage
+from .model_check import check_model_dict
+from .numerics import labels_dtype
+
+if TYPE_CHECKING:
+    from .result import Segmentation
+
+MODEL_FORMAT = "napari-kmeans-segment model"
+MODEL_FORMAT_VERSION = 1
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("napari-kmeans-segment")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+@dataclass
+class KMeansModel:
+    """Saved cluster centres that label new images the same way."""
+
+    feature_centers: np.ndarray
+    centers: np.ndarray
+    feature_space: FeatureSpace
+    params: dict
+    version: str = field(default_factory=package_version)
+    label_map: np.ndarray | None = None  # cluster i is written as label label_map[i]
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.feature_centers.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.centers.shape[1])
+
+    def apply(
+        self, image, *, mask=None, rgb=None, channel_axis=None, progress=None, cancel=None
+    ) -> Segmentation:
+        """Assign every pixel of ``image`` to the nearest saved centre (labels keep their
+        numbers, so label 3 means the same class on every image)."""
+        # Imported here: a result holds a model (result -> model), applying one makes a result.
+        from .fitting_run import Run
+        from .options import Options
+        from .result import Segmentation, recolor
+
+        if rgb is None and channel_axis is None:
+            rgb = self.params.get("rgb")
+            channel_axis = self.params.get("channel_axis")
+        img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
+        if img.n_channels != self.n_channels:
+            raise ValueError(
+                f"This model was fitted on images with {self.n_channels} channel(s); the "
+                f"image has {img.n_channels}. Apply it to images like the one it came from."
+            )
+        if (
+            self.feature_space.spatial_weight > 0
+            and self.params.get("spatial_shape")
+            and tuple(self.params["spatial_shape"]) != img.spatial_shape
+        ):
+            raise ValueError(
+                "This model uses pixel positions (spatial_weight > 0) and was fitted on an image "
+                f"of shape {tuple(self.params['spatial_shape'])}; the image has "
+                f"{img.spatial_shape}. Refit instead."
+            )
+        opts = Options.check(self.n_clusters, 1, 1, 0.0, "random", None, None)
+        run = Run(img, self.feature_space, opts, 0, progress, cancel)
+        note = range_warning(self.params, img, img.value_bounds(run.check))
+        if note:
+            warnings.warn(note, UserWarning, stacklevel=2)
+        planes = self.params.get("planes") if self.params.get("per_plane") else None
+        if planes and len(img.spatial_shape) >= 3 and img.spatial_shape[0] == len(planes):
+            labels, counts, compactness = self._assign_planes(img, planes, opts, progress, cancel)
+        else:
+            if planes:
+                warnings.warn(
+                    f"This model was fitted plane by plane on a stack of {len(planes)} planes; "
+                    f"this image has spatial shape {img.spatial_shape}, so every plane is "
+                    "labelled with the first plane's centres. Apply it to its own stack, or "
+                    "fit the new stack with per_plane=True.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            run.prepare(fitted=True)
+            labels, counts, _, compactness = run.assign(self.feature_centers.astype(np.float32))
+        centers = self.centers.copy()
+        label_map = None
+        if self.merges:
+            # merged clusters: relabel, then one row per remaining label
+            label_map = np.asarray(self.label_map)
+            lut = np.zeros(self.n_clusters + 1, labels.dtype)
+            lut[1:] = label_map
+            labels = lut[labels]
+            index = np.unique(label_map)
+            rows = np.searchsorted(index, label_map)
+            counts = np.bincount(rows, weights=counts, minlength=len(index)).astype(np.int64)
+            centers = self.label_colors()[index - 1]
+        # Recolour with the model's centres: a class keeps its colour on every image.
+        recolored = recolor(img, labels, self.label_colors())
+        return Segmentation(
+            labels=labels.reshape(img.spatial_shape),
+            recolored=recolored,
+            centers=centers,
+            counts=counts,
+            compactness=compactness,
+            feature_centers=self.feature_centers.copy(),
+            feature_space=self.feature_space,
+            params=dict(self.params, method="model", applied=True),
+            label_map=label_map,
+        )
+
+    def _assign_planes(self, img, planes, opts, progress, cancel):
+        """Each plane of the stack with its own plane's feature space and centres (stored in
+        the reference numbering), as the per-plane fit labelled it."""
+        from .fitting_run import Run
+
+        moved = img.arr3.reshape(*img.spatial_shape, img.full_channels)
+        mask = None if img.mask is None else img.mask.reshape(img.spatial_shape)
+        labels = np.empty(img.spatial_shape, labels_dtype(self.n_clusters))
+        counts = np.zeros(self.n_clusters, np.int64)
+        compactness = 0.0
+        for i, plane in enumerate(planes):
+
+            def sub_progress(f, msg, i=i):
+                if progress:
+                    progress((i + f) / len(planes), f"plane {i + 1}/{len(planes)}: {msg}")
+
+            sub = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1, mask=None if mask is None else mask[i])
+            fs = FeatureSpace.from_dict(plane["feature_space"])
+            run = Run(sub, fs, opts, 0, sub_progress, cancel)
+            run.prepare(fitted=True)
+            fc = np.asarray(plane["feature_centers"], np.float32)
+            lab, n, _, comp = run.assign(fc)
+            labels[i] = lab.reshape(sub.spatial_shape)
+            counts += n
+            compactness += comp
+        return labels.reshape(-1), counts, compactness
+
+    @property
+    def merges(self) -> bool:
+        """True when some clusters are written under another cluster's label."""
+        return self.label_map is not None and not np.array_equal(
+            self.label_map, np.arange(1, self.n_clusters + 1)
+        )
+
+    def label_colors(self) -> np.ndarray:
+        """Row L - 1: the centre (image units) that pixels labelled L are recoloured with."""
+        if not self.merges:
+            return self.centers
+        label_map = np.asarray(self.label_map)
+        dense = np.zeros((int(label_map.max()), self.centers.shape[1]))
+        dense[label_map - 1] = self.centers  # members of a merge share one centre
+        return dense
+
+    def merged(self, group, center) -> KMeansModel:
+        """This model with the clusters now labelled ``group`` written as ``min(group)`` and
+        recoloured with ``center`` (image units), as :meth:`.Segmentation.merge` does."""
+        group = sorted({int(g) for g in group})
+        label_map = merge_label_map(self.label_map, self.n_clusters, group)
+        centers = self.centers.copy()
+        centers[label_map == group[0]] = center
+        return replace(self, label_map=label_map, centers=centers)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "package_version": self.version,
+            "n_clusters": self.n_clusters,
+            "n_channels": self.n_channels,
+            "feature_centers": self.feature_centers.tolist(),
+            "centers": self.centers.tolist(),
+            "feature_space": self.feature_space.to_dict(),
+            "params": _jsonable(self.params),
+            "label_map": None if self.label_map is None else np.asarray(self.label_map).tolist(),
+        }
+
+    def save(self, path) -> Path:
+        """Write the model as JSON, atomically: a uniquely named temporary file in the same
+        folder (never ``path + '.tmp'``, which may be someone's file) replaces ``path`` only
+        once complete, and is removed on any failure.
+
+        Raises
+        ------
+        ValueError
+            When ``path`` is a folder.
+        """
+        path = Path(path)
+        if path.is_dir():
+            raise ValueError(
+                f"{path} is a folder: give a file name for the model, such as {path / 'model.json'}."
+            )
+        text = json.dumps(self.to_dict(), indent=2)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            # mkstemp makes the file private (0600); a model is an ordinary document
+            os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def from_dict(cls, d) -> KMeansModel:
+        if not isinstance(d, dict) or d.get("format") != MODEL_FORMAT:
+            raise ValueError("This file is not a napari-kmeans-segment model (no model header).")
+        if d.get("format_version") != MODEL_FORMAT_VERSION:
+            raise ValueError(
+                f"This model file has format version {d.get('format_version')}; this version of "
+                f"napari-kmeans-segment reads version {MODEL_FORMAT_VERSION}. Refit and save "
+                "the model again."
+            )
+        fc, c, fs, params, label_map = check_model_dict(d)
+        return cls(fc, c, fs, params, version=str(d.get("package_version", "")), label_map=label_map)
+
+
+def load_model(path) -> KMeansModel:
+    """Read a model written by :meth:`Segmentation.save` (plain JSON, never pickle)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ValueError(f"No model file at {path}.") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"Could not read {path} as a model file: {e}") from None
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"{path} is not a model file (not JSON).") from None
+    except RecursionError:  # '[' * 100000: valid-looking JSON nested too deep to read
+        raise ValueError(f"{path} is not a model file (JSON nested too deeply).") from None
+    return KMeansModel.from_dict(d)
+
+
+def range_warning(params: dict, img: PixelImage, bounds) -> str | None:
+    """A sentence when the image's values are far from those the model was fitted on
+    (another scale, or mostly outside the fitted range); None when they are comparable."""
+    fitted = params.get("image_range")
+    if not fitted or not img.n_valid:
+        return None
+    lo, hi = (np.asarray(v, np.float64) for v in fitted)
+    lo2, hi2 = bounds
+    if lo.shape != lo2.shape:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        span, span2 = hi - lo, hi2 - lo2
+        outside = bool(((lo2 < lo - span) | (hi2 > hi + span)).any())
+        shrunk = bool((span2 * 20 < span).all())
+    dtype = str(params.get("image_dtype", img.dtype))
+    if not outside and not (shrunk and dtype != str(img.dtype)):
+        return None
+    return (
+        f"This model was fitted on a {dtype} image with values in {lo.min():.4g}..{hi.max():.4g}; "
+        f"this image is {img.dtype} with values in {lo2.min():.4g}..{hi2.max():.4g}, another "
+        "range, so its pixels may all fall into one or two clusters. Convert the image to the "
+        "model's range (e.g. multiply a [0, 1] image by 255) or fit a new model on it."
+    )
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x

@@ -1,0 +1,185 @@
+"""Field-by-field validation of a model file (JSON dict) before anything is built from it.
+
+A model file is data from outside: every field is checked for type, shape, range and
+consistency with the others, so a damaged file is refused on load with the name of the
+field, and nothing is ever allocated in proportion to a number the file states (memory
+stays O(K x channels) plus the file's own size).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .features import COLOR_SPACES, WORK_LIMIT, FeatureSpace
+from .options import MAX_CLUSTERS, MAX_SPATIAL_WEIGHT
+
+
+class Damaged(ValueError):
+    def __init__(self, what: str):
+        super().__init__(f"This model file is damaged ({what}); save the model again.")
+
+
+def _matrix(
+    d: dict, name: str, rows: int | None = None, cols: int | None = None, limit: float = np.inf
+) -> np.ndarray:
+    v = d.get(name)
+    try:
+        a = np.asarray(v, np.float64)
+    except (TypeError, ValueError):
+        raise Damaged(f"{name} is not a table of numbers") from None
+    if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
+        raise Damaged(f"{name} is not a table of numbers (one row per cluster)")
+    if rows is not None and a.shape[0] != rows:
+        raise Damaged(f"{name} has {a.shape[0]} rows, not one per cluster ({rows})")
+    if cols is not None and a.shape[1] != cols:
+        raise Damaged(f"{name} has {a.shape[1]} columns, expected {cols}")
+    if not np.isfinite(a).all():
+        raise Damaged(f"{name} holds NaN or infinite values")
+    if not (np.abs(a) <= limit).all():
+        raise Damaged(f"{name} holds values beyond {limit:.3g}, outside any feature space")
+    return a
+
+
+def _vector(d: dict, name: str, length: int, positive: bool = False, limit: float = np.inf) -> np.ndarray:
+    try:
+        a = np.asarray(d.get(name), np.float64)
+    except (TypeError, ValueError):
+        raise Damaged(f"{name} is not a list of numbers") from None
+    if (
+        a.shape != (length,)
+        or not np.isfinite(a).all()
+        or (positive and not (a > 0).all())
+        or not (np.abs(a) <= limit).all()
+    ):
+        raise Damaged(
+            f"{name} should be {length} finite{' positive' if positive else ''} "
+            f"number(s), not {d.get(name)!r:.80}"
+        )
+    return a
+
+
+def _number(d: dict, name: str, lo: float, hi: float = np.inf, low_open: bool = False, default=None) -> float:
+    v = d.get(name, default)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise Damaged(f"{name} is not a number: {v!r:.80}")
+    v = float(v)
+    if not (np.isfinite(v) and (v > lo if low_open else v >= lo) and v <= hi):
+        raise Damaged(f"{name}={v!r} is out of range")
+    return v
+
+
+def check_feature_space(d, n_channels: int, width: int, where: str = "feature_space"):
+    """A :class:`FeatureSpace` from its dict, checked against the model's widths."""
+    if not isinstance(d, dict):
+        raise Damaged(f"{where} is missing")
+    cs = d.get("color_space")
+    if cs not in COLOR_SPACES:
+        raise Damaged(f"{where}.color_space {cs!r:.40} is not one of {COLOR_SPACES}")
+    if not isinstance(d.get("normalize"), bool):
+        raise Damaged(f"{where}.normalize is not true/false")
+    sw = _number(d, "spatial_weight", 0.0, MAX_SPATIAL_WEIGHT)
+    ts = _number(d, "texture_sigma", 0.0, 1e6)
+    _number(d, "value_range", 0.0, low_open=True)
+    n_colour = n_channels if cs == "rgb" else 3
+    if cs != "rgb" and n_channels != 3:
+        raise Damaged(f"{where}.color_space {cs!r} needs 3 channels, the model has {n_channels}")
+    n_space = 0
+    if sw > 0:
+        scale = d.get("spatial_scale")
+        n_space = len(scale) if isinstance(scale, list) else 0
+        if not 1 <= n_space <= 32:
+            raise Damaged(f"{where}.spatial_scale is missing for spatial_weight={sw}")
+        _vector(d, "spatial_scale", n_space, limit=WORK_LIMIT)
+    expect = n_colour + (ts > 0) + n_space
+    if width != expect:
+        raise Damaged(
+            f"feature_centers have {width} columns, but the feature space makes {expect} "
+            f"({n_colour} colour, {int(ts > 0)} texture, {n_space} position)"
+        )
+    for name in ("mean", "std"):
+        if d.get(name) is not None or d["normalize"]:
+            _vector(d, name, n_colour, positive=name == "std", limit=WORK_LIMIT)
+    _number(d, "texture_mean", -np.inf, default=0.0)
+    _number(d, "texture_std", 0.0, low_open=True, default=1.0)
+    if (d.get("offset") is None) != (d.get("scale_exp") is None):
+        raise Damaged(f"{where}.offset and scale_exp come together")
+    if d.get("offset") is not None:
+        _vector(d, "offset", n_channels)
+        e = _vector(d, "scale_exp", n_channels)
+        if not (np.abs(e) <= 1100).all() or not (e == np.round(e)).all():
+            raise Damaged(f"{where}.scale_exp is out of range")
+    try:
+        return FeatureSpace.from_dict(d)
+    except (KeyError, TypeError, ValueError) as e:
+        raise Damaged(f"{where}: {e}") from None
+
+
+def check_params(params, n_channels: int) -> dict:
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise Damaged("params is not a mapping")
+    if params.get("rgb") is not None and not isinstance(params["rgb"], bool):
+        raise Damaged(f"params.rgb is not true/false: {params['rgb']!r:.40}")
+    ca = params.get("channel_axis")
+    if ca is not None and (isinstance(ca, bool) or not isinstance(ca, int) or abs(ca) > 32):
+        raise Damaged(f"params.channel_axis is not an axis: {ca!r:.40}")
+    shape = params.get("spatial_shape")
+    if shape is not None and not (
+        isinstance(shape, list)
+        and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
+    ):
+        raise Damaged("params.spatial_shape is not a list of sizes")
+    rng = params.get("image_range")
+    if rng is not None:
+        try:
+            a = np.asarray(rng, np.float64)
+        except (TypeError, ValueError):
+            a = np.zeros(0)
+        if a.shape != (2, n_channels) or np.isnan(a).any():
+            raise Damaged("params.image_range is not (min, max) per channel")
+    if params.get("image_dtype") is not None:
+        try:
+            np.dtype(str(params["image_dtype"]))
+        except TypeError:
+            raise Damaged("params.image_dtype is not a dtype") from None
+    return dict(params)
+
+
+def check_label_map(v, k: int) -> np.ndarray | None:
+    if v is None:
+        return None
+    try:
+        a = np.asarray(v, np.float64)
+    except (TypeError, ValueError):
+        raise Damaged("label_map is not a list of labels") from None
+    if a.shape != (k,):
+        raise Damaged(f"label_map has shape {a.shape}, not one label per cluster ({k})")
+    if not (np.isfinite(a).all() and (a == np.round(a)).all() and (a >= 1).all() and (a <= k).all()):
+        raise Damaged(f"label_map holds labels outside 1..{k}")
+    return a.astype(np.int64)
+
+
+def check_model_dict(d: dict):
+    """(feature_centers, centers, feature_space, params, label_map) of a model dict."""
+    fc = _matrix(d, "feature_centers", limit=WORK_LIMIT)
+    k = fc.shape[0]
+    if not 2 <= k <= MAX_CLUSTERS:
+        raise Damaged(f"{k} cluster(s); a model has 2 to {MAX_CLUSTERS}")
+    if "n_clusters" in d and d["n_clusters"] != k:
+        raise Damaged(f"n_clusters={d['n_clusters']!r:.40} but there are {k} centres")
+    c = _matrix(d, "centers", rows=k)
+    if "n_channels" in d and d["n_channels"] != c.shape[1]:
+        raise Damaged(f"n_channels={d['n_channels']!r:.40} but centers have {c.shape[1]} columns")
+    fs = check_feature_space(d.get("feature_space"), c.shape[1], fc.shape[1])
+    params = check_params(d.get("params"), c.shape[1])
+    if params.get("per_plane") and params.get("planes") is not None:
+        planes = params["planes"]
+        if not isinstance(planes, list) or not all(isinstance(p, dict) for p in planes):
+            raise Damaged("params.planes is not a list of plane models")
+        for i, p in enumerate(planes):
+            pfc = _matrix(p, "feature_centers", rows=k, limit=WORK_LIMIT)
+            check_feature_space(
+                p.get("feature_space"), c.shape[1], pfc.shape[1], f"params.planes[{i}].feature_space"
+            )
+    return fc, c, fs, params, check_label_map(d.get("label_map"), k)

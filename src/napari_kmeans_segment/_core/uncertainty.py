@@ -1,0 +1,172 @@
+"""How sure is each pixel's cluster? Distances to the centres in feature space.
+
+``distance_map`` gives every pixel its distance to the nearest centre (how typical the
+pixel is of its cluster) or the margin between the nearest two clusters (how close it came
+to the other side). ``outlier_fraction`` tells, in batch, when an image has many pixels
+that are far from every centre of the model it is measured with: the model then describes
+it poorly (another stain, a scanner change, a blurred slide).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+KINDS = ("distance", "margin")
+# params key written at fit time: the 99th percentile of the fitted pixels' distances to
+# their centre (feature units)
+DISTANCE_KEY = "distance_p99"
+_SAMPLE = 20_000
+
+
+def two_nearest(x: np.ndarray, centers: np.ndarray, groups: np.ndarray | None = None):
+    """Distances from rows ``x`` to the nearest centre and to the nearest centre of another group.
+
+    ``groups`` (one label per centre, e.g. a model's ``label_map``) makes centres that are
+    written under the same label count as one cluster for the margin. Returns two float32
+    arrays (Euclidean distances, not squared); the second is inf with a single group.
+    """
+    c = np.asarray(centers, np.float64)
+    ref = c.mean(axis=0)
+    c32 = (c - ref).astype(np.float32)
+    c2 = (c32.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
+    groups = np.arange(len(c)) if groups is None else np.asarray(groups)
+    n = x.shape[0]
+    d1 = np.empty(n, np.float32)
+    d2 = np.empty(n, np.float32)
+    step = max(4096, (1 << 22) // max(len(c), 1))
+    for s in range(0, n, step):
+        xs = np.asarray(x[s : s + step], np.float32) - ref.astype(np.float32)
+        d = xs @ (-2 * c32.T)
+        d += c2
+        d += np.einsum("ij,ij->i", xs, xs)[:, None]
+        np.maximum(d, 0, out=d)
+        near = d.argmin(axis=1)
+        d1[s : s + step] = np.take_along_axis(d, near[:, None], axis=1)[:, 0]
+        d[groups[near][:, None] == groups[None, :]] = np.inf  # the nearest cluster's centres
+        d2[s : s + step] = d.min(axis=1)
+    return np.sqrt(d1), np.sqrt(d2)
+
+
+def _run_for(model, image, rgb, channel_axis, mask, progress, cancel):
+    from .fitting_run import Run
+    from .image import PixelImage
+    from .options import Options
+
+    model = getattr(model, "model", model)  # a Segmentation gives its model
+    if rgb is None and channel_axis is None:
+        rgb, channel_axis = model.params.get("rgb"), model.params.get("channel_axis")
+    img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
+    if img.n_channels != model.n_channels:
+        raise ValueError(
+            f"This model was fitted on images with {model.n_channels} channel(s); the image has "
+            f"{img.n_channels}. Measure images like the one it came from."
+        )
+    opts = Options.check(model.n_clusters, 1, 1, 0.0, "random", None, None)
+    return model, img, Run(img, model.feature_space, opts, 0, progress, cancel)
+
+
+def distance_map(
+    model,
+    image,
+    *,
+    kind: str = "distance",
+    rgb=None,
+    channel_axis=None,
+    mask=None,
+    progress=None,
+    cancel=None,
+) -> np.ndarray:
+    """Per-pixel uncertainty of a model's clustering of ``image``, chunk by chunk.
+
+    Parameters
+    ----------
+    model : KMeansModel or Segmentation
+    image : array-like
+        An image like the one the model was fitted on (same channels).
+    kind : {"distance", "margin"}
+        "distance": Euclidean distance in feature space to the nearest centre (large =
+        atypical of its cluster). "margin": distance to the nearest other cluster's centre
+        minus that (small = nearly assigned elsewhere; merged clusters count as one).
+    rgb, channel_axis, mask : optional
+        As for :func:`segment`; by default the model's layout.
+    progress, cancel : callables, optional
+
+    Returns
+    -------
+    ndarray (float32)
+        The image's spatial shape; NaN where pixels are left out (mask, NaN, transparent).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r}: choose one of {KINDS}.")
+    model, img, run = _run_for(model, image, rgb, channel_axis, mask, progress, cancel)
+    groups = None if model.label_map is None else np.asarray(model.label_map)
+    out = np.full(img.n_pixels, np.nan, np.float32)
+    table = None
+    if run.use_histogram():
+        # 8-bit colour features: each distinct colour once, then a lookup per pixel.
+        keys, colors, _ = run.histogram()
+        d1, d2 = two_nearest(model.feature_space.transform(colors), model.feature_centers, groups)
+        table = np.full(1 << (img.key_bits * img.n_channels), np.nan, np.float32)
+        table[keys] = d1 if kind == "distance" else d2 - d1
+    for i, c in enumerate(img.chunks()):
+        run.report(i / img.n_chunks, f"distances, chunk {i + 1}/{img.n_chunks}")
+        if table is not None:
+            val = table[img.keys(c.pixels)]
+            if c.valid is not None:
+                val[~c.valid] = np.nan
+            out[c.start : c.stop] = val
+            continue
+        rows, _ = run.chunk_rows(c)
+        d1, d2 = two_nearest(rows, model.feature_centers, groups)
+        val = d1 if kind == "distance" else d2 - d1
+        if c.valid is None:
+            out[c.start : c.stop] = val
+        else:
+            out[c.start + np.flatnonzero(c.valid)] = val
+    run.report(1.0, "done")
+    return out.reshape(img.spatial_shape)
+
+
+def reference_distance(rows: np.ndarray, feature_centers: np.ndarray, q: float = 99.0) -> float:
+    """The ``q``-th percentile of the distances from feature ``rows`` to their nearest centre.
+
+    Stored at fit time in ``params["distance_p99"]`` (from a sample of the fitted pixels)
+    for :func:`outlier_fraction`.
+    """
+    d1, _ = two_nearest(rows, feature_centers)
+    return float(np.percentile(d1, q)) if d1.size else 0.0
+
+
+def fit_reference(img, fs, feature_centers: np.ndarray, seed: int, rows_of=None) -> float:
+    """:func:`reference_distance` on up to 20,000 random valid pixels of ``img``.
+
+    ``rows_of(flat, px)`` turns sampled pixels into feature rows (a Run's ``rows``, for
+    position/texture features); by default the colour features.
+    """
+    flat, px = img.sample(_SAMPLE, np.random.default_rng(seed + 3))
+    rows = rows_of(flat, px) if rows_of is not None else fs.transform(img.features_of(px))
+    return reference_distance(rows, feature_centers)
+
+
+def outlier_fraction(
+    model, image, *, rgb=None, channel_axis=None, mask=None, progress=None, cancel=None
+) -> float:
+    """Share of the image's pixels farther from every centre than 99% of the fitted pixels were.
+
+    About 0.01 on images like the training image; much more means the model fits this
+    image poorly (a batch should warn). Needs a model fitted by this version (its params
+    hold ``distance_p99``).
+    """
+    m = getattr(model, "model", model)
+    ref = m.params.get(DISTANCE_KEY)
+    if ref is None:
+        raise ValueError(
+            "This model does not record how far its fitted pixels were from their centres "
+            f"(params['{DISTANCE_KEY}']): it was saved by an older version. Refit and save it again."
+        )
+    d = distance_map(
+        m, image, rgb=rgb, channel_axis=channel_axis, mask=mask, progress=progress, cancel=cancel
+    )
+    valid = np.isfinite(d)
+    n = int(valid.sum())
+    return float((d[valid] > float(ref)).sum() / n) if n else 0.0

@@ -1,0 +1,371 @@
+"""Numbers from a session's clusters: background and tissue, measured objects, uncertainty.
+
+Qt-free, like :mod:`._session`, which composes one :class:`SessionMeasure` per source
+(``session.measure``). Which clusters are background lives in the clusters layer's
+``features["background"]`` (beside the names), so napari's features table and the console
+see it; the area columns (``area_px``, ``area``, ``area_unit``, ``share``, ``tissue_share``)
+are recomputed whenever it changes. Physical areas use the layer's ``scale`` and ``units``.
+
+Long computations (the uncertainty map) come as a ``(compute, done)`` pair: ``compute`` runs
+in a worker and touches no layer, ``done`` writes on the GUI thread; the synchronous method
+of the same name runs both, for the console and scripts.
+"""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from napari.utils.notifications import show_info, show_warning
+
+from ._layers import MARK, Output, output_name
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from napari.layers import Labels, Layer
+
+    from ._core import KMeansModel, Segmentation
+    from ._layers import Source
+    from ._session import ClusterSession
+
+OUTLIER_WARN = 0.05  # warn when more of an image's pixels than this are far from every centre
+# kind -> (what it is, how to read it)
+UNCERTAINTY_KINDS = {
+    "distance": ("distance to centre", "bright = unlike its cluster"),
+    "margin": ("margin to the next cluster", "dark = nearly in another cluster"),
+}
+
+
+# -- tables (pure functions) ------------------------------------------------------------------
+def physical(
+    scale: Iterable[float], units: Iterable[Any] | None, ndim: int, channel_axis: int | None = None
+) -> tuple[tuple[float, ...] | None, str | None]:
+    """``(scale, unit)`` for the area columns, from a layer's ``scale`` and ``units``.
+
+    Every axis is converted to the first axis' unit (pint), so 0.5 µm by 500 nm pixels give
+    0.25 µm^2. napari's default unit is "pixel": with a scale of 1 that gives areas in
+    pixels (unit None, shown as "px"), with another scale areas in the scale's own
+    "unit^2". Units that cannot be converted into one another (pixels and µm) give areas
+    in pixels, and so does a scale that does not match the labels' ``ndim`` axes.
+    """
+    s = [float(v) for v in scale]
+    u = list(units) if units else []
+    if len(s) == ndim + 1 and channel_axis is not None:  # one layer holding the channels
+        del s[channel_axis]
+        if u:
+            del u[channel_axis]
+    if len(s) != ndim or (u and len(u) != ndim):
+        return None, None
+    if not u or all(str(x) == "pixel" for x in u):
+        return (None, None) if all(v == 1 for v in s) else (tuple(s), "unit")
+    try:
+        s = [float((v * x).to(u[0]).magnitude) for v, x in zip(s, u)]
+    except Exception:  # pint's DimensionalityError: pixels mixed with lengths
+        return None, None
+    return tuple(s), f"{u[0]:~}"
+
+
+def _ndim(seg: Segmentation) -> int:
+    level = seg.labels[0] if seg.multiscale else seg.labels
+    return len(seg.params.get("spatial_shape") or np.shape(level))
+
+
+def cluster_features(
+    seg: Segmentation, src: Source, names: Mapping[int, str], background: Iterable[int] = ()
+) -> pd.DataFrame:
+    """The clusters layer's ``features``: the cluster table with names, the background
+    marks and the areas (pixels, physical, share of all pixels, share of tissue)."""
+    import pandas as pd
+
+    index = [int(i) for i in seg.index]
+    scale, unit = physical(src.scale, src.units, _ndim(seg), src.channel_axis)
+    table = seg.table(
+        names=[names.get(i, f"cluster {i}") for i in index],
+        channel_names=src.channel_names,
+        background=[b for b in background if int(b) in index],
+        scale=scale,
+        unit=unit,
+    )
+    return pd.DataFrame(table)
+
+
+def with_background(features: pd.DataFrame, background: Iterable[int]) -> pd.DataFrame:
+    """A copy of ``features`` with new background marks and shares of tissue."""
+    from ._core.measure import area_table
+
+    f = features.copy()
+    areas = area_table(
+        f["index"].to_numpy(), f["area_px"].to_numpy(), background=[int(b) for b in background]
+    )
+    f["background"] = areas["background"]
+    f["tissue_share"] = areas["tissue_share"]
+    return f
+
+
+def marked(features: pd.DataFrame) -> list[int]:
+    """Labels marked as background in a clusters layer's ``features``."""
+    if "background" not in features.columns:
+        return []
+    return sorted(int(i) for i, b in zip(features["index"], features["background"]) if bool(b))
+
+
+def write_csv(features: pd.DataFrame, path: str | Path) -> Path:
+    """``features`` as CSV (numbers as Python numbers, NaN as an empty cell)."""
+    path = Path(path)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(features.columns))
+        for row in features.itertuples(index=False):
+            w.writerow(
+                [
+                    ""
+                    if isinstance(v, float) and np.isnan(v)
+                    else v.item()
+                    if isinstance(v, np.generic)
+                    else v
+                    for v in row
+                ]
+            )
+    return path
+
+
+def check_outliers(model: KMeansModel, src: Source, progress: Any = None, cancel: Any = None) -> float | None:
+    """Warn (``warnings.warn``; the dock shows it) when many of the image's pixels are far
+    from every centre of ``model``. Returns the share, or None when it cannot be told (a
+    lazy image, or a model saved without the reference distance)."""
+    from ._core import outlier_fraction
+    from ._core.uncertainty import DISTANCE_KEY
+
+    if DISTANCE_KEY not in model.params or not isinstance(src.data, np.ndarray):
+        return None
+    frac = outlier_fraction(
+        model, src.data, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, cancel=cancel
+    )
+    if frac > OUTLIER_WARN:
+        warnings.warn(
+            f"{100 * frac:.0f}% of the pixels of '{src.name}' are far from every cluster of "
+            f"the model (about 1% are on the image it was made from): the model describes "
+            "this image poorly (another stain, scanner or focus?). Check the result, or fit "
+            "a new model on it.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return frac
+
+
+# -- actions on a session -------------------------------------------------------------------------
+class SessionMeasure:
+    """Background marks, measured objects and the uncertainty map of one session."""
+
+    def __init__(self, session: ClusterSession):
+        self.session = session
+        self._objects: list[str] = []  # slots of the objects layers, latest last
+
+    def _state(self) -> tuple[Labels, Segmentation, Source]:
+        layer, seg = self.session._require()
+        assert self.session.src is not None
+        return layer, seg, self.session.src
+
+    # -- background -----------------------------------------------------------------------------
+    def background(self) -> list[int]:
+        """The clusters marked as background (left out of the share of tissue)."""
+        return marked(self._state()[0].features)
+
+    def set_background(self, labels: Iterable[int]) -> None:
+        """Mark exactly ``labels`` as background (``[]`` clears every mark)."""
+        layer, _, _ = self._state()
+        labels = self.session._check(labels)
+        self.session._writing = True
+        try:
+            layer.features = with_background(layer.features, labels)
+        finally:
+            self.session._writing = False
+        self.session.changed.emit("background")
+
+    def follow_features(self) -> bool:
+        """The features were replaced from outside (the console): recompute the shares of
+        tissue if the background column no longer matches them. True if rewritten."""
+        layer = self.session.clusters
+        if layer is None or not {"background", "tissue_share", "area_px"} <= set(layer.features):
+            return False
+        f = layer.features
+        bg = f["background"].to_numpy(bool)
+        if np.array_equal(bg, np.isnan(f["tissue_share"].to_numpy(float))):
+            return False
+        self.set_background(marked(f))
+        return True
+
+    # -- objects ---------------------------------------------------------------------------------
+    def objects_table(self, labels: Iterable[int], min_size: int = 0) -> tuple[np.ndarray, Any]:
+        """Connected objects of the clusters ``labels`` and their measurements
+        (:func:`~._core.measure.extract_objects`, with the cluster's name added)."""
+        import pandas as pd
+
+        from ._core import extract_objects
+
+        layer, seg, src = self._state()
+        labels = self.session._check(labels)
+        lab = seg.labels[0] if seg.multiscale else seg.labels
+        image = src.data[0] if src.multiscale else src.data
+        scale, unit = physical(src.scale, src.units, np.ndim(lab), src.channel_axis)
+        objects, table = extract_objects(
+            lab,
+            labels,
+            image,
+            min_size=int(min_size),
+            scale=scale,
+            unit=unit,
+            rgb=src.rgb,
+            channel_axis=src.channel_axis,
+            channel_names=src.channel_names,
+        )
+        names = self.session.names()
+        f = pd.DataFrame(table)
+        f["cluster_name"] = [names.get(int(c), "") for c in f["cluster"]]
+        return objects, f
+
+    def extract_objects(self, labels: int | Iterable[int], min_size: int = 0) -> Labels:
+        """Add the connected objects of one or more clusters as a Labels layer whose
+        ``features`` measure each object (napari shows them on hover)."""
+        labels = [labels] if isinstance(labels, int | np.integer) else list(labels)
+        objects, features = self.objects_table(labels, min_size)
+        layer, seg, src = self._state()
+        kind = "cluster " + "+".join(str(v) for v in sorted(set(labels))) + " objects"
+        out = Output(
+            kind,
+            objects,
+            dict(
+                name=output_name(src.name, kind),
+                scale=tuple(layer.scale),
+                translate=tuple(layer.translate),
+                features=features,
+                metadata={
+                    MARK: {
+                        "kind": "objects",
+                        "source": src.name,
+                        "labels": sorted(set(labels)),
+                        "min_size": int(min_size),
+                    }
+                },
+            ),
+            "labels",
+        )
+        (new,) = self.session._write(seg, src, [out], "extract")
+        self._objects = [s for s in self._objects if s != kind] + [kind]
+        if len(features):
+            show_info(
+                f"{len(features)} object(s) of cluster(s) {sorted(set(labels))} in "
+                f"'{new.name}'; hover over one to see its measurements."
+            )
+        else:
+            show_warning(
+                f"No object of cluster(s) {sorted(set(labels))} has {min_size} "
+                "pixels or more; lower 'min size'."
+            )
+        return new
+
+    def objects_layer(self, prefer: Any = None) -> Labels:
+        """``prefer`` if it is an objects layer the plugin wrote, else the latest one."""
+        from ._layers import unwrap
+
+        prefer = unwrap(prefer)
+        mine = [self.session.slots.get(s) for s in self._objects]
+        mine = [ly for ly in mine if ly is not None]
+        if prefer is not None and any(prefer is ly for ly in mine):
+            return prefer
+        if not mine:
+            raise ValueError(
+                "No objects layer yet: select a cluster, tick 'as objects' and press 'extract selected'."
+            )
+        return mine[-1]
+
+    def export_objects(self, path: str | Path, layer: Any = None) -> Path:
+        """Write an objects layer's table (default: the latest) as CSV."""
+        return write_csv(self.objects_layer(layer).features, path)
+
+    # -- the cluster table -------------------------------------------------------------------------
+    def export_table(self, path: str | Path) -> Path:
+        """The clusters layer's table with a 'visible' column, as CSV."""
+        layer, _, _ = self._state()
+        f = layer.features.copy()
+        hidden = set(self.session.hidden())
+        f["visible"] = [int(i) not in hidden for i in f["index"]]
+        return write_csv(f, path)
+
+    # -- uncertainty -------------------------------------------------------------------------------
+    def uncertainty_job(
+        self, kind: str = "distance"
+    ) -> tuple[Callable[..., Any], Callable[[Any], Layer | None]]:
+        """``(compute(progress, cancel), done(map))`` for the uncertainty map of the result."""
+        from ._core import distance_map
+
+        if kind not in UNCERTAINTY_KINDS:
+            raise ValueError(f"kind={kind!r}: choose one of {list(UNCERTAINTY_KINDS)}.")
+        _, seg, src = self._state()
+        if src.multiscale or not isinstance(seg.labels, np.ndarray):
+            raise ValueError(
+                "The uncertainty map works on images held in memory (not multiscale or lazily loaded ones)."
+            )
+        model, labels = seg.model, seg.labels
+
+        def compute(progress: Any = None, cancel: Any = None) -> np.ndarray:
+            d = distance_map(
+                model,
+                src.data,
+                kind=kind,
+                rgb=src.rgb,
+                channel_axis=src.channel_axis,
+                progress=progress,
+                cancel=cancel,
+            )
+            d[labels == 0] = np.nan  # left out of the run (mask): no cluster to be sure of
+            return d
+
+        def done(d: np.ndarray) -> Layer | None:
+            if self.session.seg is not seg:
+                show_info(
+                    "The clusters changed while the uncertainty map was computed; press the button again."
+                )
+                return None
+            return self._write_uncertainty(d, kind, seg, src)
+
+        return compute, done
+
+    def uncertainty(self, kind: str = "distance") -> Layer | None:
+        """Compute and add the uncertainty map now (blocking; the dock runs it in a worker)."""
+        compute, done = self.uncertainty_job(kind)
+        return done(compute())
+
+    def _write_uncertainty(self, d: np.ndarray, kind: str, seg: Segmentation, src: Source) -> Layer:
+        viewer = self.session.viewer
+        fresh = self.session.slots.get("uncertainty") is None
+        top = float(np.nanpercentile(d, 99.5)) if np.isfinite(d).any() else 1.0
+        nd = d.ndim
+        out = Output(
+            "uncertainty",
+            d,
+            dict(
+                name=output_name(src.name, "uncertainty"),
+                scale=tuple(src.scale)[-nd:],
+                translate=tuple(src.translate)[-nd:],
+                colormap="magma",
+                contrast_limits=[0.0, max(top, 1e-6)],
+                visible=not fresh,
+                metadata={MARK: {"kind": "uncertainty", "source": src.name, "measure": kind}},
+            ),
+            "image",
+        )
+        (layer,) = self.session._write(seg, src, [out], "uncertainty")
+        if fresh and self.session.source in viewer.layers:
+            # just above the image, hidden: it never covers what the person looks at
+            viewer.layers.move(viewer.layers.index(layer), viewer.layers.index(self.session.source) + 1)
+            what, how = UNCERTAINTY_KINDS[kind]
+            show_info(
+                f"'{layer.name}' ({what}; {how}) added, hidden, just above "
+                f"'{src.name}': tick its eye in the layer list to see it."
+            )
+        return layer

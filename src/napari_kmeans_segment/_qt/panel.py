@@ -1,0 +1,355 @@
+"""The cluster panel: a view of one :class:`~.._session.ClusterSession`.
+
+The table is read from the clusters layer (names from ``features``, colours and visibility
+through the colormap's own mapping) whenever the session or the layer changes; every button
+is one call into the session. Model loading and applying need the dock's background jobs, so
+the panel only asks for them (Qt signals the dock connects).
+
+Extending it: columns are declared in :mod:`.table` (``ClusterTable.add_column``); buttons
+sit in named rows (:data:`ROWS`) and :meth:`ClusterPanel.add_button` puts another one in a
+row (a new row name makes a new row, above the model row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QSize, Qt, Signal
+from qtpy.QtWidgets import (
+    QAbstractButton,
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .._colors import drawn_labels, label_colors
+from .measure_panel import MeasurePanel
+from .table import DRAWN, LABEL, VALUE, ClusterTable, RowData
+from .texts import status, tooltip
+
+if TYPE_CHECKING:
+    from napari.layers import Labels
+
+    from .._session import ClusterSession
+
+_DISPLAY_EVENTS = ("show_selected_label", "selected_label")  # change what is drawn, not the state
+ROWS = ("clusters", "extract", "files")  # button rows, top to bottom
+PANEL_WIDTH = 380  # px: the dock's default width follows this hint (a 1280-px screen)
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a panel action; a bad request becomes a notification, never a traceback."""
+
+    def wrapper(*a: Any, **kw: Any) -> Any:
+        try:
+            return fn(*a, **kw)
+        except (ValueError, TypeError, OSError) as e:
+            show_error(str(e))
+            return None
+
+    return wrapper
+
+
+def wrapped_label(text: str = "", name: str = "") -> QLabel:
+    """A label that wraps instead of widening the dock."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setObjectName(name)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
+
+
+class ClusterPanel(QWidget):
+    apply_model_requested = Signal()
+    load_model_requested = Signal(str)
+    forget_model_requested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.session: ClusterSession | None = None
+        self._layer: Labels | None = None  # the clusters layer whose display events we follow
+        self._updating = False
+        # Expanding: the table takes the dock's spare height (napari then adds no stretch)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        self.heading = wrapped_label("clusters: press Run", "clusters_heading")
+        self.table = ClusterTable()
+        self.table.itemChanged.connect(self._on_item_changed)
+        self.note = wrapped_label("", "note")
+        self.note.setVisible(False)
+
+        self._lay = QVBoxLayout(self)
+        self._lay.setContentsMargins(0, 0, 0, 0)
+        self._lay.setSpacing(4)
+        self._lay.addWidget(self.heading)
+        self._lay.addWidget(self.table, 1)
+        self._lay.addWidget(self.note)
+        self.button_rows: dict[str, QHBoxLayout] = {}
+        for row in ROWS:
+            self._row(row)
+
+        add = self.add_button
+        self.show_all_btn = add(
+            "clusters", "show_all", "show all", lambda: self._set_all(lambda hidden: True)
+        )
+        self.hide_all_btn = add(
+            "clusters", "hide_all", "hide all", lambda: self._set_all(lambda hidden: False)
+        )
+        self.invert_btn = add("clusters", "invert", "invert", lambda: self._require().invert())
+        self.merge_btn = add(
+            "clusters", "merge", "merge", lambda: self._require().merge(self.selected_labels())
+        )
+        self.undo_btn = add("clusters", "undo", "undo", lambda: self._require().undo())
+        self.extract_btn = add("extract", "extract", "extract", self._extract_selected)
+        self.objects = QCheckBox("as objects ≥")
+        self.objects.setObjectName("objects")
+        self.objects.setToolTip(tooltip("objects"))
+        self.min_size = QSpinBox()
+        self.min_size.setObjectName("min_size")
+        self.min_size.setRange(0, 10**9)
+        self.min_size.setValue(20)
+        self.min_size.setSuffix(" px")
+        self.min_size.setToolTip(tooltip("min_size"))
+        self.button_rows["extract"].addWidget(self.objects)
+        self.button_rows["extract"].addWidget(self.min_size)
+        self.export_btn = add("files", "export", "export CSV…", self._export)
+        self.copy_btn = add("files", "copy_python", "copy Python", self._copy_python)
+        # the model's actions share one menu button: saving and applying are rarer than the rest
+        self.model_btn = QPushButton("model…")
+        self.model_btn.setObjectName("model_menu")
+        self.model_btn.setToolTip(tooltip("model_menu"))
+        self.model_btn.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        menu = QMenu(self.model_btn)
+        menu.setToolTipsVisible(True)
+        self.model_actions = {}
+        for key, text, slot in (
+            ("save_model", "save model…", self._save_model),
+            ("load_model", "load model…", self._load_model),
+            ("apply_model", "apply this result's model to the image", self.apply_model_requested.emit),
+        ):
+            action = menu.addAction(text)
+            assert action is not None
+            action.setToolTip(tooltip(key))
+            run = guarded(slot)
+            action.triggered.connect(lambda *_, f=run: f())
+            self.model_actions[key] = action
+        self.model_btn.setMenu(menu)
+        self.button_rows["files"].addWidget(self.model_btn, 1)
+        # shown while a loaded model waits to be applied: its name, apply, and clear
+        self.loaded_row = QWidget()
+        loaded = QHBoxLayout(self.loaded_row)
+        loaded.setContentsMargins(0, 0, 0, 0)
+        self.model_label = wrapped_label("", "loaded_model")
+        self.model_label.setToolTip(tooltip("loaded_model"))
+        loaded.addWidget(self.model_label, 3)
+        self.apply_model_btn = QPushButton("apply model")
+        self.forget_model_btn = QPushButton("clear")
+        for b, key, signal in (
+            (self.apply_model_btn, "apply_model", self.apply_model_requested),
+            (self.forget_model_btn, "clear_model", self.forget_model_requested),
+        ):
+            b.setObjectName(key)
+            b.setToolTip(tooltip(key))
+            b.clicked.connect(lambda *_, sig=signal: sig.emit())
+            loaded.addWidget(b, 1)
+        self._lay.addWidget(self.loaded_row)
+        self.measure = MeasurePanel()  # background, areas, objects, uncertainty (issue 14)
+        self._lay.addWidget(self.measure)
+        self.set_loaded_model(None, 0)
+        self.refresh()
+
+    # -- building ----------------------------------------------------------------------------
+    def _row(self, name: str) -> QHBoxLayout:
+        """The button row ``name``; a new name makes a new row below the others (above the
+        loaded model and the measure section)."""
+        if name not in self.button_rows:
+            row = QHBoxLayout()
+            row.setSpacing(4)
+            last = self.button_rows[list(self.button_rows)[-1]] if self.button_rows else None
+            at = self._lay.indexOf(self.note) + 1 if last is None else self._lay.indexOf(last) + 1
+            self._lay.insertLayout(at, row)
+            self.button_rows[name] = row
+        return self.button_rows[name]
+
+    def add_button(self, row: str, name: str, text: str, slot: Callable[[], Any]) -> QPushButton:
+        """A button in ``row`` that runs ``slot`` (errors become notifications); its tooltip
+        is ``texts.TOOLTIPS[name]``."""
+        b = QPushButton(text)
+        b.setObjectName(name)
+        b.setToolTip(tooltip(name))
+        # buttons share the row's width and never widen the dock
+        b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        b.setMinimumWidth(40)
+        action = guarded(slot)
+        b.clicked.connect(lambda *_: action())  # drop Qt's "checked" argument
+        self._row(row).addWidget(b, 1)
+        return b
+
+    def buttons(self) -> list[QAbstractButton]:
+        return self.findChildren(QAbstractButton)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(PANEL_WIDTH, super().sizeHint().height())
+
+    # -- what the panel observes --------------------------------------------------------------
+    def set_session(self, session: ClusterSession | None) -> None:
+        if self.session is not None:
+            self.session.changed.disconnect(self._on_changed)
+        self.session = session
+        if session is not None:
+            session.changed.connect(self._on_changed)
+        self.measure.set_session(session)
+        self.refresh()
+
+    def _on_changed(self, what: str = "") -> None:
+        self.refresh()
+
+    def _follow_layer(self, layer: Labels | None) -> None:
+        if layer is self._layer:
+            return
+        for name in _DISPLAY_EVENTS:
+            if self._layer is not None:
+                getattr(self._layer.events, name).disconnect(self._on_changed)
+            if layer is not None:
+                getattr(layer.events, name).connect(self._on_changed)
+        self._layer = layer
+
+    def set_loaded_model(self, name: str | None, n_clusters: int) -> None:
+        """Show which model 'apply' will use (the dock calls this)."""
+        apply = self.model_actions["apply_model"]
+        if name:
+            self.model_label.setText(
+                f"loaded model '{name}' ({n_clusters} clusters): 'apply' "
+                "uses it until you clear it or Run again"
+            )
+            self.apply_model_btn.setText(f"apply '{name}'")
+            apply.setText(f"apply the loaded model '{name}' to the image")
+        else:
+            self.model_label.setText("")
+            self.apply_model_btn.setText("apply model")
+            apply.setText("apply this result's model to the image")
+        self.loaded_row.setVisible(bool(name))
+
+    def set_busy(self, busy: bool) -> None:
+        self.apply_model_btn.setEnabled(not busy)
+        self.model_actions["apply_model"].setEnabled(not busy)
+
+    # -- reading the layer ---------------------------------------------------------------------
+    def refresh(self) -> None:
+        s = self.session
+        layer = None if s is None or s.seg is None else s.clusters
+        self._follow_layer(layer)
+        self.undo_btn.setEnabled(s is not None and s.can_undo)
+        self._updating = True
+        try:
+            if layer is None:
+                self.table.fill([])
+                self.heading.setText("clusters: press Run")
+                self._set_note("")
+                return
+            self.heading.setText(f"clusters of '{s.source.name}'" if s is not None else "clusters")
+            f = layer.features
+            index = [int(v) for v in f["index"]]
+            colors = label_colors(layer, index)
+            drawn = set(drawn_labels(layer, index))
+            centre_cols = [c for c in f.columns if c.startswith("center_")]
+            rows = []
+            for lab, rgba, (_, row) in zip(index, colors, f.iterrows()):
+                centre = ", ".join(f"{c.removeprefix('center_')} {float(row[c]):.4g}" for c in centre_cols)
+                rows.append(RowData(lab, rgba, lab in drawn, row, centre))
+            self.table.fill(rows)
+            self._set_note(
+                f"napari draws only label {layer.selected_label} ('show selected label')."
+                if layer.show_selected_label
+                else ""
+            )
+        finally:
+            self._updating = False
+
+    def _set_note(self, text: str) -> None:
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
+
+    def rows(self) -> list[dict]:
+        """What the table shows, row by row (for tests and scripts): label, visible (the
+        checkbox), drawn (not greyed out), name, share %, color (the swatch, RGBA 0..1)."""
+        import numpy as np
+
+        t = self.table
+        return [
+            {
+                "label": int(t.cell(r, "label").data(LABEL)),
+                "visible": t.cell(r, "show").checkState() == Qt.CheckState.Checked,
+                "drawn": bool(t.cell(r, "label").data(DRAWN)),
+                "name": t.cell(r, "name").text(),
+                "share": float(t.cell(r, "share").text()),
+                "color": np.asarray(t.cell(r, "color").data(VALUE)),
+            }
+            for r in range(t.rowCount())
+        ]
+
+    def selected_labels(self) -> list[int]:
+        return self.table.labels_in({i.row() for i in self.table.selectedItems()})
+
+    # -- actions: one call into the session each -------------------------------------------------
+    def _require(self) -> ClusterSession:
+        if self.session is None:
+            raise ValueError("Run k-means first: there is no clusters layer yet.")
+        return self.session
+
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        if self._updating:
+            return
+        lab = int(item.data(LABEL))
+        key = self.table.columns[item.column()].key
+        if key == "show":
+            visible = item.checkState() == Qt.CheckState.Checked
+            guarded(lambda: self._require().set_visible({lab: visible}))()
+        elif key == "name":
+            guarded(lambda: self._require().rename(lab, item.text()))()
+
+    def _set_all(self, rule: Callable[[bool], bool]) -> None:
+        s = self._require()
+        hidden = set(s.hidden())
+        s.set_visible({lab: rule(lab in hidden) for lab in s.index()})
+
+    def _extract_selected(self) -> None:
+        sel = self.selected_labels()
+        if len(sel) != 1:
+            raise ValueError("Select exactly one cluster to extract.")
+        self._require().extract(sel[0], objects=self.objects.isChecked(), min_size=self.min_size.value())
+
+    def _export(self) -> None:
+        s = self._require()
+        path, _ = QFileDialog.getSaveFileName(self, "Export cluster table", "clusters.csv", "CSV (*.csv)")
+        if path:
+            show_info(status("exported", path=s.export_table(path)))
+
+    def _save_model(self) -> None:
+        s = self._require()
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.json", "JSON (*.json)")
+        if path:
+            show_info(status("model_saved", path=s.save_model(path)))
+
+    def _load_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load model", "", "JSON (*.json)")
+        if path:
+            self.load_model_requested.emit(path)
+
+    def _copy_python(self) -> None:
+        from qtpy.QtWidgets import QApplication
+
+        code = self._require().code
+        clipboard = QApplication.clipboard()
+        if clipboard is not None:
+            clipboard.setText(code)
+        show_info(status("copied"))

@@ -1,0 +1,134 @@
+"""Suggest K in the dock: score K in the background, plot the scores, and offer 'use K = n'.
+
+The search runs through the dock's one job helper (napari's progress bar, the Cancel button);
+its answer is shown (plot, a verdict in words, a button) and K changes only when the person
+presses 'use K = n'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from napari.utils.notifications import show_error
+from qtpy.QtCore import QTimer
+
+from .jobs import report_error
+from .texts import status, tooltip
+
+PLOT_HEIGHT = 150  # px
+
+if TYPE_CHECKING:
+    from .._core import SuggestKResult
+    from .form import KMeansForm
+    from .jobs import Jobs
+    from .suggest_plot import SuggestKPlot
+
+
+class SuggestK:
+    """Runs Suggest K for a form and shows its answer in the form's ``suggest_box``.
+
+    Parameters
+    ----------
+    form : KMeansForm
+        Its ``capture()``, ``n_clusters``, ``suggest_box``, ``suggest_result`` (the verdict),
+        ``use_k_button`` and ``scroll`` are used.
+    jobs : Jobs
+    set_status : callable(str)
+    """
+
+    def __init__(self, form: KMeansForm, jobs: Jobs, set_status: Callable[[str], None]):
+        self.form, self.jobs, self.set_status = form, jobs, set_status
+        self.k: int | None = None
+        self.plot: SuggestKPlot | None = None  # made on first use: matplotlib loads then
+
+    def start(self, k_range: range = range(2, 11)) -> Any:
+        """Start scoring; returns the worker (None when the inputs are unusable or busy)."""
+        form = self.form
+        try:
+            _, src, opts = form.capture()
+            if src.multiscale:
+                raise ValueError("Suggest K works on single-scale images.")
+        except (ValueError, TypeError) as e:
+            show_error(str(e))
+            return None
+        kw = {
+            k: opts[k]
+            for k in (
+                "attempts",
+                "max_iter",
+                "epsilon",
+                "init",
+                "seed",
+                "rgb",
+                "channel_axis",
+                "color_space",
+                "stain_vectors",
+                "normalize",
+            )
+            if k in opts
+        }
+        kw["mask"] = opts.get("mask")
+
+        def compute(progress: Any, cancel: Any) -> SuggestKResult:
+            from .. import _core as core
+
+            return core.suggest_k(src.data, k_range, progress=progress, cancel=cancel, **kw)
+
+        worker = self.jobs.start(
+            "main", f"Suggest K for {src.name}", compute, self._done, on_error=self._failed
+        )
+        if worker is not None:
+            text = status("suggest_running", k_min=k_range.start, k_max=k_range.stop - 1)
+            self.set_status(text)
+            self._plot().show_message(text)
+            self.k = None  # an earlier answer was for other settings
+            form.suggest_result.value = ""
+            form.use_k_button.visible = False
+            form.suggest_box.visible = True
+        return worker
+
+    def use(self) -> None:
+        """Set K to the suggestion."""
+        if self.k is None:
+            raise ValueError("Press 'Suggest K' first.")
+        self.form.n_clusters.value = self.k
+        self.set_status(status("k_set", k=self.k))
+
+    def _plot(self) -> SuggestKPlot:
+        """The plot, made on first use, above the verdict."""
+        if self.plot is None:
+            from .suggest_plot import SuggestKPlot
+
+            self.plot = SuggestKPlot(self.form.viewer.theme)
+            self.plot.setToolTip(tooltip("suggest_plot"))
+            # a little lower than the plot's own 180 px, so that on a 1280x800 screen the plot,
+            # its verdict and 'use K = n' fit beside the cluster table and the measure section
+            self.plot.setFixedHeight(PLOT_HEIGHT)
+            self.plot.canvas.setFixedHeight(PLOT_HEIGHT)
+            self.form.suggest_box.native.layout().insertWidget(0, self.plot)
+        return self.plot
+
+    def _done(self, res: SuggestKResult) -> None:
+        from .suggest_plot import verdict
+
+        form = self.form
+        self.k = int(res.k)
+        self._plot().set_result(res)
+        form.suggest_result.value = verdict(res)
+        form.use_k_button.text = f"use K = {res.k}"
+        form.use_k_button.visible = True
+        self.set_status(status("suggest_done", k=res.k))
+        # once laid out, scroll the form so the plot and the button are in view
+        QTimer.singleShot(0, lambda: form.scroll.show_widget(form.suggest_box.native))
+
+    def _failed(self, exc: BaseException) -> None:
+        from .._core import Cancelled
+
+        if self.plot is not None and self.plot.result is None:
+            self.form.suggest_box.visible = False  # nothing to show
+        if isinstance(exc, Cancelled):
+            self.set_status(status("suggest_cancelled"))
+        else:
+            self.set_status(status("failed", reason=exc))
+            report_error(exc, "Suggest K")

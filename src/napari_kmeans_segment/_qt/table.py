@@ -1,0 +1,212 @@
+"""The clusters table: one row per cluster, columns declared once in :data:`COLUMNS`.
+
+Narrow enough for a 390-px dock without horizontal scrolling: the average colour (centre)
+is folded into each row's tooltip and into a column that is hidden at first (right-click the
+header to show it). To add a column (e.g. a stain amount or an object count), append a
+:class:`Column` to :data:`COLUMNS` or call :meth:`ClusterTable.add_column`: its ``make``
+builds the cell from the row's :class:`RowData`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from qtpy.QtCore import QPoint, QSize, Qt
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import QHeaderView, QMenu, QSizePolicy, QTableWidget, QTableWidgetItem
+
+from .texts import tooltip
+
+VISIBLE_ROWS = 6  # rows the table always has room for (issue 13)
+ROW_HEIGHT_EM = 1.6  # row height in font heights: compact, still easy to click
+LABEL = Qt.ItemDataRole.UserRole  # every cell keeps its row's cluster label here
+VALUE = Qt.ItemDataRole.UserRole + 1  # the cell's own value (sort key, colour)
+DRAWN = Qt.ItemDataRole.UserRole + 2  # whether the canvas draws the row's label now
+FIXED = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+
+@dataclass
+class RowData:
+    """What one row shows: read from the clusters layer."""
+
+    label: int
+    rgba: np.ndarray  # the colour the layer's colormap draws it with (alpha 0: hidden)
+    drawn: bool  # False when "show selected label" leaves it out
+    features: Any  # the layer's features row (pandas Series): name, count, fraction, center_*
+    centre: str  # the average colour, as text
+
+
+@dataclass
+class Column:
+    """One column: ``key`` (for code), ``header``, its tooltip key in texts.TOOLTIPS, how to
+    make the cell, whether it takes the spare width, and whether it is shown at first."""
+
+    key: str
+    header: str
+    tip: str
+    make: Callable[[RowData], QTableWidgetItem]
+    stretch: bool = False
+    shown: bool = True
+
+
+class _NumberItem(QTableWidgetItem):
+    """Sorts by its number, not by its text."""
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        return float(self.data(VALUE)) < float(other.data(VALUE))
+
+
+def _show(row: RowData) -> QTableWidgetItem:
+    item = QTableWidgetItem()
+    item.setFlags(FIXED | Qt.ItemFlag.ItemIsUserCheckable)
+    item.setCheckState(Qt.CheckState.Checked if row.rgba[3] > 0 else Qt.CheckState.Unchecked)
+    return item
+
+
+def _color(row: RowData) -> QTableWidgetItem:
+    item = QTableWidgetItem()
+    item.setBackground(QColor(*(int(round(v * 255)) for v in row.rgba[:3])))
+    item.setData(VALUE, [float(v) for v in row.rgba])
+    item.setFlags(FIXED)
+    return item
+
+
+def _label(row: RowData) -> QTableWidgetItem:
+    item = _NumberItem(str(row.label))
+    item.setData(VALUE, row.label)
+    item.setFlags(FIXED)
+    return item
+
+
+def _name(row: RowData) -> QTableWidgetItem:
+    return QTableWidgetItem(str(row.features["name"]))  # editable: double-click to rename
+
+
+def _share(row: RowData) -> QTableWidgetItem:
+    fraction = float(row.features["fraction"])
+    item = _NumberItem(f"{100 * fraction:.1f}")
+    item.setData(VALUE, fraction)
+    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    item.setFlags(FIXED)
+    return item
+
+
+def _centre(row: RowData) -> QTableWidgetItem:
+    item = QTableWidgetItem(row.centre)
+    item.setFlags(FIXED)
+    return item
+
+
+COLUMNS: list[Column] = [
+    Column("show", "show", "column_show", _show),
+    Column("color", "colour", "column_color", _color),
+    Column("label", "label", "column_label", _label),
+    Column("name", "name", "column_name", _name, stretch=True),
+    Column("share", "share %", "column_share", _share),
+    Column("center", "centre", "column_center", _centre, shown=False),
+]
+
+
+class ClusterTable(QTableWidget):
+    """The table widget: fills itself from :class:`RowData`, always has room for
+    :data:`VISIBLE_ROWS` rows, and never asks the dock for more width."""
+
+    def __init__(self, columns: list[Column] | None = None):
+        super().__init__(0, 0)
+        self.columns: list[Column] = []
+        self.setObjectName("clusters_table")
+        self.setToolTip(tooltip("table"))
+        self.setSortingEnabled(True)
+        self.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWordWrap(False)
+        vh = self.verticalHeader()
+        assert vh is not None
+        vh.setVisible(False)
+        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vh.setDefaultSectionSize(int(self.fontMetrics().height() * ROW_HEIGHT_EM))
+        header = self.horizontalHeader()
+        assert header is not None
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._header_menu)
+        header.setMinimumSectionSize(24)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        for col in columns if columns is not None else COLUMNS:
+            self.add_column(col)
+
+    # -- columns ---------------------------------------------------------------------------
+    def add_column(self, column: Column, position: int | None = None) -> None:
+        """Add a column (at ``position``, default last); call :meth:`fill` again after."""
+        pos = len(self.columns) if position is None else position
+        self.columns.insert(pos, column)
+        self.insertColumn(pos)
+        head = QTableWidgetItem(column.header)
+        head.setToolTip(tooltip(column.tip))
+        self.setHorizontalHeaderItem(pos, head)
+        header = self.horizontalHeader()
+        assert header is not None
+        for i, col in enumerate(self.columns):
+            mode = QHeaderView.ResizeMode.Stretch if col.stretch else QHeaderView.ResizeMode.ResizeToContents
+            header.setSectionResizeMode(i, mode)
+            self.setColumnHidden(i, not col.shown)
+
+    def column_index(self, key: str) -> int:
+        """The index of the column ``key``."""
+        return next(i for i, c in enumerate(self.columns) if c.key == key)
+
+    def _header_menu(self, pos: QPoint) -> None:
+        """Right-click on the header: show or hide columns."""
+        menu = QMenu(self)
+        for i, col in enumerate(self.columns):
+            action = menu.addAction(col.header)
+            assert action is not None
+            action.setCheckable(True)
+            action.setChecked(not self.isColumnHidden(i))
+            action.toggled.connect(lambda on, i=i: self.setColumnHidden(i, not on))
+        header = self.horizontalHeader()
+        assert header is not None
+        menu.exec(header.mapToGlobal(pos))
+
+    # -- rows ------------------------------------------------------------------------------
+    def fill(self, rows: list[RowData]) -> None:
+        """Replace the rows (the caller blocks its own itemChanged handling meanwhile)."""
+        self.setSortingEnabled(False)
+        try:
+            self.setRowCount(len(rows))
+            for r, row in enumerate(rows):
+                tip = f"cluster {row.label}, average colour {row.centre}"
+                for c, col in enumerate(self.columns):
+                    item = col.make(row)
+                    item.setData(LABEL, row.label)
+                    item.setData(DRAWN, row.drawn)
+                    if not item.toolTip():
+                        item.setToolTip(tip)
+                    if not row.drawn and row.rgba[3] > 0 and col.key != "color":
+                        item.setForeground(QColor(128, 128, 128))  # dimmed by napari
+                    self.setItem(r, c, item)
+        finally:
+            self.setSortingEnabled(True)
+
+    def cell(self, row: int, key: str) -> QTableWidgetItem:
+        item = self.item(row, self.column_index(key))
+        assert item is not None, "every cell is filled by fill()"
+        return item
+
+    def labels_in(self, rows: set[int]) -> list[int]:
+        return sorted(int(self.cell(r, "label").data(LABEL)) for r in rows)
+
+    # -- size ------------------------------------------------------------------------------
+    def _rows_height(self, n: int) -> int:
+        header = self.horizontalHeader()
+        vh = self.verticalHeader()
+        assert header is not None and vh is not None
+        return header.sizeHint().height() + n * vh.defaultSectionSize() + 2 * self.frameWidth()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(160, self._rows_height(VISIBLE_ROWS))
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(340, self._rows_height(VISIBLE_ROWS))

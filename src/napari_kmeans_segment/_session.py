@@ -1,0 +1,385 @@
+"""One source layer and what the plugin made of it: the result, its layers, undo, actions.
+
+Qt-free (napari layers only). The session holds
+
+- the source layer and what was read from it (:class:`~._layers.Source`);
+- the layers the plugin wrote for it, by identity (:class:`~._layers.LayerSlots`);
+- the current :class:`~._core.Segmentation` in memory (a model is serialised only when saved);
+- the undo stack (earlier Segmentations with the names and colormap to restore).
+
+Cluster names live in the clusters layer's ``features`` and visibility in its colormap, so
+napari's own controls and the console can change them too; the session follows the layer's
+events. Every action computes everything first and only then writes the layers, so a bad
+request changes nothing. Views observe :attr:`ClusterSession.changed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from napari.utils.notifications import show_info, show_warning
+from psygnal import Signal
+
+from ._colors import (
+    assign_colormap,
+    cluster_index,
+    colormap_colors,
+    copy_colormap,
+    direct_colormap,
+    hidden_labels,
+    label_colors,
+    visibility_colormap,
+)
+from ._layers import (
+    MARK,
+    LayerSlots,
+    Output,
+    Source,
+    centre_colors,
+    image_outputs,
+    image_slots,
+    output_name,
+)
+from ._measure_session import SessionMeasure, cluster_features, marked
+from ._stack import overlay_colors, style
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Image, Labels, Layer
+
+    from ._core import KMeansModel, Segmentation
+
+
+@dataclass
+class _Undo:
+    seg: Segmentation
+    names: dict[int, str]
+    colormap: Any
+    background: tuple[int, ...] = ()
+
+
+class ClusterSession:
+    """The clusters of one source layer and every action on them.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+    source : napari.layers.Image
+        The layer that was segmented (never modified).
+    """
+
+    changed = Signal(str)  # what changed: result, visibility, names, background, merge, undo
+
+    def __init__(self, viewer: napari.viewer.Viewer, source: Image):
+        self.viewer = viewer
+        self.source = source
+        self.slots = LayerSlots(viewer)
+        self.seg: Segmentation | None = None
+        self.src: Source | None = None
+        self.code = ""
+        self._extra: dict = {}
+        self._undo: list[_Undo] = []
+        self._writing = False
+        self._watched: Labels | None = None
+        self.measure = SessionMeasure(self)  # background, objects, uncertainty
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def clusters(self) -> Labels | None:
+        """The clusters Labels layer the plugin wrote (None before a run or once removed)."""
+        return self.slots.get("clusters")
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def model(self) -> KMeansModel:
+        """The current result's model (merges included)."""
+        return self._require()[1].model
+
+    def index(self) -> list[int]:
+        return cluster_index(self._require()[0])
+
+    def names(self) -> dict[int, str]:
+        f = self._require()[0].features
+        return {int(i): str(n) for i, n in zip(f["index"], f["name"])}
+
+    def hidden(self) -> list[int]:
+        """Clusters the clusters layer's colormap draws fully transparent."""
+        return hidden_labels(self._require()[0])
+
+    def _require(self) -> tuple[Labels, Segmentation]:
+        layer = self.clusters
+        if self.seg is None:
+            raise ValueError("Run k-means first: there is no clusters layer yet.")
+        if layer is None:
+            raise ValueError("The clusters layer was removed; press Run to make it again.")
+        return layer, self.seg
+
+    def _check(self, labels: Iterable[int]) -> list[int]:
+        index = self.index()
+        out = [int(v) for v in labels]
+        for v in out:
+            if v not in index:
+                raise ValueError(f"No cluster {v}: the clusters are {index}.")
+        return out
+
+    # -- writing -----------------------------------------------------------------------------
+    def set_result(
+        self, seg: Segmentation, src: Source, *, code: str = "", extra: dict | None = None
+    ) -> list[Layer]:
+        """Write a new result (a Run or an applied model); clears undo. Returns its layers."""
+        self.code = code
+        names = dict(zip(seg.index.tolist(), seg.default_names()))  # stain names for "hed"
+        background = [i for i, n in names.items() if n.lower().startswith("background")]
+        colors = overlay_colors(centre_colors(seg.centers, src), seg.counts)
+        cmap = direct_colormap(dict(zip(seg.index.tolist(), colors)))
+        self._extra = dict(extra or {})
+        outputs = self._result_outputs(seg, src, names, cmap, background)
+        outputs += self._masked_outputs(seg, src, [])  # a new result shows every cluster
+        written = self._write(seg, src, outputs, "result")
+        self._undo.clear()
+        self.changed.emit("result")
+        return written
+
+    def _result_outputs(
+        self,
+        seg: Segmentation,
+        src: Source,
+        names: Mapping[int, str],
+        colormap: Any,
+        background: Iterable[int] = (),
+    ) -> list[Output]:
+        params = {k: v for k, v in seg.params.items() if k != "spatial_shape"}
+        meta = dict(self._extra, source=src.name, params=dict(params, source=src.name), code=self.code)
+        labels = Output(
+            "clusters",
+            seg.labels,
+            dict(
+                name=output_name(src.name, "clusters"),
+                scale=src.label_scale,
+                translate=src.label_translate,
+                features=cluster_features(seg, src, names, background),
+                colormap=colormap,
+                **style("clusters"),
+                metadata={MARK: dict(meta, kind="clusters")},
+            ),
+            "labels",
+        )
+        return [labels, *image_outputs("recolored", seg.recolored, src, meta)]
+
+    def _masked_outputs(self, seg: Segmentation, src: Source, hidden: list[int]) -> list[Output]:
+        """The masked image, when something is hidden or the plugin's masked layer is shown."""
+        if not hidden and not any(
+            self.slots.reusable(s, "image", {"rgb": src.rgb}) for s in image_slots("masked", src)
+        ):
+            return []
+        return image_outputs("masked", seg.masked(src.data, hidden), src)
+
+    def _write(
+        self, seg: Segmentation, src: Source, outputs: list[Output], what: str, colormap_only: Any = None
+    ) -> list[Layer]:
+        """Write layers computed beforehand; our own colormap events are not re-handled."""
+        self._writing = True
+        written = []
+        try:
+            self.seg, self.src = seg, src
+            if colormap_only is not None:
+                assign_colormap(self._require()[0], colormap_only)
+            for out in outputs:
+                layer, note = self.slots.write(out, src.layers)
+                written.append(layer)
+                if note:
+                    show_warning(note)
+        finally:
+            self._writing = False
+        self._watch(self.clusters)
+        return written
+
+    def _watch(self, layer: Labels | None) -> None:
+        if layer is self._watched:
+            return
+        if self._watched is not None:
+            self._watched.events.colormap.disconnect(self._on_colormap)
+            self._watched.events.features.disconnect(self._on_features)
+        self._watched = layer
+        if layer is not None:
+            layer.events.colormap.connect(self._on_colormap)
+            layer.events.features.connect(self._on_features)
+
+    def _on_colormap(self, event: Any = None) -> None:
+        """The colormap changed outside the session (napari's controls, the console)."""
+        if self._writing or self.seg is None or self.src is None:
+            return
+        try:
+            self._write(
+                self.seg, self.src, self._masked_outputs(self.seg, self.src, self.hidden()), "visibility"
+            )
+        except ValueError as e:  # e.g. the source changed shape since the run
+            show_warning(f"The masked layer was not updated: {e}")
+        self.changed.emit("visibility")
+
+    def _on_features(self, event: Any = None) -> None:
+        if not self._writing and not self.measure.follow_features():
+            self.changed.emit("names")
+
+    # -- actions ---------------------------------------------------------------------------
+    def set_visible(self, visible: Mapping[int, bool]) -> None:
+        """Show (True) or hide (False) clusters; the masked layer follows."""
+        layer, seg = self._require()
+        self._check(visible)
+        cmap = visibility_colormap(layer, {int(k): bool(v) for k, v in visible.items()})
+        hidden = [
+            lab
+            for lab, c in zip(self.index(), colormap_colors(cmap, self.index(), layer.data.dtype))
+            if c[3] == 0
+        ]
+        assert self.src is not None
+        outputs = self._masked_outputs(seg, self.src, hidden)
+        self._write(seg, self.src, outputs, "visibility", colormap_only=cmap)
+        self.changed.emit("visibility")
+
+    def invert(self) -> None:
+        hidden = set(self.hidden())
+        self.set_visible({lab: lab in hidden for lab in self.index()})
+
+    def merge(self, labels: Iterable[int]) -> Segmentation:
+        """Merge clusters into the lowest label of the group (undo with :meth:`undo`)."""
+        layer, seg = self._require()
+        group = sorted(set(self._check(labels)))
+        if len(group) < 2:
+            raise ValueError("Select at least two clusters to merge.")
+        new = seg.merge(group)
+        assert self.src is not None
+        names = self.names()
+        before = copy_colormap(layer.colormap)
+        cmap = self._merged_colormap(layer, seg, new, group[0])
+        hidden = [h for h in self.hidden() if h not in group[1:]]
+        marks = marked(layer.features)  # the merged cluster keeps its first label's mark
+        outputs = self._result_outputs(new, self.src, names, cmap, [b for b in marks if b not in group[1:]])
+        outputs += self._masked_outputs(new, self.src, hidden)
+        self._write(new, self.src, outputs, "merge")
+        if layer.selected_label in group[1:]:  # that label is gone: "show selected label"
+            layer.selected_label = group[0]  # would otherwise draw nothing
+        self._undo.append(_Undo(seg, names, before, tuple(marks)))
+        show_info(f"Merged clusters {group} into {group[0]}.")
+        self.changed.emit("merge")
+        return new
+
+    def _merged_colormap(self, layer: Labels, seg: Segmentation, new: Segmentation, target: int) -> Any:
+        """Keep the colours the person sees; the merged cluster takes its new centre's colour
+        if it was drawn in the plugin's colour for its old centre. A cyclic ("auto")
+        colormap draws any label, so it is kept as it is."""
+        from napari.utils.colormaps import CyclicLabelColormap
+
+        if isinstance(layer.colormap, CyclicLabelColormap):
+            return copy_colormap(layer.colormap)
+        assert self.src is not None
+        old_index = seg.index.tolist()
+        seen = dict(zip(old_index, label_colors(layer, old_index)))
+        colors = {lab: seen[lab] for lab in new.index.tolist()}
+        was = centre_colors(seg.centers, self.src)[old_index.index(target)]
+        if np.allclose(seen[target][:3], was[:3]):
+            now = centre_colors(new.centers, self.src)[new.index.tolist().index(target)]
+            colors[target] = np.r_[now[:3], seen[target][3]]
+        return direct_colormap(colors, default=getattr(layer.colormap, "default_color", np.zeros(4)))
+
+    def undo(self) -> None:
+        """Undo the last merge (names given since then are kept)."""
+        if not self._undo:
+            raise ValueError("Nothing to undo.")
+        layer, _ = self._require()
+        state = self._undo[-1]
+        assert self.src is not None
+        names = {**state.names, **{k: v for k, v in self.names().items() if k in state.names}}
+        index = state.seg.index.tolist()
+        colors = colormap_colors(state.colormap, index, layer.data.dtype)
+        hidden = [lab for lab, c in zip(index, colors) if c[3] == 0]
+        now, cur = set(self.index()), set(marked(layer.features))  # marks given since are
+        marks = [b for b in index if (b in cur if b in now else b in state.background)]  # kept
+        outputs = self._result_outputs(state.seg, self.src, names, state.colormap, marks)
+        outputs += self._masked_outputs(state.seg, self.src, hidden)
+        self._write(state.seg, self.src, outputs, "undo")
+        self._undo.pop()
+        self.changed.emit("undo")
+
+    def extract(self, label: int, objects: bool = False, min_size: int = 0) -> Labels:
+        """Add one cluster as a Labels layer: a 0/1 mask, or its connected objects (with a
+        ``features`` table measuring each, see :meth:`SessionMeasure.extract_objects`)."""
+        layer, seg = self._require()
+        (label,) = self._check([label])
+        if objects:
+            return self.measure.extract_objects([label], min_size)
+        data = seg.extract(label, objects=objects, min_size=min_size)
+        assert self.src is not None
+        kind = f"cluster {label}" + (" objects" if objects else "")
+        out = Output(
+            kind,
+            data,
+            dict(
+                name=output_name(self.src.name, kind),
+                scale=tuple(layer.scale),
+                translate=tuple(layer.translate),
+                metadata={
+                    MARK: {
+                        "kind": "extract",
+                        "source": self.src.name,
+                        "label": label,
+                        "objects": objects,
+                        "min_size": min_size,
+                    }
+                },
+            ),
+            "labels",
+        )
+        (new,) = self._write(seg, self.src, [out], "extract")
+        n = int(np.max(np.asarray(data[0] if isinstance(data, list) else data)))
+        show_info(
+            f"Cluster {label}: {n} object(s) in '{new.name}'."
+            if objects
+            else f"Cluster {label} extracted to '{new.name}'."
+        )
+        return new
+
+    def rename(self, label: int, name: str) -> None:
+        layer, _ = self._require()
+        (label,) = self._check([label])
+        f = layer.features.copy()
+        f.loc[f["index"] == label, "name"] = str(name)
+        layer.features = f  # emits features -> changed("names")
+
+    def export_table(self, path: str | Path) -> Path:
+        """Write the cluster table (areas, background, a 'visible' column) as CSV."""
+        return self.measure.export_table(path)
+
+    def save_model(self, path: str | Path) -> Path:
+        """Write the current result's model (merges included) as JSON."""
+        return self.model.save(path)
+
+    def write_preview(
+        self, labels: Any, src: Source, colors: np.ndarray, scale: tuple, translate: tuple
+    ) -> Layer:
+        """Write a live-preview Labels layer for this source (its own slot)."""
+        index = np.arange(1, colors.shape[0] + 1).tolist()
+        out = Output(
+            "preview",
+            labels,
+            dict(
+                name=output_name(src.name, "preview"),
+                scale=scale,
+                translate=translate,
+                colormap=direct_colormap(dict(zip(index, colors))),
+                **style("preview"),
+                metadata={MARK: {"kind": "preview", "source": src.name}},
+            ),
+            "labels",
+        )
+        layer, note = self.slots.write(out, src.layers)
+        if note:
+            show_warning(note)
+        return layer

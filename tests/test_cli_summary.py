@@ -1,0 +1,169 @@
+"""The batch summary (issue 14 item 4): one CSV across all images, measured with one model."""
+
+import csv
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage
+from skimage import data, transform
+
+import napari_kmeans_segment as nks
+from napari_kmeans_segment._cli import main
+
+
+def three_slides(tmp_path):
+    """Three brightfield-like images: the IHC slide and two crops/rescales of it."""
+    d = tmp_path / "slides"
+    d.mkdir()
+    ihc = data.immunohistochemistry()
+    images = {
+        "s1": ihc[:256, :256],
+        "s2": ihc[256:, 256:][::-1],
+        "s3": (transform.rescale(ihc[100:400, 50:350], 0.8, channel_axis=-1) * 255).astype(np.uint8),
+    }
+    paths = []
+    for name, img in images.items():
+        p = d / f"{name}.png"
+        cv2.imwrite(str(p), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        paths.append(p)
+    return paths
+
+
+def read_summary(path):
+    return list(csv.DictReader(open(path)))
+
+
+def objects_of(labels, lab, min_size):
+    """Independent count: 8-connected pieces of ``lab`` with at least ``min_size`` pixels."""
+    comp, n = ndimage.label(labels == lab, structure=np.ones((3, 3)))
+    sizes = np.bincount(comp.ravel())[1:]
+    return int((sizes >= min_size).sum())
+
+
+@pytest.fixture
+def fitted(tmp_path):
+    files = three_slides(tmp_path)
+    out = tmp_path / "out"
+    model = tmp_path / "model.json"
+    args = [
+        *map(str, files),
+        "-k",
+        "4",
+        "--seed",
+        "0",
+        "--color-space",
+        "lab",
+        "-o",
+        str(out),
+        "--save-model",
+        str(model),
+        "--objects",
+        "1,2",
+        "--min-size",
+        "20",
+        "--background",
+        "4",
+    ]
+    assert main(args) == 0
+    return files, out, model
+
+
+def test_summary_has_a_row_per_image_with_shares_and_objects(fitted):
+    files, out, _ = fitted
+    rows = read_summary(out / "summary.csv")
+    assert [r["file"] for r in rows] == [str(f) for f in files]
+    for f, row in zip(files, rows):
+        labels = tifffile.imread(out / f"{f.stem}_labels.tif")
+        counts = np.bincount(labels.ravel(), minlength=5)
+        assert row["status"] == "ok"
+        assert int(row["pixels"]) == labels.size == int(row["clustered"])
+        for lab in (1, 2, 3, 4):
+            assert float(row[f"share_{lab}"]) == pytest.approx(counts[lab] / labels.size)
+        tissue = labels.size - counts[4]
+        assert int(row["tissue"]) == tissue
+        for lab in (1, 2, 3):
+            assert float(row[f"tissue_share_{lab}"]) == pytest.approx(counts[lab] / tissue)
+        assert "tissue_share_4" not in row
+        for lab in (1, 2):
+            assert int(row[f"objects_{lab}"]) == objects_of(labels, lab, 20)
+
+
+def test_model_measures_every_image_with_the_same_classes(fitted, tmp_path):
+    files, out, model = fitted
+    out2 = tmp_path / "out2"
+    assert main([*map(str, files), "--model", str(model), "-o", str(out2)]) == 0
+    m = nks.load_model(model)
+    rows = read_summary(out2 / "summary.csv")
+    assert len(rows) == 3
+    for f, row in zip(files, rows):
+        img = cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB)
+        expect = np.asarray(m.apply(img).labels)
+        assert np.array_equal(tifffile.imread(out2 / f"{f.stem}_labels.tif"), expect)
+        counts = np.bincount(expect.ravel(), minlength=5)
+        assert [float(row[f"share_{lab}"]) for lab in (1, 2, 3, 4)] == pytest.approx(
+            list(counts[1:] / expect.size)
+        )
+    # --save-model labels the images after the first with the first image's model, too
+    for f in files:
+        assert np.array_equal(
+            tifffile.imread(out / f"{f.stem}_labels.tif"), tifffile.imread(out2 / f"{f.stem}_labels.tif")
+        )
+
+
+def test_a_failed_image_is_a_row_and_the_others_are_measured(tmp_path):
+    files = three_slides(tmp_path)
+    flat = tmp_path / "slides" / "flat.png"
+    cv2.imwrite(str(flat), np.full((16, 16, 3), 200, np.uint8))
+    out = tmp_path / "out"
+    assert main([str(files[0]), str(flat), str(files[1]), "-k", "3", "-o", str(out)]) == 1
+    rows = read_summary(out / "summary.csv")
+    assert [r["status"] == "ok" for r in rows] == [True, False, True]
+    assert rows[1]["status"].startswith("failed:") and rows[1]["share_1"] == ""
+
+
+def test_summary_flags_are_checked_before_any_work(tmp_path):
+    files = three_slides(tmp_path)
+    out = tmp_path / "out"
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--objects", "5"]) == 2
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--min-size", "9"]) == 2
+    assert not out.exists()
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--no-summary"]) == 0
+    assert not (out / "summary.csv").exists()
+
+
+def test_summary_elsewhere_needs_an_existing_folder(tmp_path):
+    files = three_slides(tmp_path)
+    out = tmp_path / "out"
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--summary", str(tmp_path / "no" / "s.csv")]) == 2
+    assert not out.exists()
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--summary", str(tmp_path / "s.csv")]) == 0
+    assert read_summary(tmp_path / "s.csv")[0]["file"] == str(files[0])
+
+
+def test_stain_colour_space_from_the_shell(tmp_path):
+    files = three_slides(tmp_path)
+    out = tmp_path / "out"
+    assert main([str(files[0]), "-k", "3", "-o", str(out), "--stain-vectors", "macenko"]) == 2
+    assert not out.exists()
+    assert (
+        main(
+            [
+                str(files[0]),
+                "-k",
+                "3",
+                "--seed",
+                "0",
+                "-o",
+                str(out),
+                "--color-space",
+                "hed",
+                "--stain-vectors",
+                "macenko",
+            ]
+        )
+        == 0
+    )
+    names = [r["name"] for r in csv.DictReader(open(out / "s1_clusters.csv"))]
+    assert "DAB" in names

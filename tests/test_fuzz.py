@@ -1,0 +1,34 @@
+"""Subprocess fuzz of the core with hostile inputs (issue 11, item 5).
+
+The cases run in a child process (see ``tests/fuzz_cases.py``), so a segfault or a hang
+fails this test with the seed of the case instead of killing pytest. A longer profile::
+
+    NKS_FUZZ_CASES=5000 PYTHONPATH=src python -m pytest tests/test_fuzz.py -q
+
+``NKS_FUZZ_SEED`` picks another set of cases; ``python tests/fuzz_cases.py --case SEED -v``
+replays one.
+"""
+
+import os
+
+from fuzz_cases import DEFAULT_SEED, run_fuzz
+
+
+def test_hostile_inputs_end_in_a_valid_result_or_a_helpful_error():
+    n = int(os.environ.get("NKS_FUZZ_CASES", "300"))
+    seed = int(os.environ.get("NKS_FUZZ_SEED", DEFAULT_SEED))
+    res = run_fuzz(n, seed, timeout=max(600.0, 0.5 * n))
+    lines = []
+    for case, kind, how, err in res["crashes"]:
+        lines.append(
+            f"case {case} [{kind}] {how}; replay: python tests/fuzz_cases.py --case {case} -v\n{err[-600:]}"
+        )
+    for case, why in res["failures"]:
+        lines.append(f"case {case}: {why}")
+    assert not lines, (
+        f"{len(res['crashes'])} crashed/hung, {len(res['failures'])} broke an invariant "
+        f"(of {n} cases, base seed {seed}):\n" + "\n".join(lines)
+    )
+    assert res["ok"] + res["refused"] == n
+    # The generator must mostly produce inputs that run, not only refusals.
+    assert res["ok"] > n // 3

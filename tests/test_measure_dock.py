@@ -1,0 +1,193 @@
+"""Issue 14 in a real viewer: hed in the dock, background and tissue in the panel, measured
+objects, the uncertainty map, and warnings from the background jobs as notifications."""
+
+import csv
+
+import numpy as np
+import pytest
+from napari.utils.notifications import notification_manager
+from qtpy.QtCore import Qt
+from skimage import data
+from skimage.measure import regionprops_table
+
+import napari_kmeans_segment as nks
+
+PLUGIN = "napari-kmeans-segment"
+
+
+@pytest.fixture
+def dock(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(data.immunohistochemistry(), name="ihc")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-means segmentation")
+    widget["seed"].value = 0
+    return viewer, widget
+
+
+@pytest.fixture
+def notes():
+    got = []
+
+    def keep(n):
+        got.append(str(n.message))
+
+    notification_manager.notification_ready.connect(keep)
+    yield got
+    notification_manager.notification_ready.disconnect(keep)
+
+
+def run(qtbot, widget):
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+
+
+def hed_run(qtbot, widget, k=3):
+    widget["n_clusters"].value = k
+    widget["color_space"].value = "hed"
+    run(qtbot, widget)
+
+
+def label_of(layer, name):
+    f = layer.features
+    return int(f.loc[f["name"] == name, "index"].item())
+
+
+def test_hed_in_the_dock_names_clusters_by_stain(dock, qtbot):
+    viewer, widget = dock
+    vectors = widget["stain_vectors"]
+    shown = lambda: not vectors.native.isHidden()  # noqa: E731 - its section may be folded
+    assert not shown()  # only with hed
+    assert "stain" in widget["color_space"].tooltip and "H-DAB" in widget["color_space"].tooltip
+    hed_run(qtbot, widget)
+    assert shown() and vectors.value == "fixed"
+    clusters = viewer.layers["ihc clusters"]
+    assert sorted(clusters.features["name"]) == ["DAB", "background", "haematoxylin"]
+    assert sorted(r["name"] for r in widget.panel.rows()) == ["DAB", "background", "haematoxylin"]
+    assert "color_space='hed'" in widget.python_code()
+    widget.rename_cluster(label_of(clusters, "DAB"), "positive")  # still editable
+    assert "positive" in set(clusters.features["name"])
+    vectors.value = "macenko"
+    run(qtbot, widget)
+    assert clusters.metadata["napari_kmeans_segment"]["params"]["stain_vectors"] == "macenko"
+    assert "stain_vectors='macenko'" in widget.python_code()
+    widget["color_space"].value = "lab"
+    assert not shown() and "stain_vectors" not in widget.run_options()
+
+
+def test_panel_reports_areas_and_share_of_tissue(dock, qtbot):
+    viewer, widget = dock
+    viewer.layers["ihc"].scale = (0.5, 0.5)
+    viewer.layers["ihc"].units = ("um", "um")
+    hed_run(qtbot, widget)
+    clusters = viewer.layers["ihc clusters"]
+    lab = np.asarray(clusters.data)
+    measure = widget.panel.measure
+    rows = {r["label"]: r for r in measure.rows()}
+    bg = label_of(clusters, "background")
+    assert widget.background_clusters() == [bg] and rows[bg]["background"]
+    tissue = np.count_nonzero(lab != bg)
+    for lab_id, r in rows.items():
+        n = np.count_nonzero(lab == lab_id)
+        assert r["pixels"] == n
+        assert r["area"] == pytest.approx(0.25 * n, rel=1e-3)
+        assert r["share"] == pytest.approx(100 * n / lab.size, abs=0.01)
+        if lab_id == bg:
+            assert np.isnan(r["tissue_share"])
+        else:
+            assert r["tissue_share"] == pytest.approx(100 * n / tissue, abs=0.01)
+    header = measure.table.horizontalHeaderItem(2).text()
+    assert header == "area (µm^2)"
+    assert "Tissue: " in measure.summary.text() and "'background'" in measure.summary.text()
+    # unticking background in the panel: the tissue is the whole image
+    measure.set_expanded(True)
+    row = next(
+        r
+        for r in range(measure.table.rowCount())
+        if measure.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == bg
+    )
+    measure.table.item(row, 0).setCheckState(Qt.CheckState.Unchecked)
+    assert widget.background_clusters() == []
+    f = clusters.features
+    np.testing.assert_allclose(f["tissue_share"], f["area_px"] / lab.size)
+    # and from the console
+    dab = label_of(clusters, "DAB")
+    widget.set_background([bg, dab])
+    assert {r["label"] for r in measure.rows() if r["background"]} == {bg, dab}
+    (h,) = set(rows) - {bg, dab}
+    assert {r["label"]: r for r in measure.rows()}[h]["tissue_share"] == pytest.approx(100)
+
+
+def test_extracted_objects_carry_their_measurements(dock, qtbot, tmp_path):
+    viewer, widget = dock
+    hed_run(qtbot, widget)
+    clusters = viewer.layers["ihc clusters"]
+    dab = label_of(clusters, "DAB")
+    panel = widget.panel
+    row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 2).text() == str(dab))
+    panel.table.selectRow(row)
+    panel.objects.setChecked(True)
+    panel.min_size.setValue(30)
+    panel.extract_btn.click()
+    objects = viewer.layers[f"ihc cluster {dab} objects"]
+    ref = regionprops_table(
+        objects.data,
+        intensity_image=viewer.layers["ihc"].data,
+        properties=["label", "area", "centroid", "bbox", "intensity_mean"],
+    )
+    f = objects.features
+    assert len(f) == len(ref["label"]) > 0
+    np.testing.assert_array_equal(f["label"], ref["label"])
+    np.testing.assert_array_equal(f["area_px"], ref["area"])
+    for key in ("centroid-0", "centroid-1", "bbox-0", "bbox-1", "bbox-2", "bbox-3"):
+        np.testing.assert_allclose(f[key], ref[key])
+    for j, ch in enumerate("RGB"):
+        np.testing.assert_allclose(f[f"mean_{ch}"], ref[f"intensity_mean-{j}"])
+    assert set(f["cluster"]) == {dab}
+    # napari shows the object's measurements in the status bar on hover
+    where = tuple(np.argwhere(objects.data == 1)[0])
+    status = objects.get_status(where)["coordinates"]
+    assert f"area_px: {int(ref['area'][0])}" in status and "cluster_name: DAB" in status
+    path = widget.export_objects(tmp_path / "objects.csv")
+    rows = list(csv.DictReader(open(path, encoding="utf-8")))
+    assert [int(r["label"]) for r in rows] == list(ref["label"])
+    # several clusters at once, from the console
+    h = label_of(clusters, "haematoxylin")
+    both = widget.extract_objects([dab, h], min_size=30)
+    assert both.name == f"ihc cluster {min(dab, h)}+{max(dab, h)} objects"
+    assert set(both.features["cluster"]) <= {dab, h}
+
+
+def test_uncertainty_map_in_the_background(dock, qtbot):
+    viewer, widget = dock
+    hed_run(qtbot, widget)
+    measure = widget.panel.measure
+    assert widget.uncertainty_map("margin") is not None
+    measure.start_uncertainty()  # pressing again cancels: nothing is added
+    qtbot.waitUntil(lambda: not measure.jobs.busy("uncertainty"), timeout=30_000)
+    assert "ihc uncertainty" not in viewer.layers
+    measure.uncertainty_kind.setCurrentIndex(0)
+    measure.uncertainty_btn.click()
+    qtbot.waitUntil(lambda: not measure.jobs.busy("uncertainty"), timeout=30_000)
+    layer = viewer.layers["ihc uncertainty"]
+    names = [ly.name for ly in viewer.layers]
+    assert names.index("ihc uncertainty") == names.index("ihc") + 1 and not layer.visible
+    seg = widget.session.seg
+    np.testing.assert_allclose(layer.data, nks.distance_map(seg, viewer.layers["ihc"].data), rtol=1e-5)
+    assert layer.metadata["napari_kmeans_segment"]["measure"] == "distance"
+
+
+def test_warnings_of_a_job_become_notifications(dock, qtbot, notes):
+    """Regression: napari's worker caught warnings.warn in Run/Apply and never showed them."""
+    viewer, widget = dock
+    hed_run(qtbot, widget)
+    model = widget.current_model()
+    viewer.add_image(data.coffee(), name="coffee")
+    assert widget.apply_model(viewer.layers["coffee"], model) is not None
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: any("far from every cluster" in n for n in notes), timeout=5000)
+    # the core's own warning: an image in another range than the model's
+    viewer.add_image(data.immunohistochemistry() / 255.0, name="float ihc")
+    assert widget.apply_model(viewer.layers["float ihc"], model) is not None
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: any("another range" in n for n in notes), timeout=5000)
+    assert not any("far from every cluster" in n and "'ihc'" in n for n in notes)
