@@ -50,8 +50,10 @@ def load(name: str) -> np.ndarray:
     elif name == "grace_hopper":
         import matplotlib.cbook
 
-        img = cv2.cvtColor(cv2.imread(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))),
-                           cv2.COLOR_BGR2RGB)
+        img = cv2.cvtColor(
+            cv2.imread(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))),
+            cv2.COLOR_BGR2RGB,
+        )
     else:
         from skimage import data
 
@@ -128,8 +130,7 @@ def main():
                 references(name, img, hist, k, a.exact_seeds, a.cache)
         return
 
-    print("| image | K | best known | worst ratio | median ratio | worst seed | "
-          "default s (median) |")
+    print("| image | K | best known | worst ratio | median ratio | worst seed | default s (median) |")
     print("|---|---|---|---|---|---|---|")
     all_ratios = []
     worst_case = (0.0, "")
@@ -150,12 +151,17 @@ def main():
             i = int(r.argmax())
             if r[i] > worst_case[0]:
                 worst_case = (float(r[i]), f"{name} K={k} seed {i}")
-            print(f"| {name} | {k} | {best:.6g} | {r.max():.4f} | {np.median(r):.4f} | {i} | "
-                  f"{np.median(times):.3f} |", flush=True)
+            print(
+                f"| {name} | {k} | {best:.6g} | {r.max():.4f} | {np.median(r):.4f} | {i} | "
+                f"{np.median(times):.3f} |",
+                flush=True,
+            )
     r = np.asarray(all_ratios)
-    print(f"\nover {r.size} runs: worst {r.max():.4f} ({worst_case[1]}), median {np.median(r):.5f}, "
-          f"95th percentile {np.percentile(r, 95):.4f}, runs > 1.005: {(r > 1.005).sum()}, "
-          f"runs below the best known (< 0.9999): {(r < 0.9999).sum()}")
+    print(
+        f"\nover {r.size} runs: worst {r.max():.4f} ({worst_case[1]}), median {np.median(r):.5f}, "
+        f"95th percentile {np.percentile(r, 95):.4f}, runs > 1.005: {(r > 1.005).sum()}, "
+        f"runs below the best known (< 0.9999): {(r < 0.9999).sum()}"
+    )
 
 
 if __name__ == "__main__":

@@ -49,12 +49,13 @@ def _cells(scaled: np.ndarray, levels: int) -> tuple[np.ndarray, int]:
     return inverse, int(inverse.max()) + 1
 
 
-def grid_summary(x: np.ndarray, w: np.ndarray, cells: int, budget: int | None = None,
-                 levels: int | None = None):
+def grid_summary(
+    x: np.ndarray, w: np.ndarray, cells: int, budget: int | None = None, levels: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted points standing in for rows ``x`` (weights ``w``), finer where it matters.
 
     The rows are binned on a grid spanning their range: ``levels`` per feature, or the
-    coarsest grid (``cells`` ** (1/F) levels, then 1.42 times more, and so on) with at least
+    coarsest grid (``cells`` ** (1/F) levels, then more by the shortfall) with at least
     ``cells`` occupied cells.
     Each cell becomes one point, the weighted mean of its rows, weighted by their total
     weight; the k-means objective on these points equals the one on the rows up to the
@@ -75,16 +76,16 @@ def grid_summary(x: np.ndarray, w: np.ndarray, cells: int, budget: int | None = 
     span[~(span > 0)] = 1.0
     scaled = (x - lo) / span
     finest = _levels(f, FINE_CELLS)
-    # occupied cells are fewer than the grid's, so start where a full grid would do
+    # occupied cells are fewer than the grid's, so start where a full grid would do and
+    # grow the levels by the shortfall
     lv = levels or min(_levels(f, cells), finest)
     while True:
         inverse, m = _cells(scaled, lv)
         if levels is not None or m >= cells or lv >= finest:
             break
-        lv = min(int(lv * 1.42), finest)
+        lv = min(max(lv + 1, int(lv * 1.05 * (cells / max(m, 1)) ** (1.0 / f))), finest)
     weights = np.bincount(inverse, weights=w, minlength=m)
-    sums = np.stack([np.bincount(inverse, weights=x[:, j] * w, minlength=m) for j in range(f)],
-                    axis=1)
+    sums = np.stack([np.bincount(inverse, weights=x[:, j] * w, minlength=m) for j in range(f)], axis=1)
     points = sums / weights[:, None]
     if m < budget:
         # scatter of each cell: sum of w |x|^2 minus W |mean|^2
@@ -119,8 +120,9 @@ def squared_distances(x: np.ndarray, c: np.ndarray) -> np.ndarray:
     return d.reshape(x.shape[0], *c.shape[:-1])
 
 
-def kmeans_pp(x: np.ndarray, w: np.ndarray, k: int, starts: int, rng: np.random.Generator,
-              trials: int | None = None) -> np.ndarray:
+def kmeans_pp(
+    x: np.ndarray, w: np.ndarray, k: int, starts: int, rng: np.random.Generator, trials: int | None = None
+) -> np.ndarray:
     """Weighted greedy k-means++ seeding of ``starts`` independent starts: (starts, k, F).
 
     Each new centre is the best (lowest resulting inertia) of ``trials`` rows drawn with
@@ -158,8 +160,14 @@ def kmeans_pp(x: np.ndarray, w: np.ndarray, k: int, starts: int, rng: np.random.
     return x[chosen]
 
 
-def lloyd_batch(x: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, tol: float,
-                check: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def lloyd_batch(
+    x: np.ndarray,
+    w: np.ndarray,
+    centers: np.ndarray,
+    max_iter: int,
+    tol: float,
+    check: Callable[[], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted Lloyd steps for several starts at once (centres (B, K, F)).
 
     A start stops when the largest squared shift of its centres is <= ``tol`` (cv2's rule
@@ -168,7 +176,6 @@ def lloyd_batch(x: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int
     """
     c = np.array(centers, np.float64, ndmin=3)
     b_all, k, f = c.shape
-    n = x.shape[0]
     wx = x * w[:, None]
     active = np.arange(b_all)
     for _ in range(max_iter):
@@ -180,8 +187,9 @@ def lloyd_batch(x: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int
         lab = d.argmin(axis=2)  # (n, nb)
         flat = (lab + np.arange(nb) * k).ravel()
         cnt = np.bincount(flat, weights=np.repeat(w, nb), minlength=nb * k).reshape(nb, k)
-        sums = np.stack([np.bincount(flat, weights=np.repeat(wx[:, j], nb), minlength=nb * k)
-                         for j in range(f)], axis=1).reshape(nb, k, f)
+        sums = np.stack(
+            [np.bincount(flat, weights=np.repeat(wx[:, j], nb), minlength=nb * k) for j in range(f)], axis=1
+        ).reshape(nb, k, f)
         new = ca.copy()
         nz = cnt > 0
         new[nz] = sums[nz] / cnt[nz][:, None]
@@ -200,38 +208,70 @@ def lloyd_batch(x: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int
 
 
 def inertia(x: np.ndarray, w: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Weighted sum of squared distances to the nearest centre, per start (centres (B, K, F))."""
-    out = np.empty(centers.shape[0])
-    step = max(1, (1 << 22) // max(1, x.shape[0] * centers.shape[1]))
-    for s in range(0, centers.shape[0], step):
-        out[s : s + step] = w @ squared_distances(x, centers[s : s + step]).min(axis=2)
+    """Weighted sum of squared distances to the nearest centre, per start (centres (B, K, F)),
+    in pieces of at most 2^22 distances."""
+    b, k = centers.shape[:2]
+    out = np.zeros(b)
+    rows = max(1, (1 << 22) // (b * k))
+    for s in range(0, x.shape[0], rows):
+        out += w[s : s + rows] @ squared_distances(x[s : s + rows], centers).min(axis=2)
     return out
 
 
-def distinct(centers: np.ndarray, scores: np.ndarray, rel: float = 0.01) -> list[int]:
+def distinct(
+    centers: np.ndarray, scores: np.ndarray, limit: int | None = None, rel: float = 0.01
+) -> list[int]:
     """Indices of the starts (centres (B, K, F)) in order of ``scores``, a solution counted
     once: a start whose every centre lies within ``rel`` of the centres' scale from a centre
     of a solution already kept (and the other way round) is the same solution, reached
     from another start and stopped at another point of its slow final approach."""
     scale = float(np.abs(centers).max()) or 1.0
-    limit = (rel * scale) ** 2
+    near = (rel * scale) ** 2
     kept: list[int] = []
     for i in np.argsort(scores, kind="stable"):
         ci = centers[i]
         same = False
         for j in kept:
-            d = ((ci[:, None, :] - centers[j][None]) ** 2).sum(axis=2)
-            if d.min(axis=1).max() <= limit and d.min(axis=0).max() <= limit:
+            d = squared_distances(ci, centers[j])
+            if d.min(axis=1).max() <= near and d.min(axis=0).max() <= near:
                 same = True
                 break
         if not same:
             kept.append(int(i))
+            if limit is not None and len(kept) >= limit:
+                break
     return kept
 
 
-def refine(x: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, tol: float,
-           check: Callable[[], None] | None = None, want_inertia: bool = True,
-           ) -> tuple[np.ndarray, float]:
+def _two_nearest(x: np.ndarray, c: np.ndarray):
+    """Nearest centre of each row, its distance and the distance to the second nearest
+    (inf with one centre), in pieces of at most 2^22 distances."""
+    n, k = x.shape[0], c.shape[0]
+    lab = np.empty(n, np.intp)
+    first = np.empty(n)
+    second = np.full(n, np.inf)
+    step = max(1, (1 << 22) // k)
+    for s in range(0, n, step):
+        d = squared_distances(x[s : s + step], c)
+        li = d.argmin(axis=1)
+        rows = np.arange(li.size)
+        lab[s : s + step] = li
+        first[s : s + step] = d[rows, li]
+        if k > 1:
+            d[rows, li] = np.inf
+            second[s : s + step] = d.min(axis=1)
+    return lab, np.sqrt(first), np.sqrt(second)
+
+
+def refine(
+    x: np.ndarray,
+    w: np.ndarray,
+    centers: np.ndarray,
+    max_iter: int,
+    tol: float,
+    check: Callable[[], None] | None = None,
+    want_inertia: bool = True,
+) -> tuple[np.ndarray, float]:
     """Weighted Lloyd steps for one solution, with Hamerly's distance bounds.
 
     Each row keeps an upper bound on the distance to its centre and a lower bound on the
@@ -244,13 +284,7 @@ def refine(x: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, tol
     """
     c = np.asarray(centers, np.float64).copy()
     k, f = c.shape
-    n = x.shape[0]
-    d = squared_distances(x, c)
-    lab = d.argmin(axis=1)
-    u = np.sqrt(np.take_along_axis(d, lab[:, None], axis=1)[:, 0])
-    d[np.arange(n), lab] = np.inf
-    low = np.sqrt(d.min(axis=1)) if k > 1 else np.full(n, np.inf)
-    del d
+    lab, u, low = _two_nearest(x, c)
     cnt = np.bincount(lab, weights=w, minlength=k)
     sums = np.stack([np.bincount(lab, weights=x[:, j] * w, minlength=k) for j in range(f)], axis=1)
     for _ in range(max_iter):
@@ -280,11 +314,7 @@ def refine(x: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, tol
             keep = u[idx] > bound[idx]
             idx, xi = idx[keep], xi[keep]
         if idx.size:
-            di = squared_distances(xi, c)
-            li = di.argmin(axis=1)
-            u[idx] = np.sqrt(di[np.arange(idx.size), li])
-            di[np.arange(idx.size), li] = np.inf
-            low[idx] = np.sqrt(di.min(axis=1))
+            li, u[idx], low[idx] = _two_nearest(xi, c)
             moved = li != lab[idx]
             if moved.any():
                 j, old, to = idx[moved], lab[idx[moved]], li[moved]
@@ -313,16 +343,20 @@ def split_summary(x: np.ndarray, w: np.ndarray, size: int) -> tuple[np.ndarray, 
     n, f = x.shape
     if n <= size:
         return x, w
-    leaf = np.zeros(n, np.int64)
-    m = 1
+    # the first levels of the tree are a coarse grid (an eighth of the leaves): cheaper than
+    # splitting one leaf at a time, and the scatter-driven splits that follow even it out
+    lo = x.min(axis=0)
+    span = x.max(axis=0) - lo
+    span[~(span > 0)] = 1.0
+    leaf, m = _cells((x - lo) / span, _levels(f, max(1, size // 8)))
     wx = x * w[:, None]
     while m < size:
         cnt = np.bincount(leaf, weights=w, minlength=m)
-        mean = np.stack([np.bincount(leaf, weights=wx[:, j], minlength=m) for j in range(f)], 1)
-        mean /= cnt[:, None]
+        mean = (
+            np.stack([np.bincount(leaf, weights=wx[:, j], minlength=m) for j in range(f)], 1) / cnt[:, None]
+        )
         dev = x - mean[leaf]
-        var = np.stack([np.bincount(leaf, weights=w * dev[:, j] ** 2, minlength=m)
-                        for j in range(f)], 1)
+        var = np.stack([np.bincount(leaf, weights=w * dev[:, j] ** 2, minlength=m) for j in range(f)], 1)
         scatter = var.sum(axis=1)
         rows = np.bincount(leaf, minlength=m)
         splittable = rows > 1

@@ -13,6 +13,7 @@ from typing import cast
 import numpy as np
 
 from .features import FeatureSpace
+from .fitting_fast import fit_fast
 from .fitting_run import Run
 from .image import PixelImage
 from .numerics import labels_dtype, luminance_order
@@ -96,10 +97,8 @@ def _fit_image(
         counts, sums = run.cluster_stats(labels)
         method = "exact"
     else:
-        centres_f = run.choose(run.fit_sample(m), run.scoring_set(hist))
-        if hist is not None:
-            centres_f = run.refine_histogram(centres_f, hist[1:])
-        else:
+        centres_f = fit_fast(run, hist)
+        if hist is None:  # no exact histogram to polish on: passes over every pixel
             centres_f = run.refine_chunks(centres_f, min(opts.max_iter, 5))
         labels, counts, sums, compactness = run.assign(centres_f, hist)
         method = "fast"
@@ -124,7 +123,7 @@ def _fit_image(
         seed_used=seed_used,
         sample_size=opts.sample_size,
         method=method,
-        sample_pixels=None if exact or m is None else int(min(m, img.n_valid)),
+        sample_pixels=None if exact or m is None else run.fast_points,
         rgb=img.rgb,
         channel_axis=img.channel_axis,
         spatial_shape=list(img.spatial_shape),

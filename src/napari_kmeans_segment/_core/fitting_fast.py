@@ -1,29 +1,33 @@
 """The fast path's fitting: many starts on a summary of every pixel, chosen on finer data.
 
-:func:`fit_fast` is what a :class:`Run` calls in fast mode; it returns the centres that
-the nearest-centre pass then labels every pixel with:
+:func:`fit_fast` is what :func:`.fitting.fit` calls in fast mode; it returns the centres
+that the nearest-centre pass then labels every pixel with:
 
 1. **summaries of every pixel** (:func:`summarise`). *fine*: about 30,000 weighted points,
-   the exact colour histogram's rows (each distinct colour weighted by its pixel count) or,
-   without one, all pixels' feature rows, binned on a grid whose most scattered cells are
-   given back point by point; *screen*: about ``sample_size`` (default 2,000) points, the
-   leaves of a k-d tree over the fine points split where the scatter is (dense colours get
-   many small leaves, outliers a few large ones);
+   the exact colour histogram's feature rows (each distinct colour weighted by its pixel
+   count) or, without one, every pixel's feature rows (:func:`pixel_summary`), binned on a
+   grid whose most scattered cells are given back point by point; *screen*: about
+   ``sample_size`` (default 2,000) points, the leaves of a k-d tree over the fine points
+   split where the scatter is (dense colours get many small leaves, outliers a few large
+   ones);
 2. **starts** (:func:`choose`): ``attempts x ceil(K / 3)`` weighted k-means++ starts (more
    clusters have more ways to go wrong), refined together by Lloyd steps on the screen
-   summary. A colour held by 0.5% of the pixels has its full weight here, so many starts
-   give it a centre;
+   summary. A colour held by 0.5% of the pixels keeps its full weight there, so many
+   starts give it a centre;
 3. **choice**: the best distinct starts (at most :data:`FINALISTS`) are refined to a tight
-   tolerance on the fine summary and the lowest inertia there wins: on a few thousand
-   points two solutions 1% apart can swap places, on the fine summary they do not;
-4. **polish**: the winner is refined to the same tight tolerance on the exact colour
-   histogram (every pixel, exactly), or by Lloyd passes over all pixels.
+   tolerance on the fine summary and the lowest inertia there wins. On 2,000 points two
+   solutions 1% apart can swap places, and solutions stopped early on a slow approach
+   rank by how far they got rather than where they go; refined on the fine summary they
+   rank as on every pixel;
+4. **polish**: the winner is refined on the exact colour histogram (every pixel, exactly;
+   Hamerly's bounds skip the colours that cannot change cluster) or, without one, by a
+   few Lloyd passes over all pixels (:meth:`Run.refine_chunks`).
 
-``init`` does not apply here: every fast-mode start is seeded by k-means++ on the weighted
-summary (cv2's random centres are what leave small clusters without a centre).
-``epsilon`` bounds the squared centre shift of the screening and polishing steps as in
-cv2.kmeans; the finalists are refined on to epsilon / 100 before they are compared, since
-solutions stopped early on a slow approach rank by how far they got, not by where they go.
+``init`` does not apply to the fast path: every start is seeded by k-means++ on the
+weighted summary (cv2's random centres are what leave small clusters without a centre);
+it is passed to ``cv2.kmeans`` by the exact recipe. ``epsilon`` bounds the squared centre
+shift of the screening and polishing steps as in cv2.kmeans; the finalists are refined
+on to ``epsilon * TIGHT`` before they are compared.
 """
 
 from __future__ import annotations
@@ -43,9 +47,10 @@ from .candidates import (
 )
 
 FINE_POINTS = 30_000  # points of the fine summary the finalists are compared on
-SCREEN_POINTS = 2_000  # points of the screen summary the starts run on ("auto")
+SCREEN_POINTS = 2_000  # points of the screen summary the starts run on (sample_size="auto")
 FINALISTS = 5  # distinct starts refined on the fine summary
-TIGHT = 0.01  # choice and polish stop at this fraction of the screening tolerance
+TIGHT = 0.01  # the finalists are refined to this fraction of the tolerance
+MAX_DISTANCES = 1 << 21  # starts x K x screen points per Lloyd step, at most (large K)
 
 
 @dataclass
@@ -55,63 +60,88 @@ class Summary:
     screen: tuple[np.ndarray, np.ndarray]
     fine: tuple[np.ndarray, np.ndarray]
     full: tuple[np.ndarray, np.ndarray] | None  # the exact histogram, when there is one
-    tol: float  # screening tolerance: epsilon, or 1e-6 of the total variance if larger
+    tol: float  # epsilon, or 1e-6 of the total variance if that is larger
 
 
-def summarise(x: np.ndarray, w: np.ndarray, epsilon: float, screen_points: int = SCREEN_POINTS,
-              exact: bool = True) -> Summary:
-    """Fine and screen summaries of rows ``x`` (weights ``w``); ``exact`` when the rows
-    are every pixel exactly (a colour histogram), so that the polish can use them."""
+def summarise(
+    x: np.ndarray,
+    w: np.ndarray,
+    k: int,
+    epsilon: float,
+    screen_points: int = SCREEN_POINTS,
+    exact: bool = True,
+) -> Summary:
+    """Fine and screen summaries of rows ``x`` (weights ``w``) for K clusters; ``exact`` when
+    the rows are every pixel exactly (a colour histogram), so that the polish can use them.
+
+    The tolerance grows to 1e-6 of the total variance for wide data: epsilon=0.2 suits
+    8-bit values but would keep 16-bit or float data iterating long after the clustering
+    stopped changing.
+    """
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
     fine = grid_summary(x, w, FINE_POINTS // 3, FINE_POINTS)
-    screen = split_summary(*fine, screen_points)
+    if fine[0].shape[0] < 4 * k:  # too bunched for the grid: every row
+        fine = (x, w)
+    screen = split_summary(*fine, max(screen_points, 4 * k))
     fx, fw = fine
     mean = (fw @ fx) / fw.sum()
     var = float(fw @ ((fx - mean) ** 2).sum(axis=1)) / fw.sum()  # of the cells' means: a bit less
-    full = (np.asarray(x, np.float64), np.asarray(w, np.float64)) if exact else None
-    return Summary(screen, fine, full, max(epsilon, 1e-6 * var))
+    return Summary(screen, fine, (x, w) if exact else None, max(epsilon, 1e-6 * var))
 
 
-def n_starts(attempts: int, k: int) -> int:
-    return attempts * -(-k // 3)
+def n_starts(attempts: int, k: int, points: int) -> int:
+    """``attempts x ceil(K / 3)`` starts, fewer (but not fewer than ``attempts``) when K is
+    so large that a Lloyd step over them all would measure more than MAX_DISTANCES."""
+    return max(attempts, min(attempts * -(-k // 3), MAX_DISTANCES // max(1, k * points)))
 
 
-def choose(summary: Summary, k: int, attempts: int, max_iter: int, rng: np.random.Generator,
-           check=None, report=None) -> tuple[np.ndarray, float]:
+def choose(
+    summary: Summary,
+    k: int,
+    attempts: int,
+    max_iter: int,
+    rng: np.random.Generator,
+    check=None,
+    report=None,
+) -> tuple[np.ndarray, float]:
     """Starts on the screen summary, the best finalists refined on the fine one.
 
     Returns (centres (K, F) float64 refined tightly on the fine summary, their inertia
     there). ``report(fraction, message)`` is told how far it got.
     """
-    fine_tol = summary.tol * TIGHT
     screen, fine = summary.screen, summary.fine
-    if screen[0].shape[0] < k:  # fewer summary points than clusters: use the fine ones
+    if screen[0].shape[0] < k:
         screen = fine
-    starts = n_starts(attempts, k)
+    if screen[0].shape[0] < k:
+        raise ValueError(
+            f"n_clusters={k}: the pixels' features take fewer than {k} distinct values; choose a smaller K."
+        )
+    starts = n_starts(attempts, k, screen[0].shape[0])
     if report:
         report(0.0, f"seeding {starts} starts")
     seeds = kmeans_pp(*screen, k, starts, rng)
     if report:
-        report(0.3, f"refining {starts} starts")
+        report(0.2, f"refining {starts} starts")
     centers, inertia = lloyd_batch(*screen, seeds, max_iter, summary.tol, check)
-    best, best_inertia = None, np.inf
-    finalists = distinct(centers, inertia)[:FINALISTS]
+    finalists = distinct(centers, inertia, FINALISTS)
+    best, best_inertia = centers[finalists[0]], np.inf
     for i, j in enumerate(finalists):
         if report:
-            report(0.6 + 0.4 * i / len(finalists), "choosing among the starts")
-        c, e = refine(*fine, centers[j], max_iter, fine_tol, check)
+            report(0.5 + 0.5 * i / len(finalists), f"comparing the best starts ({i + 1}/{len(finalists)})")
+        c, e = refine(*fine, centers[j], max_iter, summary.tol * TIGHT, check)
         if e < best_inertia:
             best, best_inertia = c, e
-    assert best is not None
     return best, best_inertia
 
 
 def fit_fast(run, hist) -> np.ndarray:
     """Centres (feature units, float32) for the fast path of ``run`` (a :class:`Run`).
 
-    ``hist`` is the run's exact colour histogram (keys, colours, counts) or None. Sets
-    ``run.tol`` (the tolerance of any later refinement over all pixels) to epsilon, or to
-    1e-6 of the data's total variance if that is larger (16-bit and float data would
-    otherwise iterate long after the clustering stopped changing).
+    ``hist`` is the run's exact colour histogram (keys, colours, counts) or None; with it
+    the centres are final, without it :meth:`Run.refine_chunks` should polish them. Sets
+    ``run.tol`` (the tolerance of any later refinement) and ``run.fast_points`` (the
+    screen summary's size, for the record).
     """
     opts = run.opts
     k = opts.n_clusters
@@ -121,20 +151,21 @@ def fit_fast(run, hist) -> np.ndarray:
     else:
         x, w = pixel_summary(run)
         exact = False
-        if x.shape[0] < 10 * k:  # values too few or too bunched for the grid: plain pixels
+        if x.shape[0] < 4 * k:  # values too few or too bunched for the grid: plain pixels
             flat, px = run.img.sample(100_000, np.random.default_rng(run.seed + 3))
             x, w = run.rows(flat, px), np.ones(px.shape[0])
-    screen_points = SCREEN_POINTS if opts.sample_size == "auto" else max(opts.sample_size, k)
-    summary = summarise(x, w, opts.epsilon, screen_points, exact)
+    screen_points = SCREEN_POINTS if opts.sample_size == "auto" else int(opts.sample_size)
+    summary = summarise(x, w, k, opts.epsilon, screen_points, exact)
     run.tol = summary.tol
+    run.fast_points = int(summary.screen[0].shape[0])
 
     def report(fraction, message):
-        run.report(0.32 + 0.25 * fraction, message)
+        run.report(0.32 + 0.3 * fraction, message)
 
-    centers, _ = choose(summary, k, opts.attempts, opts.max_iter,
-                        np.random.default_rng(run.seed), run.check, report)
-    if summary.full is not None:  # one or two steps: the fine summary's optimum is close
-        run.report(0.6, "refining centres on the colour histogram")
+    rng = np.random.default_rng(run.seed)
+    centers, _ = choose(summary, k, opts.attempts, opts.max_iter, rng, run.check, report)
+    if summary.full is not None:  # a step or two: the fine summary's optimum is close
+        run.report(0.62, "refining centres on the colour histogram")
         centers, _ = refine(*summary.full, centers, opts.max_iter, run.tol, run.check, False)
     return centers.astype(np.float32)
 

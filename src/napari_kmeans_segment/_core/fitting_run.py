@@ -6,12 +6,12 @@ row, ``cv2.kmeans`` runs with the given criteria, attempts and init after
 a run can report progress and be cancelled between attempts; OpenCV draws the same random
 numbers either way, so the partition is the same as one call with ``attempts`` (tested).
 
-The fast path fits ``cv2.kmeans`` (all attempts, same init and criteria) on a random
-sample of pixels, refines the centres with Lloyd steps over *all* pixels and ends with a
-nearest-centre pass, so labels and centres agree. For images whose colours pack into a
-24-bit key (8-bit RGB, 8/16-bit grayscale) the refinement runs on the exact colour
-histogram (each distinct colour weighted by its pixel count), which is the same
-computation as over every pixel, at a fraction of the cost.
+The fast path fits its centres on weighted summaries of every pixel
+(:mod:`.fitting_fast`) and ends with a nearest-centre pass, so labels and centres agree.
+For images whose colours pack into a 24-bit key (8-bit RGB, 8/16-bit grayscale) the
+summaries start from the exact colour histogram (each distinct colour weighted by its
+pixel count), which is the same computation as over every pixel, at a fraction of the
+cost; other images are summarised in one pass and polished by :meth:`Run.refine_chunks`.
 
 Which steps run, in which order, is decided by :func:`.fitting.fit`.
 """
@@ -25,7 +25,6 @@ from .image import STEP_PIXELS, Cancelled, PixelImage
 from .numerics import (
     assign_rows,
     check_memory,
-    distinct_solutions,
     labels_dtype,
     lloyd,
     luminance_image,
@@ -52,7 +51,8 @@ class Run:
         self.img, self.fs, self.opts, self.seed = img, fs, opts, seed
         self._progress, self._cancel = progress, cancel
         self.rng = np.random.default_rng(seed)
-        self.tol = opts.epsilon  # refinement tolerance; fit_sample widens it for wide data
+        self.tol = opts.epsilon  # refinement tolerance; fit_fast widens it for wide data
+        self.fast_points = 0  # points of the summary the fast path's starts ran on
         self._texture: np.ndarray | None = None
 
     def prepare(self, fitted: bool = False):
@@ -192,64 +192,6 @@ class Run:
         )
 
     # -- fast ---------------------------------------------------------------------------
-    def fit_sample(self, m: int) -> list[np.ndarray]:
-        """cv2.kmeans on ``m`` random pixels: the centres of every attempt."""
-        flat, px = self.img.sample(m, self.rng)
-        rows = self.rows(flat, px)
-        # Refinement (ours, after cv2.kmeans) stops when the centres move less than epsilon
-        # or less than 0.1% of the data's spread: epsilon=0.2 suits 8-bit values but would
-        # keep 16-bit data iterating long after the clustering stopped changing.
-        self.tol = max(self.opts.epsilon, 1e-6 * float(rows.var(axis=0).sum()))
-        candidates: list[np.ndarray] = []
-        self.cv2_kmeans(rows, 0.0, 0.35, candidates)
-        return candidates
-
-    def choose(self, candidates, scoring) -> np.ndarray:
-        """The attempt whose centres fit the whole image best.
-
-        The best attempt on a small sample is not always the best on all pixels, so every
-        attempt gets a few Lloyd steps on ``scoring`` (a coarse histogram of all pixels, or
-        a larger sample) and the one with the lowest inertia there is kept.
-        """
-        x, w = scoring
-        k = self.opts.n_clusters
-        self.report(0.38, "choosing among the attempts")
-
-        best, best_inertia = None, np.inf
-        for c in distinct_solutions(candidates):
-            c = self.lloyd_rows(x, w, c, min(self.opts.max_iter, 5))
-            inertia = assign_rows(x, c, k, w=w, want_dist=True, check=self.check)[3]
-            if inertia < best_inertia:
-                best, best_inertia = c, inertia
-        assert best is not None  # there is at least one candidate
-        return best
-
-    def scoring_set(self, hist):
-        """Points (features) and weights standing in for all pixels when choosing."""
-        if hist is not None:
-            _, colours, counts = hist
-            if len(counts) > 60_000 and self.img.key_bits == 8 and colours.shape[1] == 3:
-                # 6 bits per channel: each coarse bin becomes its pixels' mean colour
-                q = colours.astype(np.int64) >> 2
-                key = (q[:, 0] << 12) | (q[:, 1] << 6) | q[:, 2]
-                w = np.bincount(key, weights=counts, minlength=1 << 18)
-                mean = np.stack(
-                    [np.bincount(key, weights=colours[:, ch] * counts, minlength=1 << 18) for ch in range(3)],
-                    axis=1,
-                )
-                occupied = w > 0
-                w = w[occupied]
-                mean = mean[occupied] / w[:, None]
-                return self.fs.transform(mean.astype(np.float32)), w
-            return self.fs.transform(colours), counts
-        flat, px = self.img.sample(50_000, np.random.default_rng(self.seed + 1))
-        return self.rows(flat, px), None
-
-    def refine_histogram(self, centres, hist):
-        colours, weights = hist
-        self.report(0.45, "refining centres on the colour histogram")
-        return self.lloyd_rows(self.fs.transform(colours), weights, centres, self.opts.max_iter)
-
     def lloyd_rows(self, x, w, centres, max_iter):
         """Lloyd steps on feature rows ``x`` (weights ``w``) to the run's tolerance."""
         k = self.opts.n_clusters
@@ -262,13 +204,9 @@ class Run:
         )
 
     def refine_chunks(self, centres, passes: int):
-        """Lloyd steps over all pixels, chunk by chunk. Most of the way is done first on a
-        200,000-pixel sample (cheap), so the full passes only polish."""
+        """Lloyd steps over all pixels, chunk by chunk. The centres come converged on a
+        summary of every pixel (:func:`.fitting_fast.fit_fast`), so the passes only polish."""
         k = self.opts.n_clusters
-        if self.img.n_valid > 400_000:
-            flat, px = self.img.sample(200_000, np.random.default_rng(self.seed + 2))
-            self.report(0.4, "refining centres on a large sample")
-            centres = self.lloyd_rows(self.rows(flat, px), None, centres, self.opts.max_iter)
         done = [0]
 
         def step(c):

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from .color_boxes import boxes_apply, rgb8_labels
 from .fitting import fit
 from .image import PixelImage, guess_rgb
 from .numerics import labels_dtype, nearest, parallel, pieces
@@ -134,6 +135,9 @@ def label_table(model, dtype, n_channels: int) -> np.ndarray | None:
     if model.merges:
         lut[1:] = np.asarray(model.label_map)
     table = np.empty(size, labels_dtype(model.n_clusters))
+    if probe.key_bits == 8 and n_channels == 3 and boxes_apply(fs):
+        # whole boxes of colours at once: ~20x faster than colour by colour, same entries
+        return rgb8_labels(fs, model.feature_centers, lut[1:], table)
 
     def piece(a, b):
         with warnings.catch_warnings():  # colours far outside the fitted range are expected
@@ -199,8 +203,9 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
     table of the label of every possible colour, built once in the graph (one task) and
     shared by all blocks, instead of a nearest-centre search per pixel and per block.
     ``use_table``: None (default) uses the table when the image has at least as many pixels
-    as the table has colours (2**24 for 8-bit RGB, a few seconds to build), so that a small
-    lazy image is not slower than before.
+    as the table costs colours to build (2**24 for 8-bit RGB measured colour by colour, a
+    few seconds; 2**20 when built box by box, :mod:`.color_boxes`), so that a small lazy
+    image is not slower than before.
     """
     import dask
     import dask.array as da
@@ -213,7 +218,10 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
     lab_dtype = labels_dtype(k)
     n_pixels = int(np.prod(arr.shape[:-1]))
     if use_table is None:
-        use_table = n_pixels >= 1 << (probe.key_bits * n_colour)
+        entries = 1 << (probe.key_bits * n_colour)
+        if probe.key_bits == 8 and n_colour == 3 and boxes_apply(model.feature_space):
+            entries >>= 4  # built box by box (color_boxes): ~1/16 of the colour-by-colour cost
+        use_table = n_pixels >= entries
     if use_table and probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane"):
         # pure=False: a random key instead of hashing the model; the table is one task
         table = dask.delayed(cached_label_table, pure=False)(model, arr.dtype, n_colour)
