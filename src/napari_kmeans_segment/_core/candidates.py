@@ -27,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 FINE_CELLS = 1 << 18  # cells of the finest grid (64 levels per feature for three features)
+SPLIT_START = 64  # the k-d tree starts from a grid of about size // 64 cells (cheaper first rounds)
 
 
 def _levels(f: int, cells: int) -> int:
@@ -348,7 +349,7 @@ def split_summary(x: np.ndarray, w: np.ndarray, size: int) -> tuple[np.ndarray, 
     lo = x.min(axis=0)
     span = x.max(axis=0) - lo
     span[~(span > 0)] = 1.0
-    leaf, m = _cells((x - lo) / span, _levels(f, max(1, size // 8)))
+    leaf, m = _cells((x - lo) / span, _levels(f, max(1, size // SPLIT_START)))
     wx = x * w[:, None]
     while m < size:
         cnt = np.bincount(leaf, weights=w, minlength=m)

@@ -43,39 +43,45 @@ def segment_lazy(
     channel_axis=None,
     color_space=DEFAULTS.color_space,
     normalize=DEFAULTS.normalize,
-    sample_blocks: int = 8,
+    sample_blocks: int | None = None,
     progress=None,
     cancel=None,
     stain_vectors=DEFAULTS.stain_vectors,
 ):
-    """Segment a dask array without loading it: fit on the pixels of a few random blocks,
-    then label and recolour every block lazily (``map_blocks``).
+    """Segment a dask array without loading it: fit on the pixels of random blocks, then
+    label and recolour every block lazily (``map_blocks``).
+
+    ``sample_blocks``: None (default) reads random blocks until they hold
+    :data:`FIT_BYTES` of pixels (64 MB: 22 MP of 8-bit RGB), every block of a smaller image,
+    so that the fit is the in-memory one (for 8/16-bit data, whose fit depends only on the
+    colour histogram, exactly); an int reads that many random blocks. The blocks are read in
+    one ``dask.compute`` (in parallel, on a distributed cluster too).
 
     Returns a :class:`Segmentation` whose ``labels`` and ``recolored`` are dask arrays;
     ``counts`` and ``compactness`` are estimates from the sampled blocks
     (``params["estimated"] = True``).
     """
+    import dask
     import dask.array as da
 
-    if (
+    if sample_blocks is not None and (
         isinstance(sample_blocks, bool)
         or not isinstance(sample_blocks, int | np.integer)
         or sample_blocks < 1
     ):
         raise ValueError(
-            f"sample_blocks={sample_blocks!r}: use a whole number of blocks >= 1 to fit on (default 8)."
+            f"sample_blocks={sample_blocks!r}: use a whole number of blocks >= 1 to fit on, or None "
+            "(the default: blocks holding 64 MB of pixels)."
         )
     seed = new_seed() if seed is None else seed
     arr, is_rgb, layout = _channels_last(da.asarray(image), rgb, channel_axis)
     arr = arr.rechunk({arr.ndim - 1: -1})
     n_blocks = int(np.prod(arr.numblocks))
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(n_blocks, size=min(sample_blocks, n_blocks), replace=False)
-    ids = [np.unravel_index(i, arr.numblocks) for i in sorted(picks)]
+    ids = _fit_blocks(arr, sample_blocks, np.random.default_rng(seed))
     if progress:
         progress(0.0, f"reading {len(ids)} of {n_blocks} blocks")
     cf = arr.shape[-1]
-    px = np.concatenate([np.asarray(arr.blocks[i]).reshape(-1, cf) for i in ids])
+    px = np.concatenate([np.asarray(b).reshape(-1, cf) for b in dask.compute(*[arr.blocks[i] for i in ids])])
     fitted = fit(
         px[:, None, :],
         n_clusters,
@@ -110,6 +116,28 @@ def segment_lazy(
             rgb=is_rgb,
         ),
     )
+
+
+FIT_BYTES = 1 << 26  # pixel data read to fit a lazy image (sample_blocks=None)
+
+
+def _fit_blocks(arr, sample_blocks: int | None, rng) -> list[tuple[int, ...]]:
+    """Indices of the blocks to fit on, in a random order fixed by ``rng``, sorted: that many
+    blocks, or (None) as many as hold :data:`FIT_BYTES` of pixels."""
+    n_blocks = int(np.prod(arr.numblocks))
+    order = rng.permutation(n_blocks)
+    if sample_blocks is not None:
+        picks = order[: min(int(sample_blocks), n_blocks)]
+    else:
+        sizes = np.ones(arr.numblocks)  # bytes of every block
+        for axis, chunks in enumerate(arr.chunks):
+            shape = [1] * len(arr.chunks)
+            shape[axis] = len(chunks)
+            sizes = sizes * np.asarray(chunks, float).reshape(shape)
+        sizes = sizes.ravel() * arr.dtype.itemsize
+        enough = int(np.searchsorted(np.cumsum(sizes[order]), FIT_BYTES)) + 1
+        picks = order[:enough]
+    return [tuple(int(v) for v in np.unravel_index(i, arr.numblocks)) for i in np.sort(picks)]
 
 
 TABLE_PIECE = 1 << 16  # colours per call of nearest() while building a label table

@@ -1,0 +1,47 @@
+"""Lazy images: fitted as in memory, and the same on a dask.distributed cluster (issue 12)."""
+
+import dask.array as da
+import numpy as np
+import pytest
+from skimage import data
+
+import napari_kmeans_segment as nks
+from napari_kmeans_segment._core import lazy
+
+
+def test_lazy_fit_reads_every_block_of_a_small_image_and_fits_as_in_memory():
+    img = data.astronaut()
+    arr = da.from_array(img, chunks=(100, 128, 3))
+    seg = nks.segment(arr, 6, seed=3)
+    mem = nks.segment(img, 6, seed=3)
+    assert seg.params["sample_blocks"] == arr.npartitions  # before: 8 of 24 blocks
+    np.testing.assert_array_equal(seg.centers, mem.centers)
+    np.testing.assert_array_equal(seg.labels.compute(), mem.labels)
+
+
+def test_lazy_fit_reads_blocks_up_to_the_byte_budget(monkeypatch):
+    arr = da.from_array(data.astronaut(), chunks=(64, 64, 3))  # 64 blocks of 12 kB
+    monkeypatch.setattr(lazy, "FIT_BYTES", 100_000)
+    seg = nks.segment(arr, 4, seed=0)
+    assert seg.params["sample_blocks"] == 9  # the first 9 random blocks hold >= 100 kB
+    assert nks.segment_lazy(arr, 4, seed=0, sample_blocks=3).params["sample_blocks"] == 3
+
+
+def test_a_distributed_cluster_gives_the_threaded_result():
+    distributed = pytest.importorskip("distributed")
+    img = np.tile(data.astronaut(), (2, 2, 1))  # 1 MP: labelled through the colour table
+    arr = da.from_array(img, chunks=(256, 256, 3))
+    threaded = nks.segment(arr, 5, seed=0)
+    labels = threaded.labels.compute(scheduler="threads")
+    recolored = threaded.recolored.compute(scheduler="threads")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        seg = nks.segment(arr, 5, seed=0)  # the fit reads its blocks on the workers
+        got, got_recolored = da.compute(seg.labels, seg.recolored)
+    np.testing.assert_array_equal(seg.centers, threaded.centers)
+    np.testing.assert_array_equal(got, labels)
+    np.testing.assert_array_equal(got_recolored, recolored)
