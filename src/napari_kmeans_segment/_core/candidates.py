@@ -55,9 +55,8 @@ def grid_summary(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted points standing in for rows ``x`` (weights ``w``), finer where it matters.
 
-    The rows are binned on a grid spanning their range: ``levels`` per feature, or the
-    coarsest grid (``cells`` ** (1/F) levels, then more by the shortfall) with at least
-    ``cells`` occupied cells.
+    The rows are binned on a grid spanning their range: ``levels`` per feature, or a grid
+    with between ``cells`` and ``budget`` occupied cells (found in a few tries).
     Each cell becomes one point, the weighted mean of its rows, weighted by their total
     weight; the k-means objective on these points equals the one on the rows up to the
     scatter inside the cells. So that this loss stays small where the pixels are (a dark
@@ -77,14 +76,21 @@ def grid_summary(
     span[~(span > 0)] = 1.0
     scaled = (x - lo) / span
     finest = _levels(f, FINE_CELLS)
-    # occupied cells are fewer than the grid's, so start where a full grid would do and
-    # grow the levels by the shortfall
-    lv = levels or min(_levels(f, cells), finest)
-    while True:
-        inverse, m = _cells(scaled, lv)
-        if levels is not None or m >= cells or lv >= finest:
-            break
-        lv = min(max(lv + 1, int(lv * 1.05 * (cells / max(m, 1)) ** (1.0 / f))), finest)
+    if levels is not None:
+        inverse, m = _cells(scaled, levels)
+    else:
+        # Photographs' colours fill a surface more than a volume: a grid of 8x the cells
+        # has about ``cells`` occupied; then correct by the shortfall (or excess) as if the
+        # occupied cells grew with the square of the levels.
+        lv = min(_levels(f, 8 * cells), finest)
+        for _ in range(4):
+            inverse, m = _cells(scaled, lv)
+            if m < cells and lv < finest:
+                lv = min(max(lv + 1, int(lv * 1.05 * (cells / max(m, 1)) ** 0.5)), finest)
+            elif m > budget and lv > 2:
+                lv = max(2, min(lv - 1, int(lv * (budget / m) ** 0.5)))
+            else:
+                break
     weights = np.bincount(inverse, weights=w, minlength=m)
     sums = np.stack([np.bincount(inverse, weights=x[:, j] * w, minlength=m) for j in range(f)], axis=1)
     points = sums / weights[:, None]

@@ -3,7 +3,8 @@
 :func:`fit_fast` is what :func:`.fitting.fit` calls in fast mode; it returns the centres
 that the nearest-centre pass then labels every pixel with:
 
-1. **summaries of every pixel** (:func:`summarise`). *fine*: about 30,000 weighted points,
+1. **summaries of every pixel** (:func:`summarise`). *fine*: 2,500 weighted points per
+   cluster (10,000 to 30,000),
    the exact colour histogram's feature rows (each distinct colour weighted by its pixel
    count) or, without one, every pixel's feature rows (:func:`pixel_summary`), binned on a
    grid whose most scattered cells are given back point by point; *screen*: about
@@ -20,8 +21,8 @@ that the nearest-centre pass then labels every pixel with:
    rank by how far they got rather than where they go; refined on the fine summary they
    rank as on every pixel (Hamerly's bounds skip the points that cannot change cluster);
 4. without an exact histogram, a few Lloyd passes over all pixels polish the winner
-   (:meth:`Run.refine_chunks`); with one, the winner is final for K <= 10 and polished on
-   the histogram's colours (Hamerly's bounds again) for larger K.
+   (:meth:`Run.refine_chunks`); with one, the winner is final for K <= 10, and for larger
+   K the best two are refined on the histogram's colours (Hamerly's bounds again).
 
 ``init`` does not apply to the fast path: every start is seeded by k-means++ on the
 weighted summary (cv2's random centres are what leave small clusters without a centre);
@@ -46,12 +47,14 @@ from .candidates import (
     split_summary,
 )
 
-FINE_POINTS = 30_000  # points of the fine summary the finalists are compared on
+FINE_POINTS = 2_500  # points per cluster of the fine summary the finalists are compared on
+FINE_MIN, FINE_MAX = 10_000, 30_000  # ... and its bounds
 SCREEN_POINTS = 2_000  # points of the screen summary the starts run on (sample_size="auto")
 FINALISTS = 3  # distinct starts refined on the fine summary, at least (K / 3 for larger K)
 TIGHT = 0.1  # the finalists are refined to this fraction of the tolerance
 SCREEN_STEPS = 20  # Lloyd steps of the starts, at most: enough to tell the good ones
-POLISH_PER_CLUSTER = 3_000  # fewer fine points per cluster: polish on the exact histogram
+POLISH_K = 10  # more clusters than this: polish on the exact histogram (the fine summary is
+# capped at FINE_MAX points, fewer than 3,000 per cluster)
 MAX_DISTANCES = 1 << 21  # starts x K x screen points per Lloyd step, at most (large K)
 
 
@@ -79,7 +82,8 @@ def summarise(
     """
     x = np.asarray(x, np.float64)
     w = np.asarray(w, np.float64)
-    fine = grid_summary(x, w, FINE_POINTS // 3, FINE_POINTS)
+    size = min(max(FINE_POINTS * k, FINE_MIN), FINE_MAX)
+    fine = grid_summary(x, w, size // 3, size)
     if fine[0].shape[0] < 4 * k:  # too bunched for the grid: every row
         fine = (x, w)
     screen = split_summary(*fine, max(screen_points, 4 * k))
@@ -103,11 +107,11 @@ def choose(
     rng: np.random.Generator,
     check=None,
     report=None,
-) -> tuple[np.ndarray, float]:
+) -> list[tuple[float, np.ndarray]]:
     """Starts on the screen summary, the best finalists refined on the fine one.
 
-    Returns (centres (K, F) float64 refined tightly on the fine summary, their inertia
-    there). ``report(fraction, message)`` is told how far it got.
+    Returns [(inertia on the fine summary, centres (K, F) float64 refined tightly there)],
+    best first. ``report(fraction, message)`` is told how far it got.
     """
     screen, fine = summary.screen, summary.fine
     if screen[0].shape[0] < k:
@@ -124,27 +128,27 @@ def choose(
         report(0.2, f"refining {starts} starts")
     centers, inertia = lloyd_batch(*screen, seeds, min(max_iter, SCREEN_STEPS), summary.tol, check)
     finalists = distinct(centers, inertia, max(FINALISTS, -(-k // 3)))
-    best, best_inertia = centers[finalists[0]], np.inf
+    ranked = []
     for i, j in enumerate(finalists):
         if report:
             report(0.5 + 0.5 * i / len(finalists), f"comparing the best starts ({i + 1}/{len(finalists)})")
         c, e = refine(*fine, centers[j], max_iter, summary.tol * TIGHT, check)
-        if e < best_inertia:
-            best, best_inertia = c, e
-    return best, best_inertia
+        ranked.append((e, c))
+    ranked.sort(key=lambda t: t[0])
+    return ranked
 
 
 def fit_fast(run, hist) -> np.ndarray:
     """Centres (feature units, float32) for the fast path of ``run`` (a :class:`Run`).
 
     ``hist`` is the run's exact colour histogram (keys, colours, counts) or None. With it
-    the centres are final: converged on 30,000 points standing in for the histogram's
+    the centres are final: converged on up to 30,000 points standing in for the histogram's
     colours (within ~1e-4 of the inertia of the histogram's own optimum for K <= 10, so a
-    pass over every colour would buy nothing a person could see), and for larger K, where
-    fewer than :data:`POLISH_PER_CLUSTER` points stand in for a cluster, refined on every
-    colour too. Without it :meth:`Run.refine_chunks` polishes them over every pixel. Sets
-    ``run.tol`` (the tolerance of any later refinement) and ``run.fast_points`` (the
-    screen summary's size, for the record).
+    pass over every colour would buy nothing a person could see); for larger K, where
+    fewer than 3,000 points stand in for a cluster (K > :data:`POLISH_K`), the best two are
+    refined on every colour and the better one kept. Without it :meth:`Run.refine_chunks`
+    polishes them over every pixel. Sets ``run.tol`` (the tolerance of any later refinement)
+    and ``run.fast_points`` (the screen summary's size, for the record).
     """
     opts = run.opts
     k = opts.n_clusters
@@ -165,11 +169,17 @@ def fit_fast(run, hist) -> np.ndarray:
         run.report(0.32 + 0.3 * fraction, message)
 
     rng = np.random.default_rng(run.seed)
-    centers, _ = choose(summary, k, opts.attempts, opts.max_iter, rng, run.check, report)
-    if hist is not None and summary.fine[0].shape[0] < POLISH_PER_CLUSTER * k < x.shape[0]:
-        # many clusters share the fine summary's points: finish on every colour exactly
+    ranked = choose(summary, k, opts.attempts, opts.max_iter, rng, run.check, report)
+    centers = ranked[0][1]
+    if hist is not None and k > POLISH_K and summary.fine[0].shape[0] < x.shape[0]:
+        # many clusters share the fine summary's points: the best two finish on every colour
+        # exactly (the fine summary can hold one in a local optimum the colours do not have)
         run.report(0.62, "refining centres on the colour histogram")
-        centers, _ = refine(x, w, centers, opts.max_iter, run.tol, run.check, False)
+        xf, wf = np.asarray(x, np.float64), np.asarray(w, np.float64)
+        # tightly: a better optimum can lie at the end of a long drift of small steps
+        tight = run.tol * TIGHT * TIGHT
+        polished = [refine(xf, wf, c, opts.max_iter, tight, run.check) for _, c in ranked[:2]]
+        centers = min(polished, key=lambda t: t[1])[0]
     return centers.astype(np.float32)
 
 
