@@ -44,16 +44,22 @@ def segment(
         ``cv2.kmeans`` attempts and its stopping criteria (EPS + MAX_ITER; epsilon is
         compared with the squared shift of the centres, as OpenCV does).
     init : {"random", "k-means++"}
-        ``cv2.KMEANS_RANDOM_CENTERS`` or ``cv2.KMEANS_PP_CENTERS``; "kmeans++" is accepted too.
+        ``cv2.KMEANS_RANDOM_CENTERS`` or ``cv2.KMEANS_PP_CENTERS`` for the exact recipe;
+        "kmeans++" is accepted too. The fast path ignores it: every one of its starts is
+        seeded by k-means++ on a weighted summary of all pixels (random centres are what
+        leave small clusters without a centre).
     seed : int or None
         Seeds ``cv2.setRNGSeed`` (in the thread that runs cv2.kmeans) and the pixel sample.
         None draws a fresh seed and records it in ``params["seed_used"]``.
     sample_size : "auto", int or None
-        None runs the exact tutorial recipe on every pixel. An int (or "auto": 5,000 or
-        625 per cluster, whichever is larger) runs every attempt on that many random
-        pixels, keeps the attempt that fits all pixels best, then refines it on all
-        pixels. With "auto", images of at most 4 samples' worth of pixels use the exact
-        recipe; with an int, images of at most that many pixels do.
+        None runs the exact tutorial recipe on every pixel. Otherwise the fast path: every
+        pixel is summarised (the exact colour histogram of 8/16-bit data, or one pass over
+        the pixels) into ~2,000 weighted points ("auto"; an int sets that number),
+        ``attempts x ceil(K/3)`` k-means++ starts run on them, the best three are refined on
+        a finer summary (10,000-30,000 points) and the best of those labels every pixel
+        (:mod:`napari_kmeans_segment._core.fitting_fast`). With "auto", images of at most
+        max(20,000, 2,500 K) pixels use the exact recipe (K <= 16); with an int, images of
+        at most that many pixels do.
     rgb : bool or None
         Whether the last axis is RGB(A); None guesses as napari does.
     channel_axis : int or None
