@@ -7,6 +7,7 @@ from skimage import data
 
 import napari_kmeans_segment as nks
 from napari_kmeans_segment._core import candidates as C
+from napari_kmeans_segment._core import summaries as S
 
 BIG = np.array(
     [
@@ -62,7 +63,7 @@ def test_summaries_keep_weight_and_mean():
     rng = np.random.default_rng(0)
     x = rng.normal(0, 30, (50_000, 3)) + rng.integers(0, 3, (50_000, 1)) * 80
     w = rng.integers(1, 20, 50_000).astype(float)
-    for pts, wt in (C.grid_summary(x, w, 2_000, 5_000), C.split_summary(x, w, 2_000)):
+    for pts, wt in (S.grid_summary(x, w, 2_000, 5_000), S.split_summary(x, w, 2_000)):
         assert pts.shape[0] <= 5_000 and wt.sum() == pytest.approx(w.sum())
         np.testing.assert_allclose(wt @ pts, w @ x, rtol=1e-9)
 

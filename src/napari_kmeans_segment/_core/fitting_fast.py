@@ -37,15 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .candidates import (
-    FINE_CELLS,
-    distinct,
-    grid_summary,
-    kmeans_pp,
-    lloyd_batch,
-    refine,
-    split_summary,
-)
+from .candidates import distinct, kmeans_pp, lloyd_batch, refine
+from .summaries import FINE_CELLS, grid_summary, split_summary
 
 FINE_POINTS = 2_500  # points per cluster of the fine summary the finalists are compared on
 FINE_MIN, FINE_MAX = 10_000, 30_000  # ... and its bounds
