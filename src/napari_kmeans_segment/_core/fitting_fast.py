@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .candidates import distinct, kmeans_pp, lloyd_batch, refine
-from .summaries import FINE_CELLS, grid_summary, split_summary
+from .summaries import FINE_CELLS, col_range, grid_summary, split_summary
 
 FINE_POINTS = 2_500  # points per cluster of the fine summary the finalists are compared on
 FINE_MIN, FINE_MAX = 10_000, 30_000  # ... and its bounds
@@ -82,7 +82,7 @@ def summarise(
     screen = split_summary(*fine, max(screen_points, 4 * k))
     fx, fw = fine
     mean = (fw @ fx) / fw.sum()
-    var = float(fw @ ((fx - mean) ** 2).sum(axis=1)) / fw.sum()  # of the cells' means: a bit less
+    var = sum(float(fw @ (fx[:, j] - mean[j]) ** 2) for j in range(fx.shape[1])) / fw.sum()  # a bit less
     return Summary(screen, fine, max(epsilon, 1e-6 * var))
 
 
@@ -187,9 +187,7 @@ def pixel_summary(run) -> tuple[np.ndarray, np.ndarray]:
     flat, px = img.sample(100_000, np.random.default_rng(run.seed + 3))
     rows = run.rows(flat, px).astype(np.float64)
     f = rows.shape[1]
-    lo = rows.min(axis=0)
-    span = rows.max(axis=0) - lo
-    span[~(span > 0)] = 1.0
+    lo, span = col_range(rows)
     levels = max(2, int(FINE_CELLS ** (1.0 / f)))
     cells = levels**f
     counts = np.zeros(cells)

@@ -19,6 +19,15 @@ FINE_CELLS = 1 << 18  # cells of the finest grid (64 levels per feature for thre
 SPLIT_START = 64  # the k-d tree starts from a grid of about size // 64 cells (cheaper first rounds)
 
 
+def col_range(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature minimum and span (1 where constant) of rows ``x``. Column by column:
+    numpy reduces a tall, narrow array along axis 0 some 20x slower."""
+    lo = np.array([x[:, j].min() for j in range(x.shape[1])], np.float64)
+    span = np.array([x[:, j].max() for j in range(x.shape[1])], np.float64) - lo
+    span[~(span > 0)] = 1.0
+    return lo, span
+
+
 def _levels(f: int, cells: int) -> int:
     return max(2, int(round(cells ** (1.0 / f))))
 
@@ -60,9 +69,7 @@ def grid_summary(
     budget = cells if budget is None else budget
     if n <= budget:
         return x, w
-    lo = x.min(axis=0)
-    span = x.max(axis=0) - lo
-    span[~(span > 0)] = 1.0
+    lo, span = col_range(x)
     scaled = (x - lo) / span
     finest = _levels(f, FINE_CELLS)
     if levels is not None:
@@ -117,9 +124,7 @@ def split_summary(x: np.ndarray, w: np.ndarray, size: int) -> tuple[np.ndarray, 
         return x, w
     # the first levels of the tree are a coarse grid (an eighth of the leaves): cheaper than
     # splitting one leaf at a time, and the scatter-driven splits that follow even it out
-    lo = x.min(axis=0)
-    span = x.max(axis=0) - lo
-    span[~(span > 0)] = 1.0
+    lo, span = col_range(x)
     leaf, m = _cells((x - lo) / span, _levels(f, max(1, size // SPLIT_START)))
     wx = x * w[:, None]
     while m < size:
