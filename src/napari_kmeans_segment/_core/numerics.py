@@ -147,19 +147,6 @@ def assign_rows(x, c, k, *, w=None, values=None, want_labels=False, want_dist=Fa
     return (labels, sum(p[1] for p in parts), sum(p[2] for p in parts), sum(p[3] for p in parts))
 
 
-def distinct_solutions(candidates: list[np.ndarray]) -> list[np.ndarray]:
-    """Attempts that reached the same centres (in any order) counted once, first kept."""
-    seen, out = set(), []
-    for c in candidates:
-        c = np.asarray(c, np.float32)
-        scale = float(np.abs(c).max()) or 1.0
-        key = np.round(c[np.lexsort(c.T[::-1])] / scale, 4).tobytes()
-        if key not in seen:
-            seen.add(key)
-            out.append(c)
-    return out
-
-
 def sums_by_label(x: np.ndarray, lab: np.ndarray, w: np.ndarray | None, k: int):
     cnt = np.bincount(lab, weights=w, minlength=k).astype(np.float64)
     sums = np.empty((k, x.shape[1]), np.float64)

@@ -117,7 +117,8 @@ TOOLTIPS: dict[str, str] = {
     "attempts": (
         "How many times the search starts again from different starting colours; the start "
         "whose groups are tightest (pixels closest to their group's colour) is kept. More "
-        "attempts give steadier results and take longer. OpenCV calls these attempts."
+        "attempts give steadier results and take longer (the fast mode makes about K / 3 "
+        "starts per attempt). OpenCV calls these attempts."
     ),
     "max_iter": (
         "Upper limit on refinement steps for each fresh start. Each step moves every group's colour to "
@@ -129,8 +130,10 @@ TOOLTIPS: dict[str, str] = {
         "changing (OpenCV calls it epsilon)."
     ),
     "init": (
-        "How the starting colours are picked. random: random pixels. k-means++: picked to be "
-        "spread apart, which often needs fewer refinement steps and gives steadier results."
+        "How the starting colours are picked in the exact mode. random: random pixels. "
+        "k-means++: picked to be spread apart, which often needs fewer refinement steps. "
+        "The fast mode always spreads its starts apart (k-means++ on a summary of every "
+        "pixel), so small groups of pixels still get a colour of their own."
     ),
     "seed": (
         "random: a new random start each run; the number used is saved with the result, so "
