@@ -78,10 +78,10 @@ def test_demo_opens_napari_with_the_widget_on_a_sample(monkeypatch, qtbot):
         assert [ly.name for ly in viewer.layers] == ["immunohistochemistry"]
         # the whole sample is in view once the dock took its place (issue 13)
         qtbot.wait(50)
-        zoom, center = viewer.camera.zoom, viewer.camera.center
+        zoom, center = viewer.scene.camera.zoom, viewer.scene.camera.center
         viewer.reset_view()
-        assert viewer.camera.zoom == pytest.approx(zoom)
-        assert viewer.camera.center == pytest.approx(center)
+        assert viewer.scene.camera.zoom == pytest.approx(zoom)
+        assert viewer.scene.camera.center == pytest.approx(center)
         widget = next(w for w in viewer.window.dock_widgets.values() if hasattr(w, "run_button"))
         assert widget.run() is not None
         qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)

@@ -61,3 +61,30 @@ def test_merge_away_the_selected_label_keeps_show_selected_drawing(viewer_widget
     assert layer.selected_label == 1
     assert layer.show_selected_label
     assert (np.asarray(layer.data) == 1).any()
+
+
+def test_a_few_planes_run_as_a_stack_get_a_channel_axis_hint(viewer_widget, qtbot):
+    """A (3, Y, X) fluorescence stack run with 'channel axis' none clusters each plane's pixels
+    as gray values of one stack; the status line says how to cluster them as channels."""
+    viewer, widget = viewer_widget
+    stack = np.moveaxis(data.immunohistochemistry()[::4, ::4], -1, 0)  # (3, 128, 128)
+    viewer.add_image(stack, name="fluo")
+    widget["n_clusters"].value = 3
+    run_and_wait(qtbot, widget)
+    assert "choose 'channel axis' 0" in widget.status.value
+    assert "3 planes" in widget.status.value
+    widget["channel_axis"].value = 0
+    run_and_wait(qtbot, widget)
+    assert "channel axis" not in widget.status.value
+    assert viewer.layers["fluo clusters"].data.shape == (128, 128)
+
+
+def test_a_z_stack_gets_no_channel_axis_hint(viewer_widget, qtbot):
+    """Many planes are z (or time), not channels: no hint."""
+    viewer, widget = viewer_widget
+    cam = data.camera()[::8, ::8]
+    viewer.add_image(np.stack([np.roll(cam, z, axis=0) for z in range(10)]), name="z stack")
+    widget["n_clusters"].value = 2
+    run_and_wait(qtbot, widget)
+    assert "channel axis" not in widget.status.value
+    assert viewer.layers["z stack clusters"].data.shape == (10, 64, 64)

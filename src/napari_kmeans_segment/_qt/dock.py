@@ -174,7 +174,10 @@ class KMeansWidget(KMeansForm):
 
         def done(seg: Segmentation) -> None:
             code = python_call(src, dict(opts, seed=seg.params["seed_used"]))
-            if self._write_result(layer, seg, src, code, mode, start) and self.loaded_model is not None:
+            written = self._write_result(layer, seg, src, code, mode, start)
+            if written and few_planes(src) is not None:
+                self._set_status(f"{self.status.value} {status('planes_hint', n=few_planes(src))}")
+            if written and self.loaded_model is not None:
                 show_info(
                     f"The loaded model '{self.loaded_model_name}' was set aside: "
                     "'apply model' now uses this run's model."
@@ -377,3 +380,12 @@ class KMeansWidget(KMeansForm):
         next cluster) in the background. Returns the worker."""
         self._current()
         return self.panel.measure.start_uncertainty(kind)
+
+
+def few_planes(src: Source) -> int | None:
+    """The number of planes of a single grayscale layer whose first axis is short enough
+    (2-8) to hold channels rather than z or time, clustered as one stack; else None."""
+    shape = src.spatial_shape
+    if src.rgb or src.channel_axis is not None or src.channel_names or len(shape) != 3:
+        return None
+    return int(shape[0]) if 2 <= shape[0] <= 8 else None

@@ -257,6 +257,8 @@ STATUS: dict[str, str] = {
     "no_image": "Open an image first (File > Open Sample > napari-kmeans-segment), then pick it.",
     "running": "Grouping '{name}' into {k} clusters ({mode})…",
     "done": "{k} clusters in '{layer}' ({mode}, {seconds:.1f} s).",
+    "planes_hint": "Its {n} planes were clustered together as one stack; if they are "
+    "channels (e.g. fluorescence), choose 'channel axis' 0 and Run again.",
     "first_run": "The first run in a new session takes a few seconds longer while napari "
     "prepares its label display.",
     "busy": "A run is already going; wait for it or press Cancel.",
