@@ -128,6 +128,10 @@ def test_extracted_objects_carry_their_measurements(dock, qtbot, tmp_path):
     panel.objects.setChecked(True)
     panel.min_size.setValue(30)
     panel.extract_btn.click()
+    # measured in the background: the window is not frozen while it runs
+    assert panel.measure.jobs.busy("objects")
+    assert f"ihc cluster {dab} objects" not in viewer.layers
+    qtbot.waitUntil(lambda: not panel.measure.jobs.busy("objects"), timeout=60_000)
     objects = viewer.layers[f"ihc cluster {dab} objects"]
     ref = regionprops_table(
         objects.data,
@@ -191,3 +195,21 @@ def test_warnings_of_a_job_become_notifications(dock, qtbot, notes):
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     qtbot.waitUntil(lambda: any("another range" in n for n in notes), timeout=5000)
     assert not any("far from every cluster" in n and "'ihc'" in n for n in notes)
+
+
+def test_objects_measured_while_the_clusters_change_are_not_written(dock, qtbot):
+    """A merge while the objects are measured in the background makes their result stale:
+    nothing is written, and the person is told to extract again."""
+    viewer, widget = dock
+    hed_run(qtbot, widget)
+    clusters = viewer.layers["ihc clusters"]
+    dab = label_of(clusters, "DAB")
+    panel = widget.panel
+    row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 2).text() == str(dab))
+    panel.table.selectRow(row)
+    panel.objects.setChecked(True)
+    panel.extract_btn.click()
+    others = [lab for lab in widget.session.index() if lab != dab]
+    widget.merge_clusters(others[:2])
+    qtbot.waitUntil(lambda: not panel.measure.jobs.busy("objects"), timeout=60_000)
+    assert not [ly.name for ly in viewer.layers if "objects" in ly.name]

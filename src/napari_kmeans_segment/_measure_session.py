@@ -203,36 +203,66 @@ class SessionMeasure:
     def objects_table(self, labels: Iterable[int], min_size: int = 0) -> tuple[np.ndarray, Any]:
         """Connected objects of the clusters ``labels`` and their measurements
         (:func:`~._core.measure.extract_objects`, with the cluster's name added)."""
-        import pandas as pd
+        compute, _ = self.objects_job(labels, min_size)
+        objects, f = compute()
+        return objects, self._named(f)
 
+    def objects_job(
+        self, labels: int | Iterable[int], min_size: int = 0
+    ) -> tuple[Callable[..., Any], Callable[[Any], Labels | None]]:
+        """``(compute(progress, cancel), done(result))`` for :meth:`extract_objects`: compute
+        reads only the (frozen) result and the source data; done writes the layer."""
         from ._core import extract_objects
 
-        layer, seg, src = self._state()
+        labels = [labels] if isinstance(labels, int | np.integer) else list(labels)
+        if isinstance(min_size, bool) or not isinstance(min_size, int | np.integer) or min_size < 0:
+            raise ValueError(f"min_size={min_size!r}: use a whole number of pixels >= 0.")
+        _, seg, src = self._state()
         labels = self.session._check(labels)
         lab = seg.labels[0] if seg.multiscale else seg.labels
         image = src.data[0] if src.multiscale else src.data
         scale, unit = physical(src.scale, src.units, np.ndim(lab), src.channel_axis)
-        objects, table = extract_objects(
-            lab,
-            labels,
-            image,
-            min_size=int(min_size),
-            scale=scale,
-            unit=unit,
-            rgb=src.rgb,
-            channel_axis=src.channel_axis,
-            channel_names=src.channel_names,
-        )
-        names = self.session.names()
-        f = pd.DataFrame(table)
+
+        def compute(progress: Any = None, cancel: Any = None) -> tuple[np.ndarray, Any]:
+            import pandas as pd
+
+            objects, table = extract_objects(
+                lab,
+                labels,
+                image,
+                min_size=int(min_size),
+                scale=scale,
+                unit=unit,
+                rgb=src.rgb,
+                channel_axis=src.channel_axis,
+                channel_names=src.channel_names,
+            )
+            return objects, pd.DataFrame(table)
+
+        def done(result: tuple[np.ndarray, Any]) -> Labels | None:
+            if self.session.seg is not seg:
+                show_info("The clusters changed while their objects were measured; extract them again.")
+                return None
+            objects, f = result
+            return self._write_objects(labels, int(min_size), objects, self._named(f))
+
+        return compute, done
+
+    def _named(self, f: pd.DataFrame) -> pd.DataFrame:
+        names = self.session.names()  # at write time: a rename during the job is kept
         f["cluster_name"] = [names.get(int(c), "") for c in f["cluster"]]
-        return objects, f
+        return f
 
     def extract_objects(self, labels: int | Iterable[int], min_size: int = 0) -> Labels:
         """Add the connected objects of one or more clusters as a Labels layer whose
-        ``features`` measure each object (napari shows them on hover)."""
-        labels = [labels] if isinstance(labels, int | np.integer) else list(labels)
-        objects, features = self.objects_table(labels, min_size)
+        ``features`` measure each object (napari shows them on hover). Blocking; the dock
+        runs :meth:`objects_job` in a worker."""
+        compute, done = self.objects_job(labels, min_size)
+        new = done(compute())
+        assert new is not None  # nothing can change the clusters between the two calls
+        return new
+
+    def _write_objects(self, labels: list[int], min_size: int, objects: np.ndarray, features: Any) -> Labels:
         layer, seg, src = self._state()
         kind = "cluster " + "+".join(str(v) for v in sorted(set(labels))) + " objects"
         out = Output(

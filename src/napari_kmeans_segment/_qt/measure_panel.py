@@ -261,6 +261,13 @@ class MeasurePanel(QWidget):
         compute, done = s.measure.uncertainty_job(kind)
         return self.jobs.start("uncertainty", f"Uncertainty map of {s.source.name}", compute, done)
 
+    def start_objects(self, labels: list[int], min_size: int = 0) -> Any:
+        """Extract and measure the objects of ``labels`` in the background (the worker; None
+        if objects are already being measured). The progress bar's Cancel drops the result."""
+        s = self._require()
+        compute, done = s.measure.objects_job(labels, min_size)
+        return self.jobs.start("objects", f"Objects of cluster(s) {labels} in {s.source.name}", compute, done)
+
     def _export_objects(self) -> None:
         s = self._require()
         layer = s.measure.objects_layer(s.viewer.layers.selection.active)

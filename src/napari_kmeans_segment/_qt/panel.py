@@ -326,7 +326,10 @@ class ClusterPanel(QWidget):
         sel = self.selected_labels()
         if len(sel) != 1:
             raise ValueError("Select exactly one cluster to extract.")
-        self._require().extract(sel[0], objects=self.objects.isChecked(), min_size=self.min_size.value())
+        if self.objects.isChecked():  # labelling and measuring objects can take seconds
+            self.measure.start_objects(sel, self.min_size.value())
+        else:
+            self._require().extract(sel[0])
 
     def _export(self) -> None:
         s = self._require()
