@@ -206,3 +206,22 @@ def test_outlier_warning_when_the_model_fits_the_image_poorly(ihc, ihc_seg):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert check_outliers(ihc_seg.model, own) < 0.05
+
+
+def test_renaming_a_cluster_background_marks_it(ihc, ihc_seg):
+    """A name starting with "background" marks background at a Run and in a model; typed
+    in the table it did not, so the tissue share silently still counted the cluster."""
+    viewer, s, _ = start(ihc, ihc_seg)
+    (bg,) = s.measure.background()
+    f = s.clusters.features
+    dab = int(f.loc[f["name"] == "DAB", "index"].item())
+    s.rename(dab, "Background (glass)")
+    assert s.measure.background() == sorted([bg, dab])
+    assert np.isnan(feature(s.clusters, dab, "tissue_share"))
+    (h,) = set(s.index()) - {bg, dab}
+    assert feature(s.clusters, h, "tissue_share") == pytest.approx(1.0)
+    s.rename(dab, "DAB")  # another name keeps the person's mark as it is
+    assert s.measure.background() == sorted([bg, dab])
+    s.measure.set_background([bg])
+    s.rename(bg, "background 1")  # already marked: nothing changes
+    assert s.measure.background() == [bg]

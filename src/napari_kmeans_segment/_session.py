@@ -352,6 +352,14 @@ class ClusterSession:
         f = layer.features.copy()
         f.loc[f["index"] == label, "name"] = str(name)
         layer.features = f  # emits features -> changed("names")
+        marked = self.measure.background()
+        if str(name).strip().lower().startswith("background") and label not in marked:
+            # the name marks background at a Run and in a model: the same when typed here
+            self.measure.set_background([*marked, label])
+            show_info(
+                f"Cluster {label} is named background, so it is now left out of the tissue "
+                "share; untick it under 'measure' to count it again."
+            )
 
     def export_table(self, path: str | Path) -> Path:
         """Write the cluster table (areas, background, a 'visible' column) as CSV."""
