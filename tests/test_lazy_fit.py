@@ -27,6 +27,26 @@ def test_lazy_fit_reads_blocks_up_to_the_byte_budget(monkeypatch):
     assert nks.segment_lazy(arr, 4, seed=0, sample_blocks=3).params["sample_blocks"] == 3
 
 
+@pytest.mark.parametrize("name", ["camera", "astronaut"])
+def test_a_masked_dask_array_leaves_its_masked_pixels_out_as_in_memory(name):
+    """A dask array of np.ma blocks: the mask was dropped, so masked pixels were fitted and
+    labelled (the in-memory path leaves them out: label 0, recoloured image unchanged)."""
+    img = getattr(data, name)()[::2, ::2]
+    m = np.zeros(img.shape[:2], bool)
+    m[:, :64] = True
+    m[100:120] = True
+    ma = np.ma.array(img, mask=np.broadcast_to(m[..., None], img.shape) if img.ndim == 3 else m)
+    mem = nks.segment(ma, 3, seed=0)
+    seg = nks.segment(da.from_array(ma, chunks=(64, 64) + img.shape[2:]), 3, seed=0)
+    labels, recolored = seg.labels.compute(), np.asarray(seg.recolored.compute())
+    assert (labels[m] == 0).all() and (labels[~m] > 0).all()
+    np.testing.assert_array_equal(recolored[m], img[m])
+    np.testing.assert_array_equal(seg.centers, mem.centers)
+    np.testing.assert_array_equal(labels, mem.labels)
+    np.testing.assert_array_equal(recolored, mem.recolored)
+    assert seg.counts.sum() == pytest.approx((~m).sum(), rel=0.01)
+
+
 def test_a_distributed_cluster_gives_the_threaded_result():
     distributed = pytest.importorskip("distributed")
     img = np.tile(data.astronaut(), (2, 2, 1))  # 1 MP: labelled through the colour table

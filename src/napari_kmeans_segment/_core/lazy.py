@@ -76,12 +76,22 @@ def segment_lazy(
     seed = new_seed() if seed is None else seed
     arr, is_rgb, layout = _channels_last(da.asarray(image), rgb, channel_axis)
     arr = arr.rechunk({arr.ndim - 1: -1})
+    valid = None
+    if np.ma.isMaskedArray(getattr(arr, "_meta", None)):  # np.ma blocks: masked pixels left out
+        valid = ~da.ma.getmaskarray(arr).any(axis=-1)
+        arr = da.ma.getdata(arr)
     n_blocks = int(np.prod(arr.numblocks))
     ids = _fit_blocks(arr, sample_blocks, np.random.default_rng(seed))
     if progress:
         progress(0.0, f"reading {len(ids)} of {n_blocks} blocks")
     cf = arr.shape[-1]
-    px = np.concatenate([np.asarray(b).reshape(-1, cf) for b in dask.compute(*[arr.blocks[i] for i in ids])])
+    blocks = dask.compute(
+        *[arr.blocks[i] for i in ids], *([] if valid is None else [valid.blocks[i[:-1]] for i in ids])
+    )
+    px = np.concatenate([np.asarray(b).reshape(-1, cf) for b in blocks[: len(ids)]])
+    n_read = px.shape[0]
+    if valid is not None:
+        px = px[np.concatenate([np.asarray(b).ravel() for b in blocks[len(ids) :]])]
     fitted = fit(
         px[:, None, :],
         n_clusters,
@@ -98,8 +108,8 @@ def segment_lazy(
         progress=progress,
         cancel=cancel,
     )
-    labels, recolored = apply_lazy(fitted.model, arr, is_rgb, layout, channel_axis)
-    scale = int(np.prod(arr.shape[:-1])) / max(px.shape[0], 1)
+    labels, recolored = apply_lazy(fitted.model, arr, is_rgb, layout, channel_axis, valid=valid)
+    scale = int(np.prod(arr.shape[:-1])) / max(n_read, 1)
     return replace(
         fitted,
         labels=labels,
@@ -222,9 +232,11 @@ def _table_labels(block, table, bits: int, n_colour: int):
     return lab.reshape(block.shape[:-1])
 
 
-def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None = None):
+def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None = None, valid=None):
     """Lazy labels and recoloured image of a channels-last dask array (from
     :func:`_channels_last`); the recoloured image is given back the source's layout.
+    ``valid``: an optional boolean dask array of the spatial shape; pixels where it is
+    False get label 0 and keep their value in the recoloured image (a masked array's mask).
 
     Each block is assigned once: the recoloured image is made from the labels. For 8/16-bit
     data (colours that pack into a 24-bit key) every block is labelled by a lookup in one
@@ -267,7 +279,12 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
 
         labels = arr.map_blocks(label_block, drop_axis=arr.ndim - 1, dtype=lab_dtype)
 
+    if valid is not None:
+        labels = da.where(valid, labels, 0).astype(lab_dtype)
+
     def recolor_block(block, lab):
+        if valid is not None:  # label 0 where masked: PixelImage then keeps those pixels
+            block = np.ma.array(block, mask=np.broadcast_to(lab == 0, block.shape))
         return recolor(PixelImage(block, rgb=is_rgb, channel_axis=ca), lab.ravel(), colors)
 
     recolored = da.map_blocks(recolor_block, arr, labels[..., None], dtype=arr.dtype)
