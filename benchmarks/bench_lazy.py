@@ -14,6 +14,16 @@ import time
 import numpy as np
 
 
+def best_of(fn, repeat: int = 3) -> float:
+    """The shortest of ``repeat`` wall times of ``fn()``, in seconds."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
 def bench_lazy(side: int = 4096, chunk: int = 128) -> None:
     import cv2
     import dask.array as da
@@ -37,30 +47,18 @@ def bench_lazy(side: int = 4096, chunk: int = 128) -> None:
     print(f"  label table (2^24 colours, once per model): {build:.2f} s")
 
     labels, _ = apply_lazy(model, arr, is_rgb, layout, None, use_table=True)
-    best = np.inf
-    for _ in range(3):
-        t = time.perf_counter()
-        labels.compute()
-        best = min(best, time.perf_counter() - t)
+    best = best_of(labels.compute)
     print(f"  lazy labels (table cached):   {mp / best:7.1f} MP/s ({best:.3f} s)")
 
     buf = np.zeros((256, 256, 256), np.float32)
     px = image.reshape(-1, 1, 3)
-    hbest = np.inf
-    for _ in range(3):
-        t = time.perf_counter()
-        cv2.calcHist([px], [0, 1, 2], None, [256] * 3, [0, 256] * 3, hist=buf)
-        hbest = min(hbest, time.perf_counter() - t)
+    hbest = best_of(lambda: cv2.calcHist([px], [0, 1, 2], None, [256] * 3, [0, 256] * 3, hist=buf))
     print(f"  one cv2.calcHist pass:        {mp / hbest:7.1f} MP/s ({hbest:.3f} s)")
     print(f"  ratio calcHist / lazy labels: {best / hbest:.2f}x (target <= 2x)")
 
     # dask's own floor: a map_blocks that only copies one channel, over the same chunks
     floor = arr.map_blocks(lambda b: b[..., 0].copy(), drop_axis=arr.ndim - 1, dtype=np.uint8)
-    fbest = np.inf
-    for _ in range(3):
-        t = time.perf_counter()
-        floor.compute()
-        fbest = min(fbest, time.perf_counter() - t)
+    fbest = best_of(floor.compute)
     print(f"  dask floor (copy one channel per chunk): {mp / fbest:7.1f} MP/s ({fbest:.3f} s)")
 
 

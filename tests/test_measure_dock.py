@@ -117,15 +117,20 @@ def test_panel_reports_areas_and_share_of_tissue(dock, qtbot):
     assert {r["label"]: r for r in measure.rows()}[h]["tissue_share"] == pytest.approx(100)
 
 
+def select_for_objects(viewer, widget, name):
+    """Select the row of the cluster called ``name`` and tick "as objects": (panel, label)."""
+    label = label_of(viewer.layers["ihc clusters"], name)
+    panel = widget.panel
+    row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 2).text() == str(label))
+    panel.table.selectRow(row)
+    panel.objects.setChecked(True)
+    return panel, label
+
+
 def test_extracted_objects_carry_their_measurements(dock, qtbot, tmp_path):
     viewer, widget = dock
     hed_run(qtbot, widget)
-    clusters = viewer.layers["ihc clusters"]
-    dab = label_of(clusters, "DAB")
-    panel = widget.panel
-    row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 2).text() == str(dab))
-    panel.table.selectRow(row)
-    panel.objects.setChecked(True)
+    panel, dab = select_for_objects(viewer, widget, "DAB")
     panel.min_size.setValue(30)
     panel.extract_btn.click()
     # measured in the background: the window is not frozen while it runs
@@ -155,7 +160,7 @@ def test_extracted_objects_carry_their_measurements(dock, qtbot, tmp_path):
     rows = list(csv.DictReader(open(path, encoding="utf-8")))
     assert [int(r["label"]) for r in rows] == list(ref["label"])
     # several clusters at once, from the console
-    h = label_of(clusters, "haematoxylin")
+    h = label_of(viewer.layers["ihc clusters"], "haematoxylin")
     both = widget.extract_objects([dab, h], min_size=30)
     assert both.name == f"ihc cluster {min(dab, h)}+{max(dab, h)} objects"
     assert set(both.features["cluster"]) <= {dab, h}
@@ -202,12 +207,7 @@ def test_objects_measured_while_the_clusters_change_are_not_written(dock, qtbot)
     nothing is written, and the person is told to extract again."""
     viewer, widget = dock
     hed_run(qtbot, widget)
-    clusters = viewer.layers["ihc clusters"]
-    dab = label_of(clusters, "DAB")
-    panel = widget.panel
-    row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 2).text() == str(dab))
-    panel.table.selectRow(row)
-    panel.objects.setChecked(True)
+    panel, dab = select_for_objects(viewer, widget, "DAB")
     panel.extract_btn.click()
     others = [lab for lab in widget.session.index() if lab != dab]
     widget.merge_clusters(others[:2])
