@@ -242,3 +242,39 @@ def test_free_functions_accept_dask_labels():
     assert isinstance(labels, da.Array)
     assert np.array_equal(labels.compute(), seg.merge([1, 2]).labels.compute())
     np.testing.assert_allclose(centers, seg.merge([1, 2]).centers)
+
+
+@pytest.mark.parametrize(
+    "shape, channel_axis, n_color",
+    [
+        ((300, 400), None, 1),  # gray
+        ((300, 400, 3), -1, 3),  # RGB
+        ((300, 400, 4), -1, 3),  # RGBA: alpha kept
+        ((3, 200, 300), 0, 3),  # channels first
+        ((4, 2, 100, 200), 1, 2),  # (Z, C, Y, X): a channel axis in the middle
+    ],
+)
+@pytest.mark.parametrize("lab_dtype", [np.uint8, np.uint16])
+def test_fill_and_member_on_large_images_match_numpy(shape, channel_axis, n_color, lab_dtype):
+    """The threaded copyto fill and the cv2.LUT membership used on large images (hide and
+    merge took seconds on 16 MP) give exactly what np.where / np.isin give."""
+    from napari_kmeans_segment._core.clusters import fill, member
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 60000, shape).astype(np.uint16)
+    spatial = shape if channel_axis is None else tuple(np.delete(shape, channel_axis))
+    lab = rng.integers(0, 7, spatial).astype(lab_dtype)
+    lab[0, 0] = 300 if lab_dtype == np.uint16 else 255  # past the end of the lookup table
+    sel = member(lab, [2, 5])
+    np.testing.assert_array_equal(sel, np.isin(lab, [2, 5]))
+    for value in ([0], [7, 8, 9][:n_color]):
+        out = fill(data, sel, np.asarray(value), n_color, channel_axis)
+        view = data if channel_axis is None else np.moveaxis(data, channel_axis, -1)
+        want = np.array(view, copy=True)
+        if channel_axis is None:
+            want[sel] = value[0]
+        else:
+            want[sel, :n_color] = np.broadcast_to(np.asarray(value), (n_color,))
+            want = np.moveaxis(want, -1, channel_axis)
+        np.testing.assert_array_equal(out, want)
+        assert out is not data and not np.shares_memory(out, data)
