@@ -206,3 +206,18 @@ def test_cli_save_model_keeps_the_background_option(ihc, tmp_path):
     args = [str(img), "-k", "3", "--seed", "0", "-o", str(tmp_path / "o"), "--save-model", str(path)]
     assert main([*args, "--background", "3"]) == 0
     assert nks.load_model(path).background == (3,)
+
+
+def test_cli_block_by_block_writes_the_names_of_a_merged_model(ihc, seg4, tmp_path):
+    import zarr
+
+    path = tmp_path / "slide.zarr"
+    z = zarr.create_array(str(path), shape=ihc.shape, chunks=(256, 256, 3), dtype=np.uint8)
+    z[:] = ihc
+    model = seg4.merge([1, 3]).model.named({1: "beans", 4: "glass"}, [4]).save(tmp_path / "m.json")
+    out = tmp_path / "out"
+    assert main([str(path), "--model", str(model), "-o", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "slide_clusters.csv")))
+    assert [(int(r["index"]), r["name"]) for r in rows] == [(1, "beans"), (2, "cluster 2"), (4, "glass")]
+    (summary,) = csv.DictReader(open(out / "summary.csv"))
+    assert "tissue_share_4" not in summary and "tissue_share_1" in summary
