@@ -125,6 +125,22 @@ def test_ihc_dab_haematoxylin_background(ihc, k, sample_size):
     assert all(mean_h[h_label] > mean_h[int(d)] for d in dab)
 
 
+def test_ihc_k2_names_the_nuclei_cluster_by_its_stain_not_background(ihc):
+    # At K=2 the light cluster holds the glass and the nuclei (more haematoxylin than the
+    # K=3 background): it is not unstained, so nothing is named (and ticked) background.
+    seg = segment(ihc, 2, color_space="hed", seed=0)
+    names = seg.default_names()
+    assert sorted(names) == ["DAB", "haematoxylin"]
+    assert seg.default_background() == []
+    hed = rgb2hed(ihc)[..., 0]
+    h = int(seg.index[names.index("haematoxylin")])
+    k3 = segment(ihc, 3, color_space="hed", seed=0)
+    bg3 = int(k3.index[k3.default_names().index("background")])
+    assert hed[seg.labels == h].mean() > hed[k3.labels == bg3].mean() + 0.003
+    # the threshold is absolute: the palest cluster is not background for being palest
+    assert dominant_stains(stained([[0.3, 0, 0.05], [0.6, 0, 0.1]])) == ["haematoxylin", "haematoxylin"]
+
+
 def test_rgb_default_has_no_haematoxylin_cluster(ihc):
     # The starting point: plain RGB, K=3 puts the nuclei with the light brown.
     seg = segment(ihc, 3, seed=0)

@@ -99,8 +99,10 @@ class ClusterSession:
 
     @property
     def model(self) -> KMeansModel:
-        """The current result's model (merges included)."""
-        return self._require()[1].model
+        """The current result's model (merges included) with the clusters' names and
+        background marks as they are now, so a saved or reapplied model keeps them."""
+        names = {k: v for k, v in self.names().items() if v.strip()}  # blank: no name
+        return self._require()[1].model.named(names, self.measure.background())
 
     def index(self) -> list[int]:
         return cluster_index(self._require()[0])
@@ -135,8 +137,9 @@ class ClusterSession:
     ) -> list[Layer]:
         """Write a new result (a Run or an applied model); clears undo. Returns its layers."""
         self.code = code
-        names = dict(zip(seg.index.tolist(), seg.default_names()))  # stain names for "hed"
-        background = [i for i, n in names.items() if n.lower().startswith("background")]
+        # a model's names and marks, else stain names for "hed" ("background..." marked)
+        names = dict(zip(seg.index.tolist(), seg.default_names()))
+        background = seg.default_background()
         colors = overlay_colors(centre_colors(seg.centers, src), seg.counts)
         cmap = direct_colormap(dict(zip(seg.index.tolist(), colors)))
         self._extra = dict(extra or {})
@@ -366,7 +369,7 @@ class ClusterSession:
         return self.measure.export_table(path)
 
     def save_model(self, path: str | Path) -> Path:
-        """Write the current result's model (merges included) as JSON."""
+        """Write the current result's model (merges, names and background marks included) as JSON."""
         return self.model.save(path)
 
     def write_preview(

@@ -57,6 +57,8 @@ def run(plan: Plan, args, console: Console) -> int:
                         )
                     fitted_now = model is None and plan.save_model is not None
                     if plan.save_model is not None and model is None:
+                        # --background is kept in the model: --model then measures the same tissue
+                        seg_model = seg_model.named(background=args.background or None)
                         write_model(tx.temp(plan.save_model), seg_model)
                     tx.commit()
                 if fitted_now:

@@ -40,6 +40,8 @@ def make_plan(args) -> Plan:
             model = nks.load_model(args.model)
         except (ValueError, TypeError) as e:
             problems.append(f"--model: {e}")
+    if model is not None and model.background and not args.background:
+        args.background = tuple(model.background)  # the model's marks, unless --background says
     n_labels = args.n_clusters if model is None else model_labels(model)[-1]
     if n_labels:
         problems += check_labels_exist(args, n_labels)

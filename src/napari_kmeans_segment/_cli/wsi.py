@@ -214,7 +214,9 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     centers = _centers(model, index)
     from .._core import cluster_table
 
-    write_table(tx.temp(item.outputs["clusters"]), cluster_table(np.asarray(index), counts[index], centers))
+    names = model.label_names()  # the model's names (as in memory), else stain names for "hed"
+    table = cluster_table(np.asarray(index), counts[index], centers, names)
+    write_table(tx.temp(item.outputs["clusters"]), table)
     return model, image_row(str(src.path), counts, None, args)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from .clusters import merge_label_map
 from .features import FeatureSpace
 from .image import PixelImage
-from .model_check import check_model_dict
+from .model_check import background_problem, check_model_dict, check_names, names_problem
 from .numerics import labels_dtype
 
 if TYPE_CHECKING:
@@ -46,6 +46,10 @@ class KMeansModel:
     params: dict
     version: str = field(default_factory=package_version)
     label_map: np.ndarray | None = None  # cluster i is written as label label_map[i]
+    # What the person called the labels (after merges) and which are background; None: not
+    # stored (older files), so results take default names (stain names for "hed").
+    names: dict[int, str] | None = None
+    background: tuple[int, ...] | None = None
 
     @property
     def n_clusters(self) -> int:
@@ -128,6 +132,8 @@ class KMeansModel:
             feature_space=self.feature_space,
             params=dict(self.params, method="model", applied=True),
             label_map=label_map,
+            names=None if self.names is None else dict(self.names),
+            background=self.background,
         )
 
     def _assign_planes(self, img, planes, opts, progress, cancel):
@@ -164,6 +170,52 @@ class KMeansModel:
             self.label_map, np.arange(1, self.n_clusters + 1)
         )
 
+    @property
+    def labels(self) -> list[int]:
+        """The labels this model writes (1..K, fewer after merges)."""
+        if self.label_map is None:
+            return list(range(1, self.n_clusters + 1))
+        return sorted({int(v) for v in self.label_map})
+
+    def named(self, names=None, background=None) -> KMeansModel:
+        """This model with cluster names (``{label: name}``; labels left out take default
+        names) and background labels, which results of :meth:`apply` and the saved file keep.
+        ``None`` keeps what the model has; ``{}`` / ``()`` clear it.
+
+        Raises
+        ------
+        ValueError
+            For a label that this model does not write, a name that is empty, longer than
+            200 characters or holds line breaks, or a label listed twice as background.
+        """
+        labels = set(self.labels)
+        names = self.names if names is None else names
+        background = self.background if background is None else background
+        if names is not None:
+            names = {int(k) if isinstance(k, np.integer) else k: v for k, v in dict(names).items()}
+            problem = names_problem(names, labels)
+            if problem:
+                raise ValueError(f"Cluster names: {problem}. Rename the cluster and save again.")
+            names = {int(k): str(v) for k, v in names.items()}
+        if background is not None:
+            background = [int(b) if isinstance(b, np.integer) else b for b in background]
+            problem = background_problem(background, labels)
+            if problem:
+                raise ValueError(f"Background: {problem}. Mark clusters of this model only.")
+            background = tuple(sorted(background))
+        return replace(self, names=names, background=background)
+
+    def label_names(self) -> list[str]:
+        """A name for every label of :attr:`labels`: the stored one, else a stain name for
+        ``color_space="hed"``, else "cluster <label>"."""
+        from .stains import names_for
+
+        labels = self.labels
+        default = names_for(self.label_colors()[np.asarray(labels) - 1], self.feature_space)
+        default = default or [f"cluster {i}" for i in labels]
+        stored = self.names or {}
+        return [stored.get(lab, d) for lab, d in zip(labels, default)]
+
     def label_colors(self) -> np.ndarray:
         """Row L - 1: the centre (image units) that pixels labelled L are recoloured with."""
         if not self.merges:
@@ -180,7 +232,10 @@ class KMeansModel:
         label_map = merge_label_map(self.label_map, self.n_clusters, group)
         centers = self.centers.copy()
         centers[label_map == group[0]] = center
-        return replace(self, label_map=label_map, centers=centers)
+        gone = set(group[1:])  # the merged cluster keeps the name and mark of its first label
+        names = None if self.names is None else {k: v for k, v in self.names.items() if k not in gone}
+        background = None if self.background is None else tuple(b for b in self.background if b not in gone)
+        return replace(self, label_map=label_map, centers=centers, names=names, background=background)
 
     def to_dict(self) -> dict:
         return {
@@ -194,6 +249,9 @@ class KMeansModel:
             "feature_space": self.feature_space.to_dict(),
             "params": _jsonable(self.params),
             "label_map": None if self.label_map is None else np.asarray(self.label_map).tolist(),
+            # optional (files written before them still load): {"label": name}, [labels]
+            "names": None if self.names is None else {str(k): v for k, v in sorted(self.names.items())},
+            "background": None if self.background is None else list(self.background),
         }
 
     def save(self, path) -> Path:
@@ -236,7 +294,17 @@ class KMeansModel:
                 "the model again."
             )
         fc, c, fs, params, label_map = check_model_dict(d)
-        return cls(fc, c, fs, params, version=str(d.get("package_version", "")), label_map=label_map)
+        names, background = check_names(d, label_map, fc.shape[0])
+        return cls(
+            fc,
+            c,
+            fs,
+            params,
+            version=str(d.get("package_version", "")),
+            label_map=label_map,
+            names=names,
+            background=background,
+        )
 
 
 def load_model(path) -> KMeansModel:

@@ -183,3 +183,59 @@ def check_model_dict(d: dict):
                 p.get("feature_space"), c.shape[1], pfc.shape[1], f"params.planes[{i}].feature_space"
             )
     return fc, c, fs, params, check_label_map(d.get("label_map"), k)
+
+
+MAX_NAME_LENGTH = 200  # characters in a cluster name: a table heading, not a document
+
+
+def names_problem(v, labels) -> str | None:
+    """What is wrong with ``v`` as the names of ``labels`` (a mapping label -> name, JSON
+    keys being strings), or None. Not every label needs a name."""
+    if not isinstance(v, dict):
+        return f"names is not a mapping of label to name: {v!r:.60}"
+    for key, name in v.items():
+        try:
+            label = int(key)
+        except (TypeError, ValueError):
+            return f"names has the key {key!r:.40}, not a label"
+        if isinstance(key, bool) or (isinstance(key, float | str) and str(label) != str(key).strip()):
+            return f"names has the key {key!r:.40}, not a label"
+        if label not in labels:
+            return f"names has a name for label {label}, which is not one of the labels {sorted(labels)}"
+        if not isinstance(name, str):
+            return f"names[{label}] is not text: {name!r:.40}"
+        if not name.strip() or len(name) > MAX_NAME_LENGTH:
+            return f"names[{label}] has {len(name)} characters; give 1 to {MAX_NAME_LENGTH}"
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+            return f"names[{label}] holds control characters (line breaks, tabs)"
+    return None
+
+
+def background_problem(v, labels) -> str | None:
+    """What is wrong with ``v`` as the background labels among ``labels``, or None."""
+    if not isinstance(v, list | tuple) or not all(isinstance(b, int) and not isinstance(b, bool) for b in v):
+        return f"background is not a list of labels: {v!r:.60}"
+    if len(set(v)) != len(v):
+        return "background lists a label twice"
+    bad = [b for b in v if b not in labels]
+    if bad:
+        return f"background holds {bad[:5]}, not among the labels {sorted(labels)}"
+    return None
+
+
+def check_names(d: dict, label_map: np.ndarray | None, k: int):
+    """(names, background) of a model dict; both None when the file has none (older files)."""
+    labels = set(range(1, k + 1)) if label_map is None else {int(v) for v in label_map}
+    names = d.get("names")
+    background = d.get("background")
+    if names is not None:
+        problem = names_problem(names, labels)
+        if problem:
+            raise Damaged(problem)
+        names = {int(key): str(v) for key, v in names.items()}
+    if background is not None:
+        problem = background_problem(background, labels)
+        if problem:
+            raise Damaged(problem)
+        background = tuple(sorted(int(b) for b in background))
+    return names, background

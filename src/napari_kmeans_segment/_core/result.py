@@ -103,6 +103,11 @@ class Segmentation:
     label_map : ndarray (K,) or None
         For a model with merged clusters: the label each of its K clusters is written as.
         ``centers``/``counts`` then have one row per label in :attr:`index`.
+    names : dict or None
+        ``{label: name}`` given by the model that made this result (see
+        :meth:`KMeansModel.named`); None for a fit.
+    background : tuple of int or None
+        The labels that model marks as background; None: decided by the names.
     """
 
     labels: Any
@@ -114,6 +119,8 @@ class Segmentation:
     feature_space: FeatureSpace
     params: dict = field(default_factory=dict)
     label_map: np.ndarray | None = None
+    names: dict[int, str] | None = None
+    background: tuple[int, ...] | None = None
 
     @property
     def n_clusters(self) -> int:
@@ -133,12 +140,23 @@ class Segmentation:
         return isinstance(self.labels, list | tuple)
 
     def default_names(self) -> list[str]:
-        """Names clusters start with: stain names ("DAB", "haematoxylin", "background", ...)
-        for ``color_space="hed"`` (see :mod:`.stains`), else "cluster <label>"."""
+        """Names clusters start with: the model's names (:attr:`names`), else stain names
+        ("DAB", "haematoxylin", "background", ...) for ``color_space="hed"`` (see
+        :mod:`.stains`), else "cluster <label>"."""
         from .stains import names_for
 
         names = names_for(self.centers, self.feature_space)
-        return names if names is not None else [f"cluster {i}" for i in self.index]
+        names = names if names is not None else [f"cluster {i}" for i in self.index]
+        stored = self.names or {}
+        return [stored.get(int(i), n) for i, n in zip(self.index, names)]
+
+    def default_background(self) -> list[int]:
+        """Labels that start as background: the model's (:attr:`background`), else those
+        whose :meth:`default_names` start with "background"."""
+        if self.background is not None:
+            return [int(b) for b in self.background]
+        names = self.default_names()
+        return [int(i) for i, n in zip(self.index, names) if n.strip().lower().startswith("background")]
 
     def table(
         self,
@@ -188,6 +206,8 @@ class Segmentation:
             feature_space=self.feature_space,
             params=dict(self.params),
             label_map=None if self.label_map is None else np.asarray(self.label_map),
+            names=None if self.names is None else dict(self.names),
+            background=self.background,
         )
 
     def save(self, path) -> Path:
@@ -224,6 +244,7 @@ class Segmentation:
         else:
             labels, recolored = one(self.labels, self.recolored)
         label_map = merge_label_map(self.label_map, self.feature_centers.shape[0], group)
+        gone = set(group[1:])  # the merged cluster keeps the name and mark of its first label
         return replace(
             self,
             labels=labels,
@@ -232,6 +253,10 @@ class Segmentation:
             counts=counts,
             label_map=label_map,
             params=dict(self.params),
+            names=None if self.names is None else {k: v for k, v in self.names.items() if k not in gone},
+            background=None
+            if self.background is None
+            else tuple(b for b in self.background if b not in gone),
         )
 
     def masked(self, image, hidden):
