@@ -11,6 +11,7 @@ from skimage import data
 from skimage.measure import regionprops_table
 
 import napari_kmeans_segment as nks
+from napari_kmeans_segment._qt.measure_panel import MARK_COLUMN
 
 PLUGIN = "napari-kmeans-segment"
 
@@ -103,9 +104,9 @@ def test_panel_reports_areas_and_share_of_tissue(dock, qtbot):
     row = next(
         r
         for r in range(measure.table.rowCount())
-        if measure.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == bg
+        if measure.table.item(r, MARK_COLUMN).data(Qt.ItemDataRole.UserRole) == bg
     )
-    measure.table.item(row, 0).setCheckState(Qt.CheckState.Unchecked)
+    measure.table.item(row, MARK_COLUMN).setCheckState(Qt.CheckState.Unchecked)
     assert widget.background_clusters() == []
     f = clusters.features
     np.testing.assert_allclose(f["tissue_share"], f["area_px"] / lab.size)

@@ -33,8 +33,9 @@ from qtpy.QtWidgets import (
 )
 
 from .._colors import drawn_labels, label_colors
+from .elided import ElidedLabel
 from .measure_panel import MeasurePanel
-from .table import DRAWN, LABEL, VALUE, ClusterTable, RowData
+from .table import DRAWN, FEW_ROWS, LABEL, VALUE, VISIBLE_ROWS, ClusterTable, RowData
 from .texts import status, tooltip
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class ClusterPanel(QWidget):
         self.session: ClusterSession | None = None
         self._layer: Labels | None = None  # the clusters layer whose display events we follow
         self._updating = False
+        self._shown: tuple[Any, Any] = (None, None)  # the session and result the table shows
         # Expanding: the table takes the dock's spare height (napari then adds no stretch)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.heading = wrapped_label("clusters: press Run", "clusters_heading")
@@ -148,8 +150,7 @@ class ClusterPanel(QWidget):
         self.loaded_row = QWidget()
         loaded = QHBoxLayout(self.loaded_row)
         loaded.setContentsMargins(0, 0, 0, 0)
-        self.model_label = wrapped_label("", "loaded_model")
-        self.model_label.setToolTip(tooltip("loaded_model"))
+        self.model_label = ElidedLabel("", "loaded_model")  # one line: the dock must fit 800 px
         loaded.addWidget(self.model_label, 3)
         self.apply_model_btn = QPushButton("apply model")
         self.forget_model_btn = QPushButton("clear")
@@ -163,7 +164,8 @@ class ClusterPanel(QWidget):
             loaded.addWidget(b, 1)
         self._lay.addWidget(self.loaded_row)
         self.measure = MeasurePanel()  # background, areas, objects, uncertainty (issue 14)
-        self._lay.addWidget(self.measure)
+        self._lay.addWidget(self.measure, 1)  # its table shares the spare height
+        self.measure.toggle.toggled.connect(self._on_measure_toggled)
         self.set_loaded_model(None, 0)
         self.refresh()
 
@@ -210,6 +212,11 @@ class ClusterPanel(QWidget):
         self.measure.set_session(session)
         self.refresh()
 
+    def _on_measure_toggled(self, on: bool) -> None:
+        """The measure section lists the clusters too: while it is open, the clusters table
+        may shrink to a few rows (it scrolls) so that the dock still fits the screen."""
+        self.table.set_min_rows(FEW_ROWS if on else VISIBLE_ROWS)
+
     def _on_changed(self, what: str = "") -> None:
         self.refresh()
 
@@ -227,9 +234,9 @@ class ClusterPanel(QWidget):
         """Show which model 'apply' will use (the dock calls this)."""
         apply = self.model_actions["apply_model"]
         if name:
-            self.model_label.setText(
-                f"loaded model '{name}' ({n_clusters} clusters): 'apply' "
-                "uses it until you clear it or Run again"
+            self.model_label.setText(status("loaded_model_line", model=name, k=n_clusters))
+            self.model_label.setToolTip(
+                f"{status('loaded_model_full', model=name, k=n_clusters)} {tooltip('loaded_model', wrap=False)}"
             )
             self.apply_model_btn.setText(f"apply '{name}'")
             apply.setText(f"apply the loaded model '{name}' to the image")
@@ -251,6 +258,10 @@ class ClusterPanel(QWidget):
         self.undo_btn.setEnabled(s is not None and s.can_undo)
         self._updating = True
         try:
+            shown = (s, None if s is None else s.seg)
+            if shown[0] is not self._shown[0] or shown[1] is not self._shown[1]:
+                self.table.clearSelection()  # rows chosen in another result mean nothing here
+                self._shown = shown
             if layer is None:
                 self.table.fill([])
                 self.heading.setText("clusters: press Run")
