@@ -11,9 +11,9 @@ from skimage import data
 from skimage.measure import regionprops_table
 
 import napari_kmeans_segment as nks
-from napari_kmeans_segment._qt.measure_panel import MARK_COLUMN
 
 PLUGIN = "napari-kmeans-segment"
+MARK_COLUMN = 1  # the background tick box, after the label column
 
 
 @pytest.fixture

@@ -161,6 +161,9 @@ class ClusterPanel(QWidget):
             b.setObjectName(key)
             b.setToolTip(tooltip(key))
             b.clicked.connect(lambda *_, sig=signal: sig.emit())
+            # short fixed words, so a long model name cannot push the line aside
+            b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            b.setMinimumWidth(40)
             loaded.addWidget(b, 1)
         self._lay.addWidget(self.loaded_row)
         self.measure = MeasurePanel()  # background, areas, objects, uncertainty (issue 14)
@@ -235,14 +238,13 @@ class ClusterPanel(QWidget):
         apply = self.model_actions["apply_model"]
         if name:
             self.model_label.setText(status("loaded_model_line", model=name, k=n_clusters))
-            self.model_label.setToolTip(
-                f"{status('loaded_model_full', model=name, k=n_clusters)} {tooltip('loaded_model', wrap=False)}"
-            )
-            self.apply_model_btn.setText(f"apply '{name}'")
+            full = status("loaded_model_full", model=name, k=n_clusters)
+            self.model_label.setToolTip(f"{full} {tooltip('loaded_model', wrap=False)}")
+            self.apply_model_btn.setToolTip(status("apply_loaded", model=name))
             apply.setText(f"apply the loaded model '{name}' to the image")
         else:
             self.model_label.setText("")
-            self.apply_model_btn.setText("apply model")
+            self.apply_model_btn.setToolTip(tooltip("apply_model"))
             apply.setText("apply this result's model to the image")
         self.loaded_row.setVisible(bool(name))
 

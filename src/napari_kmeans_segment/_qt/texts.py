@@ -287,6 +287,7 @@ STATUS: dict[str, str] = {
     "exported": "Cluster table written to {path}.",
     "model_saved": "Model saved to {path}.",
     "model_loaded": "Model '{model}' loaded ({k} clusters); press 'apply model' to use it.",
+    "apply_loaded": "Apply the loaded model '{model}' to the image.",
     "loaded_model_line": "Model '{model}': {k} clusters.",
     "loaded_model_full": "Loaded model '{model}' ({k} clusters): 'apply' uses it until you clear it "
     "or Run again.",
