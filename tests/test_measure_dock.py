@@ -96,7 +96,7 @@ def test_panel_reports_areas_and_share_of_tissue(dock, qtbot):
             assert np.isnan(r["tissue_share"])
         else:
             assert r["tissue_share"] == pytest.approx(100 * n / tissue, abs=0.01)
-    header = measure.table.horizontalHeaderItem(2).text()
+    header = measure.table.horizontalHeaderItem(MARK_COLUMN + 2).text()
     assert header == "area (µm^2)"
     assert "Tissue: " in measure.summary.text() and "'background'" in measure.summary.text()
     # unticking background in the panel: the tissue is the whole image

@@ -402,4 +402,6 @@ def labels_given(model: KMeansModel) -> int:
     """How many clusters ``model`` writes: merged clusters share one label (its label map)."""
     import numpy as np
 
-    return len(np.unique(model.label_map)) if model.merges else model.n_clusters
+    if model.label_map is None or not model.merges:
+        return model.n_clusters
+    return len(np.unique(np.asarray(model.label_map)))

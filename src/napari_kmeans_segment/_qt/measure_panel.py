@@ -118,11 +118,11 @@ class MeasurePanel(QWidget):
         compact_rows(self.table)  # one line per row, like the clusters table; names elided
         # share the dock's width rather than widen it or scroll sideways: the numbers take
         # what they need, the names the rest
-        header = self.table.horizontalHeader()
-        assert header is not None
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(MARK_COLUMN, QHeaderView.ResizeMode.Stretch)
-        header.setMinimumSectionSize(24)
+        heads = self.table.horizontalHeader()
+        assert heads is not None
+        heads.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        heads.setSectionResizeMode(MARK_COLUMN, QHeaderView.ResizeMode.Stretch)
+        heads.setMinimumSectionSize(24)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
         self.table.setMinimumHeight(rows_height(self.table, FEW_ROWS))
