@@ -151,7 +151,7 @@ class ClusterPanel(QWidget):
         loaded = QHBoxLayout(self.loaded_row)
         loaded.setContentsMargins(0, 0, 0, 0)
         self.model_label = ElidedLabel("", "loaded_model")  # one line: the dock must fit 800 px
-        loaded.addWidget(self.model_label, 3)
+        loaded.addWidget(self.model_label, 2)  # the buttons keep room for their words
         self.apply_model_btn = QPushButton("apply model")
         self.forget_model_btn = QPushButton("clear")
         for b, key, signal in (
