@@ -13,6 +13,7 @@ from skimage.measure import regionprops_table
 import napari_kmeans_segment as nks
 
 PLUGIN = "napari-kmeans-segment"
+MARK_COLUMN = 1  # the background tick box, after the label column
 
 
 @pytest.fixture
@@ -95,7 +96,7 @@ def test_panel_reports_areas_and_share_of_tissue(dock, qtbot):
             assert np.isnan(r["tissue_share"])
         else:
             assert r["tissue_share"] == pytest.approx(100 * n / tissue, abs=0.01)
-    header = measure.table.horizontalHeaderItem(2).text()
+    header = measure.table.horizontalHeaderItem(MARK_COLUMN + 2).text()
     assert header == "area (µm^2)"
     assert "Tissue: " in measure.summary.text() and "'background'" in measure.summary.text()
     # unticking background in the panel: the tissue is the whole image
@@ -103,9 +104,9 @@ def test_panel_reports_areas_and_share_of_tissue(dock, qtbot):
     row = next(
         r
         for r in range(measure.table.rowCount())
-        if measure.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == bg
+        if measure.table.item(r, MARK_COLUMN).data(Qt.ItemDataRole.UserRole) == bg
     )
-    measure.table.item(row, 0).setCheckState(Qt.CheckState.Unchecked)
+    measure.table.item(row, MARK_COLUMN).setCheckState(Qt.CheckState.Unchecked)
     assert widget.background_clusters() == []
     f = clusters.features
     np.testing.assert_allclose(f["tissue_share"], f["area_px"] / lab.size)

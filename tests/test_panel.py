@@ -328,7 +328,7 @@ def test_apply_model_uses_a_loaded_model_only_until_the_next_run(dock, qtbot, tm
     assert widget.panel.apply_model_btn.text() == "apply model"
     widget.load_model(path)  # loading it again is explicit, and shown by name
     assert "three.json" in widget.panel.model_label.text()
-    assert "three.json" in widget.panel.apply_model_btn.text()
+    assert "three.json" in widget.panel.apply_model_btn.toolTip()
     assert widget.apply_model() is not None
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     assert viewer.layers["astro clusters"].data.max() == 3

@@ -168,6 +168,7 @@ def test_status_messages_fill_their_placeholders():
         target=3,
         label=2,
         n=5,
+        axis=2,
         path="clusters.csv",
     )
     for key, template in STATUS.items():

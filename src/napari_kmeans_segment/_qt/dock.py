@@ -58,6 +58,7 @@ class KMeansWidget(KMeansForm):
         self.cancel_button.changed.connect(self.cancel)
         self.suggest_button.changed.connect(self.suggest_k)
         self.use_k_button.changed.connect(self.use_suggested_k)
+        self.image_layer.changed.connect(self.suggester.clear)  # its answer was for that image
         self.live_preview.changed.connect(self.preview.set_enabled)
         for w in self.parameter_widgets:
             w.changed.connect(self.preview.schedule)
@@ -175,8 +176,10 @@ class KMeansWidget(KMeansForm):
         def done(seg: Segmentation) -> None:
             code = python_call(src, dict(opts, seed=seg.params["seed_used"]))
             written = self._write_result(layer, seg, src, code, mode, start)
-            if written and few_planes(src) is not None:
-                self._set_status(f"{self.status.value} {status('planes_hint', n=few_planes(src))}")
+            planes = few_planes(src)
+            if written and planes is not None:
+                n, axis = planes
+                self._set_status(f"{self.status.value} {status('planes_hint', n=n, axis=axis)}")
             if written and self.loaded_model is not None:
                 show_info(
                     f"The loaded model '{self.loaded_model_name}' was set aside: "
@@ -264,8 +267,9 @@ class KMeansWidget(KMeansForm):
         self.loaded_model = load_model(path)
         self.loaded_model_name = Path(path).name
         self.loaded_model_path = str(Path(path).resolve())
-        self.panel.set_loaded_model(self.loaded_model_name, self.loaded_model.n_clusters)
-        self._set_status(status("model_loaded", model=self.loaded_model_name, k=self.loaded_model.n_clusters))
+        k = labels_given(self.loaded_model)
+        self.panel.set_loaded_model(self.loaded_model_name, k)
+        self._set_status(status("model_loaded", model=self.loaded_model_name, k=k))
         return self.loaded_model
 
     def forget_model(self, _: Any = None) -> None:
@@ -382,10 +386,22 @@ class KMeansWidget(KMeansForm):
         return self.panel.measure.start_uncertainty(kind)
 
 
-def few_planes(src: Source) -> int | None:
-    """The number of planes of a single grayscale layer whose first axis is short enough
-    (2-8) to hold channels rather than z or time, clustered as one stack; else None."""
+def few_planes(src: Source) -> tuple[int, int] | None:
+    """(planes, axis) of a single grayscale 3-D layer clustered as one stack whose first or
+    last axis is short enough (2-8) to hold channels rather than z, time or space; else None."""
     shape = src.spatial_shape
     if src.rgb or src.channel_axis is not None or src.channel_names or len(shape) != 3:
         return None
-    return int(shape[0]) if 2 <= shape[0] <= 8 else None
+    for axis in (0, 2):  # (C, Y, X) as microscopes write it, or (Y, X, C) as photographs
+        if 2 <= shape[axis] <= 8:
+            return int(shape[axis]), axis
+    return None
+
+
+def labels_given(model: KMeansModel) -> int:
+    """How many clusters ``model`` writes: merged clusters share one label (its label map)."""
+    import numpy as np
+
+    if model.label_map is None or not model.merges:
+        return model.n_clusters
+    return len(np.unique(np.asarray(model.label_map)))

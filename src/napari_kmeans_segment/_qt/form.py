@@ -3,8 +3,8 @@ thread.
 
 Layout, top to bottom (the dock adds the cluster panel below)::
 
+    image              the layer to segment (never scrolls out of view)
     [scrolls when the screen is short]
-      image            the layer to segment
       clusters (K)     [K]  [Suggest K]
       colour space
       > channels, mask and more features     (folded)
@@ -33,8 +33,8 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.layers import Image, Labels, Shapes
-from qtpy.QtCore import QEvent, QSize, Qt
-from qtpy.QtWidgets import QComboBox, QScrollArea, QSizePolicy
+from qtpy.QtCore import QEvent, QObject, QSize, Qt
+from qtpy.QtWidgets import QComboBox, QLabel, QScrollArea, QSizePolicy, QWidget
 
 from .._core.features import COLOR_SPACES
 from .._core.options import DEFAULTS, INITS, MODES, sample_size_for_mode
@@ -46,7 +46,7 @@ from .texts import tooltip
 if TYPE_CHECKING:
     import napari
 
-MIN_FORM_HEIGHT = 110  # px the form keeps on a short screen (it scrolls below that)
+MIN_FORM_HEIGHT = 80  # px the form keeps on a short screen (it scrolls below that)
 
 
 class FormScroll(QScrollArea):
@@ -102,6 +102,30 @@ class FormScroll(QScrollArea):
         w = inner.minimumSizeHint().width() if inner is not None else 0
         bar = self.verticalScrollBar()
         return QSize(w + (bar.sizeHint().width() if bar is not None else 0), MIN_FORM_HEIGHT)
+
+
+class LabelAligner(QObject):
+    """Gives the labels of widgets in different containers one width, so their inputs line
+    up; again whenever the form is shown or restyled (napari's theme sets the font)."""
+
+    def __init__(self, root: QWidget, widgets: list[Any]):
+        super().__init__(root)
+        self.labels = [lw.native.findChild(QLabel) for w in widgets if (lw := w._labeled_widget())]
+        root.installEventFilter(self)
+        self.align()
+
+    def align(self) -> None:
+        labels = [lb for lb in self.labels if lb is not None]
+        for lb in labels:
+            lb.setMinimumWidth(0)
+        widest = max((lb.sizeHint().width() for lb in labels), default=0)
+        for lb in labels:
+            lb.setMinimumWidth(widest)
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+        if event.type() in (QEvent.Type.Show, QEvent.Type.StyleChange, QEvent.Type.FontChange):
+            self.align()
+        return False
 
 
 def _tipped(widget: Any, key: str | None = None) -> Any:
@@ -203,9 +227,11 @@ class KMeansForm(Container):
             tooltip=tooltip("n_clusters"),
         )
         k_row.margins = (0, 0, 0, 0)
-        basics = Container(
-            name="basics", widgets=[self.image_layer, k_row, self.color_space, self.stain_vectors]
-        )
+        # the image stays above the scrolling settings: Suggest K's plot, kept in view in a
+        # short form, must not hide which image the settings (and its answer) are for
+        image_row = Container(name="image_row", widgets=[self.image_layer])
+        image_row.margins = (0, 0, 4, 0)
+        basics = Container(name="basics", widgets=[k_row, self.color_space, self.stain_vectors])
         basics.margins = (0, 0, 0, 0)
         self.features_box = Expander(
             "channels, mask and more features",
@@ -245,9 +271,12 @@ class KMeansForm(Container):
             widgets=[self.live_preview, self.run_button, self.cancel_button],
         )
         run_row.margins = (0, 0, 0, 0)
-        self.extend([run_row, self.status])
+        self.extend([image_row, run_row, self.status])
         self.scroll = FormScroll(self.settings.native)
-        self.native.layout().insertWidget(0, self.scroll)
+        self.native.layout().insertWidget(1, self.scroll)
+        self._aligner = LabelAligner(
+            self.native, [self.image_layer, k_row, self.color_space, self.stain_vectors]
+        )
         for label in (self.status, self.suggest_result):
             label.native.setWordWrap(True)  # long text wraps instead of widening the dock
             label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_info
 from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -31,16 +32,28 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .._colors import label_colors
 from .._measure_session import UNCERTAINTY_KINDS
 from .jobs import Jobs
+from .table import FEW_ROWS, compact_rows, rows_height
 from .texts import tooltip
 
 if TYPE_CHECKING:
     from .._session import ClusterSession
 
-COLUMNS = ["background", "pixels", "area", "% image", "% tissue"]
-_TIPS = ["column_background", "column_area_px", "column_area", "column_image_share", "column_tissue_share"]
+COLUMNS = ["label", "background", "pixels", "area", "% image", "% tissue"]
+_TIPS = [
+    "column_label",
+    "column_background",
+    "column_area_px",
+    "column_area",
+    "column_image_share",
+    "column_tissue_share",
+]
 TITLE = "measure: background, areas, objects, uncertainty"
+MARK_COLUMN = COLUMNS.index("background")  # the name, with the background tick box
+MAX_ROWS = 6  # the table asks for room for this many rows at most (more scroll), as the
+# clusters table does, so that the two share the dock's height
 
 
 def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -54,6 +67,23 @@ def _number(value: float) -> str:
     if math.isnan(value):
         return ""
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def percent(value: float) -> str:
+    """One format for every share: one decimal (34.0, 7.2), two significant digits below 1%
+    (0.34, 0.031) so that a small cluster does not read as 0; empty for NaN."""
+    if math.isnan(value):
+        return ""
+    if value == 0 or abs(round(value, 1)) >= 1:
+        return f"{value:.1f}"
+    return f"{value:.2g}"
+
+
+def swatch(rgba: Any, size: int = 10) -> QIcon:
+    """A small square of the cluster's colour, as the clusters table shows it."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(QColor(*(int(round(float(v) * 255)) for v in list(rgba)[:3])))
+    return QIcon(pixmap)
 
 
 class MeasurePanel(QWidget):
@@ -85,12 +115,17 @@ class MeasurePanel(QWidget):
             header = self.table.horizontalHeaderItem(c)
             if header is not None:
                 header.setToolTip(tooltip(key))
-        self.table.verticalHeader().setVisible(False)  # type: ignore[union-attr]
-        # share the dock's width rather than widen it or scroll sideways
-        self.table.horizontalHeader().setSectionResizeMode(  # type: ignore[union-attr]
-            QHeaderView.ResizeMode.Stretch
-        )
+        compact_rows(self.table)  # one line per row, like the clusters table; names elided
+        # share the dock's width rather than widen it or scroll sideways: the numbers take
+        # what they need, the names the rest
+        heads = self.table.horizontalHeader()
+        assert heads is not None
+        heads.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        heads.setSectionResizeMode(MARK_COLUMN, QHeaderView.ResizeMode.Stretch)
+        heads.setMinimumSectionSize(24)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.table.setMinimumHeight(rows_height(self.table, FEW_ROWS))
         self.table.itemChanged.connect(self._on_item_changed)
         self.uncertainty_btn = QPushButton("uncertainty map")
         self.uncertainty_btn.setToolTip(tooltip("uncertainty"))
@@ -99,24 +134,25 @@ class MeasurePanel(QWidget):
         for kind, (text, _) in UNCERTAINTY_KINDS.items():
             self.uncertainty_kind.addItem(text, kind)
         self.uncertainty_kind.setToolTip(tooltip("uncertainty_kind"))
-        self.export_objects_btn = QPushButton("export objects CSV…")
+        self.export_objects_btn = QPushButton("objects CSV…")
         self.export_objects_btn.setToolTip(tooltip("export_objects"))
         self.export_objects_btn.clicked.connect(lambda *_: _guarded(self._export_objects)())
 
         self.body = QWidget()
         body = QVBoxLayout(self.body)
         body.setContentsMargins(12, 0, 0, 0)
-        body.addWidget(self.table)
-        for row in ([self.uncertainty_btn, self.uncertainty_kind], [self.export_objects_btn]):
-            h = QHBoxLayout()
-            for w in row:
-                h.addWidget(w)
-            body.addLayout(h)
+        body.addWidget(self.table, 1)
+        buttons = QHBoxLayout()  # one row: the section must fit beside the clusters table
+        for w in (self.uncertainty_btn, self.uncertainty_kind, self.export_objects_btn):
+            w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            w.setMinimumWidth(40)
+            buttons.addWidget(w, 1)
+        body.addLayout(buttons)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.toggle)
         lay.addWidget(self.summary)
-        lay.addWidget(self.body)
+        lay.addWidget(self.body, 1)
         self.set_expanded(False)
 
     # -- what the section observes ---------------------------------------------------------------
@@ -153,11 +189,12 @@ class MeasurePanel(QWidget):
                 self.summary.setText("")
                 return
             unit = str(f["area_unit"].iloc[0])
-            self.table.setHorizontalHeaderLabels(COLUMNS[:2] + [f"area ({unit})"] + COLUMNS[3:])
-            self.table.setColumnHidden(2, unit == "px")  # the same numbers as 'pixels'
+            self.table.setHorizontalHeaderLabels(COLUMNS[:3] + [f"area ({unit})"] + COLUMNS[4:])
+            self.table.setColumnHidden(3, unit == "px")  # the same numbers as 'pixels'
             self.table.setRowCount(len(f))
-            for r, (_, row) in enumerate(f.iterrows()):
-                for c, item in enumerate(self._row_items(row)):
+            colors = label_colors(layer, [int(v) for v in f["index"]])
+            for r, ((_, row), rgba) in enumerate(zip(f.iterrows(), colors)):
+                for c, item in enumerate(self._row_items(row, rgba)):
                     self.table.setItem(r, c, item)
             self._fit_height()
             self.summary.setText(self._summary(f, unit))
@@ -165,35 +202,38 @@ class MeasurePanel(QWidget):
             self._updating = False
 
     @staticmethod
-    def _row_items(row: Any) -> list[QTableWidgetItem]:
+    def _row_items(row: Any, rgba: Any) -> list[QTableWidgetItem]:
         fixed = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        mark = QTableWidgetItem(str(row["name"]))
+        label, name = int(row["index"]), str(row["name"])
+        tip = f"{name} (cluster {label})"
+        number = QTableWidgetItem(str(label))  # with its colour, to find it in the image
+        number.setIcon(swatch(rgba))
+        mark = QTableWidgetItem(name)
         mark.setFlags(fixed | Qt.ItemFlag.ItemIsUserCheckable)
         mark.setCheckState(Qt.CheckState.Checked if bool(row["background"]) else Qt.CheckState.Unchecked)
-        mark.setData(Qt.ItemDataRole.UserRole, int(row["index"]))
-        mark.setToolTip(f"{row['name']} (cluster {int(row['index'])})")
-        items = [mark]
-        for value in (
-            float(row["area_px"]),
-            float(row["area"]),
-            100 * float(row["share"]),
-            100 * float(row["tissue_share"]),
+        mark.setData(Qt.ItemDataRole.UserRole, label)
+        items = [number, mark]
+        for value, text in (
+            (float(row["area_px"]), _number),
+            (float(row["area"]), _number),
+            (100 * float(row["share"]), percent),
+            (100 * float(row["tissue_share"]), percent),
         ):
-            item = QTableWidgetItem(_number(value))
+            item = QTableWidgetItem(text(value))
             item.setData(Qt.ItemDataRole.UserRole, value)  # the number, for rows()
             items.append(item)
-        for item in items[1:]:
-            item.setFlags(fixed)
-            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        for item in items:
+            item.setToolTip(tip)  # the whole name, however narrow the column
+            if item is not mark:
+                item.setFlags(fixed)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return items
 
     def _fit_height(self) -> None:
-        """As tall as its rows (up to 8, then it scrolls), neither squeezed nor taking room
-        from the cluster table; computed from size hints, as it may not be shown yet."""
-        t = self.table
-        row = t.verticalHeader().defaultSectionSize()  # type: ignore[union-attr]
-        header = t.horizontalHeader().sizeHint().height()  # type: ignore[union-attr]
-        t.setFixedHeight(row * min(max(t.rowCount(), 1), 8) + header + 2 * t.frameWidth())
+        """Room for its rows up to MAX_ROWS (then it scrolls) and no more, so the clusters
+        table keeps the rest; it may shrink to FEW_ROWS rows so the dock fits a short screen.
+        From size hints, as it may not be shown yet."""
+        self.table.setMaximumHeight(rows_height(self.table, min(max(self.table.rowCount(), 1), MAX_ROWS)))
 
     @staticmethod
     def _summary(f: Any, unit: str) -> str:
@@ -213,7 +253,7 @@ class MeasurePanel(QWidget):
         area, share and tissue_share in percent (NaN when empty), as numbers."""
         out = []
         for r in range(self.table.rowCount()):
-            mark, px, area, share, tissue = (self._cell(r, c) for c in range(len(COLUMNS)))
+            _, mark, px, area, share, tissue = (self._cell(r, c) for c in range(len(COLUMNS)))
             role = Qt.ItemDataRole.UserRole
             out.append(
                 {
@@ -240,11 +280,11 @@ class MeasurePanel(QWidget):
         return self.session
 
     def _on_item_changed(self, item: QTableWidgetItem) -> None:
-        if self._updating or item.column() != 0:
+        if self._updating or item.column() != MARK_COLUMN:
             return
         marks = [
             int(m.data(Qt.ItemDataRole.UserRole))
-            for m in (self.table.item(r, 0) for r in range(self.table.rowCount()))
+            for m in (self.table.item(r, MARK_COLUMN) for r in range(self.table.rowCount()))
             if m is not None and m.checkState() == Qt.CheckState.Checked
         ]
         _guarded(lambda: self._require().measure.set_background(marks))()

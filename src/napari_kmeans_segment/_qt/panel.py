@@ -33,8 +33,9 @@ from qtpy.QtWidgets import (
 )
 
 from .._colors import drawn_labels, label_colors
+from .elided import ElidedLabel
 from .measure_panel import MeasurePanel
-from .table import DRAWN, LABEL, VALUE, ClusterTable, RowData
+from .table import DRAWN, FEW_ROWS, LABEL, VALUE, VISIBLE_ROWS, ClusterTable, RowData
 from .texts import status, tooltip
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class ClusterPanel(QWidget):
         self.session: ClusterSession | None = None
         self._layer: Labels | None = None  # the clusters layer whose display events we follow
         self._updating = False
+        self._shown: tuple[Any, Any] = (None, None)  # the session and result the table shows
         # Expanding: the table takes the dock's spare height (napari then adds no stretch)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.heading = wrapped_label("clusters: press Run", "clusters_heading")
@@ -148,9 +150,8 @@ class ClusterPanel(QWidget):
         self.loaded_row = QWidget()
         loaded = QHBoxLayout(self.loaded_row)
         loaded.setContentsMargins(0, 0, 0, 0)
-        self.model_label = wrapped_label("", "loaded_model")
-        self.model_label.setToolTip(tooltip("loaded_model"))
-        loaded.addWidget(self.model_label, 3)
+        self.model_label = ElidedLabel("", "loaded_model")  # one line: the dock must fit 800 px
+        loaded.addWidget(self.model_label, 2)  # the buttons keep room for their words
         self.apply_model_btn = QPushButton("apply model")
         self.forget_model_btn = QPushButton("clear")
         for b, key, signal in (
@@ -160,10 +161,14 @@ class ClusterPanel(QWidget):
             b.setObjectName(key)
             b.setToolTip(tooltip(key))
             b.clicked.connect(lambda *_, sig=signal: sig.emit())
+            # short fixed words, so a long model name cannot push the line aside
+            b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            b.setMinimumWidth(40)
             loaded.addWidget(b, 1)
         self._lay.addWidget(self.loaded_row)
         self.measure = MeasurePanel()  # background, areas, objects, uncertainty (issue 14)
-        self._lay.addWidget(self.measure)
+        self._lay.addWidget(self.measure, 1)  # its table shares the spare height
+        self.measure.toggle.toggled.connect(self._on_measure_toggled)
         self.set_loaded_model(None, 0)
         self.refresh()
 
@@ -210,6 +215,11 @@ class ClusterPanel(QWidget):
         self.measure.set_session(session)
         self.refresh()
 
+    def _on_measure_toggled(self, on: bool) -> None:
+        """The measure section lists the clusters too: while it is open, the clusters table
+        may shrink to a few rows (it scrolls) so that the dock still fits the screen."""
+        self.table.set_min_rows(FEW_ROWS if on else VISIBLE_ROWS)
+
     def _on_changed(self, what: str = "") -> None:
         self.refresh()
 
@@ -227,15 +237,14 @@ class ClusterPanel(QWidget):
         """Show which model 'apply' will use (the dock calls this)."""
         apply = self.model_actions["apply_model"]
         if name:
-            self.model_label.setText(
-                f"loaded model '{name}' ({n_clusters} clusters): 'apply' "
-                "uses it until you clear it or Run again"
-            )
-            self.apply_model_btn.setText(f"apply '{name}'")
+            self.model_label.setText(status("loaded_model_line", model=name, k=n_clusters))
+            full = status("loaded_model_full", model=name, k=n_clusters)
+            self.model_label.setToolTip(f"{full} {tooltip('loaded_model', wrap=False)}")
+            self.apply_model_btn.setToolTip(status("apply_loaded", model=name))
             apply.setText(f"apply the loaded model '{name}' to the image")
         else:
             self.model_label.setText("")
-            self.apply_model_btn.setText("apply model")
+            self.apply_model_btn.setToolTip(tooltip("apply_model"))
             apply.setText("apply this result's model to the image")
         self.loaded_row.setVisible(bool(name))
 
@@ -251,6 +260,10 @@ class ClusterPanel(QWidget):
         self.undo_btn.setEnabled(s is not None and s.can_undo)
         self._updating = True
         try:
+            shown = (s, None if s is None else s.seg)
+            if shown[0] is not self._shown[0] or shown[1] is not self._shown[1]:
+                self.table.clearSelection()  # rows chosen in another result mean nothing here
+                self._shown = shown
             if layer is None:
                 self.table.fill([])
                 self.heading.setText("clusters: press Run")

@@ -41,12 +41,13 @@ class SuggestK:
         self.form, self.jobs, self.set_status = form, jobs, set_status
         self.k: int | None = None
         self.plot: SuggestKPlot | None = None  # made on first use: matplotlib loads then
+        self.layer: Any = None  # the image the shown (or coming) answer is for
 
     def start(self, k_range: range = range(2, 11)) -> Any:
         """Start scoring; returns the worker (None when the inputs are unusable or busy)."""
         form = self.form
         try:
-            _, src, opts = form.capture()
+            layer, src, opts = form.capture()
             if src.multiscale:
                 raise ValueError("Suggest K works on single-scale images.")
         except (ValueError, TypeError) as e:
@@ -79,6 +80,7 @@ class SuggestK:
             "main", f"Suggest K for {src.name}", compute, self._done, on_error=self._failed
         )
         if worker is not None:
+            self.layer = layer
             text = status("suggest_running", k_min=k_range.start, k_max=k_range.stop - 1)
             self.set_status(text)
             self._plot().show_message(text)
@@ -94,6 +96,17 @@ class SuggestK:
             raise ValueError("Press 'Suggest K' first.")
         self.form.n_clusters.value = self.k
         self.set_status(status("k_set", k=self.k))
+
+    def clear(self, _: Any = None) -> None:
+        """Another image was chosen: the answer shown was for the previous one, so hide it
+        (a search still running for it is dropped when it returns)."""
+        if self.form._image() is self.layer:
+            return
+        self.k = None
+        self.form.suggest_result.value = ""
+        self.form.use_k_button.visible = False
+        self.form.suggest_box.visible = False
+        self.form.scroll.release()
 
     def _plot(self) -> SuggestKPlot:
         """The plot, made on first use, above the verdict."""
@@ -113,6 +126,9 @@ class SuggestK:
         from .suggest_plot import verdict
 
         form = self.form
+        if form._image() is not self.layer:  # the person chose another image meanwhile
+            self.set_status(status("suggest_other_image", name=getattr(self.layer, "name", "")))
+            return
         self.k = int(res.k)
         self._plot().set_result(res)
         form.suggest_result.value = verdict(res)

@@ -21,6 +21,7 @@ from qtpy.QtWidgets import QHeaderView, QMenu, QSizePolicy, QTableWidget, QTable
 from .texts import tooltip
 
 VISIBLE_ROWS = 6  # rows the table always has room for (issue 13)
+FEW_ROWS = 2  # ... and while the measure section is open below it (the window must fit 800 px)
 ROW_HEIGHT_EM = 1.6  # row height in font heights: compact, still easy to click
 LABEL = Qt.ItemDataRole.UserRole  # every cell keeps its row's cluster label here
 VALUE = Qt.ItemDataRole.UserRole + 1  # the cell's own value (sort key, colour)
@@ -82,7 +83,10 @@ def _label(row: RowData) -> QTableWidgetItem:
 
 
 def _name(row: RowData) -> QTableWidgetItem:
-    return QTableWidgetItem(str(row.features["name"]))  # editable: double-click to rename
+    name = str(row.features["name"])
+    item = QTableWidgetItem(name)  # editable: double-click to rename
+    item.setToolTip(f"{name}: cluster {row.label}, average colour {row.centre}")  # when elided
+    return item
 
 
 def _share(row: RowData) -> QTableWidgetItem:
@@ -117,17 +121,13 @@ class ClusterTable(QTableWidget):
     def __init__(self, columns: list[Column] | None = None):
         super().__init__(0, 0)
         self.columns: list[Column] = []
+        self.min_rows = VISIBLE_ROWS  # the panel lowers it while the measure section is open
         self.setObjectName("clusters_table")
         self.setToolTip(tooltip("table"))
         self.setSortingEnabled(True)
         self.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setWordWrap(False)
-        vh = self.verticalHeader()
-        assert vh is not None
-        vh.setVisible(False)
-        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vh.setDefaultSectionSize(int(self.fontMetrics().height() * ROW_HEIGHT_EM))
+        compact_rows(self)
         header = self.horizontalHeader()
         assert header is not None
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -199,14 +199,34 @@ class ClusterTable(QTableWidget):
         return sorted(int(self.cell(r, "label").data(LABEL)) for r in rows)
 
     # -- size ------------------------------------------------------------------------------
-    def _rows_height(self, n: int) -> int:
-        header = self.horizontalHeader()
-        vh = self.verticalHeader()
-        assert header is not None and vh is not None
-        return header.sizeHint().height() + n * vh.defaultSectionSize() + 2 * self.frameWidth()
+    def set_min_rows(self, n: int) -> None:
+        """Keep room for ``n`` rows at least (more rows scroll)."""
+        self.min_rows = int(n)
+        self.updateGeometry()
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
-        return QSize(160, self._rows_height(VISIBLE_ROWS))
+        return QSize(160, rows_height(self, self.min_rows))
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
-        return QSize(340, self._rows_height(VISIBLE_ROWS))
+        return QSize(340, rows_height(self, VISIBLE_ROWS))
+
+
+def compact_rows(table: QTableWidget) -> None:
+    """One line per row, ROW_HEIGHT_EM font heights tall, long text elided in the middle (the
+    whole text is in the cell's tooltip): the panel's two tables look and size alike."""
+    table.setWordWrap(False)
+    table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    vh = table.verticalHeader()
+    assert vh is not None
+    vh.setVisible(False)
+    vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    vh.setDefaultSectionSize(int(table.fontMetrics().height() * ROW_HEIGHT_EM))
+
+
+def rows_height(table: QTableWidget, n: int) -> int:
+    """The height of ``table`` showing its header and ``n`` rows (from size hints, so it is
+    right before the table is shown)."""
+    header = table.horizontalHeader()
+    vh = table.verticalHeader()
+    assert header is not None and vh is not None
+    return header.sizeHint().height() + n * vh.defaultSectionSize() + 2 * table.frameWidth()

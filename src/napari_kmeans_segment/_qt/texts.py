@@ -29,9 +29,9 @@ TOOLTIPS: dict[str, str] = {
     ),
     "color_space": (
         "How colours are compared. rgb: as stored. lab: by how different they look to the "
-        "eye (a good start for stained slides and photographs). hsv: by hue, saturation and "
-        "brightness, with hue on a circle so that reds near both ends stay together. "
-        "hed: stain separation for brightfield H&E or H-DAB slides. Colour images only."
+        "eye (a good start for photographs). hsv: by hue, saturation and brightness, with hue "
+        "on a circle so that reds near both ends stay together. hed: stain separation, the "
+        "one to use for brightfield H&E or H-DAB slides. Colour images only."
     ),
     "hed": (
         "Stain separation for brightfield slides stained with H&E or H-DAB: each pixel is "
@@ -251,14 +251,14 @@ TOOLTIPS: dict[str, str] = {
 }
 
 # Status line and notifications. Placeholders: name (image layer), layer (output layer), k,
-# k_min, k_max, mode ("fast"/"exact"), seconds, reason, model, group, target, label, n, path.
+# k_min, k_max, mode ("fast"/"exact"), seconds, reason, model, group, target, label, n, axis, path.
 STATUS: dict[str, str] = {
     "ready": "Pick an image and K, then press Run.",
     "no_image": "Open an image first (File > Open Sample > napari-kmeans-segment), then pick it.",
     "running": "Grouping '{name}' into {k} clusters ({mode})…",
     "done": "{k} clusters in '{layer}' ({mode}, {seconds:.1f} s).",
-    "planes_hint": "Its {n} planes were clustered together as one stack; if they are "
-    "channels (e.g. fluorescence), choose 'channel axis' 0 and Run again.",
+    "planes_hint": "Its {n} planes (axis {axis}) were clustered together as one stack; if "
+    "they are channels (e.g. fluorescence), choose 'channel axis' {axis} and Run again.",
     "first_run": "The first run in a new session takes a few seconds longer while napari "
     "prepares its label display.",
     "busy": "A run is already going; wait for it or press Cancel.",
@@ -270,6 +270,8 @@ STATUS: dict[str, str] = {
     "suggest_step": "Trying K = {k}…",
     "suggest_done": "Best separated at K = {k}; press 'use K = {k}' to take it.",
     "suggest_cancelled": "Suggest K cancelled; K was not changed.",
+    "suggest_other_image": "Suggest K finished for '{name}', but another image is chosen now; "
+    "press Suggest K again for it.",
     "k_set": "K set to {k}; press Run.",
     "preview_running": "Preview on a smaller copy…",
     "preview_done": "Preview: {k} clusters on a smaller copy; press Run for the full image.",
@@ -285,6 +287,10 @@ STATUS: dict[str, str] = {
     "exported": "Cluster table written to {path}.",
     "model_saved": "Model saved to {path}.",
     "model_loaded": "Model '{model}' loaded ({k} clusters); press 'apply model' to use it.",
+    "apply_loaded": "Apply the loaded model '{model}' to the image.",
+    "loaded_model_line": "Model '{model}': {k} clusters.",
+    "loaded_model_full": "Loaded model '{model}' ({k} clusters): 'apply' uses it until you clear it "
+    "or Run again.",
     "model_cleared": "Loaded model cleared; 'apply model' uses the current result.",
     "model_applied": "Model '{model}' applied: {k} clusters in '{layer}'.",
     "copied": "The Python code for this run is on the clipboard.",
