@@ -361,3 +361,34 @@ def test_console_api_as_the_readme_shows_it(make_napari_viewer, qtbot, tmp_path,
     assert np.array_equal(ns["seg"].labels, viewer.layers["next image clusters"].data)
     assert viewer.layers["next image clusters"].data.max() <= 4
     assert (tmp_path / "clusters.csv").exists() and (tmp_path / "classes.json").exists()
+
+
+def test_save_dialogs_offer_names_from_the_image(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    """Every export offered "clusters.csv" / "model.json" / "objects.csv", so a folder of
+    slides ended with files overwritten or hard to tell apart: the image's name (made safe
+    for a file name) comes first."""
+    from qtpy.QtWidgets import QFileDialog
+
+    viewer = make_napari_viewer()
+    viewer.add_image(data.coffee()[::4, ::4], name="slide 3/a:b")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-means segmentation")
+    widget["n_clusters"].value = 3
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
+    offered = []
+
+    def dialog(parent, title, name, filt):
+        offered.append(name)
+        return str(tmp_path / name), filt
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", dialog)
+    widget.panel.export_btn.click()
+    widget.panel._save_model()
+    widget.extract_objects(1, min_size=5)
+    widget.panel.measure.export_objects_btn.click()
+    assert offered == [
+        "slide 3_a_b clusters.csv",
+        "slide 3_a_b model.json",
+        "slide 3_a_b cluster 1 objects.csv",
+    ]
+    assert all((tmp_path / name).is_file() for name in offered)

@@ -36,7 +36,7 @@ from .._colors import label_colors
 from .._measure_session import UNCERTAINTY_KINDS
 from .jobs import Jobs
 from .table import FEW_ROWS, compact_rows, rows_height
-from .texts import tooltip
+from .texts import file_name, tooltip
 
 if TYPE_CHECKING:
     from .._session import ClusterSession
@@ -312,7 +312,7 @@ class MeasurePanel(QWidget):
         s = self._require()
         layer = s.measure.objects_layer(s.viewer.layers.selection.active)
         path, _ = QFileDialog.getSaveFileName(
-            self, f"Export the objects of '{layer.name}'", "objects.csv", "CSV (*.csv)"
+            self, f"Export the objects of '{layer.name}'", file_name(f"{layer.name}.csv"), "CSV (*.csv)"
         )
         if path:
             show_info(f"Objects table written to {s.measure.export_objects(path, layer)}.")

@@ -36,7 +36,7 @@ from .._colors import drawn_labels, label_colors
 from .elided import ElidedLabel
 from .measure_panel import MeasurePanel
 from .table import DRAWN, FEW_ROWS, LABEL, VALUE, VISIBLE_ROWS, ClusterTable, RowData
-from .texts import status, tooltip
+from .texts import file_name, status, tooltip
 
 if TYPE_CHECKING:
     from napari.layers import Labels
@@ -346,13 +346,15 @@ class ClusterPanel(QWidget):
 
     def _export(self) -> None:
         s = self._require()
-        path, _ = QFileDialog.getSaveFileName(self, "Export cluster table", "clusters.csv", "CSV (*.csv)")
+        name = file_name(f"{s.source.name} clusters.csv")
+        path, _ = QFileDialog.getSaveFileName(self, "Export cluster table", name, "CSV (*.csv)")
         if path:
             show_info(status("exported", path=s.export_table(path)))
 
     def _save_model(self) -> None:
         s = self._require()
-        path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.json", "JSON (*.json)")
+        name = file_name(f"{s.source.name} model.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", name, "JSON (*.json)")
         if path:
             show_info(status("model_saved", path=s.save_model(path)))
 

@@ -11,6 +11,7 @@ The two modes are called "fast" and "exact" everywhere.
 from __future__ import annotations
 
 import html
+import re
 import string
 
 # Control names follow the dock's widget names (magicgui ``name=``); panel buttons and table
@@ -350,3 +351,9 @@ def status(key: str, **values: object) -> str:
 def placeholders(text: str) -> set[str]:
     """Names of the ``{...}`` fields in ``text``."""
     return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+
+
+def file_name(text: str) -> str:
+    """A file name offered in a save dialog, from layer names: characters that are not
+    allowed in file names (or would make a path) become "_"."""
+    return re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", text).strip() or "untitled"
