@@ -92,6 +92,25 @@ class KMeansWidget(KMeansForm):
         """True while a Run, Apply model or Suggest K job is running."""
         return self.jobs.busy("main")
 
+    def wait(self, timeout: float = 600.0) -> None:
+        """Wait, keeping napari responsive, until every background job of the dock is done
+        and its result written (Run, Apply model, Suggest K, preview, uncertainty map,
+        objects). For scripts and napari's console: ``w.run(); w.wait()``.
+
+        Raises
+        ------
+        TimeoutError
+            If jobs are still running after ``timeout`` seconds (they go on; Cancel stops them).
+        """
+        from qtpy.QtCore import QCoreApplication
+
+        end = time.perf_counter() + timeout
+        while not (self.jobs.idle and self.panel.measure.jobs.idle):
+            if time.perf_counter() > end:
+                raise TimeoutError(f"Still busy after {timeout} s: wait longer, or press Cancel.")
+            QCoreApplication.processEvents()
+            time.sleep(0.005)
+
     @property
     def _worker(self) -> Any:
         """The running main job's worker (None when idle); tests written before ``busy``."""

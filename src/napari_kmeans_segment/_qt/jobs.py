@@ -69,6 +69,11 @@ class Jobs:
     def busy(self, lane: str = "main") -> bool:
         return lane in self._jobs
 
+    @property
+    def idle(self) -> bool:
+        """True when no lane has a job (every result has been handed over)."""
+        return not self._jobs
+
     def worker(self, lane: str = "main") -> Any:
         job = self._jobs.get(lane)
         return None if job is None else job.worker

@@ -93,6 +93,11 @@ class SuggestK:
     def use(self) -> None:
         """Set K to the suggestion."""
         if self.k is None:
+            if self.jobs.busy("main"):
+                raise ValueError(
+                    "Suggest K is still running: wait for it (in napari's console, w.wait()), "
+                    "then take its K."
+                )
             raise ValueError("Press 'Suggest K' first.")
         self.form.n_clusters.value = self.k
         self.set_status(status("k_set", k=self.k))
