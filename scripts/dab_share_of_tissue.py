@@ -50,7 +50,7 @@ def fit_on_slides(images, per_slide: int = 50_000, seed: int = 0):
     return nks.segment(np.concatenate(pooled)[:, None, :], 3, color_space="hed", seed=seed, rgb=True).model
 
 
-def measure_slide(model, image, *, scale=None, unit=None, min_size=30) -> dict:
+def measure_slide(model, image, *, scale=None, unit=None, min_size=20) -> dict:
     """One slide's row: shares of tissue per stain, object count and outlier share."""
     seg = model.apply(image)
     names = seg.default_names()
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     p.add_argument("--save-model", type=Path, help="write the fitted model here")
     p.add_argument("--pixel-size", type=float, help="pixel size (both axes) in --unit")
     p.add_argument("--unit", default=None, help="length unit of --pixel-size, e.g. µm")
-    p.add_argument("--min-size", type=int, default=30, help="smallest DAB object (pixels)")
+    p.add_argument("--min-size", type=int, default=20, help="smallest DAB object, pixels (as in the dock)")
     p.add_argument("--demo", type=Path, help="write three tiles of the IHC sample here and use them")
     p.add_argument("--overwrite", action="store_true", help="replace an existing table or model file")
     a = p.parse_args(argv)

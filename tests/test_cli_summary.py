@@ -167,3 +167,45 @@ def test_stain_colour_space_from_the_shell(tmp_path):
     )
     names = [r["name"] for r in csv.DictReader(open(out / "s1_clusters.csv"))]
     assert "DAB" in names
+
+
+def test_objects_default_to_the_docks_smallest_size(tmp_path):
+    """Without --min-size the CLI counted every speck (0 px) while the dock and the slide
+    script dropped objects under 20 px, so the same slide gave 69 objects here and 15 there."""
+    files = three_slides(tmp_path)[:1]
+    out = tmp_path / "out"
+    assert main([str(files[0]), "-k", "3", "--seed", "0", "-o", str(out), "--objects", "1"]) == 0
+    (row,) = read_summary(out / "summary.csv")
+    labels = tifffile.imread(out / f"{files[0].stem}_labels.tif")
+    assert nks._core.MIN_OBJECT_PIXELS == 20
+    assert int(row["objects_1"]) == objects_of(labels, 1, 20)
+    assert objects_of(labels, 1, 0) > int(row["objects_1"])  # specks exist and are left out
+
+
+def test_hed_background_is_left_out_of_the_tissue_as_in_the_dock(tmp_path):
+    """The dock ticks the cluster a hed fit names "background"; the CLI reported no tissue
+    share without --background and saved no background in the model, so the README's
+    --model run on a folder measured glass as tissue."""
+    files = three_slides(tmp_path)
+    whole = tmp_path / "whole.png"  # the whole slide: tissue and glass
+    cv2.imwrite(str(whole), cv2.cvtColor(data.immunohistochemistry(), cv2.COLOR_RGB2BGR))
+    out, model = tmp_path / "out", tmp_path / "ihc.json"
+    fit = [str(whole), "-k", "3", "--seed", "0", "--color-space", "hed", "-o", str(out)]
+    assert main([*fit, "--save-model", str(model)]) == 0
+    table = list(csv.DictReader(open(out / "whole_clusters.csv")))
+    (bg,) = [int(r["index"]) for r in table if r["name"] == "background"]
+    assert nks.load_model(model).background == (bg,)
+    (row,) = read_summary(out / "summary.csv")
+    counts = {int(r["index"]): int(r["count"]) for r in table}
+    tissue = sum(counts.values()) - counts[bg]
+    assert int(row["tissue"]) == tissue and f"tissue_share_{bg}" not in row
+    for lab in set(counts) - {bg}:
+        assert float(row[f"tissue_share_{lab}"]) == pytest.approx(counts[lab] / tissue)
+    out2 = tmp_path / "out2"  # the folder, measured with the model: the same background
+    assert main([*map(str, files), "--model", str(model), "-o", str(out2)]) == 0
+    rows = read_summary(out2 / "summary.csv")
+    assert all(f"tissue_share_{bg}" not in r and int(r["tissue"]) > 0 for r in rows)
+    out3 = tmp_path / "out3"  # --background still says which, over the model
+    assert main([str(files[1]), "--model", str(model), "-o", str(out3), "--background", "1"]) == 0
+    (r3,) = read_summary(out3 / "summary.csv")
+    assert "tissue_share_1" not in r3 and f"tissue_share_{bg}" in r3

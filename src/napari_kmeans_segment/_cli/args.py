@@ -10,6 +10,7 @@ from .._core.options import (
     DEFAULTS,
     INIT_ALIASES,
     INITS,
+    MIN_OBJECT_PIXELS,
     Options,
     check_stain_vectors,
     sample_size_for_mode,
@@ -26,8 +27,10 @@ outputs (in OUTDIR, per image NAME):
                          they are, other types scaled from the image's min..max to 16 bits.
                          Stacks and images whose channels are not gray/RGB(A) get
                          NAME_recolored.tif in the image's own type instead.
-  NAME_clusters.csv      one row per cluster: label, pixel count, share, centre
-  summary.csv            one row per image: pixels, share of each cluster, objects (--objects)
+  NAME_clusters.csv      one row per cluster: index (label), name, count, fraction, centre per channel
+  summary.csv            one row per image: pixels, share of each cluster, the tissue and each
+                         cluster's share of it (background: --background, the model's, or
+                         the cluster a hed fit names so), objects (--objects)
   large inputs (zarr/OME-Zarr stores, pyramidal or > 1 GiB TIFF/SVS, or --lazy) are read
   block by block and written as NAME_labels.ome.zarr (and NAME_recolored.ome.zarr with
   --recolored), OME-NGFF 0.4 on zarr format 2.
@@ -119,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="count the connected objects of these clusters in the summary",
     )
     p.add_argument(
-        "--min-size", type=int, default=0, metavar="N", help="objects smaller than N pixels are not counted"
+        "--min-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"objects smaller than N pixels are not counted (default {MIN_OBJECT_PIXELS}, as in the dock)",
     )
     p.add_argument(
         "--background",
@@ -206,9 +213,9 @@ def check_options(args) -> list[str]:
         check_stain_vectors(args.stain_vectors, args.color_space)
     except ValueError as e:
         problems.append(cli_words(str(e)))
-    if args.min_size < 0:
+    if args.min_size is not None and args.min_size < 0:
         problems.append(f"--min-size {args.min_size}: use a number of pixels >= 0.")
-    if args.min_size and not args.objects:
+    if args.min_size is not None and not args.objects:
         problems.append("--min-size applies to --objects: say which clusters to count.")
     if args.chunk < 64:
         problems.append(f"--chunk {args.chunk}: use blocks of at least 64 pixels a side.")

@@ -58,7 +58,8 @@ def run(plan: Plan, args, console: Console) -> int:
                     fitted_now = model is None and plan.save_model is not None
                     if plan.save_model is not None and model is None:
                         # --background is kept in the model: --model then measures the same tissue
-                        seg_model = seg_model.named(background=args.background or None)
+                        # (or the clusters a hed fit names "background", as in the dock)
+                        seg_model = seg_model.named(background=args.background or model_background(seg_model))
                         write_model(tx.temp(plan.save_model), seg_model)
                     tx.commit()
                 if fitted_now:
@@ -151,7 +152,7 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
         _write_recolored(item.outputs["recolored"], np.asarray(seg.recolored), img, src, tx)
     write_table(tx.temp(item.outputs["clusters"]), seg.table())
     counts = np.bincount(labels.ravel(), minlength=int(labels.max(initial=0)) + 1)
-    return seg.model, image_row(str(src.path), counts, labels, args)
+    return seg.model, image_row(str(src.path), counts, labels, args, seg.default_background())
 
 
 def _write_recolored(path: Path, rec: np.ndarray, img: np.ndarray, src: Source, tx) -> None:
@@ -159,3 +160,12 @@ def _write_recolored(path: Path, rec: np.ndarray, img: np.ndarray, src: Source, 
         write_png(tx.temp(path), png_pixels(rec, finite_range(img)))
     else:  # TIFF holds stacks and any number of channels in the image's own type
         write_tiff(tx.temp(path), rec, rgb=src.rgb)
+
+
+def model_background(model) -> tuple[int, ...]:
+    """A model's background marks, else the labels its names call background (``hed``)."""
+    from .._core import background_labels
+
+    if model.background is not None:
+        return tuple(model.background)
+    return tuple(background_labels(model.labels, model.label_names()))

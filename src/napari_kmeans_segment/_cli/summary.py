@@ -3,29 +3,38 @@ share of tissue (with --background) and object counts (with --objects)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .._core.options import MIN_OBJECT_PIXELS
 
-def image_row(name: str, counts: np.ndarray, labels: np.ndarray | None, args) -> dict:
+
+def image_row(
+    name: str, counts: np.ndarray, labels: np.ndarray | None, args, background: Sequence[int] = ()
+) -> dict:
     """One summary row from ``counts`` (``counts[L]`` = pixels labelled L, ``counts[0]`` =
-    pixels left out). Objects are counted on ``labels`` when they are in memory."""
+    pixels left out). Objects are counted on ``labels`` when they are in memory. The tissue
+    leaves out ``--background``, else ``background`` (the model's marks, or the clusters a
+    ``hed`` fit names "background"), as the dock does."""
+    background = tuple(args.background) or tuple(int(b) for b in background)
     counts = np.asarray(counts, np.int64)
     clustered = int(counts[1:].sum())
     row: dict = {"file": name, "status": "ok", "pixels": int(counts.sum()), "clustered": clustered}
     for lab in range(1, len(counts)):
         row[f"share_{lab}"] = counts[lab] / clustered if clustered else 0.0
-    if args.background:
-        back = sum(int(counts[b]) for b in args.background if b < len(counts))
+    if background:
+        back = sum(int(counts[b]) for b in background if b < len(counts))
         tissue = clustered - back
         row["tissue"] = tissue
         for lab in range(1, len(counts)):
-            if lab not in args.background:
+            if lab not in background:
                 row[f"tissue_share_{lab}"] = counts[lab] / tissue if tissue else 0.0
     if args.objects and labels is not None:
+        min_size = MIN_OBJECT_PIXELS if args.min_size is None else args.min_size
         for lab in args.objects:
-            row[f"objects_{lab}"] = count_objects(labels, lab, args.min_size)
+            row[f"objects_{lab}"] = count_objects(labels, lab, min_size)
     return row
 
 

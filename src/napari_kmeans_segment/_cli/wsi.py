@@ -212,12 +212,13 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     results = env.compute(tasks, tick)
     counts = np.sum([r for r in results if r is not None], axis=0)
     centers = _centers(model, index)
-    from .._core import cluster_table
+    from .._core import background_labels, cluster_table
 
     names = model.label_names()  # the model's names (as in memory), else stain names for "hed"
     table = cluster_table(np.asarray(index), counts[index], centers, names)
     write_table(tx.temp(item.outputs["clusters"]), table)
-    return model, image_row(str(src.path), counts, None, args)
+    background = model.background if model.background is not None else background_labels(index, names)
+    return model, image_row(str(src.path), counts, None, args, background)
 
 
 def apply_model_lazily(model, arr, src: Source):

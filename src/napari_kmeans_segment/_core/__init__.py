@@ -12,7 +12,7 @@ from .clusters import extract_cluster, mask_clusters, merge_clusters
 from .image import Cancelled, PixelImage
 from .measure import area_table, background_labels, extract_objects, label_counts
 from .model import KMeansModel, load_model
-from .options import DEFAULTS, INITS, MODES, Options
+from .options import DEFAULTS, INITS, MIN_OBJECT_PIXELS, MODES, Options
 from .result import Segmentation, cluster_table, recolor
 from .segment import segment
 from .stains import stain_densities, stain_names
@@ -21,6 +21,7 @@ from .uncertainty import distance_map, outlier_fraction
 
 __all__ = [
     "DEFAULTS",
+    "MIN_OBJECT_PIXELS",
     "INITS",
     "MODES",
     "Cancelled",

@@ -27,6 +27,7 @@ INIT_ALIASES = {"kmeans++": "k-means++"}
 MAX_CLUSTERS = 65535
 #: "auto" runs the exact recipe on small images only up to this K (see Options.auto_exact).
 AUTO_EXACT_MAX_K = 16
+MIN_OBJECT_PIXELS = 20  # objects smaller than this are specks: the dock's and the CLI's default
 #: Upper bounds, each with its reason in the error message.
 MAX_ATTEMPTS = 1000  # attempts run one after another; past ~20 the best rarely changes
 MAX_ITER = 100_000  # cv2.kmeans counts in a C int; Lloyd has long converged by then

@@ -55,8 +55,9 @@ def segment(
         None runs the exact tutorial recipe on every pixel. Otherwise the fast path: every
         pixel is summarised (the exact colour histogram of 8/16-bit data, or one pass over
         the pixels) into ~2,000 weighted points ("auto"; an int sets that number),
-        ``attempts x ceil(K/3)`` k-means++ starts run on them, the best three are refined on
-        a finer summary (10,000-30,000 points) and the best of those labels every pixel
+        ``attempts x ceil(K/3)`` k-means++ starts run on them, the best three (K / 3 for
+        larger K) are refined on a finer summary (10,000-30,000 points) and the best of
+        those labels every pixel
         (:mod:`napari_kmeans_segment._core.fitting_fast`). With "auto", images of at most
         max(20,000, 2,500 K) pixels use the exact recipe (K <= 16); with an int, images of
         at most that many pixels do.

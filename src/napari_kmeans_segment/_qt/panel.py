@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._colors import drawn_labels, label_colors
+from .._core.options import MIN_OBJECT_PIXELS
 from .elided import ElidedLabel
 from .measure_panel import MeasurePanel
 from .table import DRAWN, FEW_ROWS, LABEL, VALUE, VISIBLE_ROWS, ClusterTable, RowData
@@ -118,7 +119,7 @@ class ClusterPanel(QWidget):
         self.min_size = QSpinBox()
         self.min_size.setObjectName("min_size")
         self.min_size.setRange(0, 10**9)
-        self.min_size.setValue(20)
+        self.min_size.setValue(MIN_OBJECT_PIXELS)
         self.min_size.setSuffix(" px")
         self.min_size.setToolTip(tooltip("min_size"))
         self.button_rows["extract"].addWidget(self.objects)
