@@ -162,3 +162,37 @@ def test_auto_uses_the_fast_path_when_k_is_large():
     assert big_k.params["method"] == "fast"
     assert len(np.unique(big_k.labels)) == 17
     assert nks.segment(img, 17, seed=0, attempts=1, sample_size=None).params["method"] == "exact"
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.float64])
+def test_pixels_get_their_nearest_centre_next_to_a_far_cluster(dtype):
+    """A dim background at 100 and 105 next to bright cells at 60000 (16-bit fluorescence):
+    float32 rounding of |c|^2 (~64 at 60000) swamped the gap between the close centres, and
+    8-23% of the pixels were labelled with a farther centre (counts and centres drifted)."""
+    rng = np.random.default_rng(0)
+    values = np.concatenate(
+        [rng.normal(100, 2, 400_000), rng.normal(105, 2, 400_000), rng.normal(60_000, 2, 200_000)]
+    )
+    img = values.astype(dtype).reshape(1000, 1000)
+    seg = nks.segment(img, 3, seed=0)
+    c = seg.centers.ravel().astype(np.float64)
+    v = img.ravel().astype(np.float64)
+    d = np.abs(v[:, None] - c[None])
+    nearest = d.argmin(axis=1) + 1
+    wrong = seg.labels.ravel() != nearest
+    if dtype == np.uint16:  # integer values: never on a midpoint, every pixel exact
+        assert not wrong.any()
+    else:  # float features: only values at the midpoint itself, within float32 rounding
+        assert wrong.mean() < 1e-3
+        gap = np.abs(d[wrong, 0] - d[wrong, 1])
+        assert (gap < 1e-3 * np.abs(c).max() * 1e-3).all()
+    np.testing.assert_allclose(np.sort(c)[:2], [100, 105], atol=0.5)
+
+
+def test_three_values_far_apart_get_three_clusters():
+    """{0, 7, 1e5}: the fast path found the perfect centres, then the float32 nearest-centre
+    pass merged 0 and 7 under one centre and left label 1 empty."""
+    img = np.repeat(np.array([0.0, 7.0, 1e5], np.float32), 30_000).reshape(300, 300)
+    seg = nks.segment(img, 3, seed=0)
+    assert seg.counts.tolist() == [30_000, 30_000, 30_000]
+    np.testing.assert_allclose(seg.centers.ravel(), [0, 7, 1e5], atol=1e-3 * 1e5 * 1e-3)

@@ -22,37 +22,60 @@ def labels_dtype(k: int) -> np.dtype:
 
 
 def nearest(x: np.ndarray, centers: np.ndarray, want_dist: bool = False):
-    """Index of the nearest centre for each row of ``x`` (and the squared distance)."""
+    """Index of the nearest centre for each row of ``x`` (and the squared distance).
+
+    Few centres and features: squared differences summed feature by feature, whose float32
+    rounding is relative to each distance itself. Otherwise a matrix product
+    ``-2 x.c + |c|^2``, in float64 when the centres lie close together next to a far one
+    (float32's rounding of ``|c|^2`` would then exceed the gap between the close ones:
+    uint16 data with clusters at 100, 105 and 60000 were labelled 8-23% wrongly).
+    """
     k = centers.shape[0]
-    ref = centers.mean(axis=0, dtype=np.float64).astype(np.float32)
-    c = (centers - ref).astype(np.float32)
-    c2 = (c.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
+    ref = centers.mean(axis=0, dtype=np.float64)
+    c64 = np.asarray(centers, np.float64) - ref
+    c2 = (c64**2).sum(axis=1)
     n = x.shape[0]
     lab = np.empty(n, np.int32 if k > 255 else np.uint8)
     dist = np.empty(n, np.float64) if want_dist else None
     step = max(4096, (1 << 23) // k)
-    m2c = -2 * c.T  # (F, K)
-    # Few centres and features: broadcast products instead of a matrix product. A BLAS call
+    # Few centres and features: broadcast arithmetic instead of a matrix product. A BLAS call
     # here starts BLAS's own threads inside our thread pool, and on a busy 2-core machine
     # that oversubscription made the whole default path about 2x slower.
-    small = k * c.shape[1] <= 48
+    small = k * c64.shape[1] <= 48
+    wide = not small and k > 1 and float(c2.max()) > 1e3 * _closest_pair(c64)
+    work = np.float64 if wide else np.float32
+    c = c64.astype(work)
+    m2c = -2 * c.T  # (F, K)
+    c2w = c2.astype(work)
+    ref_w = ref.astype(work)
     for s in range(0, n, step):
-        xs = x[s : s + step] - ref
+        xs = x[s : s + step].astype(work, copy=False) - ref_w
         if small:
-            d = xs[:, :1] * m2c[0]
+            d = xs[:, :1] - c[:, 0]
+            d *= d
             for f in range(1, c.shape[1]):
-                d += xs[:, f : f + 1] * m2c[f]
+                t = xs[:, f : f + 1] - c[:, f]
+                t *= t
+                d += t
         else:
             d = xs @ m2c
-        d += c2
+            d += c2w
         li = d.argmin(axis=1)
         lab[s : s + step] = li
         if dist is not None:
-            # float32 is ample here: values are centred on the centres' mean first
-            dmin = np.take_along_axis(d, li[:, None], axis=1)[:, 0]
-            dmin += np.einsum("ij,ij->i", xs, xs)
+            dmin = np.take_along_axis(d, li[:, None], axis=1)[:, 0].astype(np.float64)
+            if not small:
+                dmin += np.einsum("ij,ij->i", xs, xs)
             dist[s : s + step] = np.maximum(dmin, 0)
     return lab, dist
+
+
+def _closest_pair(c: np.ndarray) -> float:
+    """Smallest squared distance between two of the centres ``c`` (K, F) (inf if all equal)."""
+    d = ((c[:, None, :] - c[None, :, :]) ** 2).sum(axis=-1)
+    d[np.diag_indices_from(d)] = np.inf
+    d[d == 0] = np.inf
+    return float(d.min())
 
 
 _SCRATCH: dict = {}
