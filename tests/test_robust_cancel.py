@@ -99,6 +99,37 @@ def test_assignment_with_many_centres_polls_cancel_often(monkeypatch):
     assert meter.worst <= NEAREST_BUDGET, f"{meter.worst:.3g} row-centres between polls"
 
 
+def test_fast_path_at_large_k_polls_cancel_often_and_bounds_its_memory(monkeypatch):
+    """K=100 and 200 with many attempts (attack review, session 3): k-means++ seeding never
+    polled cancel (5.7 s), the histogram polish measured 100M distances before its first poll
+    (6.7 s), and attempts=1000 at K=255 asked for one (2000, 1000, 255) float64 array (3.8 GiB,
+    MemoryError): starts now run in groups of at most MAX_DISTANCES per Lloyd step."""
+    import tracemalloc
+
+    from napari_kmeans_segment._core import candidates
+
+    meter = Meter()
+    distances = candidates.squared_distances
+
+    def counted(x, c, *a, **kw):
+        meter.add(int(x.shape[0]) * int(np.prod(np.shape(c)[:-1])))
+        return distances(x, c, *a, **kw)
+
+    monkeypatch.setattr(candidates, "squared_distances", counted)
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)  # ~110k distinct colours
+    seg = nks.segment(img, 200, seed=0, attempts=3, max_iter=5, cancel=meter.poll)
+    meter.finish()
+    assert seg.labels.max() == 200
+    assert meter.worst <= NEAREST_BUDGET, f"{meter.worst:.3g} row-centres between polls"
+    tracemalloc.start()
+    with pytest.raises(nks.Cancelled):
+        nks.segment(img, 255, seed=0, attempts=1000, cancel=Meter(cancel_at=300).poll)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 400 * 2**20, f"{peak / 2**20:.0f} MB before the 300th poll"
+
+
 def test_distinct_value_count_works_in_small_pieces(monkeypatch):
     # issue 11: counting distinct values of a nearly constant 16 MP float image held the GIL
     # for 5.8 s (np.unique over 4 MP rows at a time), with no cancel check

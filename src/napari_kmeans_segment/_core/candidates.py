@@ -42,12 +42,19 @@ def squared_distances(x: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def kmeans_pp(
-    x: np.ndarray, w: np.ndarray, k: int, starts: int, rng: np.random.Generator, trials: int | None = None
+    x: np.ndarray,
+    w: np.ndarray,
+    k: int,
+    starts: int,
+    rng: np.random.Generator,
+    trials: int | None = None,
+    check: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """Weighted greedy k-means++ seeding of ``starts`` independent starts: (starts, k, F).
 
     Each new centre is the best (lowest resulting inertia) of ``trials`` rows drawn with
     probability proportional to weight x squared distance to the nearest centre so far.
+    ``check()`` is called before each centre (it raises to cancel).
     """
     n = x.shape[0]
     if n < k:
@@ -60,6 +67,8 @@ def kmeans_pp(
     chosen[:, 0] = first
     d = squared_distances(x, x[first]).T  # (starts, n)
     for m in range(1, k):
+        if check is not None:
+            check()
         cum = np.cumsum(d * w, axis=1)
         total = cum[:, -1:].copy()
         flat_rows = total[:, 0] > 0
@@ -125,7 +134,7 @@ def lloyd_batch(
         active = active[shift > tol]
         if active.size == 0:
             break
-    return c, inertia(x, w, c)
+    return c, inertia(x, w, c, check)
 
 
 def last_min(d: np.ndarray) -> np.ndarray:
@@ -140,13 +149,17 @@ def last_min(d: np.ndarray) -> np.ndarray:
     return out
 
 
-def inertia(x: np.ndarray, w: np.ndarray, centers: np.ndarray) -> np.ndarray:
+def inertia(
+    x: np.ndarray, w: np.ndarray, centers: np.ndarray, check: Callable[[], None] | None = None
+) -> np.ndarray:
     """Weighted sum of squared distances to the nearest centre, per start (centres (B, K, F)),
-    in pieces of at most 2^22 distances."""
+    in pieces of at most 2^22 distances (``check()`` before each)."""
     b, k = centers.shape[:2]
     out = np.zeros(b)
     rows = max(1, (1 << 22) // (b * k))
     for s in range(0, x.shape[0], rows):
+        if check is not None:
+            check()
         out += w[s : s + rows] @ last_min(squared_distances(x[s : s + rows], centers))
     return out
 
@@ -176,15 +189,17 @@ def distinct(
     return kept
 
 
-def _two_nearest(x: np.ndarray, c: np.ndarray):
+def _two_nearest(x: np.ndarray, c: np.ndarray, check: Callable[[], None] | None = None):
     """Nearest centre of each row, its distance and the distance to the second nearest
-    (inf with one centre), in pieces of at most 2^22 distances."""
+    (inf with one centre), in pieces of at most 2^22 distances (``check()`` before each)."""
     n, k = x.shape[0], c.shape[0]
     lab = np.empty(n, np.intp)
     first = np.empty(n)
     second = np.full(n, np.inf)
     step = max(1, (1 << 22) // k)
     for s in range(0, n, step):
+        if check is not None:
+            check()
         d = squared_distances(x[s : s + step], c)
         li = d.argmin(axis=1)
         rows = np.arange(li.size)
@@ -217,7 +232,7 @@ def refine(
     """
     c = np.asarray(centers, np.float64).copy()
     k, f = c.shape
-    lab, u, low = _two_nearest(x, c)
+    lab, u, low = _two_nearest(x, c, check)
     cnt = np.bincount(lab, weights=w, minlength=k)
     sums = np.stack([np.bincount(lab, weights=x[:, j] * w, minlength=k) for j in range(f)], axis=1)
     for _ in range(max_iter):
@@ -248,7 +263,7 @@ def refine(
             keep = u[idx] > bound[idx]
             idx, xi = idx[keep], xi[keep]
         if idx.size:
-            li, u[idx], low[idx] = _two_nearest(xi, c)
+            li, u[idx], low[idx] = _two_nearest(xi, c, check)
             moved = li != lab[idx]
             if moved.any():
                 j, old, to = idx[moved], lab[idx[moved]], li[moved]
@@ -260,4 +275,4 @@ def refine(
                     sums[:, m] -= np.bincount(old, weights=wxm, minlength=k)
                     sums[:, m] += np.bincount(to, weights=wxm, minlength=k)
                 lab[j] = to
-    return c, float(inertia(x, w, c[None])[0]) if want_inertia else float("nan")
+    return c, float(inertia(x, w, c[None], check)[0]) if want_inertia else float("nan")

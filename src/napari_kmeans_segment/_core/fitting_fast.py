@@ -114,12 +114,16 @@ def choose(
             f"n_clusters={k}: the pixels' features take fewer than {k} distinct values; choose a smaller K."
         )
     starts = n_starts(attempts, k, screen[0].shape[0])
-    if report:
-        report(0.0, f"seeding {starts} starts")
-    seeds = kmeans_pp(*screen, k, starts, rng)
-    if report:
-        report(0.2, f"refining {starts} starts")
-    centers, inertia = lloyd_batch(*screen, seeds, min(max_iter, SCREEN_STEPS), summary.tol, check)
+    # at most MAX_DISTANCES per Lloyd step: many attempts at large K run group by group
+    group = max(1, min(starts, MAX_DISTANCES // max(1, k * screen[0].shape[0])))
+    parts = []
+    for g in range(0, starts, group):
+        if report:
+            report(0.5 * g / starts, f"refining starts {g + 1}-{min(g + group, starts)} of {starts}")
+        seeds = kmeans_pp(*screen, k, min(group, starts - g), rng, check=check)
+        parts.append(lloyd_batch(*screen, seeds, min(max_iter, SCREEN_STEPS), summary.tol, check))
+    centers = np.concatenate([p[0] for p in parts])
+    inertia = np.concatenate([p[1] for p in parts])
     finalists = distinct(centers, inertia, max(FINALISTS, -(-k // 3)))
     ranked = []
     for i, j in enumerate(finalists):
