@@ -83,7 +83,8 @@ def _fit_image(
     # value range -> working representation (float32-safe), texture; cancellable
     run.prepare()
     m = opts.auto_sample() if opts.sample_size == "auto" else cast(int | None, opts.sample_size)
-    exact = m is None or (opts.auto_exact(img.n_valid) if opts.sample_size == "auto" else img.n_valid <= m)
+    auto_exact = opts.auto_exact(img.n_valid, img.is_float)
+    exact = m is None or (auto_exact if opts.sample_size == "auto" else img.n_valid <= m)
     hist = run.histogram() if not exact and run.use_histogram() else None
     # The histogram already knows the number of distinct colours.
     _check_enough_pixels(

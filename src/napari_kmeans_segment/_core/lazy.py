@@ -85,13 +85,19 @@ def segment_lazy(
     if progress:
         progress(0.0, f"reading {len(ids)} of {n_blocks} blocks")
     cf = arr.shape[-1]
-    blocks = dask.compute(
-        *[arr.blocks[i] for i in ids], *([] if valid is None else [valid.blocks[i[:-1]] for i in ids])
-    )
-    px = np.concatenate([np.asarray(b).reshape(-1, cf) for b in blocks[: len(ids)]])
+    whole = len(ids) == n_blocks  # every block: the whole image, in its own pixel order, so
+    # that samples drawn from it (feature scaling, float summaries) are the in-memory ones
+    if whole:
+        blocks = dask.compute(arr, *([] if valid is None else [valid]))
+    else:
+        blocks = dask.compute(
+            *[arr.blocks[i] for i in ids], *([] if valid is None else [valid.blocks[i[:-1]] for i in ids])
+        )
+    n_parts = 1 if whole else len(ids)
+    px = np.concatenate([np.asarray(b).reshape(-1, cf) for b in blocks[:n_parts]])
     n_read = px.shape[0]
     if valid is not None:
-        px = px[np.concatenate([np.asarray(b).ravel() for b in blocks[len(ids) :]])]
+        px = px[np.concatenate([np.asarray(b).ravel() for b in blocks[n_parts:]])]
     fitted = fit(
         px[:, None, :],
         n_clusters,

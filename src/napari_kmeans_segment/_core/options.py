@@ -167,12 +167,13 @@ class Options:
     def auto_sample(self) -> int:
         return max(5_000, 625 * self.n_clusters)
 
-    def auto_exact(self, n_valid: int) -> bool:
-        """Whether ``sample_size="auto"`` runs the exact recipe: small images (at most four
-        samples' worth of pixels) and K <= :data:`AUTO_EXACT_MAX_K`. cv2.kmeans costs
-        pixels x K per iteration and cannot be cancelled mid-attempt: K=255 on 200x200 took
-        ~8 s per attempt exact."""
-        return n_valid <= 4 * self.auto_sample() and self.n_clusters <= AUTO_EXACT_MAX_K
+    def auto_exact(self, n_valid: int, is_float: bool = False) -> bool:
+        """Whether ``sample_size="auto"`` runs the exact recipe: small integer images (at
+        most four samples' worth of pixels) and K <= :data:`AUTO_EXACT_MAX_K`. cv2.kmeans
+        costs pixels x K per iteration and cannot be cancelled mid-attempt: K=255 on 200x200
+        took ~8 s per attempt exact. Float images never: the recipe's epsilon (0.2, in image
+        units) stops it after a step or two on values in 0..1."""
+        return n_valid <= 4 * self.auto_sample() and self.n_clusters <= AUTO_EXACT_MAX_K and not is_float
 
 
 def check_color_space(color_space: str, rgb: bool, n_channels: int) -> None:

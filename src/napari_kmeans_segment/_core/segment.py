@@ -58,9 +58,10 @@ def segment(
         ``attempts x ceil(K/3)`` k-means++ starts run on them, the best three (K / 3 for
         larger K) are refined on a finer summary (10,000-30,000 points) and the best of
         those labels every pixel
-        (:mod:`napari_kmeans_segment._core.fitting_fast`). With "auto", images of at most
-        max(20,000, 2,500 K) pixels use the exact recipe (K <= 16); with an int, images of
-        at most that many pixels do.
+        (:mod:`napari_kmeans_segment._core.fitting_fast`). With "auto", integer images of
+        at most max(20,000, 2,500 K) pixels use the exact recipe (K <= 16; float images
+        never: epsilon would stop it early on values in 0..1); with an int, images of at
+        most that many pixels do.
     rgb : bool or None
         Whether the last axis is RGB(A); None guesses as napari does.
     channel_axis : int or None
