@@ -27,6 +27,24 @@ def test_lazy_fit_reads_blocks_up_to_the_byte_budget(monkeypatch):
     assert nks.segment_lazy(arr, 4, seed=0, sample_blocks=3).params["sample_blocks"] == 3
 
 
+@pytest.mark.parametrize(
+    "image, options",
+    [
+        (data.coffee(), dict(normalize=True)),
+        (data.coffee(), dict(color_space="hed")),
+        (data.coffee().astype(np.uint16) * 257, {}),
+    ],
+    ids=["normalize", "hed", "uint16-rgb"],
+)
+def test_every_block_read_gives_the_in_memory_result_with_odd_chunks(image, options):
+    """Blocks were concatenated in block order, so samples drawn from them (feature scaling,
+    16-bit summaries) were not the in-memory ones: 0.03-0.15% of labels differed."""
+    mem = nks.segment(image, 4, seed=3, **options)
+    seg = nks.segment(da.from_array(image, chunks=(77, 131, 3)), 4, seed=3, **options)
+    np.testing.assert_array_equal(seg.centers, mem.centers)
+    np.testing.assert_array_equal(seg.labels.compute(), mem.labels)
+
+
 @pytest.mark.parametrize("name", ["camera", "astronaut"])
 def test_a_masked_dask_array_leaves_its_masked_pixels_out_as_in_memory(name):
     """A dask array of np.ma blocks: the mask was dropped, so masked pixels were fitted and
