@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -211,3 +213,16 @@ def test_small_float_images_are_not_stopped_early_by_epsilon(k):
     assert seg_f.params["method"] == "fast" and seg_u.params["method"] == "exact"
     assert seg_f.compactness * 255**2 <= 1.01 * seg_u.compactness
     np.testing.assert_array_equal(seg_f.model.apply(f32).labels, seg_f.labels)
+
+
+@pytest.mark.parametrize(
+    "shape, words", [((1000,), "at least two spatial axes"), ((0, 10), "empty (shape (0, 10))")]
+)
+def test_lazy_images_are_refused_like_in_memory_ones(shape, words):
+    """A 1-D dask array was clustered (in memory it is refused), and an empty one was named
+    by the internal channels-last shape (0, 1, 1)."""
+    import dask.array as da
+
+    for image in (np.zeros(shape), da.zeros(shape)):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            nks.segment(image, 3)

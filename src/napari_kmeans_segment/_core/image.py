@@ -49,6 +49,17 @@ def guess_rgb(shape: tuple[int, ...]) -> bool:
     return len(shape) > 2 and shape[-1] in (3, 4) and all(d > 4 for d in shape[-3:-1])
 
 
+def empty_message(shape) -> str:
+    return f"The image is empty (shape {tuple(shape)}); choose an image with pixels."
+
+
+def few_axes_message(shape) -> str:
+    return (
+        f"The image has shape {tuple(shape)}: k-means segmentation needs at least two "
+        "spatial axes (a 2D image, a stack, a time series). Reshape 1-D data to 2-D first."
+    )
+
+
 def check_array_dtype(arr: np.ndarray, what: str = "image") -> None:
     """Raise TypeError for dtypes that have no meaningful pixel distance."""
     kind = arr.dtype.kind
@@ -96,7 +107,7 @@ class PixelImage:
         if self._orig_bool:
             arr = arr.view(np.uint8)
         if arr.size == 0:
-            raise ValueError(f"The image is empty (shape {arr.shape}); choose an image with pixels.")
+            raise ValueError(empty_message(arr.shape))
         if channel_axis is not None:
             if isinstance(channel_axis, bool) or not isinstance(channel_axis, int | np.integer):
                 raise TypeError(
@@ -136,10 +147,7 @@ class PixelImage:
                 arr = arr[..., None]
                 self._layout = "gray"
         if arr.ndim < 3:
-            raise ValueError(
-                f"The image has shape {np.shape(image)}: k-means segmentation needs at least two "
-                "spatial axes (a 2D image, a stack, a time series). Reshape 1-D data to 2-D first."
-            )
+            raise ValueError(few_axes_message(np.shape(image)))
         self.rgb = bool(rgb)
         self.channel_axis = channel_axis
         self.dtype = arr.dtype

@@ -11,7 +11,7 @@ import numpy as np
 
 from .color_boxes import boxes_apply, rgb8_labels
 from .fitting import fit
-from .image import PixelImage, guess_rgb
+from .image import PixelImage, empty_message, few_axes_message, guess_rgb
 from .numerics import labels_dtype, nearest, parallel, pieces
 from .options import DEFAULTS, new_seed
 from .result import recolor
@@ -74,7 +74,12 @@ def segment_lazy(
             "(the default: blocks holding 64 MB of pixels)."
         )
     seed = new_seed() if seed is None else seed
-    arr, is_rgb, layout = _channels_last(da.asarray(image), rgb, channel_axis)
+    image = da.asarray(image)
+    if image.size == 0:  # the user's shape, not the channels-last one
+        raise ValueError(empty_message(image.shape))
+    arr, is_rgb, layout = _channels_last(image, rgb, channel_axis)
+    if arr.ndim < 3:
+        raise ValueError(few_axes_message(image.shape))
     arr = arr.rechunk({arr.ndim - 1: -1})
     valid = None
     if np.ma.isMaskedArray(getattr(arr, "_meta", None)):  # np.ma blocks: masked pixels left out
