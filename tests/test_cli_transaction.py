@@ -358,3 +358,19 @@ def test_outdir_that_is_a_broken_link_says_so(tmp_path, coffee, capsys):
     assert main([str(coffee), "-k", "3", "-o", str(link)]) == 2
     err = capsys.readouterr().err
     assert "broken link" in err and "File exists" not in err
+
+
+def test_channel_axis_out_of_range_is_refused_before_work_and_said_once(tmp_path, capsys):
+    """--channel-axis 5 on a PNG failed at run time (status 1) with the file named twice:
+    "a.png: CliError: a.png: ... out of range"."""
+    from skimage import data
+
+    rgb = png(tmp_path / "a.png", data.coffee()[::8, ::8])
+    out = tmp_path / "out"
+    assert main([str(rgb), "-k", "3", "-o", str(out), "--channel-axis", "5"]) == 2
+    assert not out.exists()
+    assert "--channel-axis 5 is out of range" in capsys.readouterr().err
+    gray = png(tmp_path / "g.png", data.camera()[::8, ::8])  # 2 axes: known only when read
+    assert main([str(gray), "-k", "3", "-o", str(out), "--channel-axis", "2"]) == 1
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "out of range" in ln]
+    assert line.count("g.png") == 1 and "CliError" not in line

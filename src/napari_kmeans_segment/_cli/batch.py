@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .args import EXIT_FAILED, EXIT_OK, sample_size
-from .console import Console, bar, cli_words
+from .console import CliError, Console, bar, cli_words
 from .inputs import Source, read_array
 from .outputs import (
     Transaction,
@@ -67,7 +67,12 @@ def run(plan: Plan, args, console: Console) -> int:
                 rows.append(row)
             except Exception as e:  # noqa: BLE001 - one image's failure must not stop the batch
                 failed += 1
-                msg = cli_words(str(e)) if isinstance(e, ValueError | TypeError) else _describe(e)
+                if isinstance(e, CliError):  # already names the file
+                    msg = str(e).removeprefix(f"{item.source.path}: ")
+                elif isinstance(e, ValueError | TypeError):
+                    msg = cli_words(str(e))
+                else:
+                    msg = _describe(e)
                 msg = " ".join(msg.split())  # one line, whatever the exception held
                 console.say(f"{item.source.path}: {msg}")
                 rows.append(failed_row(str(item.source.path), msg))

@@ -90,6 +90,11 @@ def probe(path: Path, channel_axis, force_lazy: bool) -> Source:
         src = Source(path, "image", lazy=False)
     if channel_axis != "auto":
         src.rgb, src.channel_axis, src.layout_given = False, channel_axis, True
+        if src.shape is None and not -3 <= channel_axis < 3:  # PNG, JPEG...: at most 3 axes
+            raise CliError(
+                f"{path}: --channel-axis {channel_axis} is out of range: this kind of image has "
+                "2 or 3 axes (rows, columns, channels)."
+            )
     if src.shape is not None:
         if 0 in src.shape:  # else a ZeroDivisionError deep in the block planning
             raise CliError(f"{path}: an empty image (shape {src.shape}); nothing to segment.")
