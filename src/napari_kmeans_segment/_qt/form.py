@@ -110,7 +110,10 @@ class LabelAligner(QObject):
 
     def __init__(self, root: QWidget, widgets: list[Any]):
         super().__init__(root)
-        self.labels = [lw.native.findChild(QLabel) for w in widgets if (lw := w._labeled_widget())]
+        # magicgui keeps a widget's label in a private wrapper: without it (another magicgui),
+        # the labels are simply not aligned
+        wrappers = [getattr(w, "_labeled_widget", lambda: None)() for w in widgets]
+        self.labels = [lw.native.findChild(QLabel) for lw in wrappers if lw is not None]
         root.installEventFilter(self)
         self.align()
 
