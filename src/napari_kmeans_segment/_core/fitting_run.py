@@ -219,7 +219,7 @@ class Run:
                 sums += s
                 cnt += n
             done[0] += 1
-            self.report(0.4 + 0.3 * done[0] / passes, f"refining centres, pass {done[0]}")
+            self.report(0.62 + 0.08 * done[0] / passes, f"refining centres, pass {done[0]}")
             return sums, cnt
 
         return lloyd(step, centres, passes, self.tol, self.check)
