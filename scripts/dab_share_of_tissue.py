@@ -47,7 +47,11 @@ def fit_on_slides(images, per_slide: int = 50_000, seed: int = 0):
     for img in images:
         px = np.asarray(img)[..., :3].reshape(-1, 3)
         pooled.append(px[rng.choice(len(px), min(per_slide, len(px)), replace=False)])
-    return nks.segment(np.concatenate(pooled)[:, None, :], 3, color_space="hed", seed=seed, rgb=True).model
+    model = nks.segment(np.concatenate(pooled)[:, None, :], 3, color_space="hed", seed=seed, rgb=True).model
+    # the stain names and the background stored in the model, so the CLI's --model and the
+    # dock's apply give the same classes and leave out the same background
+    names = model.label_names()
+    return model.named(dict(zip(model.labels, names)), nks.background_labels(model.labels, names))
 
 
 def measure_slide(model, image, *, scale=None, unit=None, min_size=20) -> dict:
@@ -91,6 +95,8 @@ def main(argv=None) -> int:
     if a.demo:
         paths = write_demo(a.demo)
     elif a.folder:
+        if not a.folder.is_dir():
+            p.error(f"{a.folder} is not a folder (nothing was written)")
         paths = sorted(f for f in a.folder.iterdir() if f.suffix.lower() in SUFFIXES)
     else:
         p.error("give a folder of slides, or --demo DIR")

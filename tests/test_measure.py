@@ -197,6 +197,10 @@ def test_worked_example_script_on_three_slides(tmp_path, capsys):
     assert [r["image"] for r in rows] == ["slide_a.png", "slide_b.png", "slide_c.png"]
     # Recompute one slide's DAB % of tissue from the labels of the saved model.
     model = load_model(tmp_path / "m.json")
+    # the stain names and the background are stored, so the CLI's --model and the dock
+    # leave out the same background (they were null in the file)
+    assert sorted(model.names.values()) == ["DAB", "background", "haematoxylin"]
+    assert [model.names[b] for b in model.background] == ["background"]
     seg = model.apply(io.imread(tmp_path / "slides" / "slide_c.png"))
     names = dict(zip(seg.index.tolist(), seg.default_names()))
     assert sorted(names.values()) == ["DAB", "background", "haematoxylin"]
@@ -238,4 +242,8 @@ def test_worked_example_script_refuses_to_overwrite(tmp_path):
         script.main(["--demo", str(tmp_path / "slides"), "-o", str(out)])
     assert exc.value.code == 2
     assert out.read_text() == "precious"
+    # a folder that does not exist: a usage error, not a traceback
+    with pytest.raises(SystemExit) as exc:
+        script.main([str(tmp_path / "no such folder"), "-o", str(tmp_path / "new.csv")])
+    assert exc.value.code == 2 and not (tmp_path / "new.csv").exists()
     assert not (tmp_path / "slides").exists()  # refused before any work
