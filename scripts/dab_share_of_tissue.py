@@ -50,8 +50,7 @@ def fit_on_slides(images, per_slide: int = 50_000, seed: int = 0):
     model = nks.segment(np.concatenate(pooled)[:, None, :], 3, color_space="hed", seed=seed, rgb=True).model
     # the stain names and the background stored in the model, so the CLI's --model and the
     # dock's apply give the same classes and leave out the same background
-    names = model.label_names()
-    return model.named(dict(zip(model.labels, names)), nks.background_labels(model.labels, names))
+    return model.named(dict(zip(model.labels, model.label_names())), model.default_background())
 
 
 def measure_slide(model, image, *, scale=None, unit=None, min_size=20) -> dict:

@@ -227,6 +227,22 @@ def sample_size(args):
     return sample_size_for_mode("exact" if args.exact else "fast")
 
 
+def fit_options(args) -> dict:
+    """The core's fitting options from the command line (in memory and block by block; the
+    plan refuses --exact for block-by-block inputs)."""
+    return dict(
+        seed=args.seed,
+        attempts=args.attempts,
+        max_iter=args.max_iter,
+        epsilon=args.epsilon,
+        init=args.init,
+        sample_size=sample_size(args),
+        color_space=args.color_space,
+        stain_vectors=args.stain_vectors,
+        normalize=args.normalize,
+    )
+
+
 def check_labels_exist(args, n_labels: int) -> list[str]:
     """--objects/--background name clusters 1..n_labels."""
     problems = []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .args import EXIT_FAILED, EXIT_OK, sample_size
+from .args import EXIT_FAILED, EXIT_OK, fit_options
 from .console import CliError, Console, bar, cli_words
 from .inputs import Source, read_array
 from .outputs import (
@@ -59,7 +59,8 @@ def run(plan: Plan, args, console: Console) -> int:
                     if plan.save_model is not None and model is None:
                         # --background is kept in the model: --model then measures the same tissue
                         # (or the clusters a hed fit names "background", as in the dock)
-                        seg_model = seg_model.named(background=args.background or model_background(seg_model))
+                        marks = args.background or seg_model.default_background()
+                        seg_model = seg_model.named(background=marks)
                         write_model(tx.temp(plan.save_model), seg_model)
                     tx.commit()
                 if fitted_now:
@@ -138,18 +139,10 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
         seg = nks.segment(
             img,
             args.n_clusters,
-            seed=args.seed,
-            attempts=args.attempts,
-            max_iter=args.max_iter,
-            epsilon=args.epsilon,
-            init=args.init,
-            sample_size=sample_size(args),
-            color_space=args.color_space,
-            stain_vectors=args.stain_vectors,
-            normalize=args.normalize,
             rgb=src.rgb,
             channel_axis=src.channel_axis,
             progress=progress,
+            **fit_options(args),
         )
     labels = np.asarray(seg.labels)
     write_tiff(tx.temp(item.outputs["labels"]), labels)
@@ -165,12 +158,3 @@ def _write_recolored(path: Path, rec: np.ndarray, img: np.ndarray, src: Source, 
         write_png(tx.temp(path), png_pixels(rec, finite_range(img)))
     else:  # TIFF holds stacks and any number of channels in the image's own type
         write_tiff(tx.temp(path), rec, rgb=src.rgb)
-
-
-def model_background(model) -> tuple[int, ...]:
-    """A model's background marks, else the labels its names call background (``hed``)."""
-    from .._core import background_labels
-
-    if model.background is not None:
-        return tuple(model.background)
-    return tuple(background_labels(model.labels, model.label_names()))

@@ -42,7 +42,7 @@ def make_plan(args) -> Plan:
             problems.append(f"--model: {e}")
     if model is not None and model.background and not args.background:
         args.background = tuple(model.background)  # the model's marks, unless --background says
-    n_labels = args.n_clusters if model is None else model_labels(model)[-1]
+    n_labels = args.n_clusters if model is None else model.labels[-1]
     if n_labels:
         problems += check_labels_exist(args, n_labels)
     sources = []
@@ -87,13 +87,6 @@ def _outputs(src: Source, outdir: Path, args) -> dict[str, Path]:
             out["recolored"] = outdir / f"{stem}_recolored.{ext}"
     out["clusters"] = outdir / f"{stem}_clusters.csv"
     return out
-
-
-def model_labels(model) -> list[int]:
-    """The labels a model writes (1..K, fewer when it has merged clusters)."""
-    if model.label_map is None:
-        return list(range(1, model.n_clusters + 1))
-    return sorted({int(v) for v in model.label_map})
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .args import fit_options
 from .console import CliError, Console, bar
 from .inputs import Source
 from .ome import create_ome_array, labels_dtype, ome_axes
 from .outputs import write_table
-from .plan import ImagePlan, model_labels
+from .plan import ImagePlan
 from .summary import image_row
 
 
@@ -163,22 +164,15 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
             seg = nks.segment(
                 arr,
                 args.n_clusters,
-                seed=args.seed,
-                attempts=args.attempts,
-                max_iter=args.max_iter,
-                epsilon=args.epsilon,
-                init=args.init,
-                color_space=args.color_space,
-                stain_vectors=args.stain_vectors,
-                normalize=args.normalize,
                 rgb=src.rgb,
                 channel_axis=src.channel_axis,
                 progress=fit_progress,
+                **fit_options(args),
             )
             model, labels, recolored = seg.model, seg.labels, seg.recolored
         else:
             labels, recolored = apply_model_lazily(model, arr, src)
-    index = model_labels(model)
+    index = model.labels
     nbins = index[-1] + 1
     channel_dim = _channel_dim(src)
     spatial_axes, scale = ome_axes(src, channel_dim)
@@ -212,20 +206,19 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     results = env.compute(tasks, tick)
     counts = np.sum([r for r in results if r is not None], axis=0)
     centers = _centers(model, index)
-    from .._core import background_labels, cluster_table
+    from .._core import cluster_table
 
     names = model.label_names()  # the model's names (as in memory), else stain names for "hed"
     table = cluster_table(np.asarray(index), counts[index], centers, names)
     write_table(tx.temp(item.outputs["clusters"]), table)
-    background = model.background if model.background is not None else background_labels(index, names)
-    return model, image_row(str(src.path), counts, None, args, background)
+    return model, image_row(str(src.path), counts, None, args, model.default_background())
 
 
 def apply_model_lazily(model, arr, src: Source):
     """Labels and recoloured image of ``arr`` by a saved model, block by block."""
     channel_dim = _channel_dim(src)
     drop = () if channel_dim is None else (channel_dim,)
-    dtype = labels_dtype(model_labels(model)[-1])
+    dtype = labels_dtype(model.labels[-1])
     labels = arr.map_blocks(_apply_labels, model, src.rgb, src.channel_axis, drop_axis=drop, dtype=dtype)
     recolored = arr.map_blocks(_apply_recolored, model, src.rgb, src.channel_axis, dtype=arr.dtype)
     return labels, recolored

@@ -216,6 +216,15 @@ class KMeansModel:
         stored = self.names or {}
         return [stored.get(lab, d) for lab, d in zip(labels, default)]
 
+    def default_background(self) -> list[int]:
+        """The labels this model marks as background, else those :meth:`label_names` call
+        "background..." (the clusters a ``hed`` fit finds unstained)."""
+        from .measure import background_labels
+
+        if self.background is not None:
+            return [int(b) for b in self.background]
+        return background_labels(self.labels, self.label_names())
+
     def label_colors(self) -> np.ndarray:
         """Row L - 1: the centre (image units) that pixels labelled L are recoloured with."""
         if not self.merges:

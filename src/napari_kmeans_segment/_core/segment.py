@@ -3,6 +3,9 @@ the fitter (:func:`.fitting.fit`), dask arrays to the lazy path (:func:`.lazy.se
 
 from __future__ import annotations
 
+from typing import Any
+
+from .clusters import is_dask
 from .fitting import fit
 from .lazy import segment_lazy
 from .options import DEFAULTS, CancelFn, ProgressFn
@@ -94,6 +97,21 @@ def segment(
     -------
     Segmentation
     """
+    # what both paths take; the in-memory fit takes more (mask, position, texture, planes)
+    common: dict[str, Any] = dict(
+        attempts=attempts,
+        max_iter=max_iter,
+        epsilon=epsilon,
+        init=init,
+        seed=seed,
+        rgb=rgb,
+        channel_axis=channel_axis,
+        color_space=color_space,
+        stain_vectors=stain_vectors,
+        normalize=normalize,
+        progress=progress,
+        cancel=cancel,
+    )
     if is_dask(image):
         unsupported = [
             name
@@ -112,44 +130,14 @@ def segment(
                 "fitted on a sample of its blocks. Load the image (np.asarray) or a region of "
                 "it first."
             )
-        return segment_lazy(
-            image,
-            n_clusters,
-            attempts=attempts,
-            max_iter=max_iter,
-            epsilon=epsilon,
-            init=init,
-            seed=seed,
-            rgb=rgb,
-            channel_axis=channel_axis,
-            color_space=color_space,
-            stain_vectors=stain_vectors,
-            normalize=normalize,
-            progress=progress,
-            cancel=cancel,
-        )
+        return segment_lazy(image, n_clusters, **common)
     return fit(
         image,
         n_clusters,
-        attempts=attempts,
-        max_iter=max_iter,
-        epsilon=epsilon,
-        init=init,
-        seed=seed,
         sample_size=sample_size,
-        rgb=rgb,
-        channel_axis=channel_axis,
         mask=mask,
-        color_space=color_space,
-        stain_vectors=stain_vectors,
-        normalize=normalize,
         spatial_weight=spatial_weight,
         texture_sigma=texture_sigma,
         per_plane=per_plane,
-        progress=progress,
-        cancel=cancel,
+        **common,
     )
-
-
-def is_dask(x) -> bool:
-    return type(x).__module__.startswith("dask") and hasattr(x, "chunks")
