@@ -232,31 +232,32 @@ class Run:
         size = 1 << (img.key_bits * img.n_channels)
         rgb8 = img.dtype == np.uint8 and img.n_channels == 3
         total = None
-        with scratch((256, 256, 256) if rgb8 else (1,), np.float32) as buf:
-            for i, c in enumerate(img.chunks()):
-                self.report(0.3 * i / img.n_chunks, "counting colours")
-                if rgb8:
-                    # cv2.calcHist counts 8-bit RGB in a 256^3 table several times faster than
-                    # np.bincount; bin (r, g, b) is key r<<16 | g<<8 | b. Per chunk the float32
-                    # counts are exact (a chunk has < 2**24 pixels).
-                    m = None if c.valid is None else c.valid.astype(np.uint8)[:, None]
-                    px = np.ascontiguousarray(c.pixels[:, :3]).reshape(-1, 1, 3)
-                    if i:
-                        buf.fill(0)
-                    h = cv2.calcHist(
-                        [px], [0, 1, 2], m, [256] * 3, [0, 256] * 3, hist=buf, accumulate=True
-                    ).ravel()
-                else:
-                    px = c.pixels if c.valid is None else c.pixels[c.valid]
-                    h = np.bincount(img.keys(px), minlength=size)
-                if img.n_chunks == 1:
-                    total = h
-                elif total is None:
-                    total = h.astype(np.float64)
-                else:
-                    total += h
-            keys = np.flatnonzero(total.astype(bool))
-            counts = total[keys].astype(np.float64)
+        for i, c in enumerate(img.chunks()):
+            self.report(0.3 * i / img.n_chunks, "counting colours")
+            if rgb8:
+                # cv2.calcHist counts 8-bit RGB in a 256^3 table several times faster than
+                # np.bincount; bin (r, g, b) is key r<<16 | g<<8 | b. Per chunk the float32
+                # counts are exact (a chunk has < 2**24 pixels). No ``hist=`` buffer: OpenCV
+                # 5.1's binding reads a 256x256x256 array as a 256-channel matrix and refuses it.
+                m = None if c.valid is None else c.valid.astype(np.uint8)[:, None]
+                px = np.ascontiguousarray(c.pixels[:, :3]).reshape(-1, 1, 3)
+                h = np.asarray(cv2.calcHist([px], [0, 1, 2], m, [256] * 3, [0, 256] * 3)).ravel()
+                if h.size != size:
+                    raise RuntimeError(
+                        f"cv2.calcHist returned {h.size} bins instead of {size} "
+                        f"(OpenCV {cv2.__version__}); please report this version."
+                    )
+            else:
+                px = c.pixels if c.valid is None else c.pixels[c.valid]
+                h = np.bincount(img.keys(px), minlength=size)
+            if img.n_chunks == 1:
+                total = h
+            elif total is None:
+                total = h.astype(np.float64)
+            else:
+                total += h
+        keys = np.flatnonzero(total.astype(bool))
+        counts = total[keys].astype(np.float64)
         return keys, img.colours_of_keys(keys), counts
 
     def use_histogram(self) -> bool:
