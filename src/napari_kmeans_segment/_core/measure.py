@@ -43,7 +43,7 @@ def area_unit(unit: str | None, ndim: int) -> str:
 def label_counts(labels, index: Iterable[int]) -> np.ndarray:
     """Pixels per label in ``index`` (numpy, or dask counted block by block)."""
     idx = np.asarray(list(index), np.int64)
-    top = int(idx.max(initial=0)) + 1
+    top = int(np.max(idx, initial=0)) + 1
     if type(labels).__module__.startswith("dask"):
         import dask.array as da
 
@@ -307,7 +307,7 @@ def _majority(objects: np.ndarray, lab: np.ndarray, n: int, cancel=None) -> np.n
     """For each object 1..n, the label most of its pixels have in ``lab`` (the lowest on a
     tie); (object, label) pairs are counted slab by slab, polling ``cancel`` between slabs."""
     keys, freqs = [], []
-    base = int(lab.max(initial=0)) + 1
+    base = int(np.max(lab, initial=0)) + 1
     for start, stop in _slabs(objects.shape, cancel):
         inside = objects[start:stop] > 0
         obj = objects[start:stop][inside].astype(np.int64)
