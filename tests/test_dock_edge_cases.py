@@ -204,7 +204,9 @@ def test_cancel_stops_measuring_objects_and_adds_nothing(lattice_dock, qtbot, no
     assert "dots cluster 1 objects" not in viewer.layers and "dots cluster 2 objects" not in viewer.layers
 
 
-CALLS_BETWEEN_POLLS = 2_000  # Python and C calls between two polls of cancel
+# Python and C function calls between two polls of cancel: a few hundred per slab (and for
+# pandas' table at the end), where one step per object would make at least 40 000
+CALLS_BETWEEN_POLLS = 10_000
 PIXELS_BETWEEN_POLLS = 1 << 23  # pixel values counted (np.bincount) between two polls
 
 
@@ -234,11 +236,12 @@ def test_measuring_objects_polls_cancel_with_bounded_work_between(lattice_dock, 
             since["calls"] += 1
 
     monkeypatch.setattr(np, "bincount", counted)
+    before = sys.getprofile()
     sys.setprofile(profile)
     try:
         objects, table = compute(None, poll)
     finally:
-        sys.setprofile(None)
+        sys.setprofile(before)
     for k in since:
         worst[k] = max(worst[k], since[k])
     assert len(polls) >= 3, f"cancel polled {len(polls)} times"
