@@ -163,11 +163,10 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
 
             seg = nks.segment(
                 arr,
-                args.n_clusters,
                 rgb=src.rgb,
                 channel_axis=src.channel_axis,
                 progress=fit_progress,
-                **fit_options(args),
+                **fit_options(args).to_dict(),
             )
             model, labels, recolored = seg.model, seg.labels, seg.recolored
         else:

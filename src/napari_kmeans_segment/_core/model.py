@@ -19,6 +19,7 @@ from .features import FeatureSpace
 from .image import PixelImage
 from .model_check import background_problem, check_model_dict, check_names, names_problem
 from .numerics import labels_dtype
+from .options import Options, options_of
 
 if TYPE_CHECKING:
     from .result import Segmentation
@@ -59,6 +60,12 @@ class KMeansModel:
     def n_channels(self) -> int:
         return int(self.centers.shape[1])
 
+    @property
+    def options(self) -> Options:
+        """The :class:`~.options.Options` this model was fitted with (as recorded in
+        :attr:`params`; defaults for any a file written by an older version lacks)."""
+        return options_of(self.params)
+
     def apply(
         self, image, *, mask=None, rgb=None, channel_axis=None, progress=None, cancel=None
     ) -> Segmentation:
@@ -66,7 +73,7 @@ class KMeansModel:
         numbers, so label 3 means the same class on every image)."""
         # Imported here: a result holds a model (result -> model), applying one makes a result.
         from .fitting_run import Run
-        from .options import Options
+        from .options import for_model
         from .result import Segmentation, recolor
 
         if rgb is None and channel_axis is None:
@@ -88,7 +95,7 @@ class KMeansModel:
                 f"of shape {tuple(self.params['spatial_shape'])}; the image has "
                 f"{img.spatial_shape}. Refit instead."
             )
-        opts = Options.check(self.n_clusters, 1, 1, 0.0, "random", None, None)
+        opts = for_model(self.n_clusters)
         run = Run(img, self.feature_space, opts, 0, progress, cancel)
         note = range_warning(self.params, img, img.value_bounds(run.check))
         if note:
@@ -257,6 +264,7 @@ class KMeansModel:
             "centers": self.centers.tolist(),
             "feature_space": self.feature_space.to_dict(),
             "params": _jsonable(self.params),
+            "options": _jsonable(self.options.to_dict()),
             "label_map": None if self.label_map is None else np.asarray(self.label_map).tolist(),
             # optional (files written before them still load): {"label": name}, [labels]
             "names": None if self.names is None else {str(k): v for k, v in sorted(self.names.items())},

@@ -9,24 +9,25 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .._core import KMeansModel, Segmentation
+    from .._core import KMeansModel, Options, Segmentation
     from .._layers import Source
 
 SAMPLE_PIXELS = 1_000_000  # pixels read to estimate the counts of a lazily applied model
 
 
-def run_segmentation(src: Source, opts: dict, progress: Any, cancel: Any) -> Segmentation:
+def run_segmentation(src: Source, opts: Options, mask: Any, progress: Any, cancel: Any) -> Segmentation:
     """The Run: ``segment`` (numpy or dask) or, for a multiscale image, one result whose
     labels and recoloured image are lists of lazy levels."""
     from .._core import segment
 
+    layout = dict(rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, cancel=cancel)
     if src.multiscale:
         from .._core.lazy import segment_multiscale
 
-        kw = {k: v for k, v in opts.items() if k not in ("per_plane", "mask")}
-        segs = segment_multiscale(src.data, progress=progress, cancel=cancel, **kw)
+        # the form's per-plane choice does not apply to a pyramid (nor does a mask)
+        segs = segment_multiscale(src.data, options=replace(opts, per_plane=False), **layout)
         return replace(segs[0], labels=[s.labels for s in segs], recolored=[s.recolored for s in segs])
-    return segment(src.data, progress=progress, cancel=cancel, **opts)
+    return segment(src.data, mask=mask, **layout, **opts.to_dict())
 
 
 def apply_model(model: KMeansModel, src: Source, progress: Any, cancel: Any) -> Segmentation:
