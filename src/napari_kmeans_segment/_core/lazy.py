@@ -325,6 +325,16 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
     return labels, recolored
 
 
+def lazy_labels(model, image, rgb: bool, channel_axis: int | None):
+    """(labels, recolored): dask arrays of ``image`` (any layout: channels last with
+    ``rgb``, at ``channel_axis``, or none) labelled by ``model`` block by block, through
+    :func:`apply_lazy`; ``recolored`` has the layout of ``image``."""
+    import dask.array as da
+
+    arr, is_rgb, layout = _channels_last(da.asarray(image), rgb, channel_axis)
+    return apply_lazy(model, arr.rechunk({arr.ndim - 1: -1}), is_rgb, layout, channel_axis)
+
+
 def segment_multiscale(
     levels,
     n_clusters: int | None = None,
@@ -345,8 +355,6 @@ def segment_multiscale(
     Returns a list of :class:`Segmentation`, finest level first (like napari's
     multiscale data); level 0's ``counts`` are estimated from the coarsest level.
     """
-    import dask.array as da
-
     if n_clusters is not None:
         keywords["n_clusters"] = n_clusters
     opts = (options or DEFAULTS).updated(keywords, where="segment_multiscale")
@@ -366,10 +374,8 @@ def segment_multiscale(
     model = fitted.model
     out = []
     for level in levels:
-        arr, is_rgb, layout = _channels_last(da.asarray(level), fitted.params["rgb"], channel_axis)
-        arr = arr.rechunk({arr.ndim - 1: -1})
-        labels, recolored = apply_lazy(model, arr, is_rgb, layout, channel_axis)
-        scale = int(np.prod(arr.shape[:-1])) / max(int(np.prod(fitted.labels.shape)), 1)
+        labels, recolored = lazy_labels(model, level, fitted.params["rgb"], channel_axis)
+        scale = int(np.prod(labels.shape)) / max(int(np.prod(fitted.labels.shape)), 1)
         out.append(
             replace(
                 fitted,

@@ -67,11 +67,41 @@ class KMeansModel:
         return options_of(self.params)
 
     def apply(
-        self, image, *, mask=None, rgb=None, channel_axis=None, progress=None, cancel=None
+        self,
+        image,
+        *,
+        mask=None,
+        rgb=None,
+        channel_axis=None,
+        multiscale: bool = False,
+        progress=None,
+        cancel=None,
     ) -> Segmentation:
         """Assign every pixel of ``image`` to the nearest saved centre (labels keep their
-        numbers, so label 3 means the same class on every image)."""
+        numbers, so label 3 means the same class on every image).
+
+        Parameters
+        ----------
+        image : array-like, dask array, or list of levels
+            A numpy image is labelled now. A dask array (or, with ``multiscale=True``, a list
+            of levels, finest first) is labelled lazily, block by block; its ``counts`` and
+            ``compactness`` are estimated from a sample (``params["estimated"]``).
+        mask : array-like or None
+            Nonzero where pixels are labelled (numpy images only).
+        rgb, channel_axis
+            The image's layout, as for :func:`~napari_kmeans_segment.segment`; both None:
+            the layout of the image the model was fitted on.
+        multiscale : bool
+            ``image`` is a list of levels; ``labels`` and ``recolored`` are lists too.
+        progress, cancel
+            As for :func:`~napari_kmeans_segment.segment`.
+
+        Returns
+        -------
+        Segmentation
+        """
         # Imported here: a result holds a model (result -> model), applying one makes a result.
+        from .clusters import is_dask
         from .fitting_run import Run
         from .options import for_model
         from .result import Segmentation, recolor
@@ -79,6 +109,23 @@ class KMeansModel:
         if rgb is None and channel_axis is None:
             rgb = self.params.get("rgb")
             channel_axis = self.params.get("channel_axis")
+        if multiscale or is_dask(image):
+            from .apply import apply_lazily
+
+            if mask is not None:
+                raise ValueError(
+                    "A mask cannot be used when applying a model to a lazy (dask) or multiscale "
+                    "image. Load the image (np.asarray) or a region of it first."
+                )
+            return apply_lazily(
+                self,
+                image,
+                rgb=rgb,
+                channel_axis=channel_axis,
+                multiscale=multiscale,
+                progress=progress,
+                cancel=cancel,
+            )
         img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
         if img.n_channels != self.n_channels:
             raise ValueError(
