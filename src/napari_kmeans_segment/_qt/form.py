@@ -79,8 +79,9 @@ class FormScroll(QScrollArea):
         self._keep()
 
     def _keep(self) -> None:
-        if self.fit is not None:
-            self.fit(self.viewport().height() - 2 * 4)
+        view = self.viewport()
+        if self.fit is not None and view is not None:
+            self.fit(view.height() - 2 * 4)  # the 4-px margins ensureWidgetVisible keeps
         self.ensureWidgetVisible(self.keep_in_view, 0, 4)
 
     def _in_view(self) -> None:
