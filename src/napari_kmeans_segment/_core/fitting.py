@@ -29,6 +29,7 @@ from .options import (
     new_seed,
 )
 from .result import Segmentation, recolor
+from .smoothing import smoothing_sigmas
 from .uncertainty import fit_reference
 
 
@@ -51,6 +52,8 @@ def fit(
     spatial_weight: float = DEFAULTS.spatial_weight,
     texture_sigma: float = DEFAULTS.texture_sigma,
     per_plane: bool = DEFAULTS.per_plane,
+    smoothing: float = DEFAULTS.smoothing,
+    scale=None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> Segmentation:
@@ -61,6 +64,7 @@ def fit(
     check_color_space(color_space, img.rgb, img.n_channels)
     check_texture_sigma(texture_sigma, img.spatial_shape)
     check_stain_vectors(stain_vectors, color_space)
+    sigmas = smoothing_sigmas(smoothing, img.spatial_shape, scale)
     seed_used = opts.seed if opts.seed is not None else new_seed()
     settings = dict(
         color_space=color_space,
@@ -69,14 +73,42 @@ def fit(
         spatial_weight=float(spatial_weight),
         texture_sigma=float(texture_sigma),
     )
+    smooth = Smooth(float(smoothing), sigmas)
     if per_plane:
-        return _fit_planes(img, opts, seed_used, settings, progress, cancel)
-    return _fit_image(img, opts, seed_used, settings, progress, cancel)
+        return _fit_planes(img, opts, seed_used, settings, progress, cancel, smooth)
+    return _fit_image(img, opts, seed_used, settings, progress, cancel, smooth)
+
+
+class Smooth:
+    """The smoothing of a fit: the user's width and the sigmas in pixels per axis (None: off)."""
+
+    def __init__(self, smoothing: float = 0.0, sigmas: tuple[float, ...] | None = None):
+        self.smoothing, self.sigmas = smoothing, sigmas
+
+    def plane(self) -> Smooth:
+        """The same smoothing within one plane of a stack (the first axis dropped)."""
+        return Smooth(self.smoothing, None if self.sigmas is None else self.sigmas[1:])
+
+    def params(self, temperature: float | None) -> dict:
+        if self.sigmas is None:
+            return {"smoothing": self.smoothing}
+        return {
+            "smoothing": self.smoothing,
+            "smoothing_sigma": list(self.sigmas),
+            "smoothing_temperature": temperature,
+        }
 
 
 def _fit_image(
-    img: PixelImage, opts: Options, seed_used: int, settings: dict, progress=None, cancel=None
+    img: PixelImage,
+    opts: Options,
+    seed_used: int,
+    settings: dict,
+    progress=None,
+    cancel=None,
+    smooth: Smooth | None = None,
 ) -> Segmentation:
+    smooth = smooth or Smooth()
     k = opts.n_clusters
     fs = FeatureSpace(**settings)
     run = Run(img, fs, opts, seed_used, progress, cancel)
@@ -103,6 +135,12 @@ def _fit_image(
             centres_f = run.refine_chunks(centres_f, min(opts.max_iter, 5))
         labels, counts, sums, compactness = run.assign(centres_f, hist)
         method = "fast"
+    temperature = None
+    if smooth.sigmas is not None:
+        # the fit's mean squared distance: how far a pixel typically lies from its centre
+        temperature = compactness / max(img.n_valid, 1)
+        labels, compactness = run.smooth(centres_f, smooth.sigmas, temperature)
+        counts, sums = run.cluster_stats(labels)
     centres_img = _image_centres(sums, counts, centres_f, fs, img)
     run.check()
     # For outlier_fraction: how far the fitted pixels typically are from their centre.
@@ -130,6 +168,7 @@ def _fit_image(
         spatial_shape=list(img.spatial_shape),
         **settings,
         per_plane=False,
+        **smooth.params(temperature),
         distance_p99=distance_p99,
         **fitted_range(img),
     )
@@ -229,7 +268,7 @@ def _exact_span(img: PixelImage, check=None) -> tuple | None:
     return (lo[0].item() if one else lo.tolist()), (hi[0].item() if one else hi.tolist())
 
 
-def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
+def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel, smooth: Smooth):
     """Cluster each plane of the first spatial axis on its own; match numbering by centre."""
     from scipy.optimize import linear_sum_assignment
 
@@ -250,7 +289,7 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
 
         plane = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1, mask=None if mask is None else mask[i])
         try:
-            parts.append(_fit_image(plane, opts, seed_used, settings, sub_progress, cancel))
+            parts.append(_fit_image(plane, opts, seed_used, settings, sub_progress, cancel, smooth.plane()))
         except ValueError as e:  # say which plane: "The image is constant" misleads for a stack
             raise ValueError(
                 f"Plane {i} (index on axis 0, of {n_planes}; per_plane=True "
@@ -270,7 +309,13 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
         _, to_ref = linear_sum_assignment(cost)  # plane cluster j -> reference cluster to_ref[j]
         fc = np.empty_like(np.asarray(p.feature_centers, np.float64))
         fc[to_ref] = p.feature_centers  # this plane's centres in the reference numbering
-        plane_models.append({"feature_centers": fc.tolist(), "feature_space": p.feature_space.to_dict()})
+        plane_models.append(
+            {
+                "feature_centers": fc.tolist(),
+                "feature_space": p.feature_space.to_dict(),
+                "smoothing_temperature": p.params.get("smoothing_temperature"),
+            }
+        )
         lut = np.zeros(k + 1, labels.dtype)
         lut[1:] = to_ref + 1
         labels[i] = lut[p.labels]
@@ -288,6 +333,7 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
         channel_axis=img.channel_axis,
         spatial_shape=list(img.spatial_shape),
         **fitted_range(img),
+        **smooth.params(parts[0].params.get("smoothing_temperature")),
         planes=plane_models,
     )
     flat = labels.reshape(-1)

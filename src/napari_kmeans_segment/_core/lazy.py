@@ -15,6 +15,7 @@ from .image import PixelImage, empty_message, few_axes_message, guess_rgb
 from .numerics import labels_dtype, nearest, parallel, pieces
 from .options import DEFAULTS, new_seed
 from .result import recolor
+from .smoothing import model_sigmas, smoothing_sigmas
 
 
 def _channels_last(arr, rgb, channel_axis):
@@ -47,6 +48,8 @@ def segment_lazy(
     progress=None,
     cancel=None,
     stain_vectors=DEFAULTS.stain_vectors,
+    smoothing=DEFAULTS.smoothing,
+    scale=None,
 ):
     """Segment a dask array without loading it: fit on the pixels of random blocks, then
     label and recolour every block lazily (``map_blocks``).
@@ -59,7 +62,8 @@ def segment_lazy(
 
     Returns a :class:`Segmentation` whose ``labels`` and ``recolored`` are dask arrays;
     ``counts`` and ``compactness`` are estimates from the sampled blocks
-    (``params["estimated"] = True``).
+    (``params["estimated"] = True``). With ``smoothing``, every block is labelled with a halo
+    of its neighbours' pixels (``map_overlap``), so the labels are those of the whole image.
     """
     import dask
     import dask.array as da
@@ -81,6 +85,7 @@ def segment_lazy(
     if arr.ndim < 3:
         raise ValueError(few_axes_message(image.shape))
     arr = arr.rechunk({arr.ndim - 1: -1})
+    sigmas = smoothing_sigmas(smoothing, arr.shape[:-1], scale)
     valid = None
     if np.ma.isMaskedArray(getattr(arr, "_meta", None)):  # np.ma blocks: masked pixels left out
         valid = ~da.ma.getmaskarray(arr).any(axis=-1)
@@ -119,6 +124,19 @@ def segment_lazy(
         progress=progress,
         cancel=cancel,
     )
+    if sigmas is not None:
+        # the centres come from pixels alone; the smoothing is spatial, so it is stored in the
+        # model and done block by block (with a halo) on the whole image
+        temperature = fitted.compactness / max(int(fitted.counts.sum()), 1)
+        fitted = replace(
+            fitted,
+            params=dict(
+                fitted.params,
+                smoothing=float(smoothing),
+                smoothing_sigma=list(sigmas),
+                smoothing_temperature=temperature,
+            ),
+        )
     labels, recolored = apply_lazy(fitted.model, arr, is_rgb, layout, channel_axis, valid=valid)
     scale = int(np.prod(arr.shape[:-1])) / max(n_read, 1)
     return replace(
@@ -263,6 +281,7 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
 
     k = model.n_clusters
     ca = None if is_rgb else -1
+    sigmas = model_sigmas(model.params, arr.shape[:-1])
     colors = model.label_colors()
     n_colour = arr.shape[-1] - int(is_rgb and arr.shape[-1] == 4)
     probe = PixelImage(np.zeros((1, 1, arr.shape[-1]), arr.dtype), rgb=is_rgb, channel_axis=ca)
@@ -273,7 +292,9 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
         if probe.key_bits == 8 and n_colour == 3 and boxes_apply(model.feature_space):
             entries >>= 4  # built box by box (color_boxes): ~1/16 of the colour-by-colour cost
         use_table = n_pixels >= entries
-    if use_table and probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane"):
+    if sigmas is not None:
+        labels = _smoothed_labels(model, arr, is_rgb, ca, sigmas, valid, lab_dtype)
+    elif use_table and probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane"):
         # pure=False: a random key instead of hashing the model; the table is one task
         table = dask.delayed(cached_label_table, pure=False)(model, arr.dtype, n_colour)
         labels = da.map_blocks(
@@ -290,7 +311,7 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
 
         labels = arr.map_blocks(label_block, drop_axis=arr.ndim - 1, dtype=lab_dtype)
 
-    if valid is not None:
+    if valid is not None and sigmas is None:
         labels = da.where(valid, labels, 0).astype(lab_dtype)
 
     def recolor_block(block, lab):
@@ -306,6 +327,35 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
     return labels, recolored
 
 
+def _smoothed_labels(model, arr, is_rgb, ca, sigmas, valid, lab_dtype):
+    """Labels of every block of ``arr`` (channels last) smoothed as in one piece: each block
+    is labelled with a halo of :func:`.smoothing.halo` pixels of its neighbours, then cut back."""
+    import dask.array as da
+
+    from .smoothing import halo
+
+    spatial = arr.ndim - 1
+    depth = {ax: min(h, arr.shape[ax] - 1) for ax, h in enumerate(halo(sigmas))}
+    depth[spatial] = 0
+    pad = da.overlap.overlap(arr, depth=depth, boundary="none")
+    keep = None
+    if valid is not None:
+        keep = da.overlap.overlap(valid, depth={a: depth[a] for a in range(spatial)}, boundary="none")
+
+    def label_block(block, ok=None):
+        with warnings.catch_warnings():  # the model was fitted on a sample of these blocks
+            warnings.simplefilter("ignore", UserWarning)
+            sub = block if ok is None else np.ma.array(block, mask=np.broadcast_to(~ok, block.shape))
+            seg = model.apply(sub, rgb=is_rgb, channel_axis=ca)
+        return seg.labels.astype(lab_dtype)
+
+    if keep is None:
+        labels = pad.map_blocks(label_block, drop_axis=spatial, dtype=lab_dtype)
+    else:
+        labels = da.map_blocks(label_block, pad, keep[..., None], drop_axis=spatial, dtype=lab_dtype)
+    return da.overlap.trim_internal(labels, {a: depth[a] for a in range(spatial)}, boundary="none")
+
+
 def segment_multiscale(levels, n_clusters=DEFAULTS.n_clusters, *, rgb=None, channel_axis=None, **options):
     """Fit on the coarsest level, then label every level lazily with the same centres.
 
@@ -314,7 +364,7 @@ def segment_multiscale(levels, n_clusters=DEFAULTS.n_clusters, *, rgb=None, chan
     """
     import dask.array as da
 
-    for name in ("spatial_weight", "texture_sigma", "per_plane", "mask"):
+    for name in ("spatial_weight", "texture_sigma", "per_plane", "mask", "smoothing"):
         if options.get(name):
             raise ValueError(
                 f"{name} cannot be used with a multiscale image: the levels "

@@ -19,6 +19,7 @@ from .features import FeatureSpace
 from .image import PixelImage
 from .model_check import background_problem, check_model_dict, check_names, names_problem
 from .numerics import labels_dtype
+from .smoothing import model_sigmas
 
 if TYPE_CHECKING:
     from .result import Segmentation
@@ -60,10 +61,12 @@ class KMeansModel:
         return int(self.centers.shape[1])
 
     def apply(
-        self, image, *, mask=None, rgb=None, channel_axis=None, progress=None, cancel=None
+        self, image, *, mask=None, rgb=None, channel_axis=None, scale=None, progress=None, cancel=None
     ) -> Segmentation:
         """Assign every pixel of ``image`` to the nearest saved centre (labels keep their
-        numbers, so label 3 means the same class on every image)."""
+        numbers, so label 3 means the same class on every image). A model fitted with
+        ``smoothing`` smooths the same way: its width in the units of ``scale`` when given,
+        else the pixels it was fitted with."""
         # Imported here: a result holds a model (result -> model), applying one makes a result.
         from .fitting_run import Run
         from .options import Options
@@ -93,9 +96,12 @@ class KMeansModel:
         note = range_warning(self.params, img, img.value_bounds(run.check))
         if note:
             warnings.warn(note, UserWarning, stacklevel=2)
+        sigmas = model_sigmas(self.params, img.spatial_shape, scale)
         planes = self.params.get("planes") if self.params.get("per_plane") else None
         if planes and len(img.spatial_shape) >= 3 and img.spatial_shape[0] == len(planes):
-            labels, counts, compactness = self._assign_planes(img, planes, opts, progress, cancel)
+            labels, counts, compactness = self._assign_planes(
+                img, planes, opts, progress, cancel, None if sigmas is None else sigmas[1:]
+            )
         else:
             if planes:
                 warnings.warn(
@@ -107,7 +113,12 @@ class KMeansModel:
                     stacklevel=2,
                 )
             run.prepare(fitted=True)
-            labels, counts, _, compactness = run.assign(self.feature_centers.astype(np.float32))
+            fc = self.feature_centers.astype(np.float32)
+            labels, counts, _, compactness = run.assign(fc)
+            if sigmas is not None:
+                t = self.params.get("smoothing_temperature") or compactness / max(img.n_valid, 1)
+                labels, compactness = run.smooth(fc, sigmas, float(t))
+                counts, _ = run.cluster_stats(labels)
         centers = self.centers.copy()
         label_map = None
         if self.merges:
@@ -136,7 +147,7 @@ class KMeansModel:
             background=self.background,
         )
 
-    def _assign_planes(self, img, planes, opts, progress, cancel):
+    def _assign_planes(self, img, planes, opts, progress, cancel, sigmas=None):
         """Each plane of the stack with its own plane's feature space and centres (stored in
         the reference numbering), as the per-plane fit labelled it."""
         from .fitting_run import Run
@@ -158,6 +169,10 @@ class KMeansModel:
             run.prepare(fitted=True)
             fc = np.asarray(plane["feature_centers"], np.float32)
             lab, n, _, comp = run.assign(fc)
+            if sigmas is not None:
+                t = plane.get("smoothing_temperature") or comp / max(sub.n_valid, 1)
+                lab, comp = run.smooth(fc, sigmas, float(t))
+                n, _ = run.cluster_stats(lab)
             labels[i] = lab.reshape(sub.spatial_shape)
             counts += n
             compactness += comp

@@ -56,6 +56,7 @@ class Defaults:
     spatial_weight: float = 0.0
     texture_sigma: float = 0.0
     per_plane: bool = False
+    smoothing: float = 0.0  # pixels (or the layer's units): 0 is pixel-wise clustering
 
     def __getitem__(self, name: str):
         if name not in self.keys():
