@@ -158,7 +158,7 @@ class KMeansForm(Container):
         self.suggest_button = t(PushButton(name="suggest_button", text="Suggest K"), "suggest")
         self.color_space = t(
             ComboBox(
-                name="color_space", label="colour space", choices=list(COLOR_SPACES), value=d.color_space
+                name="color_space", label="colour space", choices=self._color_choices, value=d.color_space
             )
         )
         self.stain_vectors = stain_vectors_widget(self.color_space)  # shown with "hed"
@@ -320,9 +320,18 @@ class KMeansForm(Container):
 
     def _on_image_changed(self, _: Any = None) -> None:
         """Another image: offer its own channel axes and the layers that fit it as channels."""
+        self.color_space.reset_choices()
         self.channel_axis.reset_choices()
         self.channel_axis.value = None  # a stack's first axis may be z: never guess
         self.channel_layers.reset_choices()
+
+    def _color_choices(self, _w: Any = None) -> list[str]:
+        """Colour spaces that apply to the image: lab, hsv and hed need RGB; a grayscale or
+        multichannel image is clustered on its own values ("rgb": the channels as they are)."""
+        layer = self._image()
+        if layer is None or getattr(layer, "rgb", False):
+            return list(COLOR_SPACES)
+        return [DEFAULTS.color_space]
 
     def _mask_choices(self, _w: Any = None) -> list[tuple[str, Any]]:
         layers = [

@@ -244,6 +244,23 @@ TOOLTIPS: dict[str, str] = {
         "cluster: how much nearer it is to its own cluster's average than to the next one "
         "(dark: nearly in another cluster)."
     ),
+    "objects_source": (
+        "Where 'count objects' takes its objects from: every cluster but the darkest (the "
+        "background of a fluorescence image, so dim and bright nuclei count together), every "
+        "cluster but the brightest (a white slide or page), or the clusters selected in the "
+        "clusters table."
+    ),
+    "split": (
+        "Cut touching objects apart (a watershed on the distance to the background, one seed "
+        "per bulge), so two nuclei that touch count as two. Used by 'count objects' and by "
+        "'extract' as objects."
+    ),
+    "count_objects": (
+        "Find the objects (connected pieces, touching ones split if ticked, smaller than "
+        "'min size' dropped), add them as a labels layer whose hover shows each one's "
+        "measurements, and show how many there are. Press again to cancel."
+    ),
+    "object_counts": "How many objects the latest objects layer holds, and their median and mean area.",
     "export_objects": (
         "Save the measurements of the objects layer selected in the layer list (else the "
         "latest one) as a CSV file: one row per object with its area, position, bounding "
