@@ -15,6 +15,7 @@ from .._core.options import (
     check_stain_vectors,
     sample_size_for_mode,
 )
+from .._core.smoothing import smoothing_sigmas
 from .._core.stains import STAIN_VECTORS
 from .console import PROG, CliError, cli_words
 
@@ -98,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--normalize", action="store_true", default=DEFAULTS.normalize)
     p.add_argument(
+        "--smoothing",
+        type=float,
+        default=DEFAULTS.smoothing,
+        metavar="S",
+        help="spatially coherent clusters: smooth over about S pixels (1-2 for nuclei; default "
+        "0, every pixel clustered alone)",
+    )
+    p.add_argument(
         "--channel-axis",
         type=_axis,
         default="auto",
@@ -120,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=(),
         metavar="L[,L..]",
         help="count the connected objects of these clusters in the summary",
+    )
+    p.add_argument(
+        "--objects-of",
+        choices=["all-but-darkest", "all-but-brightest"],
+        default=None,
+        help="count the objects of every cluster but the darkest (fluorescence: dim and bright "
+        "nuclei together) or but the brightest (a white slide) in the summary",
+    )
+    p.add_argument(
+        "--split",
+        action="store_true",
+        help="cut touching objects apart before counting them (watershed on the distance transform)",
     )
     p.add_argument(
         "--min-size",
@@ -215,8 +236,14 @@ def check_options(args) -> list[str]:
         problems.append(cli_words(str(e)))
     if args.min_size is not None and args.min_size < 0:
         problems.append(f"--min-size {args.min_size}: use a number of pixels >= 0.")
-    if args.min_size is not None and not args.objects:
+    if args.min_size is not None and not (args.objects or args.objects_of):
         problems.append("--min-size applies to --objects: say which clusters to count.")
+    if args.split and not (args.objects or args.objects_of):
+        problems.append("--split applies to --objects or --objects-of: say which clusters to count.")
+    try:
+        smoothing_sigmas(args.smoothing, (1 << 30,))
+    except (TypeError, ValueError) as e:
+        problems.append(cli_words(str(e)))
     if args.chunk < 64:
         problems.append(f"--chunk {args.chunk}: use blocks of at least 64 pixels a side.")
     return problems
@@ -240,6 +267,7 @@ def fit_options(args) -> dict:
         color_space=args.color_space,
         stain_vectors=args.stain_vectors,
         normalize=args.normalize,
+        smoothing=args.smoothing,
     )
 
 

@@ -60,7 +60,7 @@ def make_plan(args) -> Plan:
                 f"{src.path}: --exact needs the whole image in memory; this input is "
                 "read block by block. Leave out --exact."
             )
-        if src.lazy and (args.objects or args.background):
+        if src.lazy and (args.objects or args.objects_of or args.background):
             plan.notes.append(
                 f"{src.path}: objects are not counted for inputs read block by "
                 "block (their summary cells stay empty)."
