@@ -348,8 +348,12 @@ class Run:
 
     def cluster_stats(self, labels: np.ndarray):
         """Counts and sums (working units, see :meth:`FeatureSpace.to_image`) per label of
-        an existing labelling."""
+        an existing labelling. Identity feature spaces take their centres from the fit
+        (:func:`.fitting._image_centres`), so only the counts are computed for them."""
         k = self.opts.n_clusters
+        if self.fs.is_identity:
+            counts = np.bincount(labels, minlength=k + 1).astype(np.int64)
+            return counts[1:], np.zeros((k, self.img.n_channels))
         counts = np.zeros(k + 1, np.int64)
         sums = np.zeros((k + 1, self.img.n_channels))
         for c in self.img.chunks(STEP_PIXELS):

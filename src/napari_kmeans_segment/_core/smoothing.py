@@ -236,15 +236,22 @@ def smooth_labels(
 
 
 def squared_distances(rows: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """(K, n) float32 squared distances of feature rows (n, F) to centres (K, F)."""
+    """(K, n) float32 squared distances of feature rows (n, F) to centres (K, F), feature by
+    feature on contiguous columns (relative to the centres' mean, so float32 keeps the
+    digits that separate them)."""
     c = np.asarray(centers, np.float64)
     ref = c.mean(axis=0)
-    x = (rows - ref).astype(np.float32, copy=False)
+    cols = np.empty((rows.shape[1], rows.shape[0]), np.float32)
+    for f in range(rows.shape[1]):
+        np.subtract(rows[:, f], ref[f], out=cols[f], casting="unsafe")
     cc = (c - ref).astype(np.float32)
-    d = np.empty((c.shape[0], rows.shape[0]), np.float32)
+    d = np.zeros((c.shape[0], rows.shape[0]), np.float32)
+    tmp = np.empty(rows.shape[0], np.float32)
     for j in range(c.shape[0]):
-        diff = x - cc[j]
-        np.einsum("ij,ij->i", diff, diff, out=d[j])
+        for f in range(cols.shape[0]):
+            np.subtract(cols[f], cc[j, f], out=tmp)
+            np.multiply(tmp, tmp, out=tmp)
+            d[j] += tmp
     return d
 
 
