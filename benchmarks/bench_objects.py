@@ -13,6 +13,8 @@ Part 2 (cost): the default run on a full-HD (1920x1080) fluorescence-like image,
 ``cv2.kmeans`` recipe on it (one attempt), and the default run with smoothing 1 and 2 px;
 the median of ``--repeats`` runs.
 
+Part 3 (bounds): split on a cluster of a million one-pixel specks, its time and peak memory.
+
 Usage: python benchmarks/bench_objects.py [--repeats 3] [--skip-cost]
 """
 
@@ -51,7 +53,8 @@ def count(image, k, s, scale):
 
 
 def quality() -> None:
-    head = f"{'image':24} {'K':>2} {'s':>3} {'Dice':>6} {'F1':>6} {'prec':>6} {'rec':>6} {'count':>6} {'truth':>6}"
+    cols = ("Dice", "F1", "prec", "rec", "count", "truth")
+    head = f"{'image':24} {'K':>2} {'s':>3} " + " ".join(f"{c:>6}" for c in cols)
     print(head)
     print("-" * len(head))
     best: dict[str, tuple] = {}
@@ -61,14 +64,19 @@ def quality() -> None:
                 fg, objects = count(image, k, s, scale)
                 m = match_objects(objects, truth)
                 row = (name, k, s, dice(fg, truth), m.f1, m.precision, m.recall, m.found, m.truth)
-                print(f"{name:24} {k:>2} {s:>3} {row[3]:6.3f} {m.f1:6.3f} {m.precision:6.3f} {m.recall:6.3f} "
-                      f"{m.found:6d} {m.truth:6d}", flush=True)
+                print(
+                    f"{name:24} {k:>2} {s:>3} {row[3]:6.3f} {m.f1:6.3f} {m.precision:6.3f} {m.recall:6.3f} "
+                    f"{m.found:6d} {m.truth:6d}",
+                    flush=True,
+                )
                 if name not in best or row[4] > best[name][4]:
                     best[name] = row
     print("\nbest of K x smoothing per image (targets: F1 >= 0.80, Dice >= 0.88, count within 10%)")
     for name, (_, k, s, d, f1, _, _, found, true) in best.items():
-        print(f"{name:24} K={k} s={s}: F1 {f1:.3f}, Dice {d:.3f}, count {found} of {true} "
-              f"({100 * (found - true) / true:+.0f}%)")
+        print(
+            f"{name:24} K={k} s={s}: F1 {f1:.3f}, Dice {d:.3f}, count {found} of {true} "
+            f"({100 * (found - true) / true:+.0f}%)"
+        )
 
 
 def cost(repeats: int) -> None:
@@ -93,10 +101,31 @@ def cost(repeats: int) -> None:
     base = timed(lambda: nks.segment(img, 3, seed=0))
     rows = [("plain cv2.kmeans recipe (1 attempt)", timed(recipe)), ("default run, smoothing 0", base)]
     for s in (1, 2):
-        rows.append((f"default run, smoothing {s}", timed(lambda s=s: nks.segment(img, 3, seed=0, smoothing=s))))
+        rows.append(
+            (f"default run, smoothing {s}", timed(lambda s=s: nks.segment(img, 3, seed=0, smoothing=s)))
+        )
     print(f"\nfull HD 1920x1080 uint16, K=3, median of {repeats} runs")
     for name, t in rows:
         print(f"{name:40} {t:7.3f} s  {t / base:5.2f}x the default")
+
+
+def specks() -> None:
+    """Split on a cluster of a million isolated pixels: time and peak memory (tracemalloc
+    sees numpy's allocations) against the labels' own size."""
+    import tracemalloc
+
+    lab = np.ones((2000, 2000), np.uint8)
+    lab[::2, ::2] = 2
+    tracemalloc.start()
+    t = time.perf_counter()
+    _, table = nks.extract_objects(lab, 2, split=True)
+    dt = time.perf_counter() - t
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(
+        f"\nsplit of {len(table['index']):,} specks in 2000x2000: {dt:.2f} s, peak {peak / 2**20:.0f} MB "
+        f"({peak / lab.size:.0f} bytes per pixel)"
+    )
 
 
 def main() -> None:
@@ -107,6 +136,7 @@ def main() -> None:
     quality()
     if not args.skip_cost:
         cost(args.repeats)
+    specks()
 
 
 if __name__ == "__main__":

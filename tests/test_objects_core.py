@@ -200,5 +200,7 @@ def test_dim_and_bright_nuclei_counted_together(nuclei):
     """K=3 puts dim nuclei in their own cluster: the brightest cluster alone misses them."""
     seg = nks.segment(nuclei.image, 3, seed=0, smoothing=1)
     bright, _ = nks.extract_objects(seg.labels, 3, split=True, min_size=20)
-    both, _ = nks.extract_objects(seg.labels, nks.foreground_labels(seg, "all but darkest"), split=True, min_size=20)
+    both, _ = nks.extract_objects(
+        seg.labels, nks.foreground_labels(seg, "all but darkest"), split=True, min_size=20
+    )
     assert match_objects(both, nuclei.truth).recall > match_objects(bright, nuclei.truth).recall + 0.1

@@ -136,7 +136,7 @@ def write_csv(features: pd.DataFrame, path: str | Path) -> Path:
 
 
 def count_line(features: Any, name: str) -> str:
-    """"112 objects, median area 231 px, mean 245 px, in 'cells objects'." (count first: a
+    """ "112 objects, median area 231 px, mean 245 px, in 'cells objects'." (count first: a
     long layer name is what gets cut)."""
     n = len(features)
     if n == 0:
@@ -281,7 +281,9 @@ class SessionMeasure:
         status line shows them in order and cuts the rest): number, area, cluster, means."""
         names = self.session.names()  # at write time: a rename during the job is kept
         f["cluster_name"] = [names.get(int(c), "") for c in f["cluster"]]
-        first = ["index", "area", "area_unit", "cluster_name"] + [c for c in f.columns if c.startswith("mean_")]
+        first = ["index", "area", "area_unit", "cluster_name"] + [
+            c for c in f.columns if c.startswith("mean_")
+        ]
         return f[[c for c in first if c in f.columns] + [c for c in f.columns if c not in first]]
 
     def extract_objects(

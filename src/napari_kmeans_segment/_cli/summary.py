@@ -84,7 +84,12 @@ def columns(rows: list[dict]) -> list[str]:
             {int(k[len(prefix) :]) for k in present if k.startswith(prefix) and k[len(prefix) :].isdigit()}
         )
         cols += [f"{prefix}{lab}" for lab in labs]
-    foreground = ["foreground_clusters", "objects_foreground", "median_area_foreground", "mean_area_foreground"]
+    foreground = [
+        "foreground_clusters",
+        "objects_foreground",
+        "median_area_foreground",
+        "mean_area_foreground",
+    ]
     cols += [c for c in foreground if c in present]
     return cols
 

@@ -294,7 +294,9 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
         use_table = n_pixels >= entries
     if sigmas is not None:
         labels = _smoothed_labels(model, arr, is_rgb, ca, sigmas, valid, lab_dtype)
-    elif use_table and probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane"):
+    elif (
+        use_table and probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane")
+    ):
         # pure=False: a random key instead of hashing the model; the table is one task
         table = dask.delayed(cached_label_table, pure=False)(model, arr.dtype, n_colour)
         labels = da.map_blocks(

@@ -72,7 +72,7 @@ def smoothing_sigmas(smoothing, spatial_shape: Sequence[int], scale=None) -> tup
         return None
     sigmas = s / px
     top = max(spatial_shape)
-    if float(sigmas.max()) > top:
+    if float(np.max(sigmas)) > top:
         unit = "pixels" if scale is None else "units of the scale"
         raise ValueError(
             f"smoothing={smoothing!r} ({unit}) is wider than the image ({top} pixels along its "
@@ -210,7 +210,7 @@ def smooth_labels(
     inner = int(np.prod(spatial_shape[1:]))
     reach = halo(sigmas)[0]
     parts = slabs(n, inner, k, reach)
-    dtype = np.uint8 if k < 255 else np.uint16 if k < 65535 else np.uint32
+    dtype = np.dtype(np.uint8 if k < 255 else np.uint16 if k < 65535 else np.uint32)
     out = np.zeros(n * inner, dtype)
     compactness = 0.0
     for i, (a, b, lo, hi) in enumerate(parts):
@@ -228,7 +228,8 @@ def smooth_labels(
             if v is not None:
                 mine &= v
             compactness += float(d[j, a - lo : b - lo][mine].sum(dtype=np.float64))
-        lab = lab.astype(dtype, copy=False) + dtype(1)
+        lab = lab.astype(dtype, copy=False)
+        lab += 1
         if v is not None:
             lab[~v] = 0
         out[a * inner : b * inner] = lab.ravel()
@@ -267,7 +268,7 @@ def model_sigmas(params: dict, spatial_shape: Sequence[int], scale=None) -> tupl
     stored = params.get("smoothing_sigma")
     if isinstance(stored, list | tuple) and len(stored) == len(spatial_shape):
         sig = np.asarray(stored, np.float64)
-        if not (np.isfinite(sig).all() and (sig >= 0).all()) or sig.max() > max(spatial_shape):
+        if not (np.isfinite(sig).all() and (sig >= 0).all()) or float(np.max(sig)) > max(spatial_shape):
             raise ValueError(
                 f"This model's smoothing_sigma {list(stored)} is not a usable width for an image "
                 f"of shape {tuple(spatial_shape)}; refit the model."

@@ -154,7 +154,7 @@ def split_touching(
         cum = np.cumsum(area[order])
         radius = float(inscribed[order][np.searchsorted(cum, cum[-1] / 2)])
     r = float(radius)
-    fine = float(spacing.min())
+    fine = float(np.min(spacing))
     step(0.25, "seeds: peaks of the distance")
     e = _smooth(dist, [SMOOTH_PIXELS * fine / s for s in spacing])
     half = [max(1, int(round(SEED_SPACING * r / s / 2))) for s in spacing]
@@ -169,7 +169,7 @@ def split_touching(
     to_split = np.flatnonzero(per_piece >= 2)
     # numbering: each piece gets as many numbers as it holds seeds (at least one)
     parts = np.maximum(per_piece[1:], 1)
-    start = np.concatenate([[1], 1 + np.cumsum(parts)])  # first number of piece i + 1
+    start = np.concatenate([[1], 1 + np.cumsum(parts)]).astype(np.int64)  # first number of piece i + 1
     lut = np.zeros(n + 1, np.int64)
     lut[1:] = start[:-1]
     objects = lut[comp].astype(np.int32)
@@ -187,6 +187,6 @@ def split_touching(
             ids = np.unique(markers[markers > 0])
             markers = (np.searchsorted(ids, markers) + 1) * (markers > 0)  # 1..m in this piece
             cut = watershed(-e[box], markers, mask=inside)
-            objects[box][inside] = (start[piece - 1] - 1 + cut[inside]).astype(np.int32)
+            objects[box][inside] = (int(start[int(piece) - 1]) - 1 + cut[inside]).astype(np.int32)
     step(1.0, "objects apart")
     return objects, int(start[-1] - 1), r

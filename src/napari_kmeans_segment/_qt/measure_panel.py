@@ -233,7 +233,7 @@ class MeasurePanel(QWidget):
             self._updating = False
 
     def _word(self) -> str:
-        """"tissue" for slides (a stain run, color space "hed"), "foreground" elsewhere: a
+        """ "tissue" for slides (a stain run, color space "hed"), "foreground" elsewhere: a
         fluorescence image has no tissue, and a photo none either."""
         s = self.session
         seg = None if s is None else s.seg
