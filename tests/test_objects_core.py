@@ -204,3 +204,19 @@ def test_dim_and_bright_nuclei_counted_together(nuclei):
         seg.labels, nks.foreground_labels(seg, "all but darkest"), split=True, min_size=20
     )
     assert match_objects(both, nuclei.truth).recall > match_objects(bright, nuclei.truth).recall + 0.1
+
+
+def test_smoothing_plane_by_plane_and_its_model():
+    nu = synthetic_nuclei_3d((6, 64, 64), n=6, seed=3)
+    seg = nks.segment(nu.image, 2, seed=0, smoothing=1.5, per_plane=True)
+    assert seg.params["smoothing_sigma"] == [1.5, 1.5, 1.5]
+    np.testing.assert_array_equal(seg.model.apply(nu.image).labels, seg.labels)
+    for i in range(nu.image.shape[0]):  # each plane smoothed within itself only
+        plane = nks.segment(nu.image[i], 2, seed=0, smoothing=1.5)
+        assert (plane.labels == 2).sum() == pytest.approx((seg.labels[i] == 2).sum(), rel=0.05, abs=20)
+
+
+def test_multiscale_refuses_smoothing():
+    img = synthetic_nuclei((128, 128), n=8, seed=0).image
+    with pytest.raises(ValueError, match="smoothing"):
+        nks.segment_multiscale([img, img[::2, ::2]], 2, smoothing=1)
