@@ -79,3 +79,19 @@ def test_grayscale_image_is_not_offered_stain_colour_spaces(nuclei_dock, qtbot):
     viewer.add_image(np.zeros((32, 32, 3), np.uint8), name="photo", rgb=True)
     widget["image_layer"].value = viewer.layers["photo"]
     assert "hed" in widget["color_space"].choices
+
+
+def test_smoothing_in_the_dock_reaches_result_model_and_python(nuclei_dock, qtbot):
+    viewer, widget, nu = nuclei_dock
+    viewer.layers["nuclei"].scale = (0.5, 0.5)  # µm per pixel: smoothing 1 is 2 pixels
+    widget["smoothing"].value = 1.0
+    run(qtbot, widget)
+    clusters = viewer.layers["nuclei clusters"]
+    params = clusters.metadata["napari_kmeans_segment"]["params"]
+    assert params["smoothing"] == 1.0 and params["smoothing_sigma"] == [2.0, 2.0]
+    code = widget.python_code()
+    assert "smoothing=1.0" in code and "scale=(0.5, 0.5)" in code
+    import napari_kmeans_segment as nks
+
+    again = nks.segment(nu.image, 3, seed=0, smoothing=1.0, scale=(0.5, 0.5))
+    np.testing.assert_array_equal(np.asarray(clusters.data), again.labels)

@@ -244,6 +244,12 @@ TOOLTIPS: dict[str, str] = {
         "cluster: how much nearer it is to its own cluster's average than to the next one "
         "(dark: nearly in another cluster)."
     ),
+    "smoothing": (
+        "Spatially coherent clusters: each pixel also listens to its neighbours within about "
+        "this distance (in the layer's scale units; pixels when it has none), so dim, noisy "
+        "objects come out whole instead of speckled. 0 clusters every pixel alone; 1-2 pixels "
+        "suit nuclei."
+    ),
     "objects_source": (
         "Where 'count objects' takes its objects from: every cluster but the darkest (the "
         "background of a fluorescence image, so dim and bright nuclei count together), every "
