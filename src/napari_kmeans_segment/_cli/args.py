@@ -32,7 +32,8 @@ outputs (in OUTDIR, per image NAME):
   NAME_clusters.csv      one row per cluster: index (label), name, count, fraction, centre per channel
   summary.csv            one row per image: pixels, share of each cluster, the tissue and each
                          cluster's share of it (background: --background, the model's, or
-                         the cluster a hed fit names so), objects (--objects)
+                         the cluster a hed fit names so), objects (--objects, --objects-of)
+                         with their median and mean area in pixels
   large inputs (zarr/OME-Zarr stores, pyramidal or > 1 GiB TIFF/SVS, or --lazy) are read
   block by block and written as NAME_labels.ome.zarr (and NAME_recolored.ome.zarr with
   --recolored), OME-NGFF 0.4 on zarr format 2.
@@ -52,6 +53,7 @@ exit status:
 examples:
   {PROG} slides/*.png -k 4 --color-space lab -o out --save-model out/model.json
   {PROG} more/*.png --model out/model.json -o out2 --objects 2 --min-size 50
+  {PROG} cells/*.tif -k 3 --smoothing 1 --objects-of all-but-darkest --split -o counts
   {PROG} slide.ome.zarr -k 3 -o out --scheduler tcp://10.0.0.5:8786
   {PROG} demo --sample immunohistochemistry
 """
