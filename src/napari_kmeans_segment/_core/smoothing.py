@@ -27,7 +27,7 @@ import numpy as np
 #: more than this many times the fit's mean squared distance.
 BETA = 8.0
 #: Mean-field updates. Each spreads information by about one kernel width.
-ITERATIONS = 3
+ITERATIONS = 2
 #: Gaussian kernels are cut at this many sigmas.
 TRUNCATE = 3.0
 #: Pixels (times K) per slab: bounds the memory of the K probability maps.
