@@ -52,7 +52,7 @@ def physical(
     "unit^2". Units that cannot be converted into one another (pixels and µm) give areas
     in pixels, and so does a scale that does not match the labels' ``ndim`` axes.
     """
-    s = [float(v) for v in scale]
+    s = [abs(float(v)) for v in scale]  # a negative scale flips its axis: same pixel size
     u = list(units) if units else []
     if len(s) == ndim + 1 and channel_axis is not None:  # one layer holding the channels
         del s[channel_axis]
@@ -66,7 +66,9 @@ def physical(
         s = [float((v * x).to(u[0]).magnitude) for v, x in zip(s, u)]
     except Exception:  # pint's DimensionalityError: pixels mixed with lengths
         return None, None
-    return tuple(s), f"{u[0]:~}"
+    # pint abbreviates micro as the Greek mu (U+03BC) in newer releases, the micro sign (U+00B5)
+    # in older ones: one spelling, so tables and CSV columns do not change with pint's version
+    return tuple(s), f"{u[0]:~}".replace("\u03bc", "\u00b5")
 
 
 def _ndim(seg: Segmentation) -> int:
@@ -236,6 +238,8 @@ class SessionMeasure:
                 rgb=src.rgb,
                 channel_axis=src.channel_axis,
                 channel_names=src.channel_names,
+                progress=progress,
+                cancel=cancel,
             )
             return objects, pd.DataFrame(table)
 
