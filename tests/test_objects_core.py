@@ -241,3 +241,13 @@ def test_multiscale_refuses_smoothing():
     img = synthetic_nuclei((128, 128), n=8, seed=0).image
     with pytest.raises(ValueError, match="smoothing"):
         nks.segment_multiscale([img, img[::2, ::2]], 2, smoothing=1)
+
+
+def test_flipped_axis_keeps_its_pixel_size(nuclei):
+    """napari flips an axis with a negative scale; the pixels keep their size."""
+    flipped = nks.segment(nuclei.image, 2, seed=0, smoothing=1, scale=(-0.5, 0.5))
+    plain = nks.segment(nuclei.image, 2, seed=0, smoothing=1, scale=(0.5, 0.5))
+    np.testing.assert_array_equal(flipped.labels, plain.labels)
+    _, a = nks.extract_objects(plain.labels, 2, split=True, scale=(-0.5, 0.5))
+    _, b = nks.extract_objects(plain.labels, 2, split=True, scale=(0.5, 0.5))
+    assert len(a["index"]) == len(b["index"])

@@ -52,7 +52,7 @@ def physical(
     "unit^2". Units that cannot be converted into one another (pixels and µm) give areas
     in pixels, and so does a scale that does not match the labels' ``ndim`` axes.
     """
-    s = [float(v) for v in scale]
+    s = [abs(float(v)) for v in scale]  # a negative scale flips its axis: same pixel size
     u = list(units) if units else []
     if len(s) == ndim + 1 and channel_axis is not None:  # one layer holding the channels
         del s[channel_axis]

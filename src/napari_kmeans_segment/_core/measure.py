@@ -13,11 +13,13 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .image import Cancelled
-
 
 def pixel_size(scale: Sequence[float] | None, ndim: int) -> float:
-    """Physical size of one pixel (area in 2D, volume in 3D): the product of ``scale``."""
+    """Physical size of one pixel (area in 2D, volume in 3D): the product of ``|scale|``.
+
+    A negative value flips its axis in napari (``layer.scale``) and leaves the pixel's size
+    unchanged; zero or a non-finite value is refused.
+    """
     if scale is None:
         return 1.0
     s = np.asarray(scale, np.float64).ravel()
@@ -26,9 +28,9 @@ def pixel_size(scale: Sequence[float] | None, ndim: int) -> float:
             f"scale has {s.size} value(s) but the labels have {ndim} spatial axes; pass one "
             "value per axis (napari's layer.scale)."
         )
-    if not (np.isfinite(s).all() and (s > 0).all()):
-        raise ValueError(f"scale={s.tolist()}: every value must be a positive number.")
-    return float(np.prod(s))
+    if not (np.isfinite(s).all() and (s != 0).all()):
+        raise ValueError(f"scale={s.tolist()}: every value must be a finite, non-zero number.")
+    return float(np.prod(np.abs(s)))
 
 
 def area_unit(unit: str | None, ndim: int) -> str:
@@ -182,8 +184,9 @@ def extract_objects(
         seeds closer than about one radius merge. None estimates it as the median inscribed
         radius of the connected pieces.
     progress : callable(fraction, message), optional
+        Called as the objects are measured.
     cancel : callable() -> bool, optional
-        Checked between steps (and between pieces when splitting); True raises ``Cancelled``.
+        Polled between slabs of at most :data:`SLAB_PIXELS` pixels; True stops the work.
 
     Returns
     -------
@@ -194,6 +197,11 @@ def extract_objects(
         ``area_unit``, ``centroid-<axis>`` and ``bbox-<i>`` in pixel (data) coordinates as
         :func:`skimage.measure.regionprops_table` names them, ``mean_<channel>``, and
         ``cluster``: the cluster most of the object's pixels belong to.
+
+    Raises
+    ------
+    Cancelled
+        When ``cancel`` returned True.
     """
     from .clusters import _labels_array, extract_cluster, member
 
@@ -212,78 +220,105 @@ def extract_objects(
 
     radius = check_radius(radius, scale)
     if scale is not None:
-        pixel_size(scale, lab.ndim)  # one positive size per axis, before any work
-
-    def check() -> None:
-        if cancel is not None and cancel():
-            raise Cancelled("Extracting objects was cancelled.")
-
+        pixel_size(scale, lab.ndim)  # one usable size per axis, before any work
     sel = member(lab, wanted)
     if not sel.any():
         raise ValueError(f"Cluster(s) {wanted} have no pixels here; pick labels that exist.")
+    _poll(cancel)
     if split:
-        objects = _split_objects(sel, radius, scale, int(min_size), check, progress)
+        objects = _split_objects(sel, radius, scale, int(min_size), lambda: _poll(cancel), progress)
     else:
-        check()
         objects = extract_cluster(sel.view(np.uint8), 1, objects=True, min_size=int(min_size))
-    check()
+    _poll(cancel)
     intensity, names = _channels_last(image, lab.shape, rgb, channel_axis)
     if channel_names is not None:
         if len(channel_names) != len(names):
             raise ValueError(f"{len(channel_names)} channel name(s) for {len(names)} channel(s).")
         names = list(channel_names)
-    ids, area_px, geometry, means = _object_props(objects, intensity, check)
+    props = ["label", "area", "centroid", "bbox"] + (["intensity_mean"] if intensity is not None else [])
+    if intensity is not None and intensity.shape[-1] == 1:
+        intensity = intensity[..., 0]  # regionprops then names the column without a suffix
+    rp = _object_props(objects, intensity, props, progress, cancel)
+    ids = np.asarray(rp["label"], np.int64)
     n = len(ids)
     table: dict[str, np.ndarray] = {"index": ids, "label": ids.copy()}
-    table["area_px"] = area_px
+    table["area_px"] = rp["area"].astype(np.int64)
     table["area"] = table["area_px"] * pixel_size(scale, lab.ndim)
     table["area_unit"] = np.array([area_unit(unit, lab.ndim)] * n, dtype=object)
-    table.update(geometry)
-    for ch, values in zip(names, means):
-        table[f"mean_{ch}"] = values
-    check()
-    table["cluster"] = _majority(objects, lab, n)
+    for key in rp:
+        if key.startswith(("centroid", "bbox")):
+            table[key] = rp[key]
+    for j, ch in enumerate(names):
+        key = f"intensity_mean-{j}" if len(names) > 1 else "intensity_mean"
+        table[f"mean_{ch}"] = np.asarray(rp[key], np.float64)
+    table["cluster"] = _majority(objects, lab, n, cancel)
     return objects, table
 
 
-def _object_props(objects: np.ndarray, intensity, check):
-    """Label, area, ``centroid-<axis>`` and ``bbox-<i>`` (as regionprops_table names and
-    computes them) and the mean of every channel of ``intensity``, per object, in a few
-    vectorised passes over the objects' pixels (sorted by object once): regionprops builds a
-    Python object per region, minutes and gigabytes for a million specks."""
-    shape = objects.shape
-    flat = objects.reshape(-1)
-    where = np.flatnonzero(flat)
-    order = np.argsort(flat[where], kind="stable")
-    where = where[order]
-    del order
-    ids = flat[where].astype(np.int64)
-    starts = (
-        np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]])) if ids.size else np.zeros(0, np.intp)
-    )
-    area = np.diff(np.concatenate([starts, [ids.size]])).astype(np.int64)
-    labels = ids[starts]
-    del ids
-    centroid, low, high = {}, {}, {}
-    for axis in range(len(shape)):
-        check()
-        stride = int(np.prod(shape[axis + 1 :]))
-        coord = (where // stride) % shape[axis]
-        if area.size:
-            centroid[f"centroid-{axis}"] = np.add.reduceat(coord, starts) / area
-            low[f"bbox-{axis}"] = np.minimum.reduceat(coord, starts)
-            high[f"bbox-{axis + len(shape)}"] = np.maximum.reduceat(coord, starts) + 1
-        else:
-            centroid[f"centroid-{axis}"] = np.zeros(0)
-            low[f"bbox-{axis}"] = high[f"bbox-{axis + len(shape)}"] = np.zeros(0, np.int64)
-    means = []
-    if intensity is not None:
-        values = intensity.reshape(-1, intensity.shape[-1])
-        for c in range(values.shape[1]):
-            check()
-            v = values[where, c].astype(np.float64)
-            means.append(np.add.reduceat(v, starts) / area if area.size else np.zeros(0))
-    return labels, area, {**centroid, **low, **high}, means
+SLAB_PIXELS = 1 << 20  # pixels measured between two polls of ``cancel`` (tens of ms)
+
+
+def _slabs(shape: tuple[int, ...], cancel, progress=None, what: str = ""):
+    """``(start, stop)`` along the first axis, slabs of at most :data:`SLAB_PIXELS` pixels
+    (one plane or row at least); ``cancel`` is polled before each and after the last."""
+    plane = int(np.prod(shape[1:], dtype=np.int64))
+    step = max(1, SLAB_PIXELS // max(plane, 1))
+    for start in range(0, shape[0], step):
+        _poll(cancel)
+        if progress is not None:
+            progress(start / max(shape[0], 1), what)
+        yield start, min(start + step, shape[0])
+    _poll(cancel)
+
+
+def _poll(cancel) -> None:
+    if cancel is not None and cancel():
+        from .image import Cancelled
+
+        raise Cancelled("Extracting the objects was cancelled.")
+
+
+def _object_props(objects: np.ndarray, intensity, props: Sequence[str], progress=None, cancel=None) -> dict:
+    """What :func:`skimage.measure.regionprops_table` gives for ``label``, ``area``,
+    ``centroid``, ``bbox`` and ``intensity_mean``, with whole-array sums over slabs of the
+    image instead of a Python loop over the objects (tens of µs each, so seconds for a few
+    hundred thousand objects, with no point to stop at); ``cancel`` is polled between slabs."""
+    n = int(objects.max(initial=0))
+    nd = objects.ndim
+    area = np.zeros(n + 1, np.int64)
+    sums = np.zeros((nd, n + 1))
+    lo = np.full((nd, n + 1), np.iinfo(np.int64).max, np.int64)
+    hi = np.full((nd, n + 1), -1, np.int64)
+    n_ch = 0 if intensity is None else 1 if intensity.ndim == nd else intensity.shape[-1]
+    means = np.zeros((n_ch, n + 1))
+    for start, stop in _slabs(objects.shape, cancel, progress, "measuring the objects"):
+        slab = objects[start:stop]
+        where = np.nonzero(slab)  # the slab's object pixels, one index array per axis
+        obj = slab[where].astype(np.intp)
+        area += np.bincount(obj, minlength=n + 1)
+        for a, coord in enumerate(where):
+            coord = coord.astype(np.int64) + (start if a == 0 else 0)
+            sums[a] += np.bincount(obj, weights=coord, minlength=n + 1)
+            np.minimum.at(lo[a], obj, coord)
+            np.maximum.at(hi[a], obj, coord)
+        if n_ch:
+            values = np.asarray(intensity[start:stop][where], np.float64).reshape(len(obj), n_ch)
+            for j in range(n_ch):
+                means[j] += np.bincount(obj, weights=values[:, j], minlength=n + 1)
+    ids = np.flatnonzero(area[1:]) + 1
+    out: dict[str, np.ndarray] = {"label": ids, "area": area[ids]}
+    if "centroid" in props:
+        for a in range(nd):
+            out[f"centroid-{a}"] = sums[a, ids] / area[ids]
+    if "bbox" in props:
+        for a in range(nd):
+            out[f"bbox-{a}"] = lo[a, ids]
+        for a in range(nd):
+            out[f"bbox-{nd + a}"] = hi[a, ids] + 1
+    if "intensity_mean" in props and n_ch:
+        for j in range(n_ch):
+            out["intensity_mean" if n_ch == 1 else f"intensity_mean-{j}"] = means[j, ids] / area[ids]
+    return out
 
 
 def _split_objects(sel, radius, scale, min_size: int, check, progress) -> np.ndarray:
@@ -293,9 +328,10 @@ def _split_objects(sel, radius, scale, min_size: int, check, progress) -> np.nda
 
     def report(f: float, msg: str) -> None:
         if progress is not None:
-            progress(0.9 * f, msg)
+            progress(0.5 * f, msg)
 
-    objects, n, _ = split_touching(sel, radius=radius, scale=scale, check=check, report=report)
+    spacing = None if scale is None else [abs(float(v)) for v in np.ravel(scale)]  # a flip keeps sizes
+    objects, n, _ = split_touching(sel, radius=radius, scale=spacing, check=check, report=report)
     sizes = np.bincount(objects.ravel(), minlength=n + 1)
     keep = sizes >= max(min_size, 1)
     keep[0] = False
@@ -306,13 +342,20 @@ def _split_objects(sel, radius, scale, min_size: int, check, progress) -> np.nda
     return lut[objects].astype(dtype)
 
 
-def _majority(objects: np.ndarray, lab: np.ndarray, n: int) -> np.ndarray:
-    """For each object 1..n, the label most of its pixels have in ``lab``."""
-    inside = objects > 0
-    obj = objects[inside].astype(np.int64)
-    cl = lab[inside].astype(np.int64)
-    base = int(np.max(cl, initial=0)) + 1
-    pairs, freq = np.unique(obj * base + cl, return_counts=True)
+def _majority(objects: np.ndarray, lab: np.ndarray, n: int, cancel=None) -> np.ndarray:
+    """For each object 1..n, the label most of its pixels have in ``lab`` (the lowest on a
+    tie); (object, label) pairs are counted slab by slab, polling ``cancel`` between slabs."""
+    keys, freqs = [], []
+    base = int(np.max(lab, initial=0)) + 1
+    for start, stop in _slabs(objects.shape, cancel):
+        inside = objects[start:stop] > 0
+        obj = objects[start:stop][inside].astype(np.int64)
+        cl = lab[start:stop][inside].astype(np.int64)
+        k, f = np.unique(obj * base + cl, return_counts=True)
+        keys.append(k)
+        freqs.append(f)
+    pairs, where = np.unique(np.concatenate(keys or [np.zeros(0, np.int64)]), return_inverse=True)
+    freq = np.bincount(where.ravel(), weights=np.concatenate(freqs or [np.zeros(0)]), minlength=len(pairs))
     o, c = np.divmod(pairs, base)
     order = np.lexsort((-freq, o))  # per object, the most frequent cluster first
     first = np.ones(len(order), bool)

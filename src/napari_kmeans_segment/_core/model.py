@@ -64,8 +64,9 @@ class KMeansModel:
     @property
     def options(self) -> Options:
         """The :class:`~.options.Options` this model was fitted with (as recorded in
-        :attr:`params`; defaults for any a file written by an older version lacks)."""
-        return options_of(self.params)
+        :attr:`params`; defaults for any a file written by an older version lacks; K is
+        always the model's)."""
+        return options_of({**self.params, "n_clusters": self.n_clusters})
 
     def apply(
         self,

@@ -62,10 +62,10 @@ def smoothing_sigmas(smoothing, spatial_shape: Sequence[int], scale=None) -> tup
     if scale is None:
         px = np.ones(ndim)
     else:
-        px = np.asarray(scale, np.float64).ravel()
+        px = np.abs(np.asarray(scale, np.float64).ravel())  # a negative scale flips, same size
         if px.size != ndim or not (np.isfinite(px).all() and (px > 0).all()):
             raise ValueError(
-                f"scale={list(np.ravel(scale))}: give one positive pixel size per spatial axis "
+                f"scale={list(np.ravel(scale))}: give one non-zero pixel size per spatial axis "
                 f"({ndim} here), as napari's layer.scale."
             )
     if s == 0:
