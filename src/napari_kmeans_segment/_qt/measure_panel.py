@@ -162,10 +162,11 @@ class MeasurePanel(QWidget):
         body.setContentsMargins(12, 0, 0, 0)
         body.addWidget(self.table, 1)
         objects = QHBoxLayout()
-        for w in (self.source, self.split, self.count_btn):
+        # the source's words are the longest ("all but brightest"): it gets the most room
+        for w, stretch in ((self.source, 9), (self.split, 8), (self.count_btn, 6)):
             w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             w.setMinimumWidth(40)
-            objects.addWidget(w, 1)
+            objects.addWidget(w, stretch)
         body.addLayout(objects)
         buttons = QHBoxLayout()  # one row: the section must fit beside the clusters table
         for w in (self.uncertainty_btn, self.uncertainty_kind, self.export_objects_btn):
