@@ -251,3 +251,25 @@ def test_flipped_axis_keeps_its_pixel_size(nuclei):
     _, a = nks.extract_objects(plain.labels, 2, split=True, scale=(-0.5, 0.5))
     _, b = nks.extract_objects(plain.labels, 2, split=True, scale=(0.5, 0.5))
     assert len(a["index"]) == len(b["index"])
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("smoothing", -1),
+        ("smoothing", "wide"),
+        ("smoothing_sigma", [1.0, float("nan")]),
+        ("smoothing_sigma", "1"),
+        ("smoothing_temperature", 0),
+        ("smoothing_temperature", "hot"),
+    ],
+)
+def test_damaged_smoothing_in_a_model_file_is_refused(nuclei, tmp_path, key, value):
+    import json
+
+    path = nks.segment(nuclei.image, 2, seed=0, smoothing=1).save(tmp_path / "m.json")
+    d = json.loads(path.read_text())
+    d["params"][key] = value
+    path.write_text(json.dumps(d))
+    with pytest.raises(ValueError):
+        nks.load_model(path)
