@@ -257,9 +257,9 @@ TOOLTIPS: dict[str, str] = {
         "clusters table."
     ),
     "split": (
-        "Cut touching objects apart (a watershed on the distance to the background, one seed "
-        "per bulge), so two nuclei that touch count as two. Used by 'count objects' and by "
-        "'extract' as objects."
+        "Cut touching objects apart where they narrow (a watershed on the distance to the "
+        "background, flooded from each bulge), so two nuclei that touch count as two. Used by "
+        "'count objects' and by 'extract' as objects."
     ),
     "count_objects": (
         "Find the objects (connected pieces, touching ones split if ticked, smaller than "
