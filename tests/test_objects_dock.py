@@ -95,3 +95,28 @@ def test_smoothing_in_the_dock_reaches_result_model_and_python(nuclei_dock, qtbo
 
     again = nks.segment(nu.image, 3, seed=0, smoothing=1.0, scale=(0.5, 0.5))
     np.testing.assert_array_equal(np.asarray(clusters.data), again.labels)
+
+
+def test_preview_keeps_the_smoothing_width_on_its_strided_copy(make_napari_viewer, qtbot):
+    """The preview clusters every n-th pixel of a 1 MP image: smoothing 2 (pixels of the
+    image) is 2/n pixels of the copy, the width a Run smooths the full image over."""
+    from napari_kmeans_segment._qt.preview import downsample
+
+    viewer = make_napari_viewer()
+    nu = synthetic_nuclei((1024, 1024), n=200, seed=4)
+    viewer.add_image(nu.image, name="big")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-means segmentation")
+    widget["seed"].value = 0
+    widget["smoothing"].value = 2.0
+    widget["live_preview"].value = True
+    qtbot.waitUntil(lambda: "big preview" in viewer.layers, timeout=30_000)
+    import napari_kmeans_segment as nks
+
+    from napari_kmeans_segment._layers import Source
+
+    data, step, _, _ = downsample(Source.from_layers([viewer.layers["big"]]))
+    assert step[0] > 1
+    want = nks.segment(data, 3, seed=0, smoothing=2.0, scale=tuple(float(s) for s in step))
+    other = nks.segment(data, 3, seed=0, smoothing=2.0)  # 2 pixels of the copy: wider
+    assert not np.array_equal(other.labels, want.labels)
+    np.testing.assert_array_equal(np.asarray(viewer.layers["big preview"].data), want.labels)
