@@ -170,7 +170,8 @@ TOOLTIPS: dict[str, str] = {
     "undo": "Take back the last merge.",
     "background": (
         "Mark the selected cluster(s) as background, for example the bright glass of a "
-        "slide. Background is left out when the table reports the share of tissue."
+        "slide. Background is left out of the foreground (a slide's tissue) whose shares the "
+        "table reports."
     ),
     "extract": (
         "Copy the selected cluster into a new layer: a mask of it, or with 'as objects' one "
@@ -209,20 +210,22 @@ TOOLTIPS: dict[str, str] = {
     ),
     "measure": (
         "The numbers: each cluster's area in pixels and in the image's units, its share of "
-        "the image and of the tissue once background is marked; export of measured objects; "
+        "the image and of the foreground (a slide's tissue) once background is marked; "
+        "objects counted and exported; "
         "a map of how sure each pixel's cluster is."
     ),
     "measure_table": (
         "One row per cluster: its area in pixels and in the layer's units (from its scale), "
-        "its share of the image, and its share of the tissue (the clusters not marked as "
-        "background). Tick 'background' for glass or empty areas."
+        "its share of the image, and its share of the foreground (the clusters not marked as "
+        "background; a slide's tissue). Tick 'background' for glass or empty areas."
     ),
     "tissue_summary": (
-        "How much of the image is tissue (the clusters not marked as background), and its area."
+        "How much of the image is foreground (the clusters not marked as background; called "
+        "tissue for a stained slide), and its area."
     ),
     "column_background": (
         "Tick to mark this cluster as background (glass, empty space): it is left out of the "
-        "share of tissue. Clusters named 'background' start ticked."
+        "foreground (a slide's tissue). Clusters named 'background' start ticked."
     ),
     "column_area_px": "The cluster's area in pixels.",
     "column_area": (
@@ -231,8 +234,8 @@ TOOLTIPS: dict[str, str] = {
     ),
     "column_image_share": "Share of the image's grouped pixels in this cluster, in percent.",
     "column_tissue_share": (
-        "Share of the tissue (every cluster not marked as background) in this cluster, in "
-        "percent; empty for background."
+        "Share of the foreground (every cluster not marked as background; a slide's tissue) "
+        "in this cluster, in percent; empty for background."
     ),
     "uncertainty": (
         "Add a map of how sure each pixel's cluster is, as the layer '<image> uncertainty' "
@@ -307,7 +310,7 @@ STATUS: dict[str, str] = {
     "nothing_to_undo": "Nothing to take back.",
     "extracted": "Cluster {label}: {n} piece(s) in '{layer}'.",
     "extracted_mask": "Cluster {label} copied to '{layer}'.",
-    "background_marked": "Cluster {label} marked as background; it is left out of the share of tissue.",
+    "background_marked": "Cluster {label} marked as background; it is left out of the foreground.",
     "exported": "Cluster table written to {path}.",
     "model_saved": "Model saved to {path}.",
     "model_loaded": "Model '{model}' loaded ({k} clusters); press 'apply model' to use it.",
