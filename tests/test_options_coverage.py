@@ -53,7 +53,7 @@ def test_command_line_flags_set_every_option():
         "in.png", "-o", "out", "-k", "5", "--seed", "7", "--attempts", "3", "--max-iter", "40",
         "--epsilon", "0.5", "--init", "kmeans++", "--exact", "--color-space", "hed",
         "--stain-vectors", "macenko", "--normalize", "--spatial-weight", "0.5",
-        "--texture-sigma", "2", "--per-plane",
+        "--texture-sigma", "2", "--per-plane", "--smoothing", "1.5",
     ]  # fmt: skip
     opts = fit_options(build_parser().parse_args(argv))
     want = Options(
@@ -70,6 +70,7 @@ def test_command_line_flags_set_every_option():
         spatial_weight=0.5,
         texture_sigma=2.0,
         per_plane=True,
+        smoothing=1.5,
     )
     assert opts.check() == want
     # every field was given a value other than its default: none is left unread

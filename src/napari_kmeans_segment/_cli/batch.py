@@ -145,7 +145,8 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
         _write_recolored(item.outputs["recolored"], np.asarray(seg.recolored), img, src, tx)
     write_table(tx.temp(item.outputs["clusters"]), seg.table())
     counts = np.bincount(labels.ravel(), minlength=int(labels.max(initial=0)) + 1)
-    return seg.model, image_row(str(src.path), counts, labels, args, seg.default_background())
+    foreground = nks.foreground_labels(seg, args.objects_of.replace("-", " ")) if args.objects_of else ()
+    return seg.model, image_row(str(src.path), counts, labels, args, seg.default_background(), foreground)
 
 
 def _write_recolored(path: Path, rec: np.ndarray, img: np.ndarray, src: Source, tx) -> None:

@@ -149,6 +149,8 @@ def extract_objects(
     rgb: bool | None = None,
     channel_axis: int | None = None,
     channel_names: Sequence[str] | None = None,
+    split: bool = False,
+    radius: float | None = None,
     progress=None,
     cancel=None,
 ):
@@ -173,6 +175,14 @@ def extract_objects(
         extra last axis has its channels there.
     channel_names : sequence of str, optional
         Column suffixes for the channels (default R, G, B / value / 0, 1, ...).
+    split : bool
+        Cut touching objects apart: a watershed on the distance transform seeded at its
+        peaks (:func:`.split.split_touching`), in 2D and 3D, ``scale`` giving the voxels'
+        shape. ``min_size`` applies to the parts.
+    radius : float, optional
+        With ``split``: the typical radius of one object (pixels, or the units of ``scale``);
+        seeds closer than about one radius merge. None estimates it as the median inscribed
+        radius of the connected pieces.
     progress : callable(fraction, message), optional
         Called as the objects are measured.
     cancel : callable() -> bool, optional
@@ -206,11 +216,19 @@ def extract_objects(
         raise ValueError("Choose at least one cluster to extract objects from.")
     if not isinstance(min_size, int | np.integer) or min_size < 0:
         raise ValueError(f"min_size={min_size!r}: use a whole number of pixels >= 0.")
+    from .split import check_radius
+
+    radius = check_radius(radius, scale)
+    if scale is not None:
+        pixel_size(scale, lab.ndim)  # one usable size per axis, before any work
     sel = member(lab, wanted)
     if not sel.any():
         raise ValueError(f"Cluster(s) {wanted} have no pixels here; pick labels that exist.")
     _poll(cancel)
-    objects = extract_cluster(sel.view(np.uint8), 1, objects=True, min_size=int(min_size))
+    if split:
+        objects = _split_objects(sel, radius, scale, int(min_size), lambda: _poll(cancel), progress)
+    else:
+        objects = extract_cluster(sel.view(np.uint8), 1, objects=True, min_size=int(min_size))
     _poll(cancel)
     intensity, names = _channels_last(image, lab.shape, rgb, channel_axis)
     if channel_names is not None:
@@ -301,6 +319,27 @@ def _object_props(objects: np.ndarray, intensity, props: Sequence[str], progress
         for j in range(n_ch):
             out["intensity_mean" if n_ch == 1 else f"intensity_mean-{j}"] = means[j, ids] / area[ids]
     return out
+
+
+def _split_objects(sel, radius, scale, min_size: int, check, progress) -> np.ndarray:
+    """:func:`.split.split_touching`, then parts below ``min_size`` pixels dropped and the
+    rest numbered 1..n in the smallest unsigned type, as :func:`extract_cluster` gives."""
+    from .split import split_touching
+
+    def report(f: float, msg: str) -> None:
+        if progress is not None:
+            progress(0.5 * f, msg)
+
+    spacing = None if scale is None else [abs(float(v)) for v in np.ravel(scale)]  # a flip keeps sizes
+    objects, n, _ = split_touching(sel, radius=radius, scale=spacing, check=check, report=report)
+    sizes = np.bincount(objects.ravel(), minlength=n + 1)
+    keep = sizes >= max(min_size, 1)
+    keep[0] = False
+    lut = np.zeros(n + 1, np.int64)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1)
+    n_obj = int(keep.sum())
+    dtype = np.uint8 if n_obj < 256 else np.uint16 if n_obj < 65536 else np.uint32
+    return lut[objects].astype(dtype)
 
 
 def _majority(objects: np.ndarray, lab: np.ndarray, n: int, cancel=None) -> np.ndarray:

@@ -20,6 +20,7 @@ from .image import PixelImage
 from .model_check import background_problem, check_model_dict, check_names, names_problem
 from .numerics import labels_dtype
 from .options import Options, options_of
+from .smoothing import model_sigmas
 
 if TYPE_CHECKING:
     from .result import Segmentation
@@ -63,8 +64,9 @@ class KMeansModel:
     @property
     def options(self) -> Options:
         """The :class:`~.options.Options` this model was fitted with (as recorded in
-        :attr:`params`; defaults for any a file written by an older version lacks)."""
-        return options_of(self.params)
+        :attr:`params`; defaults for any a file written by an older version lacks; K is
+        always the model's)."""
+        return options_of({**self.params, "n_clusters": self.n_clusters})
 
     def apply(
         self,
@@ -74,6 +76,7 @@ class KMeansModel:
         rgb=None,
         channel_axis=None,
         multiscale: bool = False,
+        scale=None,
         progress=None,
         cancel=None,
     ) -> Segmentation:
@@ -93,6 +96,9 @@ class KMeansModel:
             the layout of the image the model was fitted on.
         multiscale : bool
             ``image`` is a list of levels; ``labels`` and ``recolored`` are lists too.
+        scale : sequence of float, optional
+            The pixel size per spatial axis: a model fitted with ``smoothing`` smooths over
+            its width in these units; without it, over the pixels it was fitted with.
         progress, cancel
             As for :func:`~napari_kmeans_segment.segment`.
 
@@ -142,6 +148,7 @@ class KMeansModel:
                 f"of shape {tuple(self.params['spatial_shape'])}; the image has "
                 f"{img.spatial_shape}. Refit instead."
             )
+        sigmas = model_sigmas(self.params, img.spatial_shape, scale)
         opts = for_model(self.n_clusters)
         run = Run(img, self.feature_space, opts, 0, progress, cancel)
         note = range_warning(self.params, img, img.value_bounds(run.check))
@@ -149,7 +156,9 @@ class KMeansModel:
             warnings.warn(note, UserWarning, stacklevel=2)
         planes = self.params.get("planes") if self.params.get("per_plane") else None
         if planes and len(img.spatial_shape) >= 3 and img.spatial_shape[0] == len(planes):
-            labels, counts, compactness = self._assign_planes(img, planes, opts, progress, cancel)
+            labels, counts, compactness = self._assign_planes(
+                img, planes, opts, progress, cancel, None if sigmas is None else sigmas[1:]
+            )
         else:
             if planes:
                 warnings.warn(
@@ -161,7 +170,12 @@ class KMeansModel:
                     stacklevel=2,
                 )
             run.prepare(fitted=True)
-            labels, counts, _, compactness = run.assign(self.feature_centers.astype(np.float32))
+            fc = self.feature_centers.astype(np.float32)
+            labels, counts, _, compactness = run.assign(fc)
+            if sigmas is not None:
+                t = self.params.get("smoothing_temperature") or compactness / max(img.n_valid, 1)
+                labels, compactness = run.smooth(fc, sigmas, float(t))
+                counts, _ = run.cluster_stats(labels)
         centers = self.centers.copy()
         label_map = None
         if self.merges:
@@ -190,7 +204,7 @@ class KMeansModel:
             background=self.background,
         )
 
-    def _assign_planes(self, img, planes, opts, progress, cancel):
+    def _assign_planes(self, img, planes, opts, progress, cancel, sigmas=None):
         """Each plane of the stack with its own plane's feature space and centres (stored in
         the reference numbering), as the per-plane fit labelled it."""
         from .fitting_run import Run
@@ -212,6 +226,10 @@ class KMeansModel:
             run.prepare(fitted=True)
             fc = np.asarray(plane["feature_centers"], np.float32)
             lab, n, _, comp = run.assign(fc)
+            if sigmas is not None:
+                t = plane.get("smoothing_temperature") or comp / max(sub.n_valid, 1)
+                lab, comp = run.smooth(fc, sigmas, float(t))
+                n, _ = run.cluster_stats(lab)
             labels[i] = lab.reshape(sub.spatial_shape)
             counts += n
             compactness += comp
