@@ -21,7 +21,17 @@ from napari_kmeans_segment._qt.texts import TOOLTIPS
 PLUGIN = "napari-kmeans-segment"
 WIDGET = "K-means segmentation"
 SCREEN = (1280, 800)
-MAX_DOCK_MIN_HEIGHT = 600  # well below the ~720 px a 1280x800 screen leaves the dock
+# well below the ~720 px a 1280x800 screen leaves the dock, with napari's font drawn in lines
+# 14 px apart (Qt 6); a layout's minimum grows with its font, so the bound does too
+MAX_DOCK_MIN_HEIGHT = 600
+REFERENCE_LINE = 14  # px
+
+
+def max_dock_min_height(widget) -> int:
+    """MAX_DOCK_MIN_HEIGHT for the font the dock is drawn in (Qt 5 on Linux draws napari's
+    font with lines 15 px apart, every row of the dock a little taller)."""
+    line = widget.native.fontMetrics().lineSpacing()
+    return round(MAX_DOCK_MIN_HEIGHT * max(line, REFERENCE_LINE) / REFERENCE_LINE)
 
 
 def wait_idle(qtbot, widget, timeout=60_000):
@@ -53,7 +63,7 @@ def whole_rows(table) -> int:
 def check_fits(viewer, dock, widget, where):
     window = viewer.window._qt_window
     assert window.height() <= SCREEN[1], f"{where}: the window grew to {window.height()} px"
-    assert dock.minimumSizeHint().height() <= MAX_DOCK_MIN_HEIGHT, where
+    assert dock.minimumSizeHint().height() <= max_dock_min_height(widget), where
     panel = widget.panel
     # nothing is squeezed below its minimum (which clips it), and both tables show rows
     for w in (panel, panel.measure, panel.measure.table, panel.table):

@@ -220,7 +220,7 @@ def compact_rows(table: QTableWidget) -> None:
     assert vh is not None
     vh.setVisible(False)
     vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    vh.setDefaultSectionSize(int(table.fontMetrics().height() * ROW_HEIGHT_EM))
+    vh.setDefaultSectionSize(int(table.fontMetrics().lineSpacing() * ROW_HEIGHT_EM))
 
 
 def rows_height(table: QTableWidget, n: int) -> int:
