@@ -1,4 +1,4 @@
-"""The batch summary (issue 14 item 4): one CSV across all images, measured with one model."""
+"""The batch summary: one CSV across all images, measured with one model."""
 
 import csv
 

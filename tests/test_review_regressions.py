@@ -1,4 +1,4 @@
-"""Defects found by trying the dock as a biologist would (1280x800 review), each a test."""
+"""The dock used as a biologist would on a 1280x800 screen: each defect found so is a test."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Stain-aware features (color_space="hed") and stain names (issue 14, item 1)."""
+"""Stain-aware features (color_space="hed") and stain names."""
 
 from __future__ import annotations
 

@@ -214,7 +214,7 @@ class KMeansForm(Container):
         )
         self.init = t(ComboBox(name="init", label="starting colours", choices=list(INITS), value=d.init))
         # a float spin box because magicgui's integer one (superqt's) cannot show "random"
-        # for -1 (issue 13); no decimals, so it reads and steps as a whole number
+        # for -1; no decimals, so it reads and steps as a whole number
         self.seed = t(FloatSpinBox(name="seed", label="random seed", min=-1, max=2**31 - 2, step=1, value=-1))
         self.seed.native.setDecimals(0)
         self.seed.native.setSpecialValueText("random")  # -1 draws a new seed each run

@@ -167,7 +167,7 @@ class ClusterPanel(QWidget):
             b.setMinimumWidth(40)
             loaded.addWidget(b, 1)
         self._lay.addWidget(self.loaded_row)
-        self.measure = MeasurePanel()  # background, areas, objects, uncertainty (issue 14)
+        self.measure = MeasurePanel()  # background, areas, objects, uncertainty
         self._lay.addWidget(self.measure, 1)  # its table shares the spare height
         self.measure.toggle.toggled.connect(self._on_measure_toggled)
         count = guarded(self._count_objects)
