@@ -184,7 +184,7 @@ def test_objects_default_to_the_docks_smallest_size(tmp_path):
 
 def test_hed_background_is_left_out_of_the_tissue_as_in_the_dock(tmp_path):
     """The dock ticks the cluster a hed fit names "background"; the CLI reported no tissue
-    share without --background and saved no background in the model, so the README's
+    share without --background and saved no background in the model, so the documented
     --model run on a folder measured glass as tissue."""
     files = three_slides(tmp_path)
     whole = tmp_path / "whole.png"  # the whole slide: tissue and glass
