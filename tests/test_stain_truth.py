@@ -21,14 +21,10 @@ def slide(request):
 
 
 def readme_recipe(image, k: int = 3) -> tuple[float, float]:
-    """(tissue share of the image, DAB share of the tissue) as the README measures them:
-    K = 3 in stain densities, the clusters named "background" left out of the tissue."""
+    """(tissue share of the image, DAB-positive share of the tissue) as the README measures
+    them: K = 3 in stain densities; the slide's report (``seg.stains``)."""
     seg = nks.segment(image, k, color_space="hed", seed=0)
-    names = seg.default_names()
-    table = seg.table(background=seg.default_background())
-    tissue = 1.0 - float(table["share"][table["background"]].sum())
-    dab = float(np.nansum([s for s, n in zip(table["tissue_share"], names) if n.startswith("DAB")]))
-    return tissue, dab
+    return seg.stains.tissue_share, seg.stains.positive_share
 
 
 # -- the generator --------------------------------------------------------------------------

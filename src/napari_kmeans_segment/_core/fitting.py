@@ -29,6 +29,7 @@ from .options import (
     new_seed,
 )
 from .result import Segmentation, recolor
+from .slide_stains import SlidePlan, check_slide_options, finish_fit, plan_slide
 from .uncertainty import fit_reference
 
 
@@ -51,17 +52,40 @@ def fit(
     spatial_weight: float = DEFAULTS.spatial_weight,
     texture_sigma: float = DEFAULTS.texture_sigma,
     per_plane: bool = DEFAULTS.per_plane,
+    tissue: bool = DEFAULTS.tissue,
+    white_level=DEFAULTS.white_level,
+    tissue_od: float | None = DEFAULTS.tissue_od,
+    dab_thresholds=DEFAULTS.dab_thresholds,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    tissue_mask: np.ndarray | None = None,
 ) -> Segmentation:
-    """:func:`napari_kmeans_segment.segment` for an in-memory image (same parameters)."""
+    """:func:`napari_kmeans_segment.segment` for an in-memory image (same parameters).
+
+    ``tissue_mask`` (spatial bool): the tissue decided already (the lazy path decides it
+    block by block on the blocks it read, then fits their pixels as one row).
+    """
     opts = Options.check(n_clusters, attempts, max_iter, epsilon, init, seed, sample_size)
     check_weights(spatial_weight, texture_sigma)
     img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
     check_color_space(color_space, img.rgb, img.n_channels)
     check_texture_sigma(texture_sigma, img.spatial_shape)
     check_stain_vectors(stain_vectors, color_space)
+    check_slide_options(color_space, tissue, white_level, tissue_od, dab_thresholds)
     seed_used = opts.seed if opts.seed is not None else new_seed()
+    slide = None
+    if color_space == "hed" and tissue:
+        slide = plan_slide(
+            img,
+            image,
+            rgb=rgb,
+            channel_axis=channel_axis,
+            white_level=white_level,
+            tissue_od=tissue_od,
+            tissue=tissue_mask,
+            rng=np.random.default_rng(seed_used),
+        )
+        img = slide.img  # the glass is left out: the stains are clustered within the tissue
     settings = dict(
         color_space=color_space,
         normalize=bool(normalize),
@@ -70,15 +94,25 @@ def fit(
         texture_sigma=float(texture_sigma),
     )
     if per_plane:
-        return _fit_planes(img, opts, seed_used, settings, progress, cancel)
-    return _fit_image(img, opts, seed_used, settings, progress, cancel)
+        seg = _fit_planes(img, opts, seed_used, settings, progress, cancel, slide)
+    else:
+        seg = _fit_image(img, opts, seed_used, settings, progress, cancel, slide)
+    return seg if slide is None else finish_fit(seg, slide, dab_thresholds, seed_used)
 
 
 def _fit_image(
-    img: PixelImage, opts: Options, seed_used: int, settings: dict, progress=None, cancel=None
+    img: PixelImage,
+    opts: Options,
+    seed_used: int,
+    settings: dict,
+    progress=None,
+    cancel=None,
+    slide: SlidePlan | None = None,
 ) -> Segmentation:
     k = opts.n_clusters
     fs = FeatureSpace(**settings)
+    if slide is not None:
+        fs.white, fs.tissue_od = np.asarray(slide.white.white, np.float64), slide.tissue_od
     run = Run(img, fs, opts, seed_used, progress, cancel)
     # value range -> working representation (float32-safe), texture; cancellable
     run.prepare()
@@ -229,7 +263,7 @@ def _exact_span(img: PixelImage, check=None) -> tuple | None:
     return (lo[0].item() if one else lo.tolist()), (hi[0].item() if one else hi.tolist())
 
 
-def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
+def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel, slide=None):
     """Cluster each plane of the first spatial axis on its own; match numbering by centre."""
     from scipy.optimize import linear_sum_assignment
 
@@ -250,7 +284,7 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
 
         plane = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1, mask=None if mask is None else mask[i])
         try:
-            parts.append(_fit_image(plane, opts, seed_used, settings, sub_progress, cancel))
+            parts.append(_fit_image(plane, opts, seed_used, settings, sub_progress, cancel, slide))
         except ValueError as e:  # say which plane: "The image is constant" misleads for a stack
             raise ValueError(
                 f"Plane {i} (index on axis 0, of {n_planes}; per_plane=True "

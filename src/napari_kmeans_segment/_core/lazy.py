@@ -47,6 +47,10 @@ def segment_lazy(
     progress=None,
     cancel=None,
     stain_vectors=DEFAULTS.stain_vectors,
+    tissue=DEFAULTS.tissue,
+    white_level=DEFAULTS.white_level,
+    tissue_od=DEFAULTS.tissue_od,
+    dab_thresholds=DEFAULTS.dab_thresholds,
 ):
     """Segment a dask array without loading it: fit on the pixels of random blocks, then
     label and recolour every block lazily (``map_blocks``).
@@ -103,6 +107,18 @@ def segment_lazy(
     n_read = px.shape[0]
     if valid is not None:
         px = px[np.concatenate([np.asarray(b).ravel() for b in blocks[n_parts:]])]
+    slide: dict = {}
+    if color_space == "hed" and tissue and is_rgb:
+        slide = _sampled_tissue(blocks[:n_parts], px, white_level, tissue_od, seed)
+        slide.update(dab_thresholds=dab_thresholds)
+        if valid is not None:
+            slide["tissue_mask"] = slide["tissue_mask"][
+                np.concatenate([np.asarray(b).ravel() for b in blocks[n_parts:]])
+            ]
+    else:
+        slide = dict(
+            tissue=tissue, white_level=white_level, tissue_od=tissue_od, dab_thresholds=dab_thresholds
+        )
     fitted = fit(
         px[:, None, :],
         n_clusters,
@@ -118,6 +134,7 @@ def segment_lazy(
         normalize=normalize,
         progress=progress,
         cancel=cancel,
+        **slide,
     )
     labels, recolored = apply_lazy(fitted.model, arr, is_rgb, layout, channel_axis, valid=valid)
     scale = int(np.prod(arr.shape[:-1])) / max(n_read, 1)
@@ -140,6 +157,44 @@ def segment_lazy(
 
 
 FIT_BYTES = 1 << 26  # pixel data read to fit a lazy image (sample_blocks=None)
+
+
+def _sampled_tissue(blocks, px, white_level, tissue_od, seed) -> dict:
+    """The white level (from the pixels read, or given) and the tissue of each block read,
+    decided on the block itself (its neighbourhoods), as one row of the fit's pixels."""
+    from .slide_stains import check_tissue_od
+    from .tissue import check_brightfield, value_range_of, white_of
+
+    rng = np.random.default_rng(seed)
+    vr = value_range_of(px[:, :3])
+    check_brightfield(px[:, :3], vr, rng)
+    white = white_of(px[:, :3], vr, white_level, rng=rng)
+    t = white.auto_tissue_od() if check_tissue_od(tissue_od) is None else float(tissue_od)
+    from .tissue import tissue_mask
+
+    mask = np.concatenate([tissue_mask(np.asarray(b), white.white, t).ravel() for b in blocks])
+    return dict(tissue=True, white_level=white, tissue_od=t, tissue_mask=mask[:, None])
+
+
+def glass_to_zero(labels, arr, white, tissue_od: float):
+    """Lazy labels with the glass set to 0. Each block's tissue is decided on the block with
+    a margin of the neighbouring blocks' pixels as wide as the vote's box, so the mask is the
+    one :func:`.tissue.tissue_mask` gives on the whole image."""
+    import dask.array as da
+
+    from .tissue import TISSUE_BOX, tissue_mask
+
+    ndim = arr.ndim
+    margin = TISSUE_BOX // 2
+    depth = {ndim - 3: margin, ndim - 2: margin}
+    wide = da.overlap.overlap(arr, depth=depth, boundary="none")
+
+    def block(rgb):
+        return tissue_mask(rgb, white, tissue_od)
+
+    mask = wide.map_blocks(block, drop_axis=ndim - 1, dtype=bool)
+    mask = da.overlap.trim_internal(mask, depth, boundary="none")
+    return da.where(mask, labels, 0).astype(labels.dtype)
 
 
 def _fit_blocks(arr, sample_blocks: int | None, rng) -> list[tuple[int, ...]]:
@@ -261,6 +316,10 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
     import dask
     import dask.array as da
 
+    stains = model.measures_stains
+    white, tissue_od = model.feature_space.white, model.feature_space.tissue_od
+    if stains:  # label every pixel against the slide's white, then set the glass to 0
+        model = model.for_slide(white)
     k = model.n_clusters
     ca = None if is_rgb else -1
     colors = model.label_colors()
@@ -290,11 +349,13 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
 
         labels = arr.map_blocks(label_block, drop_axis=arr.ndim - 1, dtype=lab_dtype)
 
+    if stains:
+        labels = glass_to_zero(labels, arr, white, float(tissue_od))
     if valid is not None:
         labels = da.where(valid, labels, 0).astype(lab_dtype)
 
     def recolor_block(block, lab):
-        if valid is not None:  # label 0 where masked: PixelImage then keeps those pixels
+        if valid is not None or stains:  # label 0 (masked, glass): PixelImage keeps those pixels
             block = np.ma.array(block, mask=np.broadcast_to(lab == 0, block.shape))
         return recolor(PixelImage(block, rgb=is_rgb, channel_axis=ca), lab.ravel(), colors)
 

@@ -56,6 +56,13 @@ class Defaults:
     spatial_weight: float = 0.0
     texture_sigma: float = 0.0
     per_plane: bool = False
+    # color_space="hed" only: tissue and glass from optical density (glass = label 0), the
+    # white level (None: estimated from the glass), the tissue threshold (mean OD; None: from
+    # the glass's noise) and the DAB weak/moderate/strong thresholds (None: from the clusters)
+    tissue: bool = True
+    white_level: float | tuple[float, float, float] | None = None
+    tissue_od: float | None = None
+    dab_thresholds: tuple[float, float, float] | None = None
 
     def __getitem__(self, name: str):
         if name not in self.keys():

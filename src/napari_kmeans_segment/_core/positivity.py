@@ -1,0 +1,272 @@
+"""DAB positivity in optical density: stain amounts, weak / moderate / strong bins, H-score.
+
+A pixel's stain amounts are its optical density (relative to the slide's white level, see
+:mod:`.tissue`) unmixed along the unit stain vectors: the DAB amount is the OD a layer of
+pure DAB would need to absorb what the pixel's DAB absorbs (QuPath's "DAB OD"). Within the
+tissue a pixel is negative below the first threshold, weak, moderate or strong above the
+first, second or third. The H-score is 1 x %weak + 2 x %moderate + 3 x %strong (0..300) of
+the tissue; the share positive is weak + moderate + strong.
+
+Default thresholds come from the fitted clusters: the first lies in the valley of the DAB
+amounts between the clusters that are not DAB and those that are, so it does not move with
+K; the other two split the positive pixels into three intensity classes (Otsu's method
+for three classes). A model keeps them, so every slide it measures is scored the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .stains import STAINS, fixed_matrix
+
+#: Used when the clusters do not show both negative and DAB tissue (QuPath's 1+/2+/3+).
+FALLBACK_THRESHOLDS = (0.15, 0.40, 0.70)
+#: Histogram bin (OD) of the valley search.
+VALLEY_BIN = 0.005
+#: A slide is reported as saturated when more of its tissue than this is clipped.
+SATURATED_WARN = 0.01
+SATURATED_MOSTLY = 0.5
+THRESHOLD_SAMPLE = 300_000  # tissue pixels the default thresholds are derived from
+BINS = ("negative", "weak", "moderate", "strong")
+
+
+def unit_matrix(matrix: np.ndarray | None = None) -> np.ndarray:
+    """OD -> amounts along *unit* stain vectors (rows R, G, B; columns H, E, DAB).
+
+    ``matrix`` is a feature space's OD -> density matrix (default: the fixed vectors); its
+    inverse holds the stain vectors, which are normalised here so that an amount is an OD.
+    """
+    m = fixed_matrix() if matrix is None else np.asarray(matrix, np.float64)
+    rows = np.linalg.inv(m)
+    rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.linalg.inv(rows)
+
+
+def stain_amounts(px: np.ndarray, white, matrix: np.ndarray | None = None) -> np.ndarray:
+    """(n, 3) RGB values -> (n, 3) float32 amounts (OD) of haematoxylin, eosin and DAB.
+
+    ``white`` is the white level (one value or R, G, B). Transmission is floored at 1/255
+    of white, as for the features (:data:`.stains.MIN_TRANSMISSION`).
+    """
+    from .stains import MIN_TRANSMISSION
+
+    w = np.asarray(white, np.float32).reshape(1, -1)
+    x = np.asarray(px, np.float32)[:, :3] / w
+    od = -np.log10(np.maximum(x, np.float32(MIN_TRANSMISSION)))
+    return od @ unit_matrix(matrix).astype(np.float32)
+
+
+def check_thresholds(thresholds) -> tuple[float, float, float]:
+    """Three increasing positive ODs (weak, moderate, strong); ValueError otherwise."""
+    try:
+        t = tuple(float(v) for v in thresholds)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"dab_thresholds={thresholds!r}: give three optical densities, weak < moderate < strong "
+            "(e.g. 0.15, 0.4, 0.7)."
+        ) from None
+    if len(t) != 3 or not all(np.isfinite(t)) or not 0 < t[0] < t[1] < t[2] <= 5:
+        raise ValueError(
+            f"dab_thresholds={thresholds!r}: give three optical densities, 0 < weak < moderate < "
+            "strong <= 5 (e.g. 0.15, 0.4, 0.7)."
+        )
+    return t[0], t[1], t[2]
+
+
+def derive_thresholds(dab: np.ndarray, labels: np.ndarray, dab_labels: Sequence[int]) -> tuple[float, ...]:
+    """Default weak / moderate / strong thresholds from the clusters of the tissue.
+
+    Parameters
+    ----------
+    dab : ndarray (n,)
+        DAB amounts of (a sample of) the tissue's pixels.
+    labels : ndarray (n,)
+        Their clusters.
+    dab_labels : sequence of int
+        The clusters named DAB.
+
+    The weak threshold is the lowest point of the DAB histogram between the median DAB of
+    the other clusters' pixels and that of the DAB clusters' pixels: the valley between
+    negative and positive tissue, wherever K put the cluster boundaries. Moderate and
+    strong split the pixels above it in three by Otsu's method. Without both kinds of
+    clusters, :data:`FALLBACK_THRESHOLDS`.
+    """
+    from scipy import ndimage
+
+    dab = np.asarray(dab, np.float64).ravel()
+    labels = np.asarray(labels).ravel()
+    pos = np.isin(labels, list(dab_labels))
+    if pos.sum() < 50 or (~pos).sum() < 50:
+        return FALLBACK_THRESHOLDS
+    lo, hi = float(np.median(dab[~pos])), float(np.median(dab[pos]))
+    if not hi > lo + 4 * VALLEY_BIN:
+        return FALLBACK_THRESHOLDS
+    edges = np.arange(lo, hi + VALLEY_BIN, VALLEY_BIN)
+    hist, _ = np.histogram(dab, bins=edges)
+    smooth = ndimage.gaussian_filter1d(hist.astype(np.float64), 2.0, mode="nearest")
+    weak = float(edges[_first_valley(smooth)] + VALLEY_BIN / 2)
+    above = dab[dab >= weak]
+    if above.size < 30 or np.ptp(above) <= 0:
+        return (weak, weak * 2, weak * 3)
+    from skimage.filters import threshold_multiotsu
+
+    try:
+        moderate, strong = (float(v) for v in threshold_multiotsu(above, classes=3, nbins=256))
+    except ValueError:  # too few distinct values for three classes
+        return (weak, weak * 2, weak * 3)
+    if not weak < moderate < strong:
+        return (weak, weak * 2, weak * 3)
+    return (weak, moderate, strong)
+
+
+def _first_valley(smooth: np.ndarray, depth: float = 0.5) -> int:
+    """Index of the first valley above the negative peak: the first local minimum after
+    which the histogram rises again to at least 1 / ``depth`` times its height (weak cells
+    after the negative tissue's noise); else the lowest point."""
+    n = smooth.size
+    for i in range(1, n - 1):
+        if smooth[i] <= smooth[i - 1] and smooth[i] <= smooth[i + 1]:
+            # the middle of a flat stretch, not its first bin
+            j = i
+            while j + 1 < n and smooth[j + 1] == smooth[i]:
+                j += 1
+            if smooth[j + 1 :].size and smooth[i] <= depth * smooth[j + 1 :].max():
+                return (i + j) // 2
+    return int(np.argmin(smooth))
+
+
+@dataclass(frozen=True)
+class StainReport:
+    """What a slide's stains measure: tissue and glass, DAB positivity, warnings.
+
+    Pixel counts cover the measured pixels (a mask leaves the others out). ``bins`` counts
+    the tissue's negative, weak, moderate and strong pixels.
+    """
+
+    pixels: int
+    tissue_px: int
+    saturated_px: int
+    bins: tuple[int, int, int, int]
+    thresholds: tuple[float, float, float]
+    white: tuple[float, float, float]
+    white_source: str
+    tissue_od: float
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def glass_px(self) -> int:
+        return self.pixels - self.tissue_px
+
+    @property
+    def tissue_share(self) -> float:
+        """Share of the measured pixels that is tissue (0..1)."""
+        return self.tissue_px / self.pixels if self.pixels else float("nan")
+
+    @property
+    def glass_share(self) -> float:
+        return self.glass_px / self.pixels if self.pixels else float("nan")
+
+    def bin_shares(self) -> np.ndarray:
+        """Negative, weak, moderate, strong as shares of the tissue (0..1)."""
+        b = np.asarray(self.bins, np.float64)
+        return b / b.sum() if b.sum() else np.full(4, np.nan)
+
+    @property
+    def positive_share(self) -> float:
+        """DAB-positive (weak or above) share of the tissue (0..1)."""
+        return float(self.bin_shares()[1:].sum())
+
+    @property
+    def h_score(self) -> float:
+        """1 x %weak + 2 x %moderate + 3 x %strong of the tissue (0..300)."""
+        return float(100 * (self.bin_shares()[1:] * np.arange(1, 4)).sum())
+
+    @property
+    def saturated_share(self) -> float:
+        """Share of the tissue with a clipped channel."""
+        return self.saturated_px / self.tissue_px if self.tissue_px else float("nan")
+
+    def combine(self, other: StainReport) -> StainReport:
+        """The report of two parts of one slide measured with the same settings (blocks)."""
+        return StainReport(
+            pixels=self.pixels + other.pixels,
+            tissue_px=self.tissue_px + other.tissue_px,
+            saturated_px=self.saturated_px + other.saturated_px,
+            bins=tuple(a + b for a, b in zip(self.bins, other.bins)),  # type: ignore[arg-type]
+            thresholds=self.thresholds,
+            white=self.white,
+            white_source=self.white_source,
+            tissue_od=self.tissue_od,
+            warnings=tuple(dict.fromkeys(self.warnings + other.warnings)),
+        )
+
+    def with_warnings(self, *more: str) -> StainReport:
+        from dataclasses import replace
+
+        return replace(self, warnings=tuple(dict.fromkeys(self.warnings + tuple(m for m in more if m))))
+
+    def row(self) -> dict:
+        """The report as one table row (shares in percent)."""
+        shares = self.bin_shares()
+        return {
+            "tissue_px": self.tissue_px,
+            "glass_px": self.glass_px,
+            "tissue_pct": 100 * self.tissue_share,
+            "positive_pct_of_tissue": 100 * self.positive_share,
+            **{f"{name}_pct_of_tissue": 100 * float(s) for name, s in zip(BINS[1:], shares[1:])},
+            "h_score": self.h_score,
+            "saturated_px": self.saturated_px,
+            "white": " ".join(f"{v:g}" for v in self.white),
+            "dab_thresholds": " ".join(f"{v:.3g}" for v in self.thresholds),
+        }
+
+
+def count_block(
+    image: np.ndarray,
+    tissue: np.ndarray,
+    white,
+    matrix,
+    thresholds,
+    value_range: float,
+    valid: np.ndarray | None = None,
+) -> tuple[int, int, int, np.ndarray]:
+    """(pixels, tissue pixels, saturated tissue pixels, bin counts) of one image or block.
+
+    ``tissue`` is its tissue mask (spatial shape); ``valid`` leaves pixels out entirely.
+    """
+    from .tissue import saturated
+
+    px = np.asarray(image)[..., :3]
+    t = np.asarray(tissue, bool)
+    if valid is not None:
+        v = np.asarray(valid, bool)
+        n = int(v.sum())
+        t = t & v
+    else:
+        n = int(t.size)
+    sel = px[t]
+    dab = stain_amounts(sel, white, matrix)[:, STAINS.index("DAB")]
+    grade = np.searchsorted(np.asarray(thresholds, np.float32), dab, side="right")
+    bins = np.bincount(grade, minlength=4)[:4].astype(np.int64)
+    sat = int(saturated(sel, value_range).sum())
+    return n, int(t.sum()), sat, bins
+
+
+def saturation_warning(report: StainReport, name: str = "") -> str:
+    """A sentence when much of the tissue is clipped (empty otherwise)."""
+    share = report.saturated_share
+    if not share > SATURATED_WARN:
+        return ""
+    where = f"'{name}': " if name else ""
+    if share > SATURATED_MOSTLY:
+        return (
+            f"{where}{100 * share:.0f}% of the tissue is saturated (a channel at 0 or at full scale): "
+            "its stain amounts cannot be measured. Scan it again with another exposure."
+        )
+    return (
+        f"{where}{100 * share:.1f}% of the tissue is saturated (a channel at 0 or at full scale), "
+        "so its stain amounts are uncertain; check the exposure."
+    )

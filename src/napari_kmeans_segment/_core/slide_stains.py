@@ -1,0 +1,279 @@
+"""A brightfield slide inside a fit or an apply (``color_space="hed"`` with tissue detection):
+the white level and the tissue first, then the stains clustered within the tissue, then the
+slide's :class:`~.positivity.StainReport`.
+
+:func:`plan_slide` runs before k-means (the glass becomes label 0); :func:`finish_fit` and
+:func:`finish_apply` attach the report after it. A fit derives the DAB thresholds from its
+clusters and stores them, the white level, the tissue threshold and the spread of each stain
+in the model; applying the model measures each new slide against that slide's own white
+level (so another exposure gives the same optical densities) with the model's thresholds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .image import PixelImage
+from .positivity import (
+    StainReport,
+    check_thresholds,
+    count_block,
+    derive_thresholds,
+    saturation_warning,
+    stain_amounts,
+)
+from .stains import STAINS
+from .tissue import WhiteLevel, check_brightfield, estimate_white, given_white, tissue_mask
+
+if TYPE_CHECKING:
+    from .features import FeatureSpace
+    from .result import Segmentation
+
+#: A stain is "present" on a slide when the 99th percentile of its amount in the tissue is
+#: above this OD, and "absent" from a model's slides below a third of it.
+STAIN_PRESENT = 0.15
+SPREAD_SAMPLE = 200_000
+
+
+@dataclass
+class SlidePlan:
+    """The tissue of one slide (or stack of planes), decided before clustering."""
+
+    source: PixelImage  # the image as given (its own mask only)
+    img: PixelImage  # the same image with the glass left out
+    white: WhiteLevel
+    tissue_od: float
+    tissue: np.ndarray  # spatial shape, bool
+    value_range: float
+    notes: list[str]
+
+    def rgb(self) -> np.ndarray:
+        """The image as (..., Y, X, C) in its own units (a view)."""
+        src = self.source
+        return src.arr3.reshape(*src.spatial_shape, src.full_channels)
+
+    def valid(self) -> np.ndarray | None:
+        """The person's mask (and alpha, NaN) as a spatial boolean array; None: all pixels."""
+        src = self.source
+        if not src.can_exclude:
+            return None
+        parts = [c.valid if c.valid is not None else np.ones(c.stop - c.start, bool) for c in src.chunks()]
+        return np.concatenate(parts).reshape(src.spatial_shape)
+
+
+def check_tissue_od(tissue_od) -> float | None:
+    """None ("auto") or a mean optical density in (0, 1]."""
+    if tissue_od is None:
+        return None
+    if isinstance(tissue_od, bool) or not isinstance(tissue_od, int | float | np.number):
+        raise TypeError(f"tissue_od must be a number (a mean optical density) or None, not {tissue_od!r}.")
+    if not (np.isfinite(tissue_od) and 0 < tissue_od <= 1):
+        raise ValueError(
+            f"tissue_od={tissue_od!r}: give a mean optical density above 0 and at most 1 "
+            "(0.012, the default floor, is 2.7% of the light absorbed), or None to derive it "
+            "from the glass."
+        )
+    return float(tissue_od)
+
+
+def check_slide_options(color_space: str, tissue, white_level, tissue_od, dab_thresholds) -> None:
+    """TypeError/ValueError for slide options that are malformed, or set without "hed"."""
+    if not isinstance(tissue, bool | np.bool_):
+        raise TypeError(f"tissue must be True or False, not {tissue!r}.")
+    check_tissue_od(tissue_od)
+    if dab_thresholds is not None:
+        check_thresholds(dab_thresholds)
+    if white_level is not None and not isinstance(white_level, WhiteLevel):
+        given_white(white_level, np.inf)
+    values = {"white_level": white_level, "tissue_od": tissue_od, "dab_thresholds": dab_thresholds}
+    given = [name for name, v in values.items() if v is not None]
+    if given and color_space != "hed":
+        raise ValueError(
+            f"{', '.join(given)} measure(s) stains: they need color_space='hed'; this run uses "
+            f"color_space={color_space!r}."
+        )
+    if given and not tissue:
+        raise ValueError(
+            f"{', '.join(given)} belong(s) to tissue detection, which is off (tissue=False); "
+            "turn it on or leave them unset."
+        )
+
+
+def plan_slide(
+    img: PixelImage,
+    image,
+    *,
+    rgb,
+    channel_axis,
+    white_level=None,
+    tissue_od: float | None = None,
+    fallback_white=None,
+    tissue: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+) -> SlidePlan:
+    """White level, tissue threshold and tissue mask of ``img``; the glass left out.
+
+    ``white_level`` given by the person wins; else it is estimated from the glass, and when
+    the slide shows none a model's ``fallback_white`` is used (with a note), else the error
+    says how to give it. ``tissue`` (spatial bool) is a tissue mask decided already (the lazy
+    path decides it block by block).
+    """
+    from .features import color_scale
+
+    rng = rng or np.random.default_rng(0)
+    lo, hi = img.value_bounds()
+    value_range = color_scale("hed", lo, hi, img.dtype)
+    _, sample = img.sample(400_000, rng)
+    sample = img.features_of(sample)
+    check_brightfield(sample, value_range, rng)
+    notes: list[str] = []
+    if isinstance(white_level, WhiteLevel):  # estimated already (the lazy path's blocks)
+        white = white_level
+    elif white_level is not None:
+        white = given_white(white_level, value_range)
+    else:
+        try:
+            white = estimate_white(sample, value_range, rng=rng)
+        except ValueError:
+            if fallback_white is None:
+                raise
+            white = WhiteLevel(white=np.asarray(fallback_white, np.float64), source="model")
+            notes.append(
+                "No bare glass on this image: its optical densities are measured against the "
+                "model's white level "
+                f"({', '.join(f'{v:.4g}' for v in white.white)}); if this scan's exposure "
+                "differs, give its white level."
+            )
+    t = white.auto_tissue_od() if tissue_od is None else float(tissue_od)
+    if tissue is None:
+        rgb_view = img.arr3.reshape(*img.spatial_shape, img.full_channels)
+        tissue = tissue_mask(rgb_view, white.white, t)
+    tissue = np.asarray(tissue, bool).reshape(img.spatial_shape)
+    if not tissue.any():
+        raise ValueError(
+            "No tissue found: every pixel is as bright as the glass (white level "
+            f"{', '.join(f'{v:.4g}' for v in white.white)}). Check the image, or lower tissue_od "
+            f"(now {t:.3g})."
+        )
+    # the person's mask (and a masked array's) stays: img.mask holds both
+    keep = tissue if img.mask is None else tissue & img.mask.reshape(img.spatial_shape)
+    masked = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=keep)
+    if white.clipped and (np.asarray(white.white) >= value_range).all():
+        notes.append(
+            f"The glass is at full scale ({value_range:g}) in every channel: the exposure may be "
+            "too high, so the palest tissue can read as glass and every optical density is low "
+            "by an unknown amount. Lower the exposure, or give the white level."
+        )
+    return SlidePlan(img, masked, white, t, tissue, value_range, notes)
+
+
+def report(plan: SlidePlan, fs: FeatureSpace, thresholds, check=None) -> StainReport:
+    """Counts of the slide's pixels: tissue, saturated tissue, DAB bins."""
+    rgb = plan.rgb()
+    valid = plan.valid()
+    n, tissue_px, sat, bins = 0, 0, 0, np.zeros(4, np.int64)
+    planes = rgb.reshape(-1, *rgb.shape[-3:])
+    tissue = plan.tissue.reshape(-1, *plan.tissue.shape[-2:])
+    vplanes = None if valid is None else valid.reshape(-1, *valid.shape[-2:])
+    for i in range(planes.shape[0]):
+        if check is not None:
+            check()
+        a, b, c, d = count_block(
+            planes[i],
+            tissue[i],
+            plan.white.white,
+            fs.stain_matrix,
+            thresholds,
+            plan.value_range,
+            None if vplanes is None else vplanes[i],
+        )
+        n, tissue_px, sat, bins = n + a, tissue_px + b, sat + c, bins + d
+    r = StainReport(
+        pixels=n,
+        tissue_px=tissue_px,
+        saturated_px=sat,
+        bins=tuple(int(v) for v in bins),  # type: ignore[arg-type]
+        thresholds=tuple(float(v) for v in thresholds),  # type: ignore[arg-type]
+        white=tuple(float(v) for v in plan.white.white),  # type: ignore[arg-type]
+        white_source=plan.white.source,
+        tissue_od=plan.tissue_od,
+        warnings=tuple(plan.notes),
+    )
+    return r.with_warnings(saturation_warning(r))
+
+
+def _tissue_sample(plan: SlidePlan, labels_flat: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    flat, px = plan.img.sample(SPREAD_SAMPLE, rng)
+    return plan.img.features_of(px), labels_flat[flat]
+
+
+def spread(amounts: np.ndarray) -> list[float]:
+    """99th percentile of each stain's amount (H, E, DAB) in the tissue."""
+    if not amounts.shape[0]:
+        return [0.0, 0.0, 0.0]
+    return [float(v) for v in np.percentile(amounts, 99, axis=0)]
+
+
+def finish_fit(seg: Segmentation, plan: SlidePlan, dab_thresholds=None, seed: int = 0) -> Segmentation:
+    """The fitted result with its stain report; the model keeps the thresholds (derived from
+    the clusters unless given), the white level and each stain's spread."""
+    fs = seg.feature_space
+    labels_flat = np.asarray(seg.labels).reshape(-1)
+    px, lab = _tissue_sample(plan, labels_flat, np.random.default_rng(seed))
+    amounts = stain_amounts(px, plan.white.white, fs.stain_matrix)
+    if dab_thresholds is None:
+        names = seg.default_names()
+        dab_labels = [int(i) for i, name in zip(seg.index, names) if name.startswith("DAB")]
+        thresholds = derive_thresholds(amounts[:, STAINS.index("DAB")], lab, dab_labels)
+        source = "clusters"
+    else:
+        thresholds, source = check_thresholds(dab_thresholds), "given"
+    params = dict(
+        seg.params,
+        white=plan.white.to_dict(),
+        tissue_od=plan.tissue_od,
+        dab_thresholds=[float(v) for v in thresholds],
+        thresholds_source=source,
+        stain_spread=spread(amounts),
+    )
+    return replace(seg, params=params, stains=report(plan, fs, thresholds))
+
+
+def finish_apply(
+    seg: Segmentation, plan: SlidePlan, fs_slide: FeatureSpace, dab_thresholds=None, seed: int = 0
+) -> Segmentation:
+    """An applied result with its stain report, measured with the model's thresholds (or
+    ``dab_thresholds``), and a warning when the slide shows a stain the model's slides did not."""
+    model_params = seg.params
+    thresholds = check_thresholds(
+        dab_thresholds if dab_thresholds is not None else model_params.get("dab_thresholds")
+    )
+    r = report(plan, fs_slide, thresholds)
+    fitted = model_params.get("stain_spread")
+    if fitted is not None:
+        labels_flat = np.asarray(seg.labels).reshape(-1)
+        px, _ = _tissue_sample(plan, labels_flat, np.random.default_rng(seed))
+        now = spread(stain_amounts(px, plan.white.white, fs_slide.stain_matrix))
+        r = r.with_warnings(stain_pair_warning(fitted, now))
+    params = dict(seg.params, white=plan.white.to_dict(), tissue_od=plan.tissue_od)
+    return replace(seg, params=params, stains=r)
+
+
+def stain_pair_warning(fitted, now) -> str:
+    """A sentence when the slide shows a stain the model's slides did not (another stain pair)."""
+    new = [
+        STAINS[i]
+        for i in range(3)
+        if now[i] > STAIN_PRESENT and float(fitted[i]) < STAIN_PRESENT / 3 and now[i] > 3 * float(fitted[i])
+    ]
+    if not new:
+        return ""
+    seen = [STAINS[i] for i in range(3) if float(fitted[i]) >= STAIN_PRESENT]
+    return (
+        f"This slide shows {' and '.join(new)}, which the slides the model was fitted on did not "
+        f"(they showed {' and '.join(seen) or 'little stain'}): another stain pair? Its clusters "
+        "and positivity do not apply here; fit a model on slides of this stain."
+    )
