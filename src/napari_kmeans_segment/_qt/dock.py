@@ -35,6 +35,7 @@ class KMeansWidget(KMeansForm):
     """K-means segmentation of an image layer (see the README for every parameter)."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
+        check_dock_versions()
         super().__init__(napari_viewer)
         self.sessions: list[ClusterSession] = []
         self.session: ClusterSession | None = None
@@ -403,6 +404,21 @@ class KMeansWidget(KMeansForm):
         next cluster) in the background. Returns the worker."""
         self._current()
         return self.panel.measure.start_uncertainty(kind)
+
+
+def check_dock_versions() -> None:
+    """Refuse to open on versions that cannot work together, in one sentence (a napari
+    notification and ImportError), and warn about an OpenCV wheel that bundles Qt."""
+    from .._core.versions import check_installed, qt_opencv_warning
+
+    try:
+        check_installed(with_napari=True)
+    except ImportError as e:
+        show_error(str(e))
+        raise
+    warning = qt_opencv_warning()
+    if warning:
+        show_warning(warning)
 
 
 def few_planes(src: Source) -> tuple[int, int] | None:
