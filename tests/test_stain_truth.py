@@ -71,3 +71,74 @@ def test_readme_recipe_finds_the_tissue_with_its_pale_stroma(slide):
 def test_readme_recipe_dab_share_of_tissue_matches_the_truth(slide):
     _, dab = readme_recipe(slide.image)
     assert 100 * dab == pytest.approx(100 * slide.positive_share, abs=4)
+
+
+# -- the core: tissue, positivity, one model across scans ----------------------------------------
+@pytest.fixture(scope="module")
+def fitted(slide):
+    return nks.segment(slide.image, 3, color_space="hed", seed=0)
+
+
+def test_tissue_and_dab_positive_share_match_the_truth(slide, fitted):
+    r = fitted.stains
+    assert 100 * r.tissue_share == pytest.approx(100 * slide.tissue_share, abs=3)
+    assert 100 * r.positive_share == pytest.approx(100 * slide.positive_share, abs=4)
+    # the glass is label 0 and the report counts the labels' tissue
+    assert r.tissue_px == int((fitted.labels > 0).sum()) == int(fitted.counts.sum())
+    assert r.pixels == slide.image.shape[0] * slide.image.shape[1]
+    assert sum(r.bins) == r.tissue_px
+
+
+def test_pale_stroma_is_tissue_not_glass(slide, fitted):
+    stroma = slide.tissue & (slide.haematoxylin < 0.15) & (slide.dab < 0.02)
+    inner = ndimage.binary_erosion(stroma, iterations=2)  # away from the tissue's edge
+    assert (fitted.labels[inner] > 0).mean() > 0.995
+    glass = ~ndimage.binary_dilation(slide.tissue, iterations=3)
+    assert (fitted.labels[glass] == 0).mean() > 0.995
+
+
+def test_dab_positive_share_does_not_depend_on_k(slide, fitted):
+    shares = [fitted.stains.positive_share] + [
+        nks.segment(slide.image, k, color_space="hed", seed=0).stains.positive_share for k in (4, 5)
+    ]
+    assert 100 * (max(shares) - min(shares)) <= 2
+
+
+def test_with_the_truths_bin_edges_the_bins_and_h_score_match_the_truth(slide):
+    seg = nks.segment(slide.image, 3, color_space="hed", seed=0, dab_thresholds=TRUTH_EDGES)
+    r = seg.stains
+    assert r.thresholds == TRUTH_EDGES and seg.params["thresholds_source"] == "given"
+    np.testing.assert_allclose(100 * r.bin_shares(), 100 * slide.grade_shares(), atol=1.5)
+    assert r.h_score == pytest.approx(slide.h_score, abs=3)
+
+
+def test_derived_thresholds_fall_between_the_intensity_classes(fitted):
+    # the generator's classes: weak 0.16-0.30, moderate 0.42-0.60, strong 0.80-1.10 (x0.8-1.2)
+    weak, moderate, strong = fitted.params["dab_thresholds"]
+    assert 0.05 < weak < 0.16 and 0.30 < moderate < 0.45 and 0.6 < strong < 0.85
+
+
+@pytest.mark.parametrize("gain", [0.85, 0.92, 1.04, 1.08])
+def test_one_model_measures_another_exposure_of_the_slide_the_same(slide, fitted, gain):
+    """x0.85..x1.08: the model normalises each slide's white level before its centres apply."""
+    r0 = fitted.stains
+    r = fitted.model.apply(rescan(slide.image, gain)).stains
+    assert 100 * abs(r.positive_share - r0.positive_share) <= 2
+    assert 100 * abs(r.tissue_share - r0.tissue_share) <= 2
+    assert 100 * r.positive_share == pytest.approx(100 * slide.positive_share, abs=4)
+    np.testing.assert_allclose(r.white, np.minimum(np.asarray(slide.white) * gain, 255), atol=1.5)
+
+
+@pytest.mark.parametrize("offset", [20, -20])
+def test_an_offset_scan_stays_within_3_points_or_is_flagged(slide, fitted, offset):
+    r0 = fitted.stains
+    r = fitted.model.apply(rescan(slide.image, 1.0, offset)).stains
+    assert 100 * abs(r.positive_share - r0.positive_share) <= 3 or r.warnings
+
+
+def test_an_overexposed_scan_is_flagged_and_its_clipped_tissue_counted(slide, fitted):
+    over = rescan(slide.image, 1.15)
+    r = fitted.model.apply(over).stains
+    clipped = (over == 255).any(axis=-1) | (over == 0).any(axis=-1)
+    assert r.saturated_px == int((clipped & (fitted.model.apply(over).labels > 0)).sum()) > 0
+    assert any("full scale" in w for w in r.warnings)

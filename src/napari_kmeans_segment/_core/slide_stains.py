@@ -277,3 +277,51 @@ def stain_pair_warning(fitted, now) -> str:
         f"(they showed {' and '.join(seen) or 'little stain'}): another stain pair? Its clusters "
         "and positivity do not apply here; fit a model on slides of this stain."
     )
+
+
+#: A cluster marked background is questioned when more of its pixels than this are tissue.
+STAINED_BACKGROUND = 0.5
+
+
+def stained_background(
+    image, labels, background, names=None, *, white_level=None, tissue_od: float | None = None
+) -> str:
+    """A sentence when clusters marked background hold stained tissue; empty otherwise.
+
+    Tissue is told from glass by optical density as in a fit (:mod:`.tissue`), whatever
+    the clusters: a "background" cluster that is mostly tissue (pale stroma clustered with
+    the glass) takes that tissue out of every share of tissue. Images that are not RGB, or
+    show no glass to take the white level from (without ``white_level``), cannot be
+    checked: empty.
+    """
+    from .tissue import TISSUE_BOX, value_range_of, white_of
+
+    background = [int(b) for b in background]
+    arr = np.asarray(image)
+    lab = np.asarray(labels)
+    if not background or arr.ndim < 3 or arr.shape[-1] not in (3, 4) or arr.shape[:-1] != lab.shape:
+        return ""
+    px = arr[..., :3].reshape(-1, 3)
+    vr = value_range_of(px)
+    try:
+        white = white_of(px, vr, white_level)
+    except ValueError:
+        return ""
+    t = white.auto_tissue_od() if tissue_od is None else float(tissue_od)
+    tissue = tissue_mask(arr, white.white, t, box=TISSUE_BOX)
+    names = names or {}
+    found = []
+    for b in background:
+        sel = lab == b
+        if sel.any():
+            share = float(tissue[sel].mean())
+            if share > STAINED_BACKGROUND:
+                found.append(f"{b} ('{names.get(b, f'cluster {b}')}', {100 * share:.0f}% tissue)")
+    if not found:
+        return ""
+    return (
+        f"Cluster(s) {', '.join(found)} marked background hold stained tissue: their pixels absorb "
+        "more light than the glass, so the share of tissue leaves that tissue out. Untick them, "
+        "or let color_space='hed' tell tissue from glass (tissue detection), which keeps pale "
+        "stroma in the tissue."
+    )

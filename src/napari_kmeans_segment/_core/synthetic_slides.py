@@ -33,12 +33,12 @@ DAB_CLASSES = {"weak": (0.16, 0.30), "moderate": (0.42, 0.60), "strong": (0.80, 
 
 
 def stain_vectors() -> dict[str, np.ndarray]:
-    """Unit optical-density vectors (R, G, B) of haematoxylin and DAB (scikit-image's)."""
+    """Unit optical-density vectors (R, G, B) of haematoxylin, eosin and DAB (scikit-image's)."""
     from skimage.color import rgb_from_hed
 
     rows = np.asarray(rgb_from_hed, np.float64)
     rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
-    return {"haematoxylin": rows[0], "DAB": rows[2]}
+    return {"haematoxylin": rows[0], "eosin": rows[1], "DAB": rows[2]}
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,7 @@ def make_slide(
     class_mix: tuple[float, float, float] = (0.4, 0.35, 0.25),
     blur: float = 0.7,
     noise: float = 2.0,
+    stain: str = "DAB",
 ) -> SyntheticSlide:
     """A synthetic H-DAB slide with known tissue, DAB amounts and grades.
 
@@ -182,6 +183,9 @@ def make_slide(
         Gaussian sigma (pixels) of the optics, applied to the stain amounts.
     noise : float
         Standard deviation of the camera noise, in 8-bit units.
+    stain : {"DAB", "eosin"}
+        The stain of the positive cells: "eosin" makes a slide of another stain pair (its
+        ``dab`` map then holds the eosin amounts).
 
     Returns
     -------
@@ -191,6 +195,8 @@ def make_slide(
 
     if layout not in LAYOUTS:
         raise ValueError(f"layout={layout!r}: choose one of {LAYOUTS}.")
+    if stain not in ("DAB", "eosin"):
+        raise ValueError(f"stain={stain!r}: choose 'DAB' or 'eosin'.")
     rng = np.random.default_rng(seed)
     h, w = shape
     tissue = _tissue_mask(layout, shape, 0.0 if layout == "none" else glass, rng)
@@ -204,6 +210,7 @@ def make_slide(
     centres = _points_in(tissue, n_nuc, rng)
     radii = rng.uniform(2.5, 5.5, (n_nuc, 2))
     _ellipses(shape, centres, radii, rng.uniform(0, np.pi, n_nuc), rng.uniform(0.35, 0.7, n_nuc), haem)
+    haem[~tissue] = 0.0  # a nucleus at the edge is cut by it, as the section cuts it
     # DAB-positive cells: a DAB cytoplasm of one intensity class around a nucleus.
     n_pos = int(positive_cells * n_tissue)
     centres = _points_in(tissue, n_pos, rng)
@@ -223,7 +230,7 @@ def make_slide(
         haem = ndimage.gaussian_filter(haem, blur)
         dab = ndimage.gaussian_filter(dab, blur)
     vec = stain_vectors()
-    od = haem[..., None] * vec["haematoxylin"] + dab[..., None] * vec["DAB"]
+    od = haem[..., None] * vec["haematoxylin"] + dab[..., None] * vec[stain]
     light = np.asarray(white, np.float64) * 10.0 ** (-od)
     light += rng.normal(0.0, noise, light.shape)
     image = np.clip(np.rint(light), 0, 255).astype(np.uint8)
@@ -233,7 +240,9 @@ def make_slide(
         dab=dab.astype(np.float32),
         haematoxylin=haem.astype(np.float32),
         white=(float(white[0]), float(white[1]), float(white[2])),
-        params=dict(seed=seed, layout=layout, shape=tuple(shape), glass=glass, blur=blur, noise=noise),
+        params=dict(
+            seed=seed, layout=layout, shape=tuple(shape), glass=glass, blur=blur, noise=noise, stain=stain
+        ),
     )
 
 
