@@ -26,7 +26,7 @@ from .positivity import (
     stain_amounts,
 )
 from .stains import STAINS
-from .tissue import WhiteLevel, check_brightfield, estimate_white, given_white, tissue_mask
+from .tissue import WHITE_SAMPLE, WhiteLevel, check_brightfield, estimate_white, given_white, tissue_mask
 
 if TYPE_CHECKING:
     from .features import FeatureSpace
@@ -126,7 +126,7 @@ def plan_slide(
     rng = rng or np.random.default_rng(0)
     lo, hi = img.value_bounds()
     value_range = color_scale("hed", lo, hi, img.dtype)
-    _, sample = img.sample(400_000, rng)
+    _, sample = img.sample(WHITE_SAMPLE, rng)
     sample = img.features_of(sample)
     check_brightfield(sample, value_range, rng)
     notes: list[str] = []
