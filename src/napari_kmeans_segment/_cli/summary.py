@@ -1,40 +1,95 @@
 """The batch summary: one row per image with its pixels, the share of every cluster, the
-share of tissue (with --background) and object counts (with --objects)."""
+share of tissue, object counts (with --objects) and, for stain runs (--color-space hed), the
+slide's tissue, DAB positivity bins, H-score, saturated pixels and warnings.
+
+Cluster columns are named by the clusters' names (``tissue_share_DAB``); clusters without a
+name of their own ("cluster 3") keep their label (``share_3``). The ``legend`` column says
+which label each named column is, as labels may differ from image to image when each image
+is fitted on its own.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .._core.options import MIN_OBJECT_PIXELS
 
+#: Columns of a stain run, from the slide's report (``Segmentation.stains``).
+STAIN_COLUMNS = [
+    "glass_px",
+    "tissue_pct",
+    "positive_pct_of_tissue",
+    "weak_pct_of_tissue",
+    "moderate_pct_of_tissue",
+    "strong_pct_of_tissue",
+    "h_score",
+    "saturated_px",
+    "white",
+    "dab_thresholds",
+]
+CLUSTER_PREFIXES = ("share_", "tissue_share_", "objects_")
+
+
+def column_keys(names: Mapping[int, str] | None, labels: Sequence[int]) -> dict[int, str]:
+    """The column suffix of each label: its name made safe for a column ("haematoxylin 2"
+    -> "haematoxylin_2"), or the label itself for a default name ("cluster 3" -> "3"), or
+    when two names would give one column."""
+    names = names or {}
+    keys: dict[int, str] = {}
+    for lab in labels:
+        name = str(names.get(lab, f"cluster {lab}"))
+        key = re.sub(r"\W+", "_", name).strip("_")
+        if name == f"cluster {lab}" or not key or key.isdigit() or key in keys.values():
+            key = str(lab)
+        keys[lab] = key
+    return keys
+
 
 def image_row(
-    name: str, counts: np.ndarray, labels: np.ndarray | None, args, background: Sequence[int] = ()
+    name: str,
+    counts: np.ndarray,
+    labels: np.ndarray | None,
+    args,
+    background: Sequence[int] = (),
+    names: Mapping[int, str] | None = None,
+    stains=None,
+    notes: Sequence[str] = (),
 ) -> dict:
     """One summary row from ``counts`` (``counts[L]`` = pixels labelled L, ``counts[0]`` =
-    pixels left out). Objects are counted on ``labels`` when they are in memory. The tissue
-    leaves out ``--background``, else ``background`` (the model's marks, or the clusters a
-    ``hed`` fit names "background"), as the dock does."""
+    pixels left out: the glass of a stain run). Objects are counted on ``labels`` when they
+    are in memory. The tissue leaves out ``--background``, else ``background`` (the model's
+    marks, or the clusters a ``hed`` fit without tissue detection names "background"), as
+    the dock does; ``stains`` is the slide's report."""
     background = tuple(args.background) or tuple(int(b) for b in background)
     counts = np.asarray(counts, np.int64)
     clustered = int(counts[1:].sum())
+    present = [lab for lab in range(1, len(counts))]
+    keys = column_keys(names, present)
     row: dict = {"file": name, "status": "ok", "pixels": int(counts.sum()), "clustered": clustered}
-    for lab in range(1, len(counts)):
-        row[f"share_{lab}"] = counts[lab] / clustered if clustered else 0.0
-    if background:
+    for lab in present:
+        row[f"share_{keys[lab]}"] = counts[lab] / clustered if clustered else 0.0
+    if background or stains is not None:
         back = sum(int(counts[b]) for b in background if b < len(counts))
         tissue = clustered - back
         row["tissue"] = tissue
-        for lab in range(1, len(counts)):
+        for lab in present:
             if lab not in background:
-                row[f"tissue_share_{lab}"] = counts[lab] / tissue if tissue else 0.0
+                row[f"tissue_share_{keys[lab]}"] = counts[lab] / tissue if tissue else 0.0
+    if stains is not None:
+        report = stains.row()
+        row.update({k: report[k] for k in STAIN_COLUMNS})
     if args.objects and labels is not None:
         min_size = MIN_OBJECT_PIXELS if args.min_size is None else args.min_size
         for lab in args.objects:
-            row[f"objects_{lab}"] = count_objects(labels, lab, min_size)
+            row[f"objects_{keys.get(lab, str(lab))}"] = count_objects(labels, lab, min_size)
+    if any(k != str(lab) for lab, k in keys.items()):
+        row["legend"] = "; ".join(f"{k}={lab}" for lab, k in keys.items())
+    warnings = [*(() if stains is None else stains.warnings), *notes]
+    row["warning"] = " | ".join(" ".join(w.split()) for w in dict.fromkeys(w for w in warnings if w))
     return row
 
 
@@ -53,16 +108,16 @@ def count_objects(labels: np.ndarray, label: int, min_size: int) -> int:
 
 
 def columns(rows: list[dict]) -> list[str]:
-    """Fixed columns first, then per-cluster columns in label order."""
-    fixed = ["file", "status", "pixels", "clustered", "tissue"]
+    """Fixed columns first, then per-cluster columns (numbered ones in label order, named
+    ones as the rows name them), then the legend and the warnings."""
+    fixed = ["file", "status", "pixels", "clustered", "tissue", *STAIN_COLUMNS]
     present = {k for r in rows for k in r}
     cols = [c for c in fixed if c in present]
-    for prefix in ("share_", "tissue_share_", "objects_"):
-        labs = sorted(
-            {int(k[len(prefix) :]) for k in present if k.startswith(prefix) and k[len(prefix) :].isdigit()}
-        )
-        cols += [f"{prefix}{lab}" for lab in labs]
-    return cols
+    for prefix in CLUSTER_PREFIXES:
+        keys = list(dict.fromkeys(k[len(prefix) :] for r in rows for k in r if k.startswith(prefix)))
+        numbered = sorted((k for k in keys if k.isdigit()), key=int)
+        cols += [f"{prefix}{k}" for k in numbered + [k for k in keys if not k.isdigit()]]
+    return cols + [c for c in ("legend", "warning") if c in present]
 
 
 def write_summary(path: Path, rows: list[dict], tx) -> None:

@@ -170,8 +170,14 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
                 **fit_options(args),
             )
             model, labels, recolored = seg.model, seg.labels, seg.recolored
+            white = None
+            if model.measures_stains:
+                from .._core.tissue import WhiteLevel
+
+                w = seg.params["white"]
+                white = WhiteLevel(np.asarray(w["white"], np.float64), w["source"], clipped=w["clipped"])
         else:
-            labels, recolored = apply_model_lazily(model, arr, src)
+            labels, recolored, white = apply_model_lazily(model, arr, src)
     index = model.labels
     nbins = index[-1] + 1
     channel_dim = _channel_dim(src)
@@ -197,6 +203,23 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
             create_ome_array(tx.temp(item.outputs["recolored"]), src.stem + " recolored", rec, axes, rscale),
             0,
         )
+    n_writes = len(tasks)
+    finish = None
+    if white is not None:  # the slide's report, block by block with the writes (shared reads)
+        from .._core.lazy import tissue_lazy
+        from .._core.slide_stains import lazy_report
+
+        fs = model.feature_space
+        stain_tasks, finish = lazy_report(
+            arr,
+            tissue_lazy(arr, white.white, fs.tissue_od),
+            white,
+            fs.tissue_od,
+            model.params["dab_thresholds"],
+            fs.stain_matrix,
+            fs.value_range,
+        )
+        tasks += stain_tasks
     done = [0]
 
     def tick():
@@ -204,6 +227,12 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
         console.progress(f"{prefix}: writing {bar(done[0], len(tasks))} {done[0]}/{len(tasks)} blocks")
 
     results = env.compute(tasks, tick)
+    stains = None
+    if finish is not None and white is not None:
+        from .._core.slide_stains import white_notes
+
+        stains = finish(results[n_writes:], white_notes(white, model.feature_space.value_range))
+        results = results[:n_writes]
     counts = np.sum([r for r in results if r is not None], axis=0)
     centers = _centers(model, index)
     from .._core import cluster_table
@@ -211,17 +240,35 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     names = model.label_names()  # the model's names (as in memory), else stain names for "hed"
     table = cluster_table(np.asarray(index), counts[index], centers, names)
     write_table(tx.temp(item.outputs["clusters"]), table)
-    return model, image_row(str(src.path), counts, None, args, model.default_background())
+    label_names = dict(zip(index, names))
+    row = image_row(str(src.path), counts, None, args, model.default_background(), label_names, stains)
+    return model, row
 
 
 def apply_model_lazily(model, arr, src: Source):
-    """Labels and recoloured image of ``arr`` by a saved model, block by block."""
+    """Labels and recoloured image of ``arr`` by a saved model, block by block, and the
+    slide's white level (a model that measures stains; else None). Such a model labels
+    every block against the slide's own white level (from random blocks), then the glass
+    is set to 0 and keeps its pixels in the recoloured image."""
     channel_dim = _channel_dim(src)
     drop = () if channel_dim is None else (channel_dim,)
     dtype = labels_dtype(model.labels[-1])
+    white = None
+    if model.measures_stains and channel_dim == arr.ndim - 1:
+        import dask.array as da
+
+        from .._core.lazy import slide_white, tissue_lazy
+
+        fs = model.feature_space
+        white = slide_white(arr, fallback=fs.white)
+        tissue = tissue_lazy(arr, white.white, fs.tissue_od)
+        model = model.for_slide(white.white)
     labels = arr.map_blocks(_apply_labels, model, src.rgb, src.channel_axis, drop_axis=drop, dtype=dtype)
     recolored = arr.map_blocks(_apply_recolored, model, src.rgb, src.channel_axis, dtype=arr.dtype)
-    return labels, recolored
+    if white is not None:
+        labels = da.where(tissue, labels, 0).astype(dtype)
+        recolored = da.where(tissue[..., None], recolored, arr)
+    return labels, recolored, white
 
 
 def _apply_labels(block, model, rgb, channel_axis):

@@ -176,10 +176,10 @@ def _sampled_tissue(blocks, px, white_level, tissue_od, seed) -> dict:
     return dict(tissue=True, white_level=white, tissue_od=t, tissue_mask=mask[:, None])
 
 
-def glass_to_zero(labels, arr, white, tissue_od: float):
-    """Lazy labels with the glass set to 0. Each block's tissue is decided on the block with
-    a margin of the neighbouring blocks' pixels as wide as the vote's box, so the mask is the
-    one :func:`.tissue.tissue_mask` gives on the whole image."""
+def tissue_lazy(arr, white, tissue_od: float):
+    """The tissue of a channels-last dask array, block by block: each block's tissue is
+    decided with a margin of its neighbours' pixels as wide as the vote's box, so the mask
+    is the one :func:`.tissue.tissue_mask` gives on the whole image."""
     import dask.array as da
 
     from .tissue import TISSUE_BOX, tissue_mask
@@ -193,13 +193,40 @@ def glass_to_zero(labels, arr, white, tissue_od: float):
         return tissue_mask(rgb, white, tissue_od)
 
     mask = wide.map_blocks(block, drop_axis=ndim - 1, dtype=bool)
-    mask = da.overlap.trim_internal(mask, depth, boundary="none")
+    return da.overlap.trim_internal(mask, depth, boundary="none")
+
+
+def glass_to_zero(labels, arr, white, tissue_od: float, tissue=None):
+    """Lazy labels with the glass (outside :func:`tissue_lazy`, or ``tissue``) set to 0."""
+    import dask.array as da
+
+    mask = tissue_lazy(arr, white, tissue_od) if tissue is None else tissue
     return da.where(mask, labels, 0).astype(labels.dtype)
 
 
-def _fit_blocks(arr, sample_blocks: int | None, rng) -> list[tuple[int, ...]]:
+def slide_white(arr, fallback=None, white_level=None, seed: int = 0):
+    """The white level of a channels-last dask array from the pixels of random blocks (a
+    quarter of what a fit reads), or ``white_level``; a slide whose blocks show no glass
+    takes ``fallback`` (a model's white level)."""
+    import dask
+
+    from .tissue import WhiteLevel, value_range_of, white_of
+
+    rng = np.random.default_rng(seed)
+    ids = _fit_blocks(arr, None, rng, FIT_BYTES // 4)
+    blocks = dask.compute(*[arr.blocks[i] for i in ids])
+    px = np.concatenate([np.asarray(b)[..., :3].reshape(-1, 3) for b in blocks])
+    try:
+        return white_of(px, value_range_of(px), white_level, rng=rng)
+    except ValueError:
+        if fallback is None:
+            raise
+        return WhiteLevel(white=np.asarray(fallback, np.float64), source="model")
+
+
+def _fit_blocks(arr, sample_blocks: int | None, rng, budget: int | None = None) -> list[tuple[int, ...]]:
     """Indices of the blocks to fit on, in a random order fixed by ``rng``, sorted: that many
-    blocks, or (None) as many as hold :data:`FIT_BYTES` of pixels."""
+    blocks, or (None) as many as hold ``budget`` bytes of pixels (:data:`FIT_BYTES`)."""
     n_blocks = int(np.prod(arr.numblocks))
     order = rng.permutation(n_blocks)
     if sample_blocks is not None:
@@ -211,7 +238,7 @@ def _fit_blocks(arr, sample_blocks: int | None, rng) -> list[tuple[int, ...]]:
             shape[axis] = len(chunks)
             sizes = sizes * np.asarray(chunks, float).reshape(shape)
         sizes = sizes.ravel() * arr.dtype.itemsize
-        enough = int(np.searchsorted(np.cumsum(sizes[order]), FIT_BYTES)) + 1
+        enough = int(np.searchsorted(np.cumsum(sizes[order]), budget or FIT_BYTES)) + 1
         picks = order[:enough]
     return [tuple(int(v) for v in np.unravel_index(i, arr.numblocks)) for i in np.sort(picks)]
 

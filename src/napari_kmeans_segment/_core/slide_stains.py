@@ -129,7 +129,6 @@ def plan_slide(
     _, sample = img.sample(WHITE_SAMPLE, rng)
     sample = img.features_of(sample)
     check_brightfield(sample, value_range, rng)
-    notes: list[str] = []
     if isinstance(white_level, WhiteLevel):  # estimated already (the lazy path's blocks)
         white = white_level
     elif white_level is not None:
@@ -141,12 +140,7 @@ def plan_slide(
             if fallback_white is None:
                 raise
             white = WhiteLevel(white=np.asarray(fallback_white, np.float64), source="model")
-            notes.append(
-                "No bare glass on this image: its optical densities are measured against the "
-                "model's white level "
-                f"({', '.join(f'{v:.4g}' for v in white.white)}); if this scan's exposure "
-                "differs, give its white level."
-            )
+    notes = white_notes(white, value_range)
     t = white.auto_tissue_od() if tissue_od is None else float(tissue_od)
     if tissue is None:
         rgb_view = img.arr3.reshape(*img.spatial_shape, img.full_channels)
@@ -161,12 +155,6 @@ def plan_slide(
     # the person's mask (and a masked array's) stays: img.mask holds both
     keep = tissue if img.mask is None else tissue & img.mask.reshape(img.spatial_shape)
     masked = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=keep)
-    if white.clipped and (np.asarray(white.white) >= value_range).all():
-        notes.append(
-            f"The glass is at full scale ({value_range:g}) in every channel: the exposure may be "
-            "too high, so the palest tissue can read as glass and every optical density is low "
-            "by an unknown amount. Lower the exposure, or give the white level."
-        )
     return SlidePlan(img, masked, white, t, tissue, value_range, notes)
 
 
@@ -325,3 +313,60 @@ def stained_background(
         "or let color_space='hed' tell tissue from glass (tissue detection), which keeps pale "
         "stroma in the tissue."
     )
+
+
+def lazy_report(arr, tissue, white: WhiteLevel, tissue_od: float, thresholds, matrix, value_range: float):
+    """``(tasks, finish)`` for the report of a slide held as a channels-last dask array:
+    one delayed count per block (to compute with the blocks' other tasks, which share their
+    reads), and ``finish(results)`` -> :class:`StainReport`."""
+    import dask
+
+    thresholds = check_thresholds(thresholds)
+    blocks = arr.to_delayed(optimize_graph=False).reshape(tissue.numblocks)
+    masks = tissue.to_delayed(optimize_graph=False)
+    count = dask.delayed(_count_one, pure=True)
+    tasks = [
+        count(blocks[idx], masks[idx], white.white, matrix, thresholds, value_range)
+        for idx in np.ndindex(*tissue.numblocks)
+    ]
+
+    def finish(results, notes=()) -> StainReport:
+        total = np.sum(np.asarray(results, np.int64), axis=0)
+        r = StainReport(
+            pixels=int(total[0]),
+            tissue_px=int(total[1]),
+            saturated_px=int(total[2]),
+            bins=tuple(int(v) for v in total[3:7]),  # type: ignore[arg-type]
+            thresholds=thresholds,
+            white=tuple(float(v) for v in white.white),  # type: ignore[arg-type]
+            white_source=white.source,
+            tissue_od=float(tissue_od),
+            warnings=tuple(n for n in notes if n),
+        )
+        return r.with_warnings(saturation_warning(r))
+
+    return tasks, finish
+
+
+def _count_one(block, tissue, white, matrix, thresholds, value_range) -> np.ndarray:
+    block, tissue = np.asarray(block), np.asarray(tissue)
+    n, t, sat, bins = count_block(block, tissue, white, matrix, thresholds, value_range)
+    return np.array([n, t, sat, *bins], np.int64)
+
+
+def white_notes(white: WhiteLevel, value_range: float) -> list[str]:
+    """The sentences a slide's white level calls for (no glass, clipped glass)."""
+    notes = []
+    if white.source == "model":
+        notes.append(
+            "No bare glass on this image: its optical densities are measured against the "
+            f"model's white level ({', '.join(f'{v:.4g}' for v in white.white)}); if this "
+            "scan's exposure differs, give its white level."
+        )
+    if white.clipped and (np.asarray(white.white) >= value_range).all():
+        notes.append(
+            f"The glass is at full scale ({value_range:g}) in every channel: the exposure may be "
+            "too high, so the palest tissue can read as glass and every optical density is low "
+            "by an unknown amount. Lower the exposure, or give the white level."
+        )
+    return notes
