@@ -120,7 +120,7 @@ def sample_table() -> None:
         )
     ks = [100 * nks.segment(ihc, k, color_space="hed", seed=0).stains.positive_share for k in (3, 4, 5)]
     print(f"\nK = 3 / 4 / 5 on the sample: DAB+ % of tissue {' / '.join(f'{v:.1f}' for v in ks)}")
-    print(f"thresholds (DAB OD) from the K = 3 clusters: {seg.params['dab_thresholds']}\n")
+    print(f"thresholds (DAB OD) from the K = 3 clusters: {seg.params['positivity_thresholds']}\n")
 
 
 def timed(fn, repeat=3):

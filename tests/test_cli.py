@@ -83,7 +83,8 @@ def test_demo_opens_napari_with_the_widget_on_a_sample(monkeypatch, qtbot):
         viewer.reset_view()
         assert camera.zoom == pytest.approx(zoom)
         assert camera.center == pytest.approx(center)
-        widget = next(w for w in viewer.window.dock_widgets.values() if hasattr(w, "run_button"))
+        # asking for the docked widget again returns the one already there
+        _, widget = viewer.window.add_plugin_dock_widget("napari-kmeans-segment", "K-means segmentation")
         assert widget.run() is not None
         qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
         assert {"immunohistochemistry clusters", "immunohistochemistry recolored"} <= {

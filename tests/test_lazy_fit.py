@@ -46,7 +46,7 @@ def test_every_block_read_gives_the_in_memory_result_with_odd_chunks(image, opti
     np.testing.assert_array_equal(seg.labels.compute(), mem.labels)
     if mem.stains is not None:  # the glass (label 0) is the in-memory glass, block edges too
         assert (mem.labels == 0).any()
-        assert seg.params["dab_thresholds"] == mem.params["dab_thresholds"]
+        assert seg.params["positivity_thresholds"] == mem.params["positivity_thresholds"]
 
 
 @pytest.mark.parametrize("name", ["camera", "astronaut"])

@@ -114,7 +114,7 @@ def test_with_the_truths_bin_edges_the_bins_and_h_score_match_the_truth(slide):
 
 def test_derived_thresholds_fall_between_the_intensity_classes(fitted):
     # the generator's classes: weak 0.16-0.30, moderate 0.42-0.60, strong 0.80-1.10 (x0.8-1.2)
-    weak, moderate, strong = fitted.params["dab_thresholds"]
+    weak, moderate, strong = fitted.params["positivity_thresholds"]
     assert 0.05 < weak < 0.16 and 0.30 < moderate < 0.45 and 0.6 < strong < 0.85
 
 

@@ -103,8 +103,6 @@ def test_slide_options_need_hed_and_valid_values(slide):
     ]:
         with pytest.raises(ValueError, match=match):
             nks.segment(img, 3, **kw)
-    with pytest.raises(TypeError, match="tissue"):
-        nks.segment(img, 3, color_space="hed", tissue="yes")
     assert check_thresholds([0.1, 0.2, 0.3]) == (0.1, 0.2, 0.3)
 
 
@@ -152,7 +150,7 @@ def test_model_file_keeps_the_slide_settings_and_refuses_damaged_ones(seg, tmp_p
     path = seg.save(tmp_path / "m.json")
     d = json.loads(path.read_text())
     assert d["feature_space"]["white"] == pytest.approx(list(seg.stains.white))
-    assert d["params"]["dab_thresholds"] == pytest.approx(list(seg.stains.thresholds))
+    assert d["params"]["positivity_thresholds"] == pytest.approx(list(seg.stains.thresholds))
     loaded = nks.load_model(path)
     assert loaded.measures_stains
     d["feature_space"]["white"] = [255, -1, 3]

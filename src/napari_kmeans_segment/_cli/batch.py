@@ -135,15 +135,17 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
     src = item.source
     img = read_array(src)
     if model is not None:
-        seg = model.apply(img, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress)
-    else:
-        seg = nks.segment(
+        slide = dict(white_level=args.white_level, dab_thresholds=args.dab_thresholds)
+        seg = model.apply(
             img,
-            args.n_clusters,
             rgb=src.rgb,
             channel_axis=src.channel_axis,
             progress=progress,
-            **fit_options(args),
+            **slide if model.measures_stains else {},
+        )
+    else:
+        seg = nks.segment(
+            img, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, **fit_options(args).to_dict()
         )
     labels = np.asarray(seg.labels)
     write_tiff(tx.temp(item.outputs["labels"]), labels)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .._core.lazy import lazy_labels
 from .args import fit_options
 from .console import CliError, Console, bar
 from .inputs import Source
-from .ome import create_ome_array, labels_dtype, ome_axes
+from .ome import create_ome_array, ome_axes
 from .outputs import write_table
 from .plan import ImagePlan
 from .summary import image_row
@@ -163,11 +164,10 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
 
             seg = nks.segment(
                 arr,
-                args.n_clusters,
                 rgb=src.rgb,
                 channel_axis=src.channel_axis,
                 progress=fit_progress,
-                **fit_options(args),
+                **fit_options(args).to_dict(),
             )
             model, labels, recolored = seg.model, seg.labels, seg.recolored
             white = None
@@ -177,7 +177,15 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
                 w = seg.params["white"]
                 white = WhiteLevel(np.asarray(w["white"], np.float64), w["source"], clipped=w["clipped"])
         else:
-            labels, recolored, white = apply_model_lazily(model, arr, src)
+            white = None
+            if model.measures_stains:  # every block against this slide's own white level
+                from .._core.lazy import slide_white
+
+                white = slide_white(_rgb_last(arr, src), fallback=model.feature_space.white)
+                model = model.on_white(white.white)
+            # the core's lazy apply (the label table of every colour), without its estimated
+            # counts: the blocks are counted exactly as they are written
+            labels, recolored = lazy_labels(model, arr, bool(src.rgb), src.channel_axis)
     index = model.labels
     nbins = index[-1] + 1
     channel_dim = _channel_dim(src)
@@ -210,12 +218,13 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
         from .._core.slide_stains import lazy_report
 
         fs = model.feature_space
+        rgb = _rgb_last(arr, src)
         stain_tasks, finish = lazy_report(
-            arr,
-            tissue_lazy(arr, white.white, fs.tissue_od),
+            rgb,
+            tissue_lazy(rgb, white.white, fs.tissue_od),
             white,
             fs.tissue_od,
-            model.params["dab_thresholds"],
+            model.params["positivity_thresholds"],
             fs.stain_matrix,
             fs.value_range,
         )
@@ -245,38 +254,14 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     return model, row
 
 
-def apply_model_lazily(model, arr, src: Source):
-    """Labels and recoloured image of ``arr`` by a saved model, block by block, and the
-    slide's white level (a model that measures stains; else None). Such a model labels
-    every block against the slide's own white level (from random blocks), then the glass
-    is set to 0 and keeps its pixels in the recoloured image."""
+def _rgb_last(arr, src: Source):
+    """The image with its channels last and whole (as the tissue is decided on)."""
+    import dask.array as da
+
     channel_dim = _channel_dim(src)
-    drop = () if channel_dim is None else (channel_dim,)
-    dtype = labels_dtype(model.labels[-1])
-    white = None
-    if model.measures_stains and channel_dim == arr.ndim - 1:
-        import dask.array as da
-
-        from .._core.lazy import slide_white, tissue_lazy
-
-        fs = model.feature_space
-        white = slide_white(arr, fallback=fs.white)
-        tissue = tissue_lazy(arr, white.white, fs.tissue_od)
-        model = model.for_slide(white.white)
-    labels = arr.map_blocks(_apply_labels, model, src.rgb, src.channel_axis, drop_axis=drop, dtype=dtype)
-    recolored = arr.map_blocks(_apply_recolored, model, src.rgb, src.channel_axis, dtype=arr.dtype)
-    if white is not None:
-        labels = da.where(tissue, labels, 0).astype(dtype)
-        recolored = da.where(tissue[..., None], recolored, arr)
-    return labels, recolored, white
-
-
-def _apply_labels(block, model, rgb, channel_axis):
-    return np.asarray(model.apply(block, rgb=rgb, channel_axis=channel_axis).labels)
-
-
-def _apply_recolored(block, model, rgb, channel_axis):
-    return np.asarray(model.apply(block, rgb=rgb, channel_axis=channel_axis).recolored)
+    if channel_dim is not None and channel_dim != arr.ndim - 1:
+        arr = da.moveaxis(arr, channel_dim, -1)
+    return arr.rechunk({arr.ndim - 1: -1})
 
 
 def _channels_first(arr, channel_dim: int):

@@ -8,6 +8,7 @@ multiscale paths call it on a sample (never the public ``segment``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import cast
 
 import numpy as np
@@ -17,100 +18,61 @@ from .fitting_fast import fit_fast
 from .fitting_run import Run
 from .image import PixelImage
 from .numerics import labels_dtype, luminance_order
-from .options import (
-    DEFAULTS,
-    CancelFn,
-    Options,
-    ProgressFn,
-    check_color_space,
-    check_stain_vectors,
-    check_texture_sigma,
-    check_weights,
-    new_seed,
-)
+from .options import CancelFn, Options, ProgressFn, check_color_space, check_texture_sigma, new_seed
 from .result import Segmentation, recolor
-from .slide_stains import SlidePlan, check_slide_options, finish_fit, plan_slide
+from .slide_stains import SlidePlan, finish_fit, plan_slide
 from .uncertainty import fit_reference
 
 
 def fit(
     image,
-    n_clusters: int = DEFAULTS.n_clusters,
+    options: Options,
     *,
-    attempts: int = DEFAULTS.attempts,
-    max_iter: int = DEFAULTS.max_iter,
-    epsilon: float = DEFAULTS.epsilon,
-    init: str = DEFAULTS.init,
-    seed: int | None = DEFAULTS.seed,
-    sample_size: int | str | None = DEFAULTS.sample_size,
     rgb: bool | None = None,
     channel_axis: int | None = None,
     mask=None,
-    color_space: str = DEFAULTS.color_space,
-    stain_vectors: str = DEFAULTS.stain_vectors,
-    normalize: bool = DEFAULTS.normalize,
-    spatial_weight: float = DEFAULTS.spatial_weight,
-    texture_sigma: float = DEFAULTS.texture_sigma,
-    per_plane: bool = DEFAULTS.per_plane,
-    tissue: bool = DEFAULTS.tissue,
-    white_level=DEFAULTS.white_level,
-    tissue_od: float | None = DEFAULTS.tissue_od,
-    dab_thresholds=DEFAULTS.dab_thresholds,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     tissue_mask: np.ndarray | None = None,
+    white_level=None,
 ) -> Segmentation:
-    """:func:`napari_kmeans_segment.segment` for an in-memory image (same parameters).
+    """:func:`napari_kmeans_segment.segment` for an in-memory image, with its tunables as one
+    :class:`Options` (checked here).
 
     ``tissue_mask`` (spatial bool): the tissue decided already (the lazy path decides it
-    block by block on the blocks it read, then fits their pixels as one row).
+    block by block on the blocks it read, then fits their pixels as one row);
+    ``white_level`` a :class:`.tissue.WhiteLevel` found already, over ``options``'.
     """
-    opts = Options.check(n_clusters, attempts, max_iter, epsilon, init, seed, sample_size)
-    check_weights(spatial_weight, texture_sigma)
+    opts = options.check()
     img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
-    check_color_space(color_space, img.rgb, img.n_channels)
-    check_texture_sigma(texture_sigma, img.spatial_shape)
-    check_stain_vectors(stain_vectors, color_space)
-    check_slide_options(color_space, tissue, white_level, tissue_od, dab_thresholds)
+    check_color_space(opts.color_space, img.rgb, img.n_channels)
+    check_texture_sigma(opts.texture_sigma, img.spatial_shape)
     seed_used = opts.seed if opts.seed is not None else new_seed()
     slide = None
-    if color_space == "hed" and tissue:
+    if opts.color_space == "hed" and opts.tissue:
         slide = plan_slide(
             img,
             image,
             rgb=rgb,
             channel_axis=channel_axis,
-            white_level=white_level,
-            tissue_od=tissue_od,
+            white_level=opts.white_level if white_level is None else white_level,
+            tissue_od=opts.tissue_od,
             tissue=tissue_mask,
             rng=np.random.default_rng(seed_used),
         )
         img = slide.img  # the glass is left out: the stains are clustered within the tissue
-    settings = dict(
-        color_space=color_space,
-        normalize=bool(normalize),
-        stain_vectors=stain_vectors,
-        spatial_weight=float(spatial_weight),
-        texture_sigma=float(texture_sigma),
-    )
-    if per_plane:
-        seg = _fit_planes(img, opts, seed_used, settings, progress, cancel, slide)
+    if opts.per_plane:
+        seg = _fit_planes(img, opts, seed_used, progress, cancel, slide)
     else:
-        seg = _fit_image(img, opts, seed_used, settings, progress, cancel, slide)
-    return seg if slide is None else finish_fit(seg, slide, dab_thresholds, seed_used)
+        seg = _fit_image(img, opts, seed_used, progress, cancel, slide)
+    return seg if slide is None else finish_fit(seg, slide, opts.dab_thresholds, seed_used)
 
 
 def _fit_image(
-    img: PixelImage,
-    opts: Options,
-    seed_used: int,
-    settings: dict,
-    progress=None,
-    cancel=None,
-    slide: SlidePlan | None = None,
+    img: PixelImage, opts: Options, seed_used: int, progress=None, cancel=None, slide: SlidePlan | None = None
 ) -> Segmentation:
     k = opts.n_clusters
-    fs = FeatureSpace(**settings)
+    fs = FeatureSpace.from_options(opts)
     if slide is not None:
         fs.white, fs.tissue_od = np.asarray(slide.white.white, np.float64), slide.tissue_od
     run = Run(img, fs, opts, seed_used, progress, cancel)
@@ -148,22 +110,15 @@ def _fit_image(
     lut[order + 1] = np.arange(1, k + 1)
     labels = lut[labels]
     run.report(1.0, "done")
+    # every option as the fit ran it (per_plane: this image on its own), then what it found
     params = dict(
-        n_clusters=k,
-        attempts=opts.attempts,
-        max_iter=opts.max_iter,
-        epsilon=opts.epsilon,
-        init=opts.init,
-        seed=opts.seed,
+        replace(opts, per_plane=False).to_dict(),
         seed_used=seed_used,
-        sample_size=opts.sample_size,
         method=method,
         sample_pixels=None if exact or m is None else run.fast_points,
         rgb=img.rgb,
         channel_axis=img.channel_axis,
         spatial_shape=list(img.spatial_shape),
-        **settings,
-        per_plane=False,
         distance_p99=distance_p99,
         **fitted_range(img),
     )
@@ -263,7 +218,7 @@ def _exact_span(img: PixelImage, check=None) -> tuple | None:
     return (lo[0].item() if one else lo.tolist()), (hi[0].item() if one else hi.tolist())
 
 
-def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel, slide=None):
+def _fit_planes(img: PixelImage, opts: Options, seed_used: int, progress, cancel, slide=None):
     """Cluster each plane of the first spatial axis on its own; match numbering by centre."""
     from scipy.optimize import linear_sum_assignment
 
@@ -284,7 +239,7 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel, sl
 
         plane = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1, mask=None if mask is None else mask[i])
         try:
-            parts.append(_fit_image(plane, opts, seed_used, settings, sub_progress, cancel, slide))
+            parts.append(_fit_image(plane, opts, seed_used, sub_progress, cancel, slide))
         except ValueError as e:  # say which plane: "The image is constant" misleads for a stack
             raise ValueError(
                 f"Plane {i} (index on axis 0, of {n_planes}; per_plane=True "

@@ -19,6 +19,7 @@ from .features import FeatureSpace
 from .image import PixelImage
 from .model_check import background_problem, check_model_dict, check_names, names_problem
 from .numerics import labels_dtype
+from .options import Options, options_of
 
 if TYPE_CHECKING:
     from .result import Segmentation
@@ -60,10 +61,20 @@ class KMeansModel:
         return int(self.centers.shape[1])
 
     @property
+    def options(self) -> Options:
+        """The :class:`~.options.Options` this model was fitted with (as recorded in
+        :attr:`params`; defaults for any a file written by an older version lacks)."""
+        return options_of(self.params)
+
+    @property
     def measures_stains(self) -> bool:
         """True for a ``hed`` model with tissue detection (it measures each slide it labels)."""
         fs = self.feature_space
         return fs.color_space == "hed" and fs.tissue_od is not None and fs.white is not None
+
+    def on_white(self, white) -> KMeansModel:
+        """This model measuring optical densities against a slide's own ``white`` level."""
+        return replace(self, feature_space=self.feature_space.on_white(white))
 
     def for_slide(self, white) -> KMeansModel:
         """This model measuring optical densities against a slide's own ``white`` level and
@@ -80,6 +91,7 @@ class KMeansModel:
         mask=None,
         rgb=None,
         channel_axis=None,
+        multiscale: bool = False,
         white_level=None,
         dab_thresholds=None,
         progress=None,
@@ -93,15 +105,59 @@ class KMeansModel:
         the model's own) and its tissue, then labels the tissue against that white level,
         so another exposure gives the same optical densities; the result's ``stains``
         measures the slide with the model's DAB thresholds (or ``dab_thresholds``).
+
+        Parameters
+        ----------
+        image : array-like, dask array, or list of levels
+            A numpy image is labelled now. A dask array (or, with ``multiscale=True``, a list
+            of levels, finest first) is labelled lazily, block by block; its ``counts`` and
+            ``compactness`` are estimated from a sample (``params["estimated"]``).
+        mask : array-like or None
+            Nonzero where pixels are labelled (numpy images only).
+        rgb, channel_axis
+            The image's layout, as for :func:`~napari_kmeans_segment.segment`; both None:
+            the layout of the image the model was fitted on.
+        multiscale : bool
+            ``image`` is a list of levels; ``labels`` and ``recolored`` are lists too.
+        white_level : float, (float, float, float) or None
+            A model that measures stains: this slide's white level (default: from its glass).
+        dab_thresholds : (float, float, float) or None
+            A model that measures stains: DAB thresholds other than the model's.
+        progress, cancel
+            As for :func:`~napari_kmeans_segment.segment`.
+
+        Returns
+        -------
+        Segmentation
         """
         # Imported here: a result holds a model (result -> model), applying one makes a result.
+        from .clusters import is_dask
         from .fitting_run import Run
-        from .options import Options
+        from .options import for_model
         from .result import Segmentation, recolor
 
         if rgb is None and channel_axis is None:
             rgb = self.params.get("rgb")
             channel_axis = self.params.get("channel_axis")
+        if multiscale or is_dask(image):
+            from .apply import apply_lazily
+
+            if mask is not None:
+                raise ValueError(
+                    "A mask cannot be used when applying a model to a lazy (dask) or multiscale "
+                    "image. Load the image (np.asarray) or a region of it first."
+                )
+            return apply_lazily(
+                self,
+                image,
+                rgb=rgb,
+                channel_axis=channel_axis,
+                multiscale=multiscale,
+                white_level=white_level,
+                dab_thresholds=dab_thresholds,
+                progress=progress,
+                cancel=cancel,
+            )
         img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
         if img.n_channels != self.n_channels:
             raise ValueError(
@@ -111,14 +167,15 @@ class KMeansModel:
         fs = self.feature_space
         slide = None
         if white_level is not None or dab_thresholds is not None:
-            from .slide_stains import check_slide_options
+            from .slide_stains import check_slide_option
 
             if not self.measures_stains:
                 raise ValueError(
                     "white_level and dab_thresholds apply to a model that measures stains "
                     "(color_space='hed' with tissue detection); this one does not."
                 )
-            check_slide_options("hed", True, white_level, None, dab_thresholds)
+            check_slide_option("white_level", white_level)
+            check_slide_option("dab_thresholds", dab_thresholds)
         if self.measures_stains:
             from .slide_stains import plan_slide
 
@@ -143,7 +200,7 @@ class KMeansModel:
                 f"of shape {tuple(self.params['spatial_shape'])}; the image has "
                 f"{img.spatial_shape}. Refit instead."
             )
-        opts = Options.check(self.n_clusters, 1, 1, 0.0, "random", None, None)
+        opts = for_model(self.n_clusters)
         run = Run(img, fs, opts, 0, progress, cancel)
         note = range_warning(self.params, img, img.value_bounds(run.check))
         if note:
@@ -320,6 +377,7 @@ class KMeansModel:
             "centers": self.centers.tolist(),
             "feature_space": self.feature_space.to_dict(),
             "params": _jsonable(self.params),
+            "options": _jsonable(self.options.to_dict()),
             "label_map": None if self.label_map is None else np.asarray(self.label_map).tolist(),
             # optional (files written before them still load): {"label": name}, [labels]
             "names": None if self.names is None else {str(k): v for k, v in sorted(self.names.items())},

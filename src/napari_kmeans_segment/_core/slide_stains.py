@@ -79,27 +79,32 @@ def check_tissue_od(tissue_od) -> float | None:
     return float(tissue_od)
 
 
-def check_slide_options(color_space: str, tissue, white_level, tissue_od, dab_thresholds) -> None:
-    """TypeError/ValueError for slide options that are malformed, or set without "hed"."""
-    if not isinstance(tissue, bool | np.bool_):
-        raise TypeError(f"tissue must be True or False, not {tissue!r}.")
-    check_tissue_od(tissue_od)
-    if dab_thresholds is not None:
-        check_thresholds(dab_thresholds)
-    if white_level is not None and not isinstance(white_level, WhiteLevel):
-        given_white(white_level, np.inf)
-    values = {"white_level": white_level, "tissue_od": tissue_od, "dab_thresholds": dab_thresholds}
-    given = [name for name, v in values.items() if v is not None]
-    if given and color_space != "hed":
+def check_slide_option(name: str, value, color_space: str = "hed", tissue: bool = True):
+    """The checked value of one stain-measurement option (``white_level``, ``tissue_od``,
+    ``dab_thresholds``); TypeError/ValueError when it is malformed, or set (not None)
+    without color_space="hed" and tissue detection."""
+    if value is None or isinstance(value, WhiteLevel):
+        return value
+    checked: float | tuple[float, ...] | None
+    if name == "tissue_od":
+        checked = check_tissue_od(value)
+    elif name == "dab_thresholds":
+        checked = check_thresholds(value)
+    elif name == "white_level":
+        w = given_white(value, np.inf).white
+        checked = float(w[0]) if np.ndim(value) == 0 else tuple(float(v) for v in w)
+    else:
+        raise ValueError(f"{name} is not a stain-measurement option.")
+    if color_space != "hed":
         raise ValueError(
-            f"{', '.join(given)} measure(s) stains: they need color_space='hed'; this run uses "
-            f"color_space={color_space!r}."
+            f"{name} measures stains: it needs color_space='hed'; this run uses color_space={color_space!r}."
         )
-    if given and not tissue:
+    if not tissue:
         raise ValueError(
-            f"{', '.join(given)} belong(s) to tissue detection, which is off (tissue=False); "
-            "turn it on or leave them unset."
+            f"{name} belongs to tissue detection, which is off (tissue=False); turn it on or leave "
+            f"{name} unset."
         )
+    return checked
 
 
 def plan_slide(
@@ -222,8 +227,7 @@ def finish_fit(seg: Segmentation, plan: SlidePlan, dab_thresholds=None, seed: in
     params = dict(
         seg.params,
         white=plan.white.to_dict(),
-        tissue_od=plan.tissue_od,
-        dab_thresholds=[float(v) for v in thresholds],
+        positivity_thresholds=[float(v) for v in thresholds],
         thresholds_source=source,
         stain_spread=spread(amounts),
     )
@@ -237,7 +241,7 @@ def finish_apply(
     ``dab_thresholds``), and a warning when the slide shows a stain the model's slides did not."""
     model_params = seg.params
     thresholds = check_thresholds(
-        dab_thresholds if dab_thresholds is not None else model_params.get("dab_thresholds")
+        dab_thresholds if dab_thresholds is not None else model_params.get("positivity_thresholds")
     )
     r = report(plan, fs_slide, thresholds)
     fitted = model_params.get("stain_spread")
@@ -246,7 +250,7 @@ def finish_apply(
         px, _ = _tissue_sample(plan, labels_flat, np.random.default_rng(seed))
         now = spread(stain_amounts(px, plan.white.white, fs_slide.stain_matrix))
         r = r.with_warnings(stain_pair_warning(fitted, now))
-    params = dict(seg.params, white=plan.white.to_dict(), tissue_od=plan.tissue_od)
+    params = dict(seg.params, white=plan.white.to_dict())
     return replace(seg, params=params, stains=r)
 
 
