@@ -86,8 +86,9 @@ def image_row(
         min_size = MIN_OBJECT_PIXELS if args.min_size is None else args.min_size
         for lab in args.objects:
             row[f"objects_{keys.get(lab, str(lab))}"] = count_objects(labels, lab, min_size)
-    if any(k != str(lab) for lab, k in keys.items()):
-        row["legend"] = "; ".join(f"{k}={lab}" for lab, k in keys.items())
+    named = {lab: k for lab, k in keys.items() if k != str(lab)}
+    if named:  # which label each named column is (the others are named by their label)
+        row["legend"] = "; ".join(f"{k}={lab}" for lab, k in named.items())
     warnings = [*(() if stains is None else stains.warnings), *notes]
     row["warning"] = " | ".join(" ".join(w.split()) for w in dict.fromkeys(w for w in warnings if w))
     return row
