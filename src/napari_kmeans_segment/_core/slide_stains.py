@@ -273,6 +273,7 @@ def stain_pair_warning(fitted, now) -> str:
 
 #: A cluster marked background is questioned when more of its pixels than this are tissue.
 STAINED_BACKGROUND = 0.5
+CHECK_PIXELS = 4_000_000  # larger images are checked on every n-th pixel
 
 
 def stained_background(
@@ -293,6 +294,9 @@ def stained_background(
     lab = np.asarray(labels)
     if not background or arr.ndim < 3 or arr.shape[-1] not in (3, 4) or arr.shape[:-1] != lab.shape:
         return ""
+    if lab.size > CHECK_PIXELS:  # a share above one half does not need every pixel
+        step = int(np.ceil(np.sqrt(lab.size / CHECK_PIXELS)))
+        arr, lab = arr[..., ::step, ::step, :], lab[..., ::step, ::step]
     px = arr[..., :3].reshape(-1, 3)
     vr = value_range_of(px)
     try:
