@@ -142,3 +142,61 @@ def test_an_overexposed_scan_is_flagged_and_its_clipped_tissue_counted(slide, fi
     clipped = (over == 255).any(axis=-1) | (over == 0).any(axis=-1)
     assert r.saturated_px == int((clipped & (fitted.model.apply(over).labels > 0)).sum()) > 0
     assert any("full scale" in w for w in r.warnings)
+
+
+def test_readme_command_line_recipe_against_the_truth(tmp_path):
+    """The README's recipe from the shell, in a subprocess: fit K = 3 in stain densities on
+    one slide and save the model, then measure a folder of slides (two layouts, and a darker
+    scan) with it: summary.csv's tissue and DAB-positive share of tissue against the truth."""
+    import csv
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    cases = {
+        "s0": make_slide(0, "islands", shape=(384, 384)),
+        "s2": make_slide(2, "fragments", shape=(384, 384)),
+    }
+    folder = tmp_path / "slides"
+    folder.mkdir()
+    images = {name: s.image for name, s in cases.items()}
+    images["s0_dark"] = rescan(cases["s0"].image, 0.88)
+    for name, img in images.items():
+        cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(nks.__file__).parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    cli = [sys.executable, "-c", "import sys; from napari_kmeans_segment._cli import main; sys.exit(main())"]
+
+    def shell(*args):
+        p = subprocess.run([*cli, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
+        assert p.returncode == 0, p.stderr
+
+    model = tmp_path / "ihc.json"
+    shell(
+        folder / "s0.png",
+        "-k",
+        "3",
+        "--color-space",
+        "hed",
+        "--seed",
+        "0",
+        "-o",
+        tmp_path / "fit",
+        "--save-model",
+        model,
+    )
+    shell(*sorted(folder.glob("*.png")), "--model", model, "-o", tmp_path / "dab")
+    rows = {Path(r["file"]).stem: r for r in csv.DictReader(open(tmp_path / "dab" / "summary.csv"))}
+    assert set(rows) == set(images)
+    for name, s in (*cases.items(), ("s0_dark", cases["s0"])):
+        row = rows[name]
+        assert float(row["tissue_pct"]) == pytest.approx(100 * s.tissue_share, abs=3), name
+        assert float(row["positive_pct_of_tissue"]) == pytest.approx(100 * s.positive_share, abs=4), name
+        assert row["warning"] == "", name
+    assert (
+        abs(float(rows["s0_dark"]["positive_pct_of_tissue"]) - float(rows["s0"]["positive_pct_of_tissue"]))
+        <= 2
+    )
