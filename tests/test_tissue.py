@@ -169,3 +169,19 @@ def test_a_background_cluster_holding_stained_tissue_is_flagged(slide):
     glass_only = np.where(slide.tissue, 1, 2).astype(np.uint8)  # a cluster that is the glass
     assert stained_background(slide.image, glass_only, [2]) == ""
     assert stained_background(slide.image[..., 0], every.labels, bg) == ""  # not RGB: not told
+
+
+def test_8_bit_counting_by_colour_table_equals_counting_pixel_by_pixel():
+    from napari_kmeans_segment._core.positivity import count_block
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (97, 131, 3)).astype(np.uint8)
+    img[::7, :, 1] = 255  # clipped channels
+    img[:, ::11, 2] = 0
+    tissue = rng.random((97, 131)) < 0.7
+    valid = rng.random((97, 131)) < 0.9
+    white, thresholds = (240.0, 242.0, 245.0), (0.1, 0.35, 0.7)
+    by_table = count_block(img, tissue, white, None, thresholds, 255.0, valid)
+    by_pixel = count_block(img.astype(np.uint16), tissue, white, None, thresholds, 255.0, valid)
+    assert by_table[:3] == by_pixel[:3] and by_table[2] > 0
+    np.testing.assert_array_equal(by_table[3], by_pixel[3])

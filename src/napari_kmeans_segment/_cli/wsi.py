@@ -214,14 +214,12 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     n_writes = len(tasks)
     finish = None
     if white is not None:  # the slide's report, block by block with the writes (shared reads)
-        from .._core.lazy import tissue_lazy
         from .._core.slide_stains import lazy_report
 
         fs = model.feature_space
-        rgb = _rgb_last(arr, src)
         stain_tasks, finish = lazy_report(
-            rgb,
-            tissue_lazy(rgb, white.white, fs.tissue_od),
+            _rgb_last(arr, src),
+            labels > 0,  # the tissue: a stain model's glass is label 0
             white,
             fs.tissue_od,
             model.params["positivity_thresholds"],

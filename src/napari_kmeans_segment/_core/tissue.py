@@ -94,9 +94,13 @@ def value_range_of(pixels: np.ndarray) -> float:
     from .features import color_scale
 
     px = np.asarray(pixels)
-    finite = px[np.isfinite(px).all(axis=1)] if px.dtype.kind == "f" else px
-    lo = finite.min(axis=0) if finite.size else np.zeros(3)
-    hi = finite.max(axis=0) if finite.size else np.zeros(3)
+    if px.dtype == np.uint8:
+        return 255.0
+    cols = [px[:, c] for c in range(px.shape[1])]  # column by column: reductions along rows are slow
+    if px.dtype.kind == "f":
+        cols = [c[np.isfinite(c)] for c in cols]
+    lo = np.array([c.min() if c.size else 0.0 for c in cols], np.float64)
+    hi = np.array([c.max() if c.size else 0.0 for c in cols], np.float64)
     return color_scale("hed", lo, hi, px.dtype)
 
 
