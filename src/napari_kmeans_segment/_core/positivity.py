@@ -304,15 +304,15 @@ def grade_table(white, matrix, thresholds) -> np.ndarray:
     levels = np.arange(256)
     parts = [_channel_od(levels, w[c]) * np.float32(dab_col[c]) for c in range(3)]
     t = np.asarray(thresholds, np.float32)
-    table = np.empty((256, 256, 256), np.uint8)
+    cube = np.empty((256, 256, 256), np.uint8)
     edge = (levels == 0) | (levels == 255)
     for r in range(256):  # one plane of red at a time: 64k colours, no 64 MB temporaries
         dab = parts[0][r] + parts[1][:, None] + parts[2][None, :]
         plane = np.searchsorted(t, dab, side="right").astype(np.uint8)
         clipped = edge[r] | edge[:, None] | edge[None, :]
         plane[clipped] |= SATURATED_BIT
-        table[r] = plane
-    table = table.reshape(-1)
+        cube[r] = plane
+    table = cube.reshape(-1)
     with _GRADE_GUARD:
         _GRADES[key] = table
         while len(_GRADES) > 2:
