@@ -17,7 +17,8 @@ CASES = [(0, "islands"), (1, "edge"), (2, "fragments"), (3, "islands")]
 @pytest.fixture(scope="module", params=CASES, ids=[f"{s}-{layout}" for s, layout in CASES])
 def slide(request):
     seed, layout = request.param
-    return make_slide(seed, layout, glass=0.2 + 0.03 * seed)
+    # 20-29% glass, DAB-positive cells from sparse to crowded (about 15% to 40% of the tissue)
+    return make_slide(seed, layout, glass=0.2 + 0.03 * seed, positive_cells=0.0007 + 0.0004 * seed)
 
 
 def readme_recipe(image, k: int = 3) -> tuple[float, float]:

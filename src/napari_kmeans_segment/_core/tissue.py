@@ -261,11 +261,17 @@ def tissue_mask(image: np.ndarray, white, tissue_od: float, *, box: int = TISSUE
     m = (1.0 / (3.0 * w)).reshape(1, 3).astype(np.float32)
     limit = np.float32(10.0 ** (-float(tissue_od)))
     out = np.empty(planes.shape[:-1], bool)
+    lut = _transmission_lut(w) if planes.dtype == np.uint8 else None
     for i, plane in enumerate(planes):
-        # float32 in, so the weighted sum is not rounded back to the image's integers
-        px = np.ascontiguousarray(plane[..., :3], np.float32)
-        t = np.asarray(cv2.transform(px, m)).reshape(px.shape[:2])
-        vote = (t < limit).view(np.uint8)  # NaN compares False: glass
+        if lut is not None:  # 8-bit: each channel's transmission from a table, in integers
+            px = np.ascontiguousarray(plane[..., :3])
+            scaled = cv2.transform(cv2.LUT(px, lut), np.ones((1, 3), np.float32))
+            vote = (np.asarray(scaled).reshape(px.shape[:2]) < _lut_limit(tissue_od)).view(np.uint8)
+        else:
+            # float32 in, so the weighted sum is not rounded back to the image's integers
+            px = np.ascontiguousarray(plane[..., :3], np.float32)
+            t = np.asarray(cv2.transform(px, m)).reshape(px.shape[:2])
+            vote = (t < limit).view(np.uint8)  # NaN compares False: glass
         if box > 1:
             total = cv2.boxFilter(
                 vote, cv2.CV_16U, (box, box), normalize=False, borderType=cv2.BORDER_REFLECT
@@ -274,6 +280,22 @@ def tissue_mask(image: np.ndarray, white, tissue_od: float, *, box: int = TISSUE
         else:
             out[i] = vote.astype(bool)
     return out.reshape(arr.shape[:-1])
+
+
+#: 8-bit transmission per channel in units of 1/LUT_SCALE (three channels sum below 2^16).
+LUT_SCALE = 1 << 13
+
+
+def _transmission_lut(white: np.ndarray) -> np.ndarray:
+    """(1, 256, 3) uint16: each 8-bit value's transmission relative to each channel's
+    white, times :data:`LUT_SCALE` (cv2.LUT reads it channel by channel)."""
+    levels = np.arange(256, dtype=np.float64)[:, None] / np.asarray(white, np.float64)[None, :]
+    return np.clip(np.rint(levels * LUT_SCALE), 0, 21000).astype(np.uint16)[None]
+
+
+def _lut_limit(tissue_od: float) -> int:
+    """The sum of three :func:`_transmission_lut` values below which a pixel votes tissue."""
+    return int(np.floor(3 * LUT_SCALE * 10.0 ** (-float(tissue_od))))
 
 
 def saturated(image: np.ndarray, value_range: float) -> np.ndarray:
