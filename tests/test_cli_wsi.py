@@ -4,6 +4,7 @@ by block, labels written block by block as OME-Zarr, on any dask scheduler."""
 import csv
 import os
 import pickle
+import time
 
 import numpy as np
 import pytest
@@ -150,6 +151,7 @@ def test_a_block_failing_leaves_no_output_and_no_temporary_folder(tmp_path, stor
     def flaky(block, path, loc, nbins):
         if loc[0].start > 0:
             raise OSError(28, "No space left on device")
+        time.sleep(0.5)  # still writing when the failure ends the run: no late write may remain
         return real(block, path, loc, nbins)
 
     monkeypatch.setattr(wsi, "_write_block", flaky)

@@ -54,8 +54,8 @@ def test_command_line_flags_set_every_option():
         "in.png", "-o", "out", "-k", "5", "--seed", "7", "--attempts", "3", "--max-iter", "40",
         "--epsilon", "0.5", "--init", "kmeans++", "--exact", "--color-space", "hed",
         "--stain-vectors", "macenko", "--normalize", "--spatial-weight", "0.5",
-        "--texture-sigma", "2", "--per-plane", "--white-level", "236,238,240", "--tissue-od",
-        "0.02", "--dab-thresholds", "0.1,0.3,0.6",
+        "--texture-sigma", "2", "--per-plane", "--smoothing", "1.5", "--white-level", "236,238,240",
+        "--tissue-od", "0.02", "--dab-thresholds", "0.1,0.3,0.6",
     ]  # fmt: skip
     opts = fit_options(build_parser().parse_args(argv))
     want = Options(
@@ -72,6 +72,7 @@ def test_command_line_flags_set_every_option():
         spatial_weight=0.5,
         texture_sigma=2.0,
         per_plane=True,
+        smoothing=1.5,
         white_level=(236.0, 238.0, 240.0),
         tissue_od=0.02,
         dab_thresholds=(0.1, 0.3, 0.6),

@@ -35,7 +35,8 @@ outputs (in OUTDIR, per image NAME):
   summary.csv            one row per image: pixels, share of each cluster, the tissue and each
                          cluster's share of it (background: --background, the model's, or
                          the cluster a hed fit without tissue detection names so), objects
-                         (--objects); columns named by the clusters' names (tissue_share_DAB)
+                         (--objects, --objects-of) with their median and mean area in
+                         pixels; columns named by the clusters' names (tissue_share_DAB)
                          with a legend; for hed: glass, tissue %, DAB-positive % and
                          weak/moderate/strong % of the tissue, H-score, saturated pixels,
                          and a warning column
@@ -58,6 +59,7 @@ exit status:
 examples:
   {PROG} slides/*.png -k 4 --color-space lab -o out --save-model out/model.json
   {PROG} more/*.png --model out/model.json -o out2 --objects 2 --min-size 50
+  {PROG} cells/*.tif -k 3 --smoothing 1 --objects-of all-but-darkest --split -o counts
   {PROG} slide.ome.zarr -k 3 -o out --scheduler tcp://10.0.0.5:8786
   {PROG} demo --sample immunohistochemistry
 """
@@ -105,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         "from each image (macenko)",
     )
     p.add_argument("--normalize", action="store_true", default=DEFAULTS.normalize)
+    p.add_argument(
+        "--smoothing",
+        type=float,
+        default=DEFAULTS.smoothing,
+        metavar="S",
+        help="spatially coherent clusters: smooth over about S pixels (1-2 for nuclei; default "
+        "0, every pixel clustered alone)",
+    )
     p.add_argument(
         "--spatial-weight",
         type=float,
@@ -182,6 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=(),
         metavar="L[,L..]",
         help="count the connected objects of these clusters in the summary",
+    )
+    p.add_argument(
+        "--objects-of",
+        choices=["all-but-darkest", "all-but-brightest"],
+        default=None,
+        help="count the objects of every cluster but the darkest (fluorescence: dim and bright "
+        "nuclei together) or but the brightest (a white slide) in the summary",
+    )
+    p.add_argument(
+        "--split",
+        action="store_true",
+        help="cut touching objects apart before counting them (watershed on the distance transform)",
     )
     p.add_argument(
         "--min-size",
@@ -288,8 +310,10 @@ def check_options(args) -> list[str]:
                 problems.append(cli_words(str(e)))
     if args.min_size is not None and args.min_size < 0:
         problems.append(f"--min-size {args.min_size}: use a number of pixels >= 0.")
-    if args.min_size is not None and not args.objects:
+    if args.min_size is not None and not (args.objects or args.objects_of):
         problems.append("--min-size applies to --objects: say which clusters to count.")
+    if args.split and not (args.objects or args.objects_of):
+        problems.append("--split applies to --objects or --objects-of: say which clusters to count.")
     if args.chunk < 64:
         problems.append(f"--chunk {args.chunk}: use blocks of at least 64 pixels a side.")
     return problems

@@ -156,7 +156,18 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
     names = dict(zip((int(i) for i in seg.index), seg.default_names()))
     background = tuple(args.background) or tuple(seg.default_background())
     notes = [stained_background(img, labels, background, names)] if background and src.rgb else []
-    row = image_row(str(src.path), counts, labels, args, background, names, seg.stains, notes)
+    foreground = nks.foreground_labels(seg, args.objects_of.replace("-", " ")) if args.objects_of else ()
+    row = image_row(
+        str(src.path),
+        counts,
+        labels,
+        args,
+        background,
+        foreground,
+        names=names,
+        stains=seg.stains,
+        notes=notes,
+    )
     return seg.model, row
 
 

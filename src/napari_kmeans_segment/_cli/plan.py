@@ -69,7 +69,7 @@ def make_plan(args) -> Plan:
                 f"{src.path}: {', '.join(whole)} need{'s' if len(whole) == 1 else ''} the whole "
                 f"image in memory; this input is read block by block. Leave out {', '.join(whole)}."
             )
-        if src.lazy and (args.objects or args.background):
+        if src.lazy and (args.objects or args.objects_of or args.background):
             plan.notes.append(
                 f"{src.path}: objects are not counted for inputs read block by "
                 "block (their summary cells stay empty)."

@@ -1,5 +1,6 @@
 """The batch summary: one row per image with its pixels, the share of every cluster, the
-share of tissue, object counts (with --objects) and, for stain runs (--color-space hed), the
+share of tissue, object counts with their median and mean area in pixels (with --objects per
+cluster, with --objects-of for the foreground) and, for stain runs (--color-space hed), the
 slide's tissue, DAB positivity bins, H-score, saturated pixels and warnings.
 
 Cluster columns are named by the clusters' names (``tissue_share_DAB``); clusters without a
@@ -31,7 +32,13 @@ STAIN_COLUMNS = [
     "white",
     "dab_thresholds",
 ]
-CLUSTER_PREFIXES = ("share_", "tissue_share_", "objects_")
+CLUSTER_PREFIXES = ("share_", "tissue_share_", "objects_", "median_area_", "mean_area_")
+FOREGROUND_COLUMNS = [
+    "foreground_clusters",
+    "objects_foreground",
+    "median_area_foreground",
+    "mean_area_foreground",
+]
 
 
 def column_keys(names: Mapping[int, str] | None, labels: Sequence[int]) -> dict[int, str]:
@@ -43,7 +50,13 @@ def column_keys(names: Mapping[int, str] | None, labels: Sequence[int]) -> dict[
     for lab in labels:
         name = str(names.get(lab, f"cluster {lab}"))
         key = re.sub(r"\W+", "_", name).strip("_")
-        if name == f"cluster {lab}" or not key or key.isdigit() or key in keys.values():
+        if (
+            name == f"cluster {lab}"
+            or not key
+            or key.isdigit()
+            or key in keys.values()
+            or key == "foreground"
+        ):
             key = str(lab)
         keys[lab] = key
     return keys
@@ -55,6 +68,7 @@ def image_row(
     labels: np.ndarray | None,
     args,
     background: Sequence[int] = (),
+    foreground: Sequence[int] = (),
     names: Mapping[int, str] | None = None,
     stains=None,
     notes: Sequence[str] = (),
@@ -63,11 +77,12 @@ def image_row(
     pixels left out: the glass of a stain run). Objects are counted on ``labels`` when they
     are in memory. The tissue leaves out ``--background``, else ``background`` (the model's
     marks, or the clusters a ``hed`` fit without tissue detection names "background"), as
-    the dock does; ``stains`` is the slide's report."""
+    the dock does. ``foreground``: the clusters ``--objects-of`` names for this image;
+    ``names``: the clusters' names; ``stains``: the slide's report; ``notes``: warnings."""
     background = tuple(args.background) or tuple(int(b) for b in background)
     counts = np.asarray(counts, np.int64)
     clustered = int(counts[1:].sum())
-    present = [lab for lab in range(1, len(counts))]
+    present = list(range(1, len(counts)))
     keys = column_keys(names, present)
     row: dict = {"file": name, "status": "ok", "pixels": int(counts.sum()), "clustered": clustered}
     for lab in present:
@@ -82,10 +97,21 @@ def image_row(
     if stains is not None:
         report = stains.row()
         row.update({k: report[k] for k in STAIN_COLUMNS})
+    min_size = MIN_OBJECT_PIXELS if args.min_size is None else args.min_size
+    split = bool(getattr(args, "split", False))
     if args.objects and labels is not None:
-        min_size = MIN_OBJECT_PIXELS if args.min_size is None else args.min_size
         for lab in args.objects:
-            row[f"objects_{keys.get(lab, str(lab))}"] = count_objects(labels, lab, min_size)
+            key = keys.get(lab, str(lab))
+            n, median, mean = object_stats(labels, [lab], min_size, split)
+            row[f"objects_{key}"] = n
+            row[f"median_area_{key}"] = median
+            row[f"mean_area_{key}"] = mean
+    if getattr(args, "objects_of", None) and labels is not None and foreground:
+        n, median, mean = object_stats(labels, foreground, min_size, split)
+        row["foreground_clusters"] = "+".join(str(int(v)) for v in foreground)
+        row["objects_foreground"] = n
+        row["median_area_foreground"] = median
+        row["mean_area_foreground"] = mean
     named = {lab: k for lab, k in keys.items() if k != str(lab)}
     if named:  # which label each named column is (the others are named by their label)
         row["legend"] = "; ".join(f"{k}={lab}" for lab, k in named.items())
@@ -98,26 +124,39 @@ def failed_row(name: str, message: str) -> dict:
     return {"file": name, "status": f"failed: {message}"}
 
 
-def count_objects(labels: np.ndarray, label: int, min_size: int) -> int:
-    """Connected pieces of cluster ``label`` of at least ``min_size`` pixels (the same
-    pieces as the widget's "extract as objects")."""
-    from napari_kmeans_segment import extract_cluster
+def object_stats(labels: np.ndarray, clusters: Sequence[int], min_size: int, split: bool) -> tuple:
+    """(count, median area, mean area) in pixels of the objects of ``clusters`` (the same
+    objects as the dock's "count objects"); empty areas when there is no object."""
+    from .._core.measure import extract_objects
 
-    if not (labels == label).any():
-        return 0
-    return int(extract_cluster(labels, label, objects=True, min_size=min_size).max())
+    present = [c for c in clusters if (labels == c).any()]
+    if not present:
+        return 0, "", ""
+    _, table = extract_objects(labels, present, min_size=min_size, split=split)
+    area = np.asarray(table["area_px"], np.float64)
+    if area.size == 0:
+        return 0, "", ""
+    return int(area.size), float(np.median(area)), float(area.mean())
 
 
 def columns(rows: list[dict]) -> list[str]:
     """Fixed columns first, then per-cluster columns (numbered ones in label order, named
-    ones as the rows name them), then the legend and the warnings."""
+    ones as the rows name them), the foreground's objects, then the legend and the warnings."""
     fixed = ["file", "status", "pixels", "clustered", "tissue", *STAIN_COLUMNS]
     present = {k for r in rows for k in r}
     cols = [c for c in fixed if c in present]
     for prefix in CLUSTER_PREFIXES:
-        keys = list(dict.fromkeys(k[len(prefix) :] for r in rows for k in r if k.startswith(prefix)))
+        keys = list(
+            dict.fromkeys(
+                k[len(prefix) :]
+                for r in rows
+                for k in r
+                if k.startswith(prefix) and k not in FOREGROUND_COLUMNS
+            )
+        )
         numbered = sorted((k for k in keys if k.isdigit()), key=int)
         cols += [f"{prefix}{k}" for k in numbered + [k for k in keys if not k.isdigit()]]
+    cols += [c for c in FOREGROUND_COLUMNS if c in present]
     return cols + [c for c in ("legend", "warning") if c in present]
 
 

@@ -5,6 +5,7 @@ block as OME-Zarr, never holding the image in memory."""
 from __future__ import annotations
 
 import math
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,8 +68,19 @@ class LazyEnv:
                 if key in keys:
                     tick()
 
-        with Count():
-            return list(dask.compute(*tasks, scheduler=self.scheduler))
+        if self.scheduler != "threads":
+            with Count():
+                return list(dask.compute(*tasks, scheduler=self.scheduler))
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+        try:
+            with Count():
+                return list(dask.compute(*tasks, scheduler="threads", pool=pool))
+        finally:
+            # A failing block ends compute() while other threads still write theirs: wait for
+            # them, or a late write recreates the temporary folder the clean-up just removed.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         if self.client is not None:
@@ -248,7 +260,9 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     table = cluster_table(np.asarray(index), counts[index], centers, names)
     write_table(tx.temp(item.outputs["clusters"]), table)
     label_names = dict(zip(index, names))
-    row = image_row(str(src.path), counts, None, args, model.default_background(), label_names, stains)
+    row = image_row(
+        str(src.path), counts, None, args, model.default_background(), names=label_names, stains=stains
+    )
     return model, row
 
 

@@ -9,6 +9,7 @@ tissue, measured objects), uncertainty (distance to the centres, outliers).
 """
 
 from .clusters import extract_cluster, mask_clusters, merge_clusters
+from .foreground import FOREGROUNDS, foreground_labels
 from .image import Cancelled, PixelImage
 from .measure import area_table, background_labels, extract_objects, label_counts
 from .model import KMeansModel, load_model
@@ -22,6 +23,7 @@ from .uncertainty import distance_map, outlier_fraction
 
 __all__ = [
     "DEFAULTS",
+    "FOREGROUNDS",
     "MIN_OBJECT_PIXELS",
     "INITS",
     "MODES",
@@ -38,6 +40,7 @@ __all__ = [
     "estimate_white_level",
     "extract_cluster",
     "extract_objects",
+    "foreground_labels",
     "label_counts",
     "load_model",
     "mask_clusters",

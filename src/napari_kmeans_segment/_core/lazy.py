@@ -15,6 +15,7 @@ from .image import PixelImage, empty_message, few_axes_message, guess_rgb
 from .numerics import labels_dtype, nearest, parallel, pieces
 from .options import DEFAULTS, Options, new_seed
 from .result import recolor
+from .smoothing import model_sigmas, smoothing_sigmas
 
 
 def _channels_last(arr, rgb, channel_axis):
@@ -60,6 +61,7 @@ def segment_lazy(
     sample_blocks: int | None = None,
     rgb=None,
     channel_axis=None,
+    scale=None,
     progress=None,
     cancel=None,
     **keywords,
@@ -80,7 +82,9 @@ def segment_lazy(
 
     Returns a :class:`Segmentation` whose ``labels`` and ``recolored`` are dask arrays;
     ``counts`` and ``compactness`` are estimates from the sampled blocks
-    (``params["estimated"] = True``).
+    (``params["estimated"] = True``). With ``smoothing`` (in the units of ``scale`` when
+    given), every block is labelled with a halo of its neighbours' pixels
+    (``map_overlap``), so the labels are those of the whole image.
     """
     import dask
     import dask.array as da
@@ -108,6 +112,7 @@ def segment_lazy(
     if arr.ndim < 3:
         raise ValueError(few_axes_message(image.shape))
     arr = arr.rechunk({arr.ndim - 1: -1})
+    sigmas = smoothing_sigmas(opts.smoothing, arr.shape[:-1], scale)
     valid = None
     if np.ma.isMaskedArray(getattr(arr, "_meta", None)):  # np.ma blocks: masked pixels left out
         valid = ~da.ma.getmaskarray(arr).any(axis=-1)
@@ -139,13 +144,24 @@ def segment_lazy(
             ]
     fitted = fit(
         px[:, None, :],
-        opts,
+        replace(opts, smoothing=0.0),  # the centres come from pixels alone; smoothing is spatial
         rgb=is_rgb,
         channel_axis=None if is_rgb else -1,
         progress=progress,
         cancel=cancel,
         **slide,
     )
+    if sigmas is not None:  # stored in the model, done block by block (with a halo) below
+        temperature = fitted.compactness / max(int(fitted.counts.sum()), 1)
+        fitted = replace(
+            fitted,
+            params=dict(
+                fitted.params,
+                smoothing=opts.smoothing,
+                smoothing_sigma=list(sigmas),
+                smoothing_temperature=temperature,
+            ),
+        )
     labels, recolored = apply_lazy(fitted.model, arr, is_rgb, layout, channel_axis, valid=valid)
     scale = int(np.prod(arr.shape[:-1])) / max(n_read, 1)
     return replace(
@@ -359,6 +375,7 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
         model = model.for_slide(white)
     k = model.n_clusters
     ca = None if is_rgb else -1
+    sigmas = model_sigmas(model.params, arr.shape[:-1])
     colors = model.label_colors()
     n_colour = arr.shape[-1] - int(is_rgb and arr.shape[-1] == 4)
     probe = PixelImage(np.zeros((1, 1, arr.shape[-1]), arr.dtype), rgb=is_rgb, channel_axis=ca)
@@ -369,7 +386,11 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
         if probe.key_bits == 8 and n_colour == 3 and boxes_apply(model.feature_space):
             entries >>= 4  # built box by box (color_boxes): ~1/16 of the colour-by-colour cost
         use_table = n_pixels >= entries
-    if use_table and probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane"):
+    if sigmas is not None:
+        labels = _smoothed_labels(model, arr, is_rgb, ca, sigmas, valid, lab_dtype)
+    elif (
+        use_table and probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane")
+    ):
         # pure=False: a random key instead of hashing the model; the table is one task
         table = dask.delayed(cached_label_table, pure=False)(model, arr.dtype, n_colour)
         labels = da.map_blocks(
@@ -388,7 +409,7 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
 
     if stains:
         labels = glass_to_zero(labels, arr, white, float(tissue_od))
-    if valid is not None:
+    if valid is not None and sigmas is None:
         labels = da.where(valid, labels, 0).astype(lab_dtype)
 
     def recolor_block(block, lab):
@@ -402,6 +423,35 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
     elif layout == "axis":
         recolored = da.moveaxis(recolored, -1, channel_axis)
     return labels, recolored
+
+
+def _smoothed_labels(model, arr, is_rgb, ca, sigmas, valid, lab_dtype):
+    """Labels of every block of ``arr`` (channels last) smoothed as in one piece: each block
+    is labelled with a halo of :func:`.smoothing.halo` pixels of its neighbours, then cut back."""
+    import dask.array as da
+
+    from .smoothing import halo
+
+    spatial = arr.ndim - 1
+    depth = {ax: min(h, arr.shape[ax] - 1) for ax, h in enumerate(halo(sigmas))}
+    depth[spatial] = 0
+    pad = da.overlap.overlap(arr, depth=depth, boundary="none")
+    keep = None
+    if valid is not None:
+        keep = da.overlap.overlap(valid, depth={a: depth[a] for a in range(spatial)}, boundary="none")
+
+    def label_block(block, ok=None):
+        with warnings.catch_warnings():  # the model was fitted on a sample of these blocks
+            warnings.simplefilter("ignore", UserWarning)
+            sub = block if ok is None else np.ma.array(block, mask=np.broadcast_to(~ok, block.shape))
+            seg = model.apply(sub, rgb=is_rgb, channel_axis=ca)
+        return np.asarray(seg.labels).astype(lab_dtype)
+
+    if keep is None:
+        labels = pad.map_blocks(label_block, drop_axis=spatial, dtype=lab_dtype)
+    else:
+        labels = da.map_blocks(label_block, pad, keep[..., None], drop_axis=spatial, dtype=lab_dtype)
+    return da.overlap.trim_internal(labels, {a: depth[a] for a in range(spatial)}, boundary="none")
 
 
 def lazy_labels(model, image, rgb: bool, channel_axis: int | None):
@@ -442,6 +492,7 @@ def segment_multiscale(
         ("texture_sigma", opts.texture_sigma),
         ("per_plane", opts.per_plane),
         ("mask", mask is not None),
+        ("smoothing", opts.smoothing),
     ):
         if given:
             raise ValueError(

@@ -20,6 +20,7 @@ from .image import PixelImage
 from .model_check import background_problem, check_model_dict, check_names, names_problem
 from .numerics import labels_dtype
 from .options import Options, options_of
+from .smoothing import model_sigmas
 
 if TYPE_CHECKING:
     from .result import Segmentation
@@ -63,8 +64,9 @@ class KMeansModel:
     @property
     def options(self) -> Options:
         """The :class:`~.options.Options` this model was fitted with (as recorded in
-        :attr:`params`; defaults for any a file written by an older version lacks)."""
-        return options_of(self.params)
+        :attr:`params`; defaults for any a file written by an older version lacks; K is
+        always the model's)."""
+        return options_of({**self.params, "n_clusters": self.n_clusters})
 
     @property
     def measures_stains(self) -> bool:
@@ -92,6 +94,7 @@ class KMeansModel:
         rgb=None,
         channel_axis=None,
         multiscale: bool = False,
+        scale=None,
         white_level=None,
         dab_thresholds=None,
         progress=None,
@@ -119,6 +122,9 @@ class KMeansModel:
             the layout of the image the model was fitted on.
         multiscale : bool
             ``image`` is a list of levels; ``labels`` and ``recolored`` are lists too.
+        scale : sequence of float, optional
+            The pixel size per spatial axis: a model fitted with ``smoothing`` smooths over
+            its width in these units; without it, over the pixels it was fitted with.
         white_level : float, (float, float, float) or None
             A model that measures stains: this slide's white level (default: from its glass).
         dab_thresholds : (float, float, float) or None
@@ -200,6 +206,7 @@ class KMeansModel:
                 f"of shape {tuple(self.params['spatial_shape'])}; the image has "
                 f"{img.spatial_shape}. Refit instead."
             )
+        sigmas = model_sigmas(self.params, img.spatial_shape, scale)
         opts = for_model(self.n_clusters)
         run = Run(img, fs, opts, 0, progress, cancel)
         note = range_warning(self.params, img, img.value_bounds(run.check))
@@ -208,7 +215,9 @@ class KMeansModel:
         planes = self.params.get("planes") if self.params.get("per_plane") else None
         if planes and len(img.spatial_shape) >= 3 and img.spatial_shape[0] == len(planes):
             white = None if slide is None else slide.white.white
-            labels, counts, compactness = self._assign_planes(img, planes, opts, progress, cancel, white)
+            labels, counts, compactness = self._assign_planes(
+                img, planes, opts, progress, cancel, None if sigmas is None else sigmas[1:], white
+            )
         else:
             if planes:
                 warnings.warn(
@@ -220,7 +229,12 @@ class KMeansModel:
                     stacklevel=2,
                 )
             run.prepare(fitted=True)
-            labels, counts, _, compactness = run.assign(self.feature_centers.astype(np.float32))
+            fc = self.feature_centers.astype(np.float32)
+            labels, counts, _, compactness = run.assign(fc)
+            if sigmas is not None:
+                t = self.params.get("smoothing_temperature") or compactness / max(img.n_valid, 1)
+                labels, compactness = run.smooth(fc, sigmas, float(t))
+                counts, _ = run.cluster_stats(labels)
         centers = self.centers.copy()
         label_map = None
         if self.merges:
@@ -254,7 +268,7 @@ class KMeansModel:
 
         return finish_apply(seg, slide, fs, dab_thresholds)
 
-    def _assign_planes(self, img, planes, opts, progress, cancel, white=None):
+    def _assign_planes(self, img, planes, opts, progress, cancel, sigmas=None, white=None):
         """Each plane of the stack with its own plane's feature space and centres (stored in
         the reference numbering), as the per-plane fit labelled it."""
         from .fitting_run import Run
@@ -278,6 +292,10 @@ class KMeansModel:
             run.prepare(fitted=True)
             fc = np.asarray(plane["feature_centers"], np.float32)
             lab, n, _, comp = run.assign(fc)
+            if sigmas is not None:
+                t = plane.get("smoothing_temperature") or comp / max(sub.n_valid, 1)
+                lab, comp = run.smooth(fc, sigmas, float(t))
+                n, _ = run.cluster_stats(lab)
             labels[i] = lab.reshape(sub.spatial_shape)
             counts += n
             compactness += comp

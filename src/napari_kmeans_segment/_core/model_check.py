@@ -151,7 +151,26 @@ def check_params(params, n_channels: int) -> dict:
             np.dtype(str(params["image_dtype"]))
         except TypeError:
             raise Damaged("params.image_dtype is not a dtype") from None
+    check_smoothing_params(params)
     return dict(params)
+
+
+def check_smoothing_params(params: dict) -> None:
+    """A smoothing model's width, sigmas (pixels per axis) and temperature are numbers it
+    can smooth with: finite, >= 0 (the temperature > 0)."""
+
+    def number(v) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+    s = params.get("smoothing")
+    if s is not None and not (number(s) and s >= 0):
+        raise Damaged(f"params.smoothing is not a width >= 0: {s!r:.40}")
+    sig = params.get("smoothing_sigma")
+    if sig is not None and not (isinstance(sig, list) and sig and all(number(v) and v >= 0 for v in sig)):
+        raise Damaged("params.smoothing_sigma is not a list of widths >= 0")
+    t = params.get("smoothing_temperature")
+    if t is not None and not (number(t) and t > 0):
+        raise Damaged(f"params.smoothing_temperature is not a number > 0: {t!r:.40}")
 
 
 def check_label_map(v, k: int) -> np.ndarray | None:

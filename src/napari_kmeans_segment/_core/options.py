@@ -74,6 +74,7 @@ class Options:
     spatial_weight: float = 0.0
     texture_sigma: float = 0.0
     per_plane: bool = False
+    smoothing: float = 0.0  # pixels (or the layer's units): 0 is pixel-wise clustering
     # color_space="hed" only: tissue and glass from optical density (glass = label 0), the
     # white level (None: estimated from the glass), the tissue threshold (mean OD; None: from
     # the glass's noise) and the DAB weak/moderate/strong thresholds (None: from the clusters)
@@ -311,6 +312,14 @@ def _weight(name: str) -> Callable[[Any, dict], float]:
     return check
 
 
+def _smoothing(v, _: dict) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float | np.number):
+        raise TypeError(f"smoothing must be a number (0 turns it off), not {v!r}.")
+    if not (np.isfinite(v) and v >= 0):
+        raise ValueError(f"smoothing={v!r}: use a finite number >= 0 (0 turns it off).")
+    return float(v)
+
+
 def _flag(v, _: dict) -> bool:
     return bool(v)
 
@@ -341,6 +350,7 @@ CHECKS: dict[str, Callable[[Any, dict], Any]] = {
     "spatial_weight": _weight("spatial_weight"),
     "texture_sigma": _weight("texture_sigma"),
     "per_plane": _flag,
+    "smoothing": _smoothing,
     "tissue": _flag,
     "white_level": _slide("white_level"),
     "tissue_od": _slide("tissue_od"),

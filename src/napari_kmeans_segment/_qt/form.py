@@ -161,7 +161,7 @@ class KMeansForm(Container):
         self.suggest_button = t(PushButton(name="suggest_button", text="Suggest K"), "suggest")
         self.color_space = t(
             ComboBox(
-                name="color_space", label="colour space", choices=list(COLOR_SPACES), value=d.color_space
+                name="color_space", label="colour space", choices=self._color_choices, value=d.color_space
             )
         )
         self.stain_vectors = stain_vectors_widget(self.color_space)  # shown with "hed"
@@ -200,6 +200,11 @@ class KMeansForm(Container):
         )
         self.per_plane = t(
             CheckBox(name="per_plane", text="cluster each plane on its own", value=d.per_plane)
+        )
+        self.smoothing = t(
+            FloatSpinBox(
+                name="smoothing", label="smoothing", min=0.0, max=1000.0, step=0.5, value=d.smoothing
+            )
         )
         # the k-means search (OpenCV's criteria)
         self.mode = t(ComboBox(name="mode", label="speed", choices=list(MODES), value=d.mode))
@@ -248,6 +253,7 @@ class KMeansForm(Container):
                 self.channel_axis,
                 self.channel_layers,
                 self.mask_layer,
+                self.smoothing,
                 self.normalize,
                 self.spatial_weight,
                 self.texture_sigma,
@@ -316,6 +322,7 @@ class KMeansForm(Container):
             self.normalize,
             self.spatial_weight,
             self.texture_sigma,
+            self.smoothing,
             self.mask_layer,
             self.channel_axis,
             self.channel_layers,
@@ -327,9 +334,18 @@ class KMeansForm(Container):
 
     def _on_image_changed(self, _: Any = None) -> None:
         """Another image: offer its own channel axes and the layers that fit it as channels."""
+        self.color_space.reset_choices()
         self.channel_axis.reset_choices()
         self.channel_axis.value = None  # a stack's first axis may be z: never guess
         self.channel_layers.reset_choices()
+
+    def _color_choices(self, _w: Any = None) -> list[str]:
+        """Colour spaces that apply to the image: lab, hsv and hed need RGB; a grayscale or
+        multichannel image is clustered on its own values ("rgb": the channels as they are)."""
+        layer = self._image()
+        if layer is None or getattr(layer, "rgb", False):
+            return list(COLOR_SPACES)
+        return [DEFAULTS.color_space]
 
     def _mask_choices(self, _w: Any = None) -> list[tuple[str, Any]]:
         layers = [
@@ -433,7 +449,17 @@ def python_call(src: Source, opts: Options) -> str:
     args.append(f"rgb={src.rgb!r}")
     if src.channel_axis is not None:
         args.append(f"channel_axis={src.channel_axis!r}")
+    scale = spatial_scale(src)
+    if opts.smoothing and scale is not None:  # the smoothing is in the layer's units
+        args.append(f"scale={scale!r}")
     return f"{read_image_code(src)}\nseg = nks.segment(image, {', '.join(args)})"
+
+
+def spatial_scale(src: Source) -> tuple[float, ...] | None:
+    """The pixel size along each spatial axis of the layer (``smoothing`` is in its units),
+    or None for napari's default of 1 on every axis."""
+    s = tuple(float(v) for v in src.label_scale)
+    return None if all(v == 1 for v in s) else s
 
 
 def read_image_code(src: Source) -> str:
