@@ -182,7 +182,19 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
                 **fit_options(args).to_dict(),
             )
             model, labels, recolored = seg.model, seg.labels, seg.recolored
+            white = None
+            if model.measures_stains:
+                from .._core.tissue import WhiteLevel
+
+                w = seg.params["white"]
+                white = WhiteLevel(np.asarray(w["white"], np.float64), w["source"], clipped=w["clipped"])
         else:
+            white = None
+            if model.measures_stains:  # every block against this slide's own white level
+                from .._core.lazy import slide_white
+
+                white = slide_white(_rgb_last(arr, src), fallback=model.feature_space.white)
+                model = model.on_white(white.white)
             # the core's lazy apply (the label table of every colour), without its estimated
             # counts: the blocks are counted exactly as they are written
             labels, recolored = lazy_labels(model, arr, bool(src.rgb), src.channel_axis)
@@ -211,6 +223,22 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
             create_ome_array(tx.temp(item.outputs["recolored"]), src.stem + " recolored", rec, axes, rscale),
             0,
         )
+    n_writes = len(tasks)
+    finish = None
+    if white is not None:  # the slide's report, block by block with the writes (shared reads)
+        from .._core.slide_stains import lazy_report
+
+        fs = model.feature_space
+        stain_tasks, finish = lazy_report(
+            _rgb_last(arr, src),
+            labels > 0,  # the tissue: a stain model's glass is label 0
+            white,
+            fs.tissue_od,
+            model.params["positivity_thresholds"],
+            fs.stain_matrix,
+            fs.value_range,
+        )
+        tasks += stain_tasks
     done = [0]
 
     def tick():
@@ -218,6 +246,12 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
         console.progress(f"{prefix}: writing {bar(done[0], len(tasks))} {done[0]}/{len(tasks)} blocks")
 
     results = env.compute(tasks, tick)
+    stains = None
+    if finish is not None and white is not None:
+        from .._core.slide_stains import white_notes
+
+        stains = finish(results[n_writes:], white_notes(white, model.feature_space.value_range))
+        results = results[:n_writes]
     counts = np.sum([r for r in results if r is not None], axis=0)
     centers = _centers(model, index)
     from .._core import cluster_table
@@ -225,7 +259,21 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     names = model.label_names()  # the model's names (as in memory), else stain names for "hed"
     table = cluster_table(np.asarray(index), counts[index], centers, names)
     write_table(tx.temp(item.outputs["clusters"]), table)
-    return model, image_row(str(src.path), counts, None, args, model.default_background())
+    label_names = dict(zip(index, names))
+    row = image_row(
+        str(src.path), counts, None, args, model.default_background(), names=label_names, stains=stains
+    )
+    return model, row
+
+
+def _rgb_last(arr, src: Source):
+    """The image with its channels last and whole (as the tissue is decided on)."""
+    import dask.array as da
+
+    channel_dim = _channel_dim(src)
+    if channel_dim is not None and channel_dim != arr.ndim - 1:
+        arr = da.moveaxis(arr, channel_dim, -1)
+    return arr.rechunk({arr.ndim - 1: -1})
 
 
 def _channels_first(arr, channel_dim: int):
