@@ -15,13 +15,13 @@ pixels far from every class (a warning above 5%: the model does not describe tha
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 import numpy as np
 
 import napari_kmeans_segment as nks
+from napari_kmeans_segment._core.csv_safe import write_csv
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 WARN_OUTLIERS = 0.05
@@ -121,10 +121,8 @@ def main(argv=None) -> int:
                 file=sys.stderr,
             )
         rows.append(row)
-    with open(a.output, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    # file names and --unit reach the table: written formula-safe, as every CSV of the plugin
+    write_csv(a.output, rows)
     print(f"wrote {a.output} ({len(rows)} slides)")
     return 0
 
