@@ -46,7 +46,7 @@ def _jpeg_size(path: Path) -> tuple[int, int] | None:
         pos = 2
         for marker, start, length in _jpeg_segments(mm, pos):
             if marker in _SOF and length >= 7:
-                height, width = struct.unpack(">HH", mm[start + 3 : start + 7])
+                height, width = struct.unpack(">HH", mm[start + 1 : start + 5])
                 return height, width
     return None
 
