@@ -13,6 +13,10 @@ from .args import check_labels_exist, check_options, drop_repeats, max_pixels
 from .console import CliError, cli_words
 from .inputs import Source, probe
 
+# Block-by-block inputs holding more blocks than this, at the largest block size, are refused:
+# 250,000 blocks of 8192 x 8192 pixels are 1.7e13 pixels, far beyond any slide.
+MAX_LAZY_BLOCKS = 250_000
+
 
 @dataclass
 class ImagePlan:
@@ -73,6 +77,9 @@ def make_plan(args) -> Plan:
         problems.append("no input can be read; nothing to do.")
     for src in sources:
         plan.images.append(ImagePlan(src, _outputs(src, outdir, args)))
+        too_big = _beyond_blocks(src)
+        if too_big:
+            problems.append(too_big)
         if src.lazy and args.exact:
             problems.append(
                 f"{src.path}: --exact needs the whole image in memory; this input is "
@@ -90,6 +97,23 @@ def make_plan(args) -> Plan:
         # with an unusable folder, every output's own complaint would only repeat it
         problems += bad_outdir or check_outputs(plan, args)
     return plan
+
+
+def _beyond_blocks(src: Source) -> str | None:
+    """Why a block-by-block input cannot be processed at all: more blocks of the largest size
+    than any run could schedule (a damaged store claiming 10^12 x 10^12 pixels)."""
+    if not src.lazy or src.shape is None:
+        return None
+    from .wsi import MAX_BLOCK_SIDE, block_chunks, channel_dim_of, n_blocks
+
+    chunks = block_chunks(src.shape, src.store_chunks or src.shape, channel_dim_of(src), MAX_BLOCK_SIDE)
+    n = n_blocks(src.shape, chunks)
+    if n <= MAX_LAZY_BLOCKS:
+        return None
+    return (
+        f"{src.path}: shape {src.shape} makes {n:,} blocks even of {MAX_BLOCK_SIDE} pixels a side, "
+        f"more than {MAX_LAZY_BLOCKS:,}; is its metadata damaged? Crop it or process a region."
+    )
 
 
 def _max_pixels(args) -> int | None:
@@ -229,6 +253,9 @@ def check_outputs(plan: Plan, args) -> list[str]:
                 f"{path} would overwrite the input {hit}; refusing (even with "
                 "--overwrite). Choose another output folder or name."
             )
+            continue
+        if len(os.fsencode(path.name)) > 255:  # most file systems' limit, met after the work
+            problems.append(f"{path}: the output's name would be too long; rename the input {who}.")
             continue
         if os.path.lexists(path):
             if path.is_dir() != is_dir and not path.is_symlink():

@@ -180,26 +180,26 @@ def open_lazy(src: Source, target: int, console: Console | None = None):
 
 def fewer_blocks(src: Source, shape, store_chunks, target: int, console: Console | None):
     """:func:`block_chunks` for ``target``, doubled until there are at most MAX_BLOCKS blocks."""
-    dim = _channel_dim(src)
+    dim = channel_dim_of(src)
     chunks = block_chunks(shape, store_chunks, dim, target)
-    n = _n_blocks(shape, chunks)
+    n = n_blocks(shape, chunks)
     side = target
-    while _n_blocks(shape, chunks) > MAX_BLOCKS and side * 2 <= MAX_BLOCK_SIDE:
+    while n_blocks(shape, chunks) > MAX_BLOCKS and side * 2 <= MAX_BLOCK_SIDE:
         side *= 2
         chunks = block_chunks(shape, store_chunks, dim, side)
     if side != target and console is not None:
         console.say(
             f"{src.path}: --chunk {target} would make {n:,} blocks; using blocks of about {side} "
-            f"pixels a side ({_n_blocks(shape, chunks):,} blocks), which dask handles much faster."
+            f"pixels a side ({n_blocks(shape, chunks):,} blocks), which dask handles much faster."
         )
     return chunks
 
 
-def _n_blocks(shape, chunks) -> int:
+def n_blocks(shape, chunks) -> int:
     return math.prod(-(-int(s) // int(c)) for s, c in zip(shape, chunks))
 
 
-def _channel_dim(src: Source) -> int | None:
+def channel_dim_of(src: Source) -> int | None:
     if src.channel_axis is not None:
         return src.channel_axis
     return len(src.shape or ()) - 1 if src.rgb else None
@@ -250,7 +250,7 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
             labels, recolored = apply_model_lazily(model, arr, src)
     index = model.labels
     nbins = index[-1] + 1
-    channel_dim = _channel_dim(src)
+    channel_dim = channel_dim_of(src)
     spatial_axes, scale = ome_axes(src, channel_dim)
     labels_path = create_ome_array(
         tx.temp(item.outputs["labels"]),
@@ -290,7 +290,7 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
 
 def apply_model_lazily(model, arr, src: Source):
     """Labels and recoloured image of ``arr`` by a saved model, block by block."""
-    channel_dim = _channel_dim(src)
+    channel_dim = channel_dim_of(src)
     drop = () if channel_dim is None else (channel_dim,)
     dtype = labels_dtype(model.labels[-1])
     labels = arr.map_blocks(_apply_labels, model, src.rgb, src.channel_axis, drop_axis=drop, dtype=dtype)

@@ -89,7 +89,8 @@ def write_csv(path: str | Path, table: Any, columns: Sequence[str] | None = None
     """
     path = Path(path)
     header, rows = _header_and_rows(table, columns)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    # file names can hold bytes that are not UTF-8 (undecodable names): written as \x.. escapes
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
         w = csv.writer(fh)
         w.writerow([safe_cell(c) for c in header])
         for row in rows:

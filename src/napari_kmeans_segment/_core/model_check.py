@@ -142,10 +142,11 @@ def check_params(params, n_channels: int) -> dict:
         if not (a[0] <= a[1]).all():
             raise Damaged("params.image_range has a minimum above its maximum")
     if params.get("image_dtype") is not None:
+        kind: str = ""
         try:
             kind = np.dtype(str(params["image_dtype"])).kind
         except (TypeError, ValueError):
-            kind = ""
+            pass
         if kind not in ("b", "i", "u", "f"):
             raise Damaged(f"params.image_dtype is not an image's number type: {params['image_dtype']!r:.40}")
     # The outliers' reference (outlier_fraction): a negative or NaN distance made every image
