@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from cli_run import clean_failure, cli, ome_zarr, png
+from cli_run import PROG, clean_failure, cli, ome_zarr, png
 from skimage import data
 
 
@@ -208,3 +208,37 @@ def test_whole_images_pass_the_integrity_check(tmp_path):
     cv2.imwrite(str(tif), img)
     assert damage(tif) is None and image_size(tif) == img.shape[:2]
     assert np.prod(img.shape[:2]) > 0
+
+
+def test_a_store_claiming_an_absurd_shape_is_refused_by_the_plan(inputs):
+    """A damaged .zarray of 10^12 x 10^12 pixels would schedule billions of blocks."""
+    import json
+
+    tmp_path, good = inputs
+    store = ome_zarr(tmp_path / "huge.zarr", data.camera()[::8, ::8])
+    meta = store / "0" / ".zarray"
+    d = json.loads(meta.read_text())
+    meta.write_text(json.dumps(dict(d, shape=[10**12, 10**12])))
+    r = cli(store, good, "-k", "3", "-o", tmp_path / "out", timeout=120)
+    messages = clean_failure(r)
+    assert r.returncode == 2 and any("huge.zarr" in m and "is its metadata damaged" in m for m in messages)
+
+
+def test_a_file_name_with_a_line_break_stays_one_message_line(inputs):
+    tmp_path, good = inputs
+    cut = _truncated(tmp_path, "jpg").rename(tmp_path / "two\nlines.jpg")
+    r = cli(cut, good, "-k", "3", "-o", tmp_path / "out")
+    messages = clean_failure(r)
+    assert r.returncode == 1
+    assert any("two\\nlines.jpg: truncated" in m for m in messages)
+    for line in r.stderr.splitlines():  # text mode: the progress line's \r ends a line too
+        assert line.strip() == "" or line.startswith((PROG, "[")), line
+
+
+def test_an_input_whose_outputs_would_have_too_long_a_name_is_refused_first(inputs):
+    tmp_path, _ = inputs
+    long = png(tmp_path / ("x" * 245 + ".png"), data.coffee()[::8, ::8])
+    r = cli(long, "-k", "3", "-o", tmp_path / "out")
+    messages = clean_failure(r)
+    assert r.returncode == 2 and not (tmp_path / "out").exists()
+    assert any("name would be too long" in m for m in messages)
