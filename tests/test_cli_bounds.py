@@ -178,14 +178,18 @@ def test_block_writes_are_one_graph_layer_whatever_the_number_of_blocks(tmp_path
 
     from napari_kmeans_segment._cli.wsi import block_writes
 
-    labels = da.from_array(np.arange(64 * 64, dtype=np.uint8).reshape(64, 64) % 3 + 1, chunks=8)
-    z = zarr.open_array(str(tmp_path / "l.zarr"), mode="w", shape=(64, 64), chunks=(8, 8), dtype="u1")
-    z[:] = 0
-    writes = block_writes(labels, str(tmp_path / "l.zarr"), 4)
-    assert len(writes.dask.layers) == len(labels.dask.layers) + 1
-    counts = writes.compute(scheduler="synchronous").reshape(-1, 4).sum(axis=0)
-    assert counts.tolist() == np.bincount(np.asarray(labels).ravel(), minlength=4).tolist()
-    np.testing.assert_array_equal(z[:], np.asarray(labels))
+    values = np.arange(64 * 64, dtype=np.uint8).reshape(64, 64) % 3 + 1
+    layers = []
+    for side in (16, 4):  # 16 and 256 blocks: the graph has as many layers either way
+        labels = da.from_array(values, chunks=side)
+        z = zarr.open_array(str(tmp_path / f"{side}.zarr"), mode="w", shape=(64, 64), chunks=side, dtype="u1")
+        z[:] = 0
+        writes = block_writes(labels, str(tmp_path / f"{side}.zarr"), 4)
+        layers.append(len(writes.dask.layers))
+        counts = writes.compute(scheduler="synchronous").reshape(-1, 4).sum(axis=0)
+        assert counts.tolist() == np.bincount(values.ravel(), minlength=4).tolist()
+        np.testing.assert_array_equal(z[:], values)
+    assert layers[0] == layers[1] <= 3
 
 
 def test_inputs_of_very_many_blocks_are_processed_in_fewer(tmp_path):
