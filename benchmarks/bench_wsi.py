@@ -3,12 +3,15 @@
     python benchmarks/bench_wsi.py                 # 32768 x 32768 RGB (1.07 GP), made once
     python benchmarks/bench_wsi.py --size 8192     # a quick run
     python benchmarks/bench_wsi.py --cluster 2     # also on a LocalCluster of 2 processes
+    python benchmarks/bench_wsi.py --apply         # also --model: the saved model applied
 
 The image is written once to /tmp/nks_bench/ (not part of the repository): tiles of
 scikit-image's photographs and slides, each chunk rolled, flipped, re-lit and lightly noisy,
 so colours are varied like a real scan rather than random. Each run is
 ``napari-kmeans-segment slide.zarr -k K --seed 0 -o OUT`` in a fresh process: fit on
-sampled blocks, then labels written block by block as OME-Zarr. Peak memory is the largest
+sampled blocks, then labels written block by block as OME-Zarr (with ``--apply``, the model
+saved by that run is then applied with ``--model``: no fit, and the labels must be the
+same). Peak memory is the largest
 resident set of the CLI process and of the CLI plus any cluster (scheduler, workers),
 sampled with psutil every 0.1 s (``getrusage`` of the children without psutil). CPU
 seconds (user + system) are less sensitive to a busy machine than wall time.
@@ -191,6 +194,7 @@ def main() -> None:
     ap.add_argument("-k", type=int, default=4)
     ap.add_argument("--chunks", type=int, nargs="+", default=[2048], help="CLI --chunk values")
     ap.add_argument("--cluster", type=int, default=0, help="also run on a LocalCluster of N processes")
+    ap.add_argument("--apply", action="store_true", help="also apply the saved model with --model")
     args = ap.parse_args()
     ROOT.mkdir(exist_ok=True)
     slide = ROOT / f"slide_{args.size}_{args.store_chunk}.zarr"
@@ -200,10 +204,21 @@ def main() -> None:
         print(f"made {slide} in {time.perf_counter() - t0:.0f} s")
     mp = args.size * args.size / 1e6
     rows = []
+    model = ROOT / "model.json"
     for chunk in args.chunks:
         out = ROOT / f"out_threads_{chunk}"
-        r = run_cli(slide, out, args.k, ["--chunk", str(chunk)], whole_tree=False)
+        r = run_cli(slide, out, args.k, ["--chunk", str(chunk), "--save-model", str(model)], whole_tree=False)
         rows.append(("threads", chunk, r, None))
+    if args.apply:
+        chunk = args.chunks[0]
+        out = ROOT / f"out_model_{chunk}"
+        r = run_cli(slide, out, args.k, ["--chunk", str(chunk), "--model", str(model)], whole_tree=False)
+        ident = same_labels(
+            ROOT / f"out_threads_{chunk}" / f"{slide.stem}_labels.ome.zarr",
+            out / f"{slide.stem}_labels.ome.zarr",
+        )
+        rows.append(("threads, --model", chunk, r, ident))
+        shutil.rmtree(out, ignore_errors=True)
     if args.cluster:
         from distributed import LocalCluster
 

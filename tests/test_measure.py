@@ -62,12 +62,23 @@ def test_label_counts_numpy_and_dask():
     [
         (dict(background=[7]), "not clusters"),
         (dict(scale=(1.0,)), "one value per axis"),
-        (dict(scale=(1.0, -2.0)), "positive"),
+        (dict(scale=(1.0, 0.0)), "non-zero"),
+        (dict(scale=(1.0, float("nan"))), "finite"),
     ],
 )
 def test_area_table_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         area_table([1, 2], [3, 4], **kwargs)
+
+
+def test_a_flipped_axis_keeps_the_pixel_size():
+    # napari flips an axis with a negative scale; the pixel is as large as before
+    t = area_table([1, 2], [3, 4], scale=(-0.5, 2.0), unit="µm")
+    np.testing.assert_allclose(t["area"], [3.0, 4.0])
+    labels = np.zeros((6, 6), np.uint8)
+    labels[1:3, 1:4] = 1
+    _, objects = extract_objects(labels, 1, scale=(0.5, -2.0), unit="µm")
+    assert objects["area"].tolist() == [6.0]
 
 
 # -- objects --------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ The public API is the Qt-free core; napari and Qt are imported only by the widge
 from ._core import (
     Cancelled,
     KMeansModel,
+    Options,
     Segmentation,
     SuggestKResult,
     area_table,
@@ -13,6 +14,7 @@ from ._core import (
     distance_map,
     extract_cluster,
     extract_objects,
+    foreground_labels,
     load_model,
     mask_clusters,
     merge_clusters,
@@ -29,6 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Cancelled",
     "KMeansModel",
+    "Options",
     "Segmentation",
     "SuggestKResult",
     "area_table",
@@ -36,6 +39,7 @@ __all__ = [
     "distance_map",
     "extract_cluster",
     "extract_objects",
+    "foreground_labels",
     "load_model",
     "mask_clusters",
     "merge_clusters",

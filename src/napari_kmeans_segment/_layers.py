@@ -83,6 +83,7 @@ class Source:
         (e.g. 0 for a (3, Y, X) stack); None treats every value as a pixel of its own.
         """
         layer = layers[0]
+        check_scale(layer)
         if layer.rgb and len(layers) > 1:
             raise ValueError(
                 "An RGB layer cannot be combined with more channel layers; clear 'more channels'."
@@ -132,6 +133,21 @@ class Source:
             channel_layers=[ly.name for ly in layers],
             units=tuple(getattr(layer, "units", None) or ()) or None,
             layers=list(layers),
+        )
+
+
+def check_scale(layer: Any) -> None:
+    """Refuse a layer whose ``scale`` has a zero or non-finite value (napari refuses one when
+    a layer is made, but ``layer.scale = ...`` keeps it after the error): its pixels have
+    no size, so areas would be 0 and the outputs could not be drawn over it. A negative
+    value (a flipped axis) is fine."""
+    scale = np.asarray(layer.scale, np.float64)
+    bad = [i for i, v in enumerate(scale) if not np.isfinite(v) or v == 0]
+    if bad:
+        raise ValueError(
+            f"'{layer.name}' has scale {tuple(scale.tolist())}: axis {bad[0]} has no size, so "
+            "nothing can be measured or drawn over it. Give every axis a non-zero scale "
+            "(e.g. layer.scale = (1, 1) in napari's console)."
         )
 
 
@@ -289,11 +305,15 @@ class LayerSlots:
         name, note = out.meta["name"], None
         if name in self.viewer.layers:
             taken = unwrap(self.viewer.layers[name])
-            why = (
-                "it was edited since the plugin wrote it"
-                if taken is old
-                else "it was not made by this plugin for this image"
-            )
+            if taken is old:
+                why = "it was edited since the plugin wrote it"
+            elif MARK in getattr(taken, "metadata", {}):  # the plugin's, but no open dock holds it
+                why = (
+                    "it holds an earlier result of this plugin that may have been edited since "
+                    "(the dock that made it was closed, or it was kept after an edit)"
+                )
+            else:
+                why = "it was not made by this plugin for this image"
             name = _free_name(self.viewer, name)
             note = f"'{out.meta['name']}' was kept because {why}; the result is in '{name}'."
         elif old is not None:

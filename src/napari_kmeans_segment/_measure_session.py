@@ -51,7 +51,7 @@ def physical(
     "unit^2". Units that cannot be converted into one another (pixels and µm) give areas
     in pixels, and so does a scale that does not match the labels' ``ndim`` axes.
     """
-    s = [float(v) for v in scale]
+    s = [abs(float(v)) for v in scale]  # a negative scale flips its axis: same pixel size
     u = list(units) if units else []
     if len(s) == ndim + 1 and channel_axis is not None:  # one layer holding the channels
         del s[channel_axis]
@@ -65,7 +65,9 @@ def physical(
         s = [float((v * x).to(u[0]).magnitude) for v, x in zip(s, u)]
     except Exception:  # pint's DimensionalityError: pixels mixed with lengths
         return None, None
-    return tuple(s), f"{u[0]:~}"
+    # pint abbreviates micro as the Greek mu (U+03BC) in newer releases, the micro sign (U+00B5)
+    # in older ones: one spelling, so tables and CSV columns do not change with pint's version
+    return tuple(s), f"{u[0]:~}".replace("\u03bc", "\u00b5")
 
 
 def _ndim(seg: Segmentation) -> int:
@@ -118,6 +120,24 @@ def write_csv(features: pd.DataFrame, path: str | Path) -> Path:
     from ._core.csv_safe import write_csv as safe_write
 
     return safe_write(path, features)
+
+
+def count_line(features: Any, name: str) -> str:
+    """ "112 objects, median area 231 px, mean 245 px, in 'cells objects'." (count first: a
+    long layer name is what gets cut)."""
+    n = len(features)
+    if n == 0:
+        return f"No objects in '{name}'."
+    area = np.asarray(features["area"], np.float64)
+    unit = str(features["area_unit"].iloc[0]) if "area_unit" in features else "px"
+    return (
+        f"{n} object{'s' if n != 1 else ''}, median area {_g(np.median(area))} {unit}, "
+        f"mean {_g(area.mean())} {unit}, in '{name}'."
+    )
+
+
+def _g(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
 def check_outliers(model: KMeansModel, src: Source, progress: Any = None, cancel: Any = None) -> float | None:
@@ -187,24 +207,29 @@ class SessionMeasure:
         return True
 
     # -- objects ---------------------------------------------------------------------------------
-    def objects_table(self, labels: Iterable[int], min_size: int = 0) -> tuple[np.ndarray, Any]:
+    def objects_table(
+        self, labels: str | Iterable[int], min_size: int = 0, split: bool = False
+    ) -> tuple[np.ndarray, Any]:
         """Connected objects of the clusters ``labels`` and their measurements
         (:func:`~._core.measure.extract_objects`, with the cluster's name added)."""
-        compute, _ = self.objects_job(labels, min_size)
+        compute, _ = self.objects_job(labels, min_size, split)
         objects, f = compute()
         return objects, self._named(f)
 
     def objects_job(
-        self, labels: int | Iterable[int], min_size: int = 0
+        self, labels: str | int | Iterable[int], min_size: int = 0, split: bool = False
     ) -> tuple[Callable[..., Any], Callable[[Any], Labels | None]]:
         """``(compute(progress, cancel), done(result))`` for :meth:`extract_objects`: compute
-        reads only the (frozen) result and the source data; done writes the layer."""
-        from ._core import extract_objects
+        reads only the (frozen) result and the source data; done writes the layer.
+        ``labels``: cluster labels, or "all but darkest" / "all but brightest"."""
+        from ._core import extract_objects, foreground_labels
 
+        _, seg, src = self._state()
+        if isinstance(labels, str):
+            labels = foreground_labels(seg, labels)
         labels = [labels] if isinstance(labels, int | np.integer) else list(labels)
         if isinstance(min_size, bool) or not isinstance(min_size, int | np.integer) or min_size < 0:
             raise ValueError(f"min_size={min_size!r}: use a whole number of pixels >= 0.")
-        _, seg, src = self._state()
         labels = self.session._check(labels)
         lab = seg.labels[0] if seg.multiscale else seg.labels
         image = src.data[0] if src.multiscale else src.data
@@ -223,6 +248,9 @@ class SessionMeasure:
                 rgb=src.rgb,
                 channel_axis=src.channel_axis,
                 channel_names=src.channel_names,
+                split=bool(split),
+                progress=progress,
+                cancel=cancel,
             )
             return objects, pd.DataFrame(table)
 
@@ -231,25 +259,43 @@ class SessionMeasure:
                 show_info("The clusters changed while their objects were measured; extract them again.")
                 return None
             objects, f = result
-            return self._write_objects(labels, int(min_size), objects, self._named(f))
+            return self._write_objects(labels, int(min_size), objects, self._named(f), bool(split))
 
         return compute, done
 
     def _named(self, f: pd.DataFrame) -> pd.DataFrame:
+        """The cluster's name added, and the columns a person reads on hover first (napari's
+        status line shows them in order and cuts the rest): number, area, cluster, means."""
         names = self.session.names()  # at write time: a rename during the job is kept
         f["cluster_name"] = [names.get(int(c), "") for c in f["cluster"]]
-        return f
+        first = ["index", "area", "area_unit", "cluster_name"] + [
+            c for c in f.columns if c.startswith("mean_")
+        ]
+        return f[[c for c in first if c in f.columns] + [c for c in f.columns if c not in first]]
 
-    def extract_objects(self, labels: int | Iterable[int], min_size: int = 0) -> Labels:
-        """Add the connected objects of one or more clusters as a Labels layer whose
-        ``features`` measure each object (napari shows them on hover). Blocking; the dock
-        runs :meth:`objects_job` in a worker."""
-        compute, done = self.objects_job(labels, min_size)
+    def extract_objects(
+        self, labels: str | int | Iterable[int], min_size: int = 0, split: bool = False
+    ) -> Labels:
+        """Add the connected objects of one or more clusters (or "all but darkest" / "all but
+        brightest") as a Labels layer whose ``features`` measure each object (napari shows
+        them on hover); ``split`` cuts touching objects apart. Blocking; the dock runs
+        :meth:`objects_job` in a worker."""
+        compute, done = self.objects_job(labels, min_size, split)
         new = done(compute())
         assert new is not None  # nothing can change the clusters between the two calls
         return new
 
-    def _write_objects(self, labels: list[int], min_size: int, objects: np.ndarray, features: Any) -> Labels:
+    def objects_summary(self) -> str:
+        """One line counting the latest objects layer: how many, median and mean area."""
+        try:
+            layer = self.objects_layer()
+        except ValueError:
+            return ""
+        return count_line(layer.features, layer.name)
+
+    def _write_objects(
+        self, labels: list[int], min_size: int, objects: np.ndarray, features: Any, split: bool = False
+    ) -> Labels:
         layer, seg, src = self._state()
         kind = "cluster " + "+".join(str(v) for v in sorted(set(labels))) + " objects"
         out = Output(
@@ -266,6 +312,7 @@ class SessionMeasure:
                         "source": src.name,
                         "labels": sorted(set(labels)),
                         "min_size": int(min_size),
+                        "split": bool(split),
                     }
                 },
             ),
@@ -273,11 +320,9 @@ class SessionMeasure:
         )
         (new,) = self.session._write(seg, src, [out], "extract")
         self._objects = [s for s in self._objects if s != kind] + [kind]
+        self.session.changed.emit("objects")  # the count in the measure section
         if len(features):
-            show_info(
-                f"{len(features)} object(s) of cluster(s) {sorted(set(labels))} in "
-                f"'{new.name}'; hover over one to see its measurements."
-            )
+            show_info(f"{count_line(features, new.name)} Hover over one to see its measurements.")
         else:
             show_warning(
                 f"No object of cluster(s) {sorted(set(labels))} has {min_size} "

@@ -180,12 +180,7 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
         seg = model.apply(img, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress)
     else:
         seg = nks.segment(
-            img,
-            args.n_clusters,
-            rgb=src.rgb,
-            channel_axis=src.channel_axis,
-            progress=progress,
-            **fit_options(args),
+            img, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, **fit_options(args).to_dict()
         )
     labels = np.asarray(seg.labels)
     write_tiff(tx.temp(item.outputs["labels"]), labels)
@@ -193,8 +188,11 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
         _write_recolored(item.outputs["recolored"], np.asarray(seg.recolored), img, src, tx)
     write_table(tx.temp(item.outputs["clusters"]), seg.table())
     counts = np.bincount(labels.ravel(), minlength=int(labels.max(initial=0)) + 1)
+    foreground = nks.foreground_labels(seg, args.objects_of.replace("-", " ")) if args.objects_of else ()
     model = seg.model
-    row = image_row(str(src.path), counts, labels, args, seg.default_background(), model.labels)
+    row = image_row(
+        str(src.path), counts, labels, args, seg.default_background(), foreground, index=model.labels
+    )
     return model, row
 
 

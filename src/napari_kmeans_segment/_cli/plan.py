@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .args import check_labels_exist, check_options, drop_repeats, max_pixels
+from .args import IN_MEMORY_ONLY, check_labels_exist, check_options, drop_repeats, max_pixels
 from .console import CliError, cli_words
 from .inputs import Source, probe
 
@@ -80,12 +80,13 @@ def make_plan(args) -> Plan:
         too_big = _beyond_blocks(src)
         if too_big:
             problems.append(too_big)
-        if src.lazy and args.exact:
+        whole = [flag for flag, given in IN_MEMORY_ONLY.items() if given(args)]
+        if src.lazy and whole:
             problems.append(
-                f"{src.path}: --exact needs the whole image in memory; this input is "
-                "read block by block. Leave out --exact."
+                f"{src.path}: {', '.join(whole)} need{'s' if len(whole) == 1 else ''} the whole "
+                f"image in memory; this input is read block by block. Leave out {', '.join(whole)}."
             )
-        if src.lazy and (args.objects or args.background):
+        if src.lazy and (args.objects or args.objects_of or args.background):
             plan.notes.append(
                 f"{src.path}: objects are not counted for inputs read block by "
                 "block (their summary cells stay empty)."

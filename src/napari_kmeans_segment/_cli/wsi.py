@@ -5,15 +5,17 @@ block as OME-Zarr, never holding the image in memory."""
 from __future__ import annotations
 
 import math
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from .._core.lazy import lazy_labels
 from .args import fit_options
 from .console import CliError, Console, bar
 from .inputs import Source
-from .ome import create_ome_array, labels_dtype, ome_axes
+from .ome import create_ome_array, ome_axes
 from .outputs import write_table
 from .plan import ImagePlan
 from .summary import image_row
@@ -112,8 +114,19 @@ class LazyEnv:
                 if key in keys:
                     tick()
 
-        with Count():
-            return list(dask.compute(*arrays, scheduler=self.scheduler))
+        if self.scheduler != "threads":
+            with Count():
+                return list(dask.compute(*arrays, scheduler=self.scheduler))
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+        try:
+            with Count():
+                return list(dask.compute(*arrays, scheduler="threads", pool=pool))
+        finally:
+            # A failing block ends compute() while other threads still write theirs: wait for
+            # them, or a late write recreates the temporary folder the clean-up just removed.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         if self.client is not None:
@@ -239,15 +252,16 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
 
             seg = nks.segment(
                 arr,
-                args.n_clusters,
                 rgb=src.rgb,
                 channel_axis=src.channel_axis,
                 progress=fit_progress,
-                **fit_options(args),
+                **fit_options(args).to_dict(),
             )
             model, labels, recolored = seg.model, seg.labels, seg.recolored
         else:
-            labels, recolored = apply_model_lazily(model, arr, src)
+            # the core's lazy apply (the label table of every colour), without its estimated
+            # counts: the blocks are counted exactly as they are written
+            labels, recolored = lazy_labels(model, arr, bool(src.rgb), src.channel_axis)
     index = model.labels
     nbins = index[-1] + 1
     channel_dim = channel_dim_of(src)
@@ -285,25 +299,7 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     names = model.label_names()  # the model's names (as in memory), else stain names for "hed"
     table = cluster_table(np.asarray(index), counts[index], centers, names)
     write_table(tx.temp(item.outputs["clusters"]), table)
-    return model, image_row(str(src.path), counts, None, args, model.default_background(), model.labels)
-
-
-def apply_model_lazily(model, arr, src: Source):
-    """Labels and recoloured image of ``arr`` by a saved model, block by block."""
-    channel_dim = channel_dim_of(src)
-    drop = () if channel_dim is None else (channel_dim,)
-    dtype = labels_dtype(model.labels[-1])
-    labels = arr.map_blocks(_apply_labels, model, src.rgb, src.channel_axis, drop_axis=drop, dtype=dtype)
-    recolored = arr.map_blocks(_apply_recolored, model, src.rgb, src.channel_axis, dtype=arr.dtype)
-    return labels, recolored
-
-
-def _apply_labels(block, model, rgb, channel_axis):
-    return np.asarray(model.apply(block, rgb=rgb, channel_axis=channel_axis).labels)
-
-
-def _apply_recolored(block, model, rgb, channel_axis):
-    return np.asarray(model.apply(block, rgb=rgb, channel_axis=channel_axis).recolored)
+    return model, image_row(str(src.path), counts, None, args, model.default_background(), index=model.labels)
 
 
 def _channels_first(arr, channel_dim: int):

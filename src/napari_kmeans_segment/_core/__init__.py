@@ -1,14 +1,15 @@
 """The Qt-free compute core: numpy and OpenCV only (cv2 is imported where it is used).
 
-One job per file: options (defaults, validation), numerics (nearest centre, Lloyd, thread
-pool), fitting_run (the Run's steps), fitting (the fitter), segment (the dispatcher), lazy
-(dask and multiscale), result (Segmentation), model (KMeansModel and its file), clusters
-(hide/merge/extract on labels), suggest (which K), features, image, stains (colour
-deconvolution and stain names), measure (areas, shares of tissue, measured objects),
-uncertainty (distance to the centres, outliers).
+One job per file: options (Options: every tunable of a fit, its default and its check),
+numerics (nearest centre, Lloyd, thread pool), fitting_run (the Run's steps), fitting (the
+fitter), segment (the dispatcher), lazy (dask and multiscale), result (Segmentation), model
+(KMeansModel and its file), clusters (hide/merge/extract on labels), suggest (which K),
+features, image, stains (colour deconvolution and stain names), measure (areas, shares of
+tissue, measured objects), uncertainty (distance to the centres, outliers).
 """
 
 from .clusters import extract_cluster, mask_clusters, merge_clusters
+from .foreground import FOREGROUNDS, foreground_labels
 from .image import Cancelled, PixelImage
 from .measure import area_table, background_labels, extract_objects, label_counts
 from .model import KMeansModel, load_model
@@ -21,6 +22,7 @@ from .uncertainty import distance_map, outlier_fraction
 
 __all__ = [
     "DEFAULTS",
+    "FOREGROUNDS",
     "MIN_OBJECT_PIXELS",
     "INITS",
     "MODES",
@@ -36,6 +38,7 @@ __all__ = [
     "distance_map",
     "extract_cluster",
     "extract_objects",
+    "foreground_labels",
     "label_counts",
     "load_model",
     "mask_clusters",

@@ -8,6 +8,7 @@ multiscale paths call it on a sample (never the public ``segment``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import cast
 
 import numpy as np
@@ -17,68 +18,65 @@ from .fitting_fast import fit_fast
 from .fitting_run import Run
 from .image import PixelImage
 from .numerics import labels_dtype, luminance_order
-from .options import (
-    DEFAULTS,
-    CancelFn,
-    Options,
-    ProgressFn,
-    check_color_space,
-    check_stain_vectors,
-    check_texture_sigma,
-    check_weights,
-    new_seed,
-)
+from .options import CancelFn, Options, ProgressFn, check_color_space, check_texture_sigma, new_seed
 from .result import Segmentation, recolor
+from .smoothing import smoothing_sigmas
 from .uncertainty import fit_reference
 
 
 def fit(
     image,
-    n_clusters: int = DEFAULTS.n_clusters,
+    options: Options,
     *,
-    attempts: int = DEFAULTS.attempts,
-    max_iter: int = DEFAULTS.max_iter,
-    epsilon: float = DEFAULTS.epsilon,
-    init: str = DEFAULTS.init,
-    seed: int | None = DEFAULTS.seed,
-    sample_size: int | str | None = DEFAULTS.sample_size,
     rgb: bool | None = None,
     channel_axis: int | None = None,
     mask=None,
-    color_space: str = DEFAULTS.color_space,
-    stain_vectors: str = DEFAULTS.stain_vectors,
-    normalize: bool = DEFAULTS.normalize,
-    spatial_weight: float = DEFAULTS.spatial_weight,
-    texture_sigma: float = DEFAULTS.texture_sigma,
-    per_plane: bool = DEFAULTS.per_plane,
+    scale=None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> Segmentation:
-    """:func:`napari_kmeans_segment.segment` for an in-memory image (same parameters)."""
-    opts = Options.check(n_clusters, attempts, max_iter, epsilon, init, seed, sample_size)
-    check_weights(spatial_weight, texture_sigma)
+    """:func:`napari_kmeans_segment.segment` for an in-memory image, with its tunables as one
+    :class:`Options` (checked here); ``scale``: the pixel size per spatial axis, for
+    ``smoothing`` in physical units."""
+    opts = options.check()
     img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
-    check_color_space(color_space, img.rgb, img.n_channels)
-    check_texture_sigma(texture_sigma, img.spatial_shape)
-    check_stain_vectors(stain_vectors, color_space)
+    check_color_space(opts.color_space, img.rgb, img.n_channels)
+    check_texture_sigma(opts.texture_sigma, img.spatial_shape)
+    smooth = Smooth(opts.smoothing, smoothing_sigmas(opts.smoothing, img.spatial_shape, scale))
     seed_used = opts.seed if opts.seed is not None else new_seed()
-    settings = dict(
-        color_space=color_space,
-        normalize=bool(normalize),
-        stain_vectors=stain_vectors,
-        spatial_weight=float(spatial_weight),
-        texture_sigma=float(texture_sigma),
-    )
-    if per_plane:
-        return _fit_planes(img, opts, seed_used, settings, progress, cancel)
-    return _fit_image(img, opts, seed_used, settings, progress, cancel)
+    if opts.per_plane:
+        return _fit_planes(img, opts, seed_used, progress, cancel, smooth)
+    return _fit_image(img, opts, seed_used, progress, cancel, smooth)
+
+
+class Smooth:
+    """The smoothing of a fit: the user's width and the sigmas in pixels per axis (None: off)."""
+
+    def __init__(self, smoothing: float = 0.0, sigmas: tuple[float, ...] | None = None):
+        self.smoothing, self.sigmas = smoothing, sigmas
+
+    def plane(self) -> Smooth:
+        """The same smoothing within one plane of a stack (the first axis dropped)."""
+        return Smooth(self.smoothing, None if self.sigmas is None else self.sigmas[1:])
+
+    def params(self, temperature: float | None) -> dict:
+        """What a result and its model record beyond ``smoothing`` itself (an option)."""
+        if self.sigmas is None:
+            return {}
+        return {"smoothing_sigma": list(self.sigmas), "smoothing_temperature": temperature}
 
 
 def _fit_image(
-    img: PixelImage, opts: Options, seed_used: int, settings: dict, progress=None, cancel=None
+    img: PixelImage,
+    opts: Options,
+    seed_used: int,
+    progress=None,
+    cancel=None,
+    smooth: Smooth | None = None,
 ) -> Segmentation:
+    smooth = smooth or Smooth()
     k = opts.n_clusters
-    fs = FeatureSpace(**settings)
+    fs = FeatureSpace.from_options(opts)
     run = Run(img, fs, opts, seed_used, progress, cancel)
     # value range -> working representation (float32-safe), texture; cancellable
     run.prepare()
@@ -103,6 +101,12 @@ def _fit_image(
             centres_f = run.refine_chunks(centres_f, min(opts.max_iter, 5))
         labels, counts, sums, compactness = run.assign(centres_f, hist)
         method = "fast"
+    temperature = None
+    if smooth.sigmas is not None:
+        # the fit's mean squared distance: how far a pixel typically lies from its centre
+        temperature = compactness / max(img.n_valid, 1)
+        labels, compactness = run.smooth(centres_f, smooth.sigmas, temperature)
+        counts, sums = run.cluster_stats(labels)
     centres_img = _image_centres(sums, counts, centres_f, fs, img)
     run.check()
     # For outlier_fraction: how far the fitted pixels typically are from their centre.
@@ -114,22 +118,16 @@ def _fit_image(
     lut[order + 1] = np.arange(1, k + 1)
     labels = lut[labels]
     run.report(1.0, "done")
+    # every option as the fit ran it (per_plane: this image on its own), then what it found
     params = dict(
-        n_clusters=k,
-        attempts=opts.attempts,
-        max_iter=opts.max_iter,
-        epsilon=opts.epsilon,
-        init=opts.init,
-        seed=opts.seed,
+        replace(opts, per_plane=False).to_dict(),
         seed_used=seed_used,
-        sample_size=opts.sample_size,
         method=method,
         sample_pixels=None if exact or m is None else run.fast_points,
         rgb=img.rgb,
         channel_axis=img.channel_axis,
         spatial_shape=list(img.spatial_shape),
-        **settings,
-        per_plane=False,
+        **smooth.params(temperature),
         distance_p99=distance_p99,
         **fitted_range(img),
     )
@@ -229,7 +227,7 @@ def _exact_span(img: PixelImage, check=None) -> tuple | None:
     return (lo[0].item() if one else lo.tolist()), (hi[0].item() if one else hi.tolist())
 
 
-def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
+def _fit_planes(img: PixelImage, opts: Options, seed_used: int, progress, cancel, smooth: Smooth):
     """Cluster each plane of the first spatial axis on its own; match numbering by centre."""
     from scipy.optimize import linear_sum_assignment
 
@@ -250,7 +248,7 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
 
         plane = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1, mask=None if mask is None else mask[i])
         try:
-            parts.append(_fit_image(plane, opts, seed_used, settings, sub_progress, cancel))
+            parts.append(_fit_image(plane, opts, seed_used, sub_progress, cancel, smooth.plane()))
         except ValueError as e:  # say which plane: "The image is constant" misleads for a stack
             raise ValueError(
                 f"Plane {i} (index on axis 0, of {n_planes}; per_plane=True "
@@ -270,7 +268,13 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
         _, to_ref = linear_sum_assignment(cost)  # plane cluster j -> reference cluster to_ref[j]
         fc = np.empty_like(np.asarray(p.feature_centers, np.float64))
         fc[to_ref] = p.feature_centers  # this plane's centres in the reference numbering
-        plane_models.append({"feature_centers": fc.tolist(), "feature_space": p.feature_space.to_dict()})
+        plane_models.append(
+            {
+                "feature_centers": fc.tolist(),
+                "feature_space": p.feature_space.to_dict(),
+                "smoothing_temperature": p.params.get("smoothing_temperature"),
+            }
+        )
         lut = np.zeros(k + 1, labels.dtype)
         lut[1:] = to_ref + 1
         labels[i] = lut[p.labels]
@@ -288,6 +292,7 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
         channel_axis=img.channel_axis,
         spatial_shape=list(img.spatial_shape),
         **fitted_range(img),
+        **smooth.params(parts[0].params.get("smoothing_temperature")),
         planes=plane_models,
     )
     flat = labels.reshape(-1)

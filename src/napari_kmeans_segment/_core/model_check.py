@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .features import COLOR_SPACES, WORK_LIMIT, FeatureSpace
-from .options import MAX_CLUSTERS, MAX_SPATIAL_WEIGHT
+from .options import MAX_CLUSTERS, MAX_SPATIAL_WEIGHT, Options
 from .uncertainty import DISTANCE_KEY
 
 
@@ -159,7 +159,26 @@ def check_params(params, n_channels: int) -> dict:
     for flag in ("per_plane", "normalize"):
         if params.get(flag) is not None and not isinstance(params[flag], bool):
             raise Damaged(f"params.{flag} is not true/false: {params[flag]!r:.40}")
+    check_smoothing_params(params)
     return dict(params)
+
+
+def check_smoothing_params(params: dict) -> None:
+    """A smoothing model's width, sigmas (pixels per axis) and temperature are numbers it
+    can smooth with: finite, >= 0 (the temperature > 0)."""
+
+    def number(v) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+    s = params.get("smoothing")
+    if s is not None and not (number(s) and s >= 0):
+        raise Damaged(f"params.smoothing is not a width >= 0: {s!r:.40}")
+    sig = params.get("smoothing_sigma")
+    if sig is not None and not (isinstance(sig, list) and sig and all(number(v) and v >= 0 for v in sig)):
+        raise Damaged("params.smoothing_sigma is not a list of widths >= 0")
+    t = params.get("smoothing_temperature")
+    if t is not None and not (number(t) and t > 0):
+        raise Damaged(f"params.smoothing_temperature is not a number > 0: {t!r:.40}")
 
 
 def check_label_map(v, k: int) -> np.ndarray | None:
@@ -198,7 +217,20 @@ def check_model_dict(d: dict):
             check_feature_space(
                 p.get("feature_space"), c.shape[1], pfc.shape[1], f"params.planes[{i}].feature_space"
             )
+    if d.get("options") is not None:  # files written before it keep the options in params only
+        params.update(check_options(d["options"], k).to_dict())
     return fc, c, fs, params, check_label_map(d.get("label_map"), k)
+
+
+def check_options(v, k: int) -> Options:
+    """The fit's :class:`Options` stored in a model file, checked."""
+    try:
+        opts = Options.from_dict(v).check()
+    except (TypeError, ValueError) as e:
+        raise Damaged(f"options: {e}") from None
+    if opts.n_clusters != k:
+        raise Damaged(f"options.n_clusters={opts.n_clusters} but there are {k} centres")
+    return opts
 
 
 MAX_NAME_LENGTH = 200  # characters in a cluster name: a table heading, not a document

@@ -37,10 +37,11 @@ from qtpy.QtCore import QEvent, QObject, QSize, Qt
 from qtpy.QtWidgets import QComboBox, QLabel, QScrollArea, QSizePolicy, QWidget
 
 from .._core.features import COLOR_SPACES
-from .._core.options import DEFAULTS, INITS, MODES, sample_size_for_mode
+from .._core.options import DEFAULTS, INITS, MODES, Options, sample_size_for_mode
+from .._core.options import names as option_names
 from .._layers import MARK, Source, unwrap
 from .expander import Expander
-from .stain_choice import stain_options, stain_vectors_widget
+from .stain_choice import stain_vectors_widget
 from .texts import tooltip
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ class KMeansForm(Container):
         self.suggest_button = t(PushButton(name="suggest_button", text="Suggest K"), "suggest")
         self.color_space = t(
             ComboBox(
-                name="color_space", label="colour space", choices=list(COLOR_SPACES), value=d.color_space
+                name="color_space", label="colour space", choices=self._color_choices, value=d.color_space
             )
         )
         self.stain_vectors = stain_vectors_widget(self.color_space)  # shown with "hed"
@@ -194,6 +195,11 @@ class KMeansForm(Container):
         )
         self.per_plane = t(
             CheckBox(name="per_plane", text="cluster each plane on its own", value=d.per_plane)
+        )
+        self.smoothing = t(
+            FloatSpinBox(
+                name="smoothing", label="smoothing", min=0.0, max=1000.0, step=0.5, value=d.smoothing
+            )
         )
         # the k-means search (OpenCV's criteria)
         self.mode = t(ComboBox(name="mode", label="speed", choices=list(MODES), value=d.mode))
@@ -242,6 +248,7 @@ class KMeansForm(Container):
                 self.channel_axis,
                 self.channel_layers,
                 self.mask_layer,
+                self.smoothing,
                 self.normalize,
                 self.spatial_weight,
                 self.texture_sigma,
@@ -309,6 +316,7 @@ class KMeansForm(Container):
             self.normalize,
             self.spatial_weight,
             self.texture_sigma,
+            self.smoothing,
             self.mask_layer,
             self.channel_axis,
             self.channel_layers,
@@ -320,9 +328,18 @@ class KMeansForm(Container):
 
     def _on_image_changed(self, _: Any = None) -> None:
         """Another image: offer its own channel axes and the layers that fit it as channels."""
+        self.color_space.reset_choices()
         self.channel_axis.reset_choices()
         self.channel_axis.value = None  # a stack's first axis may be z: never guess
         self.channel_layers.reset_choices()
+
+    def _color_choices(self, _w: Any = None) -> list[str]:
+        """Colour spaces that apply to the image: lab, hsv and hed need RGB; a grayscale or
+        multichannel image is clustered on its own values ("rgb": the channels as they are)."""
+        layer = self._image()
+        if layer is None or getattr(layer, "rgb", False):
+            return list(COLOR_SPACES)
+        return [DEFAULTS.color_space]
 
     def _mask_choices(self, _w: Any = None) -> list[tuple[str, Any]]:
         layers = [
@@ -367,26 +384,23 @@ class KMeansForm(Container):
                 self.image_layer.value = active
 
     # -- reading the form -------------------------------------------------------------------
-    def run_options(self) -> dict:
-        seed = int(round(self.seed.value))
-        return dict(
-            n_clusters=int(self.n_clusters.value),
-            attempts=int(self.attempts.value),
-            max_iter=int(self.max_iter.value),
-            epsilon=float(self.epsilon.value),
-            init=self.init.value,
-            seed=None if seed < 0 else int(seed),
-            sample_size=sample_size_for_mode(self.mode.value),
-            color_space=self.color_space.value,
-            **stain_options(self.color_space.value, self.stain_vectors.value),
-            normalize=bool(self.normalize.value),
-            spatial_weight=float(self.spatial_weight.value),
-            texture_sigma=float(self.texture_sigma.value),
-            per_plane=bool(self.per_plane.value),
-        )
+    def option_control(self, name: str) -> Any:
+        """The control of the field ``name`` of :class:`Options`: the form's widget of that
+        name (``mode`` for ``sample_size``)."""
+        return getattr(self, OTHER_CONTROL.get(name, name))
 
-    def capture(self) -> tuple[Image, Source, dict]:
-        """(layer, Source, core keyword arguments); ValueError with advice when unusable."""
+    def run_options(self) -> Options:
+        """The :class:`Options` the controls show (checked by the core when it runs)."""
+        values = {name: self.option_control(name).value for name in option_names()}
+        seed = int(round(values["seed"]))
+        values["seed"] = None if seed < 0 else seed  # -1 shows "random": a new seed each run
+        values["sample_size"] = sample_size_for_mode(values["sample_size"])
+        if values["color_space"] != "hed":  # the choice is hidden, and refused, without hed
+            values["stain_vectors"] = DEFAULTS.stain_vectors
+        return Options(**values)
+
+    def capture(self) -> tuple[Image, Source, Options, np.ndarray | None]:
+        """(layer, Source, options, mask or None); ValueError with advice when unusable."""
         layer = self._image()
         if layer is None or layer not in self.viewer.layers:
             raise ValueError(
@@ -398,6 +412,7 @@ class KMeansForm(Container):
         extra = [ly for ly in extra if ly is not layer and ly in self.viewer.layers]
         src = Source.from_layers([layer, *extra], channel_axis=self.channel_axis.value)
         mask_layer = self.mask_layer.value
+        mask = None
         if mask_layer is not None:
             if layer.multiscale:
                 raise ValueError("A mask is not supported for multiscale images.")
@@ -411,17 +426,33 @@ class KMeansForm(Container):
                     f"The mask layer has shape {mask.shape}, the image "
                     f"{tuple(spatial)}; draw the mask on the image's grid."
                 )
-            opts["mask"] = mask
-        opts["rgb"] = src.rgb
-        opts["channel_axis"] = src.channel_axis
-        return layer, src, opts
+        return layer, src, opts, mask
 
 
-def python_call(src: Source, opts: dict) -> str:
-    """The Python that reproduces a run from napari's console."""
-    args = {k: v for k, v in opts.items() if k != "mask"}
-    pieces = ", ".join(f"{k}={v!r}" for k, v in args.items())
-    return f"{read_image_code(src)}\nseg = nks.segment(image, {pieces})"
+#: Fields of :class:`Options` whose control has another name; every other field's control
+#: is the form's widget named as the field.
+OTHER_CONTROL = {"sample_size": "mode"}
+
+
+def python_call(src: Source, opts: Options) -> str:
+    """The Python that reproduces a run from napari's console: K, the options that differ
+    from the defaults, and how the image's axes were read."""
+    args = [repr(opts.n_clusters)]
+    args += [f"{k}={v!r}" for k, v in opts.changed().items() if k != "n_clusters"]
+    args.append(f"rgb={src.rgb!r}")
+    if src.channel_axis is not None:
+        args.append(f"channel_axis={src.channel_axis!r}")
+    scale = spatial_scale(src)
+    if opts.smoothing and scale is not None:  # the smoothing is in the layer's units
+        args.append(f"scale={scale!r}")
+    return f"{read_image_code(src)}\nseg = nks.segment(image, {', '.join(args)})"
+
+
+def spatial_scale(src: Source) -> tuple[float, ...] | None:
+    """The pixel size along each spatial axis of the layer (``smoothing`` is in its units),
+    or None for napari's default of 1 on every axis."""
+    s = tuple(float(v) for v in src.label_scale)
+    return None if all(v == 1 for v in s) else s
 
 
 def read_image_code(src: Source) -> str:
@@ -433,19 +464,20 @@ def read_image_code(src: Source) -> str:
     return f"import numpy as np\nimport napari_kmeans_segment as nks\nimage = {image}"
 
 
-def precheck(data: Any, opts: dict) -> None:
+def precheck(src: Source, opts: Options) -> None:
     """Cheap checks before starting a worker, so a bad input changes nothing."""
     from .._core.image import check_array_dtype
 
+    data = src.data
     check_array_dtype(np.empty(0, data.dtype))
     shape = list(data.shape)
-    if opts.get("rgb"):
+    if src.rgb:
         shape.pop(-1)
-    elif opts.get("channel_axis") is not None:
-        shape.pop(opts["channel_axis"])
+    elif src.channel_axis is not None:
+        shape.pop(src.channel_axis)
     n_px = int(np.prod(shape))
-    if n_px < opts["n_clusters"]:
+    if n_px < opts.n_clusters:
         raise ValueError(
-            f"The image has {n_px} pixel(s), fewer than K = {opts['n_clusters']}; "
+            f"The image has {n_px} pixel(s), fewer than K = {opts.n_clusters}; "
             "choose a smaller K or a larger image."
         )

@@ -18,6 +18,7 @@ from napari.utils.notifications import show_info
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -33,6 +34,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._colors import label_colors
+from .._core.foreground import FOREGROUNDS
 from .._measure_session import UNCERTAINTY_KINDS
 from .jobs import Jobs
 from .table import FEW_ROWS, compact_rows, rows_height
@@ -51,6 +53,8 @@ _TIPS = [
     "column_tissue_share",
 ]
 TITLE = "measure: background, areas, objects, uncertainty"
+#: Where the objects come from: the clusters selected in the table, or a named choice.
+SOURCES = [("selected clusters", None)] + [(name, name) for name in FOREGROUNDS]
 MARK_COLUMN = COLUMNS.index("background")  # the name, with the background tick box
 MAX_ROWS = 6  # the table asks for room for this many rows at most (more scroll), as the
 # clusters table does, so that the two share the dock's height
@@ -134,6 +138,21 @@ class MeasurePanel(QWidget):
         for kind, (text, _) in UNCERTAINTY_KINDS.items():
             self.uncertainty_kind.addItem(text, kind)
         self.uncertainty_kind.setToolTip(tooltip("uncertainty_kind"))
+        # objects: their source, touching ones apart, and the count in sight
+        self.source = QComboBox()
+        for text, value in SOURCES:
+            self.source.addItem(text, value)
+        self.source.setCurrentIndex(1)  # fluorescence: everything brighter than the background
+        self.source.setToolTip(tooltip("objects_source"))
+        self.split = QCheckBox("split touching")
+        self.split.setChecked(True)
+        self.split.setToolTip(tooltip("split"))
+        self.count_btn = QPushButton("count objects")
+        self.count_btn.setToolTip(tooltip("count_objects"))
+        self.counts = QLabel("")
+        self.counts.setWordWrap(True)
+        self.counts.setObjectName("object_counts")
+        self.counts.setToolTip(tooltip("object_counts"))
         self.export_objects_btn = QPushButton("objects CSV…")
         self.export_objects_btn.setToolTip(tooltip("export_objects"))
         self.export_objects_btn.clicked.connect(lambda *_: _guarded(self._export_objects)())
@@ -142,6 +161,13 @@ class MeasurePanel(QWidget):
         body = QVBoxLayout(self.body)
         body.setContentsMargins(12, 0, 0, 0)
         body.addWidget(self.table, 1)
+        objects = QHBoxLayout()
+        # the source's words are the longest ("all but brightest"): it gets the most room
+        for w, stretch in ((self.source, 9), (self.split, 8), (self.count_btn, 6)):
+            w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            w.setMinimumWidth(40)
+            objects.addWidget(w, stretch)
+        body.addLayout(objects)
         buttons = QHBoxLayout()  # one row: the section must fit beside the clusters table
         for w in (self.uncertainty_btn, self.uncertainty_kind, self.export_objects_btn):
             w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
@@ -152,6 +178,7 @@ class MeasurePanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.toggle)
         lay.addWidget(self.summary)
+        lay.addWidget(self.counts)  # in sight while the section is folded, as the summary
         lay.addWidget(self.body, 1)
         self.set_expanded(False)
 
@@ -176,6 +203,8 @@ class MeasurePanel(QWidget):
     def _on_jobs(self, lane: str, busy: bool) -> None:
         if lane == "uncertainty":
             self.uncertainty_btn.setText("cancel uncertainty map" if busy else "uncertainty map")
+        elif lane == "objects":
+            self.count_btn.setText("cancel counting" if busy else "count objects")
 
     # -- reading the layer ------------------------------------------------------------------------
     def refresh(self, _: Any = None) -> None:
@@ -184,12 +213,15 @@ class MeasurePanel(QWidget):
         f = None if layer is None else layer.features
         self._updating = True
         try:
+            self.counts.setText("" if s is None or s.seg is None else s.measure.objects_summary())
+            self.counts.setVisible(bool(self.counts.text()))
             if f is None or "area_px" not in f.columns:
                 self.table.setRowCount(0)
                 self.summary.setText("")
                 return
             unit = str(f["area_unit"].iloc[0])
-            self.table.setHorizontalHeaderLabels(COLUMNS[:3] + [f"area ({unit})"] + COLUMNS[4:])
+            word = self._word()
+            self.table.setHorizontalHeaderLabels(COLUMNS[:3] + [f"area ({unit})", COLUMNS[4], f"% {word}"])
             self.table.setColumnHidden(3, unit == "px")  # the same numbers as 'pixels'
             self.table.setRowCount(len(f))
             colors = label_colors(layer, [int(v) for v in f["index"]])
@@ -197,9 +229,16 @@ class MeasurePanel(QWidget):
                 for c, item in enumerate(self._row_items(row, rgba)):
                     self.table.setItem(r, c, item)
             self._fit_height()
-            self.summary.setText(self._summary(f, unit))
+            self.summary.setText(self._summary(f, unit, word))
         finally:
             self._updating = False
+
+    def _word(self) -> str:
+        """ "tissue" for slides (a stain run, color space "hed"), "foreground" elsewhere: a
+        fluorescence image has no tissue, and a photo none either."""
+        s = self.session
+        seg = None if s is None else s.seg
+        return "tissue" if seg is not None and seg.params.get("color_space") == "hed" else "foreground"
 
     @staticmethod
     def _row_items(row: Any, rgba: Any) -> list[QTableWidgetItem]:
@@ -236,17 +275,20 @@ class MeasurePanel(QWidget):
         self.table.setMaximumHeight(rows_height(self.table, min(max(self.table.rowCount(), 1), MAX_ROWS)))
 
     @staticmethod
-    def _summary(f: Any, unit: str) -> str:
+    def _summary(f: Any, unit: str, word: str = "tissue") -> str:
         bg = f["background"].to_numpy(bool)
         if not bg.any():
             return (
-                "No cluster is marked as background, so the tissue is the whole image; "
+                f"No cluster is marked as background, so the {word} is the whole image; "
                 "open 'measure' and tick background."
             )
         share = float(f.loc[~bg, "share"].sum())
         area = float(f.loc[~bg, "area"].sum())
         names = ", ".join(f"'{n}'" for n in f.loc[bg, "name"])
-        return f"Tissue: {100 * share:.1f}% of the image ({_number(area)} {unit}); background: {names}."
+        return (
+            f"{word.capitalize()}: {100 * share:.1f}% of the image ({_number(area)} {unit}); "
+            f"background: {names}."
+        )
 
     def rows(self) -> list[dict]:
         """What the table shows (for tests and scripts): label, name, background, pixels,
@@ -301,12 +343,19 @@ class MeasurePanel(QWidget):
         compute, done = s.measure.uncertainty_job(kind)
         return self.jobs.start("uncertainty", f"Uncertainty map of {s.source.name}", compute, done)
 
-    def start_objects(self, labels: list[int], min_size: int = 0) -> Any:
-        """Extract and measure the objects of ``labels`` in the background (the worker; None
-        if objects are already being measured). The progress bar's Cancel drops the result."""
+    def start_objects(self, labels: Any, min_size: int = 0, split: bool | None = None) -> Any:
+        """Extract and measure the objects of ``labels`` (cluster labels, or "all but
+        darkest" / "all but brightest") in the background (the worker; None if objects are
+        already being measured); ``split`` (default: the "split touching" box) cuts touching
+        ones apart. The progress bar's Cancel, or the button again, stops it."""
+        if self.jobs.busy("objects"):
+            self.jobs.cancel("objects")
+            return None
         s = self._require()
-        compute, done = s.measure.objects_job(labels, min_size)
-        return self.jobs.start("objects", f"Objects of cluster(s) {labels} in {s.source.name}", compute, done)
+        split = self.split.isChecked() if split is None else bool(split)
+        compute, done = s.measure.objects_job(labels, min_size, split)
+        what = labels if isinstance(labels, str) else f"cluster(s) {labels}"
+        return self.jobs.start("objects", f"Objects of {what} in {s.source.name}", compute, done)
 
     def _export_objects(self) -> None:
         s = self._require()

@@ -170,7 +170,8 @@ TOOLTIPS: dict[str, str] = {
     "undo": "Take back the last merge.",
     "background": (
         "Mark the selected cluster(s) as background, for example the bright glass of a "
-        "slide. Background is left out when the table reports the share of tissue."
+        "slide. Background is left out of the foreground (a slide's tissue) whose shares the "
+        "table reports."
     ),
     "extract": (
         "Copy the selected cluster into a new layer: a mask of it, or with 'as objects' one "
@@ -209,20 +210,22 @@ TOOLTIPS: dict[str, str] = {
     ),
     "measure": (
         "The numbers: each cluster's area in pixels and in the image's units, its share of "
-        "the image and of the tissue once background is marked; export of measured objects; "
+        "the image and of the foreground (a slide's tissue) once background is marked; "
+        "objects counted and exported; "
         "a map of how sure each pixel's cluster is."
     ),
     "measure_table": (
         "One row per cluster: its area in pixels and in the layer's units (from its scale), "
-        "its share of the image, and its share of the tissue (the clusters not marked as "
-        "background). Tick 'background' for glass or empty areas."
+        "its share of the image, and its share of the foreground (the clusters not marked as "
+        "background; a slide's tissue). Tick 'background' for glass or empty areas."
     ),
     "tissue_summary": (
-        "How much of the image is tissue (the clusters not marked as background), and its area."
+        "How much of the image is foreground (the clusters not marked as background; called "
+        "tissue for a stained slide), and its area."
     ),
     "column_background": (
         "Tick to mark this cluster as background (glass, empty space): it is left out of the "
-        "share of tissue. Clusters named 'background' start ticked."
+        "foreground (a slide's tissue). Clusters named 'background' start ticked."
     ),
     "column_area_px": "The cluster's area in pixels.",
     "column_area": (
@@ -231,8 +234,8 @@ TOOLTIPS: dict[str, str] = {
     ),
     "column_image_share": "Share of the image's grouped pixels in this cluster, in percent.",
     "column_tissue_share": (
-        "Share of the tissue (every cluster not marked as background) in this cluster, in "
-        "percent; empty for background."
+        "Share of the foreground (every cluster not marked as background; a slide's tissue) "
+        "in this cluster, in percent; empty for background."
     ),
     "uncertainty": (
         "Add a map of how sure each pixel's cluster is, as the layer '<image> uncertainty' "
@@ -244,6 +247,29 @@ TOOLTIPS: dict[str, str] = {
         "cluster: how much nearer it is to its own cluster's average than to the next one "
         "(dark: nearly in another cluster)."
     ),
+    "smoothing": (
+        "Spatially coherent clusters: each pixel also listens to its neighbours within about "
+        "this distance (in the layer's scale units; pixels when it has none), so dim, noisy "
+        "objects come out whole instead of speckled. 0 clusters every pixel alone; 1-2 pixels "
+        "suit nuclei."
+    ),
+    "objects_source": (
+        "Where 'count objects' takes its objects from: every cluster but the darkest (the "
+        "background of a fluorescence image, so dim and bright nuclei count together), every "
+        "cluster but the brightest (a white slide or page), or the clusters selected in the "
+        "clusters table."
+    ),
+    "split": (
+        "Cut touching objects apart where they narrow (a watershed on the distance to the "
+        "background, flooded from each bulge), so two nuclei that touch count as two. Used by "
+        "'count objects' and by 'extract' as objects."
+    ),
+    "count_objects": (
+        "Find the objects (connected pieces, touching ones split if ticked, smaller than "
+        "'min size' dropped), add them as a labels layer whose hover shows each one's "
+        "measurements, and show how many there are. Press again to cancel."
+    ),
+    "object_counts": "How many objects the latest objects layer holds, and their median and mean area.",
     "export_objects": (
         "Save the measurements of the objects layer selected in the layer list (else the "
         "latest one) as a CSV file: one row per object with its area, position, bounding "
@@ -284,7 +310,7 @@ STATUS: dict[str, str] = {
     "nothing_to_undo": "Nothing to take back.",
     "extracted": "Cluster {label}: {n} piece(s) in '{layer}'.",
     "extracted_mask": "Cluster {label} copied to '{layer}'.",
-    "background_marked": "Cluster {label} marked as background; it is left out of the share of tissue.",
+    "background_marked": "Cluster {label} marked as background; it is left out of the foreground.",
     "exported": "Cluster table written to {path}.",
     "model_saved": "Model saved to {path}.",
     "model_loaded": "Model '{model}' loaded ({k} clusters); press 'apply model' to use it.",
