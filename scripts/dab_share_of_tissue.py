@@ -63,13 +63,19 @@ def measure_slide(model, image, *, scale=None, unit=None, min_size=20) -> dict:
         "tissue_area": float(table["area"][~table["background"]].sum()),
         "area_unit": str(table["area_unit"][0]),
     }
+    tissue = bool(table["area_px"][~table["background"]].sum())
     for stain in ("DAB", "haematoxylin"):
         mine = np.array([n.startswith(stain) for n in names])
-        row[f"{stain}_pct_of_tissue"] = 100 * float(np.nansum(table["tissue_share"][mine]))
+        # a share of no tissue is undefined (an empty cell, the reason beside it), not 0%
+        row[f"{stain}_pct_of_tissue"] = (
+            100 * float(np.nansum(table["tissue_share"][mine])) if tissue else None
+        )
+    dab = [d for d in dab if (seg.labels == d).any()]  # a slide without DAB has 0 objects
     row["DAB_objects"] = (
         int(nks.extract_objects(seg.labels, dab, min_size=min_size)[1]["label"].size) if dab else 0
     )
     row["outlier_fraction"] = nks.outlier_fraction(model, image)
+    row["reason"] = "" if tissue else "no tissue: every pixel is background, so no share of tissue is defined"
     return row
 
 

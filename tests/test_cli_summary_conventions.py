@@ -89,3 +89,36 @@ def test_a_cluster_without_pixels_reads_zero_in_every_row_and_undefined_ratios_a
     assert row["reason"].startswith("no tissue")
     row = rows[str(full)]
     assert [float(row[f"share_{lab}"]) for lab in (1, 2, 3)] == [1 / 3, 1 / 3, 1 / 3]
+
+
+def test_slide_script_leaves_shares_of_no_tissue_empty_with_the_reason(tmp_path):
+    """A slide of bare glass printed 0.0% DAB of tissue (0/0)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from skimage import data
+
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    png(slides / "tissue.png", data.immunohistochemistry()[:200, :200])
+    rng = np.random.default_rng(0)
+    glass = np.clip(rng.normal(242, 2, (120, 120, 3)), 0, 255).astype(np.uint8)
+    png(slides / "glass.png", glass)
+    out = tmp_path / "dab.csv"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "dab_share_of_tissue.py"
+    r = subprocess.run(
+        [sys.executable, str(script), str(slides), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    rows = {row["image"]: row for row in read(out)}
+    assert float(rows["glass.png"]["tissue_area"]) == 0
+    assert (
+        rows["glass.png"]["DAB_pct_of_tissue"] == "" and rows["glass.png"]["haematoxylin_pct_of_tissue"] == ""
+    )
+    assert rows["glass.png"]["reason"].startswith("no tissue")
+    assert float(rows["tissue.png"]["tissue_area"]) > 0 and rows["tissue.png"]["reason"] == ""
+    assert 0 < float(rows["tissue.png"]["haematoxylin_pct_of_tissue"]) < 100
