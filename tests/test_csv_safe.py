@@ -76,3 +76,19 @@ def test_rows_with_missing_keys_get_empty_cells_in_the_given_column_order(tmp_pa
 def test_columns_of_different_lengths_are_refused(tmp_path):
     with pytest.raises(ValueError, match="give one value per row"):
         write_csv(tmp_path / "t.csv", {"a": [1, 2], "b": [1]})
+
+
+def test_an_empty_cluster_has_share_zero_and_a_share_of_nothing_is_an_empty_cell(tmp_path):
+    """One convention in every table: 0 pixels of some pixels is 0.0; 0 of 0 is undefined."""
+    from napari_kmeans_segment import area_table
+    from napari_kmeans_segment._core import cluster_table
+
+    some = area_table([1, 2, 3], [0, 30, 10], background=[3])
+    assert some["share"].tolist() == [0.0, 0.75, 0.25] and some["tissue_share"][:2].tolist() == [0.0, 1.0]
+    nothing = area_table([1, 2], [0, 0])
+    assert np.isnan(nothing["share"]).all() and np.isnan(nothing["tissue_share"]).all()
+    table = cluster_table([1, 2], [0, 0], np.zeros((2, 3)))
+    assert np.isnan(table["fraction"]).all()
+    rows = read(write_csv(tmp_path / "t.csv", table))
+    assert [r[3] for r in rows[1:]] == ["", ""]  # the fraction column: empty, not 0.0
+    assert cluster_table([1, 2], [0, 4], np.zeros((2, 3)))["fraction"].tolist() == [0.0, 1.0]
