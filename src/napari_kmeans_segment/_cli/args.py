@@ -35,7 +35,11 @@ outputs (in OUTDIR, per image NAME):
   summary.csv            one row per image: pixels, share of each cluster, the tissue and each
                          cluster's share of it (background: --background, the model's, or
                          the cluster a hed fit names so), objects (--objects, --objects-of)
-                         with their median and mean area in pixels
+                         with their median and mean area in pixels. A cluster without pixels
+                         has share 0.0; a share of nothing (no tissue) is an empty cell and
+                         the column reason says why.
+  Every CSV is safe to open in a spreadsheet: text starting with = + - @ or a tab is written
+  with a leading ' (shown as text, never run as a formula).
   large inputs (zarr/OME-Zarr stores, pyramidal or > 1 GiB TIFF/SVS, or --lazy) are read
   block by block and written as NAME_labels.ome.zarr (and NAME_recolored.ome.zarr with
   --recolored), OME-NGFF 0.4 on zarr format 2.
@@ -44,8 +48,12 @@ safety:
   Every output path is planned before any work: the run is refused, with nothing written,
   if an output would replace an input (same path, symbolic or hard link) or an existing
   file without --overwrite, or if an input is missing or unreadable (all problems are
-  listed at once). Each image's outputs are written to temporary files and moved into
-  place together only when all of them succeeded.
+  listed at once: damaged files, FIFOs, devices, link loops, truncated PNG/JPEG, images
+  over --max-pixels), or if a folder to write into (outputs, --summary, --save-model) does
+  not take new files. --skip-unreadable leaves unreadable inputs out instead. Each image's
+  outputs are written to temporary files and moved into place together only when all of
+  them succeeded. One run at a time writes into an output folder (a second one is refused,
+  naming the first).
 
 exit status:
   0  every image was segmented and written
