@@ -39,7 +39,11 @@ class FolderLock:
 
     def _acquire(self) -> None:
         for _ in range(10):  # another run may remove the file between our open and our lock
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:  # the plan checked the folder; it changed since
+                where = f"-o {self.path.parent}"
+                raise CliError(f"{where}: cannot create {self.path.name} ({e.strerror}).") from None
             try:
                 if not _try_lock(fd):
                     raise CliError(_held_message(self.path, _read(fd)))
