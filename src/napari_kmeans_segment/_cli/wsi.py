@@ -4,6 +4,7 @@ block as OME-Zarr, never holding the image in memory."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from contextlib import contextmanager
@@ -318,10 +319,14 @@ def block_writes(arr, path: str, nbins: int):
     """
     width = max(nbins, 1)
     chunks = tuple((1,) * n for n in arr.numblocks) + ((width,),)
+    # where each block starts, per axis: block_id indexes it (dask's block_info builds a
+    # dictionary per block, a graph layer of its own)
+    starts = tuple(tuple(int(v) for v in np.cumsum((0, *c))) for c in arr.chunks)
     return arr.map_blocks(
         _write_block,
         path,
         nbins,
+        starts,
         chunks=chunks,
         new_axis=arr.ndim,
         dtype=np.int64,
@@ -330,16 +335,23 @@ def block_writes(arr, path: str, nbins: int):
     )
 
 
-def _write_block(block, path: str, nbins: int, block_info=None):
-    import zarr
-
-    loc = tuple(slice(start, stop) for start, stop in block_info[0]["array-location"])
+def _write_block(block, path: str, nbins: int, starts, block_id=None):
+    loc = tuple(slice(starts[d][i], starts[d][i + 1]) for d, i in enumerate(block_id[: len(starts)]))
     block = np.asarray(block)
-    zarr.open_array(path, mode="r+")[loc] = block
+    _open_for_writing(path)[loc] = block
     shape = (1,) * block.ndim + (max(nbins, 1),)
     if nbins:
         return np.bincount(block.ravel(), minlength=nbins).reshape(shape)
     return np.zeros(shape, np.int64)
+
+
+@functools.lru_cache(maxsize=8)
+def _open_for_writing(path: str):
+    """The zarr array at ``path``, opened once per process (opening reads its metadata: as
+    long as writing a small block)."""
+    import zarr
+
+    return zarr.open_array(path, mode="r+")
 
 
 def _centers(model, index) -> np.ndarray:
