@@ -317,8 +317,8 @@ def test_new_layers_are_stacked_above_their_source():
 def test_plugins_menu_names_the_widget_once():
     """Regression: the Plugins menu read 'K-means segmentation (K-means segmentation)'
     (napari shows 'widget (plugin display name)')."""
-    from npe2 import PluginManager
+    from npe2 import PluginManifest
 
-    mf = PluginManager.instance().get_manifest(PLUGIN)
+    mf = PluginManifest.from_distribution(PLUGIN)
     (widget,) = mf.contributions.widgets
     assert widget.display_name == WIDGET and mf.display_name != widget.display_name

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from napari_kmeans_segment._cli.args import OTHER_DEST, build_parser, fit_options
 from napari_kmeans_segment._core.options import DEFAULTS, Options, names
+from napari_kmeans_segment._qt.stain_controls import SLIDE_FIELDS
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -53,7 +54,8 @@ def test_command_line_flags_set_every_option():
         "in.png", "-o", "out", "-k", "5", "--seed", "7", "--attempts", "3", "--max-iter", "40",
         "--epsilon", "0.5", "--init", "kmeans++", "--exact", "--color-space", "hed",
         "--stain-vectors", "macenko", "--normalize", "--spatial-weight", "0.5",
-        "--texture-sigma", "2", "--per-plane", "--smoothing", "1.5",
+        "--texture-sigma", "2", "--per-plane", "--smoothing", "1.5", "--white-level", "236,238,240",
+        "--tissue-od", "0.02", "--dab-thresholds", "0.1,0.3,0.6",
     ]  # fmt: skip
     opts = fit_options(build_parser().parse_args(argv))
     want = Options(
@@ -71,20 +73,28 @@ def test_command_line_flags_set_every_option():
         texture_sigma=2.0,
         per_plane=True,
         smoothing=1.5,
+        white_level=(236.0, 238.0, 240.0),
+        tissue_od=0.02,
+        dab_thresholds=(0.1, 0.3, 0.6),
     )
     assert opts.check() == want
+    # tissue detection is on by default; --no-tissue turns it off (and refuses its settings)
+    no_tissue = fit_options(build_parser().parse_args(["in.png", "-o", "out", "--no-tissue"]))
+    assert no_tissue.tissue is False and DEFAULTS.tissue is True
     # every field was given a value other than its default: none is left unread
-    assert set(want.changed()) == set(names()) - set(NO_CLI_FLAG)
+    assert set(want.changed()) == set(names()) - set(NO_CLI_FLAG) - {"tissue"}
 
 
 def _other_value(widget):
     """A value of ``widget`` other than the one it shows."""
-    from magicgui.widgets import CheckBox, ComboBox
+    from magicgui.widgets import CheckBox, ComboBox, TupleEdit
 
     if isinstance(widget, CheckBox):
         return not widget.value
     if isinstance(widget, ComboBox):
         return next(v for v in widget.choices if v != widget.value)
+    if isinstance(widget, TupleEdit):
+        return tuple(v + 0.1 for v in widget.value)
     return widget.value + 1 if widget.value + 1 <= widget.max else widget.value - 1
 
 
@@ -97,15 +107,19 @@ def test_every_option_has_a_dock_control_that_run_reads(make_napari_viewer, qtbo
     for f in fields(Options):
         if f.name in NO_DOCK_CONTROL:
             continue
-        if f.name == "stain_vectors":
-            widget["color_space"].value = "hed"  # stain vectors are read with hed only
+        if f.name in ("stain_vectors", *SLIDE_FIELDS):
+            widget["color_space"].value = "hed"  # stain settings are read with hed only
         control = widget.option_control(f.name)
         assert widget[control.name] is control, f"{f.name}: its control is not in the dock"
         before = getattr(widget.run_options(), f.name)
         control.value = _other_value(control)
         assert getattr(widget.run_options(), f.name) != before, f"{f.name}: its control is not read"
+        if f.name == "tissue":  # read; on again, as the settings below belong to it
+            control.value = True
     changed = widget.run_options().changed()
-    assert set(changed) == set(names()) - set(NO_DOCK_CONTROL)
+    assert set(changed) == set(names()) - set(NO_DOCK_CONTROL) - {"tissue"}
+    widget["tissue"].value = False  # without tissue detection its settings are not sent
+    assert widget.run_options().changed().keys() & set(SLIDE_FIELDS) == {"tissue"}
 
 
 def test_copied_python_names_only_the_options_that_differ(make_napari_viewer, qtbot):

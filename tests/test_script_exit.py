@@ -8,6 +8,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.gui  # the script opens a napari window in a subprocess
+
 SCRIPT = textwrap.dedent("""
     import napari
     from qtpy.QtWidgets import QApplication

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from napari.layers import Labels, Layer
 
     from ._core import KMeansModel, Segmentation
+    from ._core.positivity import StainReport
     from ._layers import Source
     from ._session import ClusterSession
 
@@ -183,15 +184,52 @@ class SessionMeasure:
         return marked(self._state()[0].features)
 
     def set_background(self, labels: Iterable[int]) -> None:
-        """Mark exactly ``labels`` as background (``[]`` clears every mark)."""
+        """Mark exactly ``labels`` as background (``[]`` clears every mark); a napari warning
+        when a marked cluster holds stained tissue."""
         layer, _, _ = self._state()
         labels = self.session._check(labels)
+        added = set(labels) - set(self.background())
         self.session._writing = True
         try:
             layer.features = with_background(layer.features, labels)
         finally:
             self.session._writing = False
         self.session.changed.emit("background")
+        if added:
+            note = self.stained_background(sorted(added))
+            if note:
+                show_warning(note)
+
+    # -- stains ---------------------------------------------------------------------------------
+    def stains(self) -> StainReport | None:
+        """The slide's report of the current result (``color_space="hed"`` with tissue
+        detection): tissue and glass, DAB bins, H-score, saturated pixels, warnings."""
+        seg = self.session.seg
+        return None if seg is None else seg.stains
+
+    def stained_background(self, labels: Iterable[int] | None = None) -> str:
+        """A sentence when clusters marked background (or ``labels``) hold stained tissue:
+        their pixels absorb more light than the glass. Empty when they do not, or when it
+        cannot be told (not an RGB image held in memory)."""
+        from ._core.slide_stains import stained_background
+
+        layer, seg, src = self._state()
+        labels = self.background() if labels is None else list(labels)
+        if not labels or not src.rgb or src.multiscale or not isinstance(seg.labels, np.ndarray):
+            return ""
+        white = None if seg.stains is None else seg.stains.white
+        return stained_background(src.data, seg.labels, labels, self.session.names(), white_level=white)
+
+    def announce(self) -> None:
+        """Show the current result's warnings as napari warnings: the slide's (no glass,
+        clipped glass, saturation, another stain pair) and background marks on tissue."""
+        _, _, src = self._state()
+        report = self.stains()
+        for note in () if report is None else report.warnings:
+            show_warning(f"'{src.name}': {note}")
+        note = self.stained_background()
+        if note:
+            show_warning(f"'{src.name}': {note}")
 
     def follow_features(self) -> bool:
         """The features were replaced from outside (the console): recompute the shares of

@@ -183,6 +183,7 @@ class ClusterSession:
         written = self._write(seg, src, outputs, "result")
         self._undo.clear()
         self.changed.emit("result")
+        self.measure.announce()  # the slide's warnings, as napari warnings
         return written
 
     def _result_outputs(
@@ -195,6 +196,8 @@ class ClusterSession:
     ) -> list[Output]:
         params = {k: v for k, v in seg.params.items() if k != "spatial_shape"}
         meta = dict(self._extra, source=src.name, params=dict(params, source=src.name), code=self.code)
+        if seg.stains is not None:  # the slide's numbers, for the console
+            meta["stains"] = dict(seg.stains.row(), warnings=list(seg.stains.warnings))
         labels = Output(
             "clusters",
             paintable_copy(seg.labels),

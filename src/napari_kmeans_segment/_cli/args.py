@@ -18,6 +18,7 @@ from .._core.options import (
     sample_size_for_mode,
 )
 from .._core.options import names as option_names
+from .._core.slide_stains import check_slide_option
 from .._core.stains import STAIN_VECTORS
 from .console import PROG, CliError, cli_words
 from .inputs import MAX_PIXELS, MAX_PIXELS_ENV
@@ -26,7 +27,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 EPILOG = f"""\
 outputs (in OUTDIR, per image NAME):
-  NAME_labels.tif        cluster number of every pixel (1..K; 0 = left out)
+  NAME_labels.tif        cluster number of every pixel (1..K; 0 = left out: the glass of
+                         a --color-space hed slide)
   NAME_recolored.png     every pixel in its cluster's centre colour; 8/16-bit 2D images as
                          they are, other types scaled from the image's min..max to 16 bits.
                          Stacks and images whose channels are not gray/RGB(A) get
@@ -34,10 +36,14 @@ outputs (in OUTDIR, per image NAME):
   NAME_clusters.csv      one row per cluster: index (label), name, count, fraction, centre per channel
   summary.csv            one row per image: pixels, share of each cluster, the tissue and each
                          cluster's share of it (background: --background, the model's, or
-                         the cluster a hed fit names so), objects (--objects, --objects-of)
-                         with their median and mean area in pixels. A cluster without pixels
-                         has share 0.0; a share of nothing (no tissue) is an empty cell and
-                         the column reason says why.
+                         the cluster a hed fit without tissue detection names so), objects
+                         (--objects, --objects-of) with their median and mean area in
+                         pixels; columns named by the clusters' names (tissue_share_DAB)
+                         with a legend; for hed: glass, tissue %, DAB-positive % and
+                         weak/moderate/strong % of the tissue, H-score, saturated pixels,
+                         and a warning column. A cluster without pixels has share 0.0; a
+                         share of nothing (no tissue) is an empty cell and the column
+                         reason says why.
   Every CSV is safe to open in a spreadsheet: text starting with = + - @ or a tab is written
   with a leading ' (shown as text, never run as a formula).
   large inputs (zarr/OME-Zarr stores, pyramidal or > 1 GiB TIFF/SVS, or --lazy) are read
@@ -140,6 +146,38 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULTS.per_plane,
         help="cluster each plane of a stack on its own, numbering matched by centre "
         "(images read into memory only)",
+    )
+    stains = p.add_argument_group("stain measurements (--color-space hed)")
+    stains.add_argument(
+        "--no-tissue",
+        dest="tissue",
+        action="store_false",
+        default=DEFAULTS.tissue,
+        help="cluster every pixel (the glass becomes a cluster) instead of telling tissue from "
+        "glass by optical density and clustering the stains within the tissue",
+    )
+    stains.add_argument(
+        "--white-level",
+        type=_numbers(1, 3),
+        default=DEFAULTS.white_level,
+        metavar="W|R,G,B",
+        help="the glass's brightness, e.g. 240 or 236,238,240 (default: from each slide's glass; "
+        "needed for a slide without glass)",
+    )
+    stains.add_argument(
+        "--tissue-od",
+        type=float,
+        default=DEFAULTS.tissue_od,
+        metavar="OD",
+        help="mean optical density above which a pixel is tissue (default: 0.012, or more on noisy glass)",
+    )
+    stains.add_argument(
+        "--dab-thresholds",
+        type=_numbers(3, 3),
+        default=DEFAULTS.dab_thresholds,
+        metavar="WEAK,MODERATE,STRONG",
+        help="DAB optical densities of the weak, moderate and strong bins, e.g. 0.15,0.4,0.7 "
+        "(default: derived from the clusters and kept in the model)",
     )
     p.add_argument(
         "--channel-axis",
@@ -246,6 +284,22 @@ def _axis(text: str) -> int | None | str:
         raise argparse.ArgumentTypeError(f"{text!r} is not an axis number or 'none'") from None
 
 
+def _numbers(low: int, high: int):
+    """An argparse type: one number (``low`` = 1) or ``high`` numbers separated by commas."""
+
+    def parse(text: str):
+        try:
+            values = tuple(float(t) for t in text.split(",") if t.strip())
+        except ValueError:
+            values = ()
+        if len(values) not in (low, high):
+            what = "one number or three (R,G,B)" if low != high else f"{high} numbers"
+            raise argparse.ArgumentTypeError(f"{text!r}: give {what} separated by commas")
+        return values[0] if len(values) == 1 else values
+
+    return parse
+
+
 def _labels(text: str) -> tuple[int, ...]:
     try:
         out = tuple(int(t) for t in text.split(",") if t.strip())
@@ -274,6 +328,11 @@ def check_options(args) -> list[str]:
             check_stain_vectors(args.stain_vectors, args.color_space)
         except ValueError as e:
             problems.append(cli_words(str(e)))
+        for name in ("white_level", "dab_thresholds"):  # a saved model's slides, measured with these
+            try:
+                check_slide_option(name, getattr(args, name))
+            except (TypeError, ValueError) as e:
+                problems.append(cli_words(str(e)))
     if args.min_size is not None and args.min_size < 0:
         problems.append(f"--min-size {args.min_size}: use a number of pixels >= 0.")
     if args.min_size is not None and not (args.objects or args.objects_of):

@@ -170,6 +170,7 @@ def _make_folder(outdir: Path) -> list[Path]:
 def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, prefix: str):
     """Read, segment and write one image held in memory. Returns (model, summary row)."""
     import napari_kmeans_segment as nks
+    from napari_kmeans_segment._core.slide_stains import stained_background
 
     def progress(fraction: float, message: str) -> None:
         console.progress(f"{prefix}: {int(100 * fraction)}% {message}")
@@ -177,7 +178,14 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
     src = item.source
     img = read_array(src)
     if model is not None:
-        seg = model.apply(img, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress)
+        slide = dict(white_level=args.white_level, dab_thresholds=args.dab_thresholds)
+        seg = model.apply(
+            img,
+            rgb=src.rgb,
+            channel_axis=src.channel_axis,
+            progress=progress,
+            **slide if model.measures_stains else {},
+        )
     else:
         seg = nks.segment(
             img, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, **fit_options(args).to_dict()
@@ -188,12 +196,23 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
         _write_recolored(item.outputs["recolored"], np.asarray(seg.recolored), img, src, tx)
     write_table(tx.temp(item.outputs["clusters"]), seg.table())
     counts = np.bincount(labels.ravel(), minlength=int(labels.max(initial=0)) + 1)
+    names = dict(zip((int(i) for i in seg.index), seg.default_names()))
+    background = tuple(args.background) or tuple(seg.default_background())
+    notes = [stained_background(img, labels, background, names)] if background and src.rgb else []
     foreground = nks.foreground_labels(seg, args.objects_of.replace("-", " ")) if args.objects_of else ()
-    model = seg.model
     row = image_row(
-        str(src.path), counts, labels, args, seg.default_background(), foreground, index=model.labels
+        str(src.path),
+        counts,
+        labels,
+        args,
+        background,
+        foreground,
+        names=names,
+        stains=seg.stains,
+        notes=notes,
+        index=seg.model.labels,
     )
-    return model, row
+    return seg.model, row
 
 
 def _write_recolored(path: Path, rec: np.ndarray, img: np.ndarray, src: Source, tx) -> None:

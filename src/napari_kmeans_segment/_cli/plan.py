@@ -53,6 +53,14 @@ def make_plan(args) -> Plan:
             model = nks.load_model(args.model)
         except (ValueError, TypeError) as e:
             problems.append(f"--model: {e}")
+    given = [
+        f for f, v in (("--white-level", args.white_level), ("--dab-thresholds", args.dab_thresholds)) if v
+    ]
+    if model is not None and given and not model.measures_stains:
+        problems.append(
+            f"{' and '.join(given)}: the model does not measure stains (it was not fitted with "
+            "--color-space hed and tissue detection)."
+        )
     if model is not None and model.background and not args.background:
         args.background = tuple(model.background)  # the model's marks, unless --background says
     if model is not None:

@@ -95,15 +95,16 @@ class LazyEnv:
         with dask.config.set(scheduler=self.client if self.client is not None else self.scheduler):
             yield
 
-    def compute(self, arrays: list, tick) -> list[np.ndarray]:
-        """Compute the dask ``arrays``, calling ``tick()`` as each of their blocks finishes."""
+    def compute(self, arrays: list, tick) -> list:
+        """Compute the dask ``arrays`` (or delayed values), calling ``tick()`` as each of their
+        blocks finishes."""
         if self.client is not None:
             from distributed import as_completed, futures_of
 
             persisted = self.client.persist(arrays)
             for _ in as_completed(futures_of(persisted), loop=self.client.loop):
                 tick()
-            return [np.asarray(a) for a in self.client.compute(persisted, sync=True)]
+            return list(self.client.compute(persisted, sync=True))
         import dask
         from dask.callbacks import Callback
         from dask.core import flatten
@@ -259,7 +260,19 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
                 **fit_options(args).to_dict(),
             )
             model, labels, recolored = seg.model, seg.labels, seg.recolored
+            white = None
+            if model.measures_stains:
+                from .._core.tissue import WhiteLevel
+
+                w = seg.params["white"]
+                white = WhiteLevel(np.asarray(w["white"], np.float64), w["source"], clipped=w["clipped"])
         else:
+            white = None
+            if model.measures_stains:  # every block against this slide's own white level
+                from .._core.lazy import slide_white
+
+                white = slide_white(_rgb_last(arr, src), fallback=model.feature_space.white)
+                model = model.on_white(white.white)
             # the core's lazy apply (the label table of every colour), without its estimated
             # counts: the blocks are counted exactly as they are written
             labels, recolored = lazy_labels(model, arr, bool(src.rgb), src.channel_axis)
@@ -284,7 +297,25 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
             tx.temp(item.outputs["recolored"]), src.stem + " recolored", rec, axes, rscale
         )
         writes.append(block_writes(rec, rec_path, 0))
-    total = sum(math.prod(w.numblocks) for w in writes)
+    n_writes = len(writes)
+    finish = None
+    work: list = list(writes)  # dask arrays of block writes, then the stain report's tasks
+    if white is not None:  # the slide's report, block by block with the writes (shared reads)
+        from .._core.slide_stains import lazy_report
+
+        fs = model.feature_space
+        stain_tasks, finish = lazy_report(
+            _rgb_last(arr, src),
+            labels > 0,  # the tissue: a stain model's glass is label 0
+            white,
+            fs.tissue_od,
+            model.params["positivity_thresholds"],
+            fs.stain_matrix,
+            fs.value_range,
+        )
+        work += stain_tasks
+    # a block of each write, and one delayed stain count per block
+    total = sum(math.prod(w.numblocks) for w in writes) + len(work) - n_writes
     done = [0]
 
     def tick():
@@ -292,7 +323,12 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
         console.progress(f"{prefix}: writing {bar(done[0], total)} {done[0]}/{total} blocks")
 
     console.progress(f"{prefix}: writing {bar(0, total)} 0/{total} blocks")
-    results = env.compute(writes, tick)
+    results = env.compute(work, tick)
+    stains = None
+    if finish is not None and white is not None:
+        from .._core.slide_stains import white_notes
+
+        stains = finish(results[n_writes:], white_notes(white, model.feature_space.value_range))
     counts = results[0].reshape(-1, nbins).sum(axis=0)
     centers = _centers(model, index)
     from .._core import cluster_table
@@ -300,7 +336,28 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     names = model.label_names()  # the model's names (as in memory), else stain names for "hed"
     table = cluster_table(np.asarray(index), counts[index], centers, names)
     write_table(tx.temp(item.outputs["clusters"]), table)
-    return model, image_row(str(src.path), counts, None, args, model.default_background(), index=model.labels)
+    label_names = dict(zip(index, names))
+    row = image_row(
+        str(src.path),
+        counts,
+        None,
+        args,
+        model.default_background(),
+        names=label_names,
+        stains=stains,
+        index=model.labels,
+    )
+    return model, row
+
+
+def _rgb_last(arr, src: Source):
+    """The image with its channels last and whole (as the tissue is decided on)."""
+    import dask.array as da
+
+    channel_dim = channel_dim_of(src)
+    if channel_dim is not None and channel_dim != arr.ndim - 1:
+        arr = da.moveaxis(arr, channel_dim, -1)
+    return arr.rechunk({arr.ndim - 1: -1})
 
 
 def _channels_first(arr, channel_dim: int):

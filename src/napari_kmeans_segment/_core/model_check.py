@@ -102,6 +102,14 @@ def check_feature_space(d, n_channels: int, width: int, where: str = "feature_sp
             _vector(d, name, n_colour, positive=name == "std", limit=WORK_LIMIT)
     _number(d, "texture_mean", -np.inf, default=0.0)
     _number(d, "texture_std", 0.0, low_open=True, default=1.0)
+    if d.get("white") is not None:
+        if cs != "hed":
+            raise Damaged(f"{where}.white is set for color_space {cs!r} (only 'hed' measures stains)")
+        _vector(d, "white", 3, positive=True, limit=WORK_LIMIT)
+    if d.get("tissue_od") is not None:
+        if d.get("white") is None:
+            raise Damaged(f"{where}.tissue_od needs the white level it is relative to")
+        _number(d, "tissue_od", 0.0, 5.0, low_open=True)
     if (d.get("offset") is None) != (d.get("scale_exp") is None):
         raise Damaged(f"{where}.offset and scale_exp come together")
     if d.get("offset") is not None:

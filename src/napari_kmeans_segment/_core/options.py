@@ -75,6 +75,13 @@ class Options:
     texture_sigma: float = 0.0
     per_plane: bool = False
     smoothing: float = 0.0  # pixels (or the layer's units): 0 is pixel-wise clustering
+    # color_space="hed" only: tissue and glass from optical density (glass = label 0), the
+    # white level (None: estimated from the glass), the tissue threshold (mean OD; None: from
+    # the glass's noise) and the DAB weak/moderate/strong thresholds (None: from the clusters)
+    tissue: bool = True
+    white_level: float | tuple[float, float, float] | None = None
+    tissue_od: float | None = None
+    dab_thresholds: tuple[float, float, float] | None = None
 
     # -- validation --------------------------------------------------------------------------
     def check(self) -> Options:
@@ -317,6 +324,18 @@ def _flag(v, _: dict) -> bool:
     return bool(v)
 
 
+def _slide(name: str) -> Callable[[Any, dict], Any]:
+    """The check of a stain-measurement option (:mod:`.slide_stains`): its value, and that
+    it is only set with color_space="hed" and tissue detection on."""
+
+    def check(v, valid: dict):
+        from .slide_stains import check_slide_option
+
+        return check_slide_option(name, v, valid.get("color_space", "hed"), valid.get("tissue", True))
+
+    return check
+
+
 CHECKS: dict[str, Callable[[Any, dict], Any]] = {
     "n_clusters": _n_clusters,
     "attempts": _attempts,
@@ -332,6 +351,10 @@ CHECKS: dict[str, Callable[[Any, dict], Any]] = {
     "texture_sigma": _weight("texture_sigma"),
     "per_plane": _flag,
     "smoothing": _smoothing,
+    "tissue": _flag,
+    "white_level": _slide("white_level"),
+    "tissue_od": _slide("tissue_od"),
+    "dab_thresholds": _slide("dab_thresholds"),
 }
 
 

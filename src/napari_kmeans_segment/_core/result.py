@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from .features import FeatureSpace
 from .image import PixelImage
 from .model import KMeansModel
 from .numerics import parallel, pieces
+
+if TYPE_CHECKING:
+    from .positivity import StainReport
 
 
 def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -108,6 +111,10 @@ class Segmentation:
         :meth:`KMeansModel.named`); None for a fit.
     background : tuple of int or None
         The labels that model marks as background; None: decided by the names.
+    stains : StainReport or None
+        For ``color_space="hed"`` with tissue detection: the slide's tissue and glass, DAB
+        positivity (weak, moderate, strong; H-score), saturated pixels and warnings
+        (:mod:`.positivity`). The glass is label 0.
     """
 
     labels: Any
@@ -121,6 +128,7 @@ class Segmentation:
     label_map: np.ndarray | None = None
     names: dict[int, str] | None = None
     background: tuple[int, ...] | None = None
+    stains: StainReport | None = None
 
     @property
     def n_clusters(self) -> int:

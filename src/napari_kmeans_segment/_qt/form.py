@@ -7,6 +7,7 @@ Layout, top to bottom (the dock adds the cluster panel below)::
     [scrolls when the screen is short]
       clusters (K)     [K]  [Suggest K]
       colour space
+      > stains: tissue, white level, DAB bins (folded; with hed)
       > channels, mask and more features     (folded)
       > k-means search: starts, steps, seed  (folded; OpenCV's criteria)
       Suggest K's plot, its verdict and [use K = n]   (after Suggest K)
@@ -42,6 +43,7 @@ from .._core.options import names as option_names
 from .._layers import MARK, Source, unwrap
 from .expander import Expander
 from .stain_choice import stain_vectors_widget
+from .stain_controls import SlideControls
 from .texts import tooltip
 
 if TYPE_CHECKING:
@@ -163,6 +165,9 @@ class KMeansForm(Container):
             )
         )
         self.stain_vectors = stain_vectors_widget(self.color_space)  # shown with "hed"
+        self.slide = SlideControls(self.color_space)  # tissue, white level, DAB bins: with "hed"
+        self.tissue, self.white_level = self.slide.tissue, self.slide.white_level
+        self.tissue_od, self.dab_thresholds = self.slide.tissue_od, self.slide.dab_thresholds
         # channels, mask and extra features
         self.channel_axis = t(
             ComboBox(name="channel_axis", label="channel axis", choices=self._axis_choices, value=None)
@@ -271,7 +276,7 @@ class KMeansForm(Container):
         self.settings = Container(
             name="settings",
             labels=False,
-            widgets=[basics, self.features_box, self.search_box, self.suggest_box],
+            widgets=[basics, self.slide.box, self.features_box, self.search_box, self.suggest_box],
         )
         self.settings.margins = (0, 0, 4, 0)
         run_row = Container(
@@ -313,6 +318,7 @@ class KMeansForm(Container):
             self.seed,
             self.color_space,
             self.stain_vectors,
+            *self.slide.widgets,
             self.normalize,
             self.spatial_weight,
             self.texture_sigma,
@@ -397,6 +403,7 @@ class KMeansForm(Container):
         values["sample_size"] = sample_size_for_mode(values["sample_size"])
         if values["color_space"] != "hed":  # the choice is hidden, and refused, without hed
             values["stain_vectors"] = DEFAULTS.stain_vectors
+        values.update(self.slide.values(values["color_space"]))  # 0 shows "automatic"
         return Options(**values)
 
     def capture(self) -> tuple[Image, Source, Options, np.ndarray | None]:

@@ -83,6 +83,35 @@ def percent(value: float) -> str:
     return f"{value:.2g}"
 
 
+def stain_summary(report: Any, f: Any, unit: str) -> tuple[str, str]:
+    """(short text, full text) of the slide's numbers: tissue (area) and glass, DAB
+    positivity with its bins and H-score, and the number of warnings; the full text (the
+    label's tooltip) adds the thresholds, saturated pixels, background marks and warnings."""
+    per_px = float(f["area"].iloc[0] / f["area_px"].iloc[0]) if len(f) and f["area_px"].iloc[0] else 1.0
+    b = 100 * report.bin_shares()
+    short = (
+        f"Tissue {percent(100 * report.tissue_share)}% ({_number(report.tissue_px * per_px)} {unit}), "
+        f"glass {percent(100 * report.glass_share)}% (label 0). DAB+ {percent(100 * report.positive_share)}% "
+        f"of tissue (weak {percent(b[1])}, moderate {percent(b[2])}, strong {percent(b[3])}); "
+        f"H-score {report.h_score:.0f}."
+    )
+    if report.warnings:
+        short += f" {len(report.warnings)} warning(s): hover here."
+    lines = [
+        short,
+        "The glass is told from the tissue by optical density and left out of the clusters (label 0). "
+        f"DAB optical density from {' / '.join(f'{t:.2g}' for t in report.thresholds)} is weak / "
+        "moderate / strong.",
+        f"Saturated: {_number(report.saturated_px)} px of the tissue.",
+    ]
+    bg = f["background"].to_numpy(bool)
+    if bg.any():
+        names = ", ".join(f"'{n}'" for n in f.loc[bg, "name"])
+        lines.append(f"Also left out of the % tissue column: {names}.")
+    lines += [f"Warning: {note}" for note in report.warnings]
+    return short, "\n".join(lines)
+
+
 def swatch(rgba: Any, size: int = 10) -> QIcon:
     """A small square of the cluster's colour, as the clusters table shows it."""
     pixmap = QPixmap(size, size)
@@ -229,7 +258,14 @@ class MeasurePanel(QWidget):
                 for c, item in enumerate(self._row_items(row, rgba)):
                     self.table.setItem(r, c, item)
             self._fit_height()
-            self.summary.setText(self._summary(f, unit, word))
+            report = s.measure.stains() if s is not None else None
+            if report is None:
+                self.summary.setText(self._summary(f, unit, word))
+                self.summary.setToolTip(tooltip("tissue_summary"))
+            else:
+                short, full = stain_summary(report, f, unit)
+                self.summary.setText(short)
+                self.summary.setToolTip(full)
         finally:
             self._updating = False
 
@@ -289,6 +325,26 @@ class MeasurePanel(QWidget):
             f"{word.capitalize()}: {100 * share:.1f}% of the image ({_number(area)} {unit}); "
             f"background: {names}."
         )
+
+    def stain_numbers(self) -> dict | None:
+        """The slide's numbers the section shows (for tests and scripts): tissue and glass
+        (% of the image), DAB-positive and weak/moderate/strong (% of the tissue), H-score,
+        saturated pixels, warnings; None without a stain measurement."""
+        report = None if self.session is None or self.session.seg is None else self.session.measure.stains()
+        if report is None:
+            return None
+        b = report.bin_shares()
+        return {
+            "tissue": 100 * report.tissue_share,
+            "glass": 100 * report.glass_share,
+            "positive": 100 * report.positive_share,
+            "weak": 100 * float(b[1]),
+            "moderate": 100 * float(b[2]),
+            "strong": 100 * float(b[3]),
+            "h_score": report.h_score,
+            "saturated": report.saturated_px,
+            "warnings": list(report.warnings),
+        }
 
     def rows(self) -> list[dict]:
         """What the table shows (for tests and scripts): label, name, background, pixels,

@@ -208,6 +208,27 @@ TOOLTIPS: dict[str, str] = {
         "estimated from the image (Macenko): worked out from this slide's own stained "
         "pixels, which helps when its stains look unusual."
     ),
+    "slide_box": (
+        "With hed: how tissue is told from glass and how the DAB stain is scored. Zero in a number means "
+        "automatic (from the slide's glass, or from the clusters)."
+    ),
+    "tissue": (
+        "With hed: tell tissue from bare glass by how much light it absorbs (optical density), "
+        "before clustering, so pale stroma counts as tissue; the glass is left out (label 0) and "
+        "the stains are clustered within the tissue. Untick to cluster every pixel."
+    ),
+    "white_level": (
+        "The brightness of bare glass on this scanner (8-bit: about 230-250). 'from the glass' "
+        "finds it on each slide; give it for a region without glass."
+    ),
+    "tissue_od": (
+        "How much light a pixel's neighbourhood must absorb to be tissue (mean optical "
+        "density). 'auto': 0.012 (about 3% of the light), more on noisy glass."
+    ),
+    "dab_thresholds": (
+        "DAB optical densities from which tissue is weak, moderate and strong (for the H-score "
+        "and % positive). 0, 0, 0: derived from the clusters, then kept in the model."
+    ),
     "measure": (
         "The numbers: each cluster's area in pixels and in the image's units, its share of "
         "the image and of the foreground (a slide's tissue) once background is marked; "
