@@ -85,7 +85,8 @@ def area_table(
     -------
     dict
         ``index``, ``background`` (bool), ``area_px``, ``area`` (physical), ``area_unit``,
-        ``share`` (of all labelled pixels; pixels left out, label 0, do not count) and
+        ``share`` (of all labelled pixels; pixels left out, label 0, do not count; NaN when
+        there is no labelled pixel) and
         ``tissue_share`` (of the non-background pixels; NaN on background rows).
     """
     index = np.asarray(index, np.int64)
@@ -103,7 +104,9 @@ def area_table(
     total = counts.sum()
     tissue = counts[~bg].sum()
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = counts / total if total else np.zeros(len(counts))
+        # a cluster without pixels has share 0.0; with no pixel at all a share is undefined (NaN,
+        # an empty cell in a CSV), as the tissue share of a table without tissue
+        share = counts / total if total else np.full(len(counts), np.nan)
         tissue_share = np.where(bg, np.nan, counts / tissue if tissue else np.nan)
     return {
         "index": index,
