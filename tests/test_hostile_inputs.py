@@ -1,4 +1,4 @@
-"""Hostile inputs to the core and the command line: each is refused in one clear sentence or handled correctly."""
+"""Hostile inputs to the core and the command line: each refused in one clear sentence, or handled."""
 
 from __future__ import annotations
 
