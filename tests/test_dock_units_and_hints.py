@@ -1,4 +1,4 @@
-"""The dock on a 1280x800 screen: physical units kept, the selected label drawn after a merge, channel-axis hints."""
+"""The dock at 1280x800: physical units kept, the selected label drawn after a merge, channel-axis hints."""
 
 import numpy as np
 import pytest
