@@ -173,6 +173,7 @@ class MeasurePanel(QWidget):
             self.source.addItem(text, value)
         self.source.setCurrentIndex(1)  # fluorescence: everything brighter than the background
         self.source.setToolTip(tooltip("objects_source"))
+        self.source.currentIndexChanged.connect(self.refresh)  # the summary names its clusters
         self.split = QCheckBox("split touching")
         self.split.setChecked(True)
         self.split.setToolTip(tooltip("split"))
@@ -220,6 +221,8 @@ class MeasurePanel(QWidget):
         self.toggle.setChecked(bool(on))
         self.toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
         self.body.setVisible(bool(on))
+        if self.session is not None:  # the summary's advice depends on the table being in sight
+            self.refresh()
 
     def set_session(self, session: ClusterSession | None) -> None:
         if self.session is not None:
@@ -310,14 +313,24 @@ class MeasurePanel(QWidget):
         From size hints, as it may not be shown yet."""
         self.table.setMaximumHeight(rows_height(self.table, min(max(self.table.rowCount(), 1), MAX_ROWS)))
 
-    @staticmethod
-    def _summary(f: Any, unit: str, word: str = "tissue") -> str:
+    def _summary(self, f: Any, unit: str, word: str = "tissue") -> str:
         bg = f["background"].to_numpy(bool)
         if not bg.any():
-            return (
-                f"No cluster is marked as background, so the {word} is the whole image; "
-                "open 'measure' and tick background."
+            # where to tick depends on whether the table is in sight; the objects counted
+            # follow their own source, whatever is marked background: say which they are
+            where = "below" if self.expanded else "in 'measure'"
+            text = (
+                f"No cluster is marked as background: % {word} is of every cluster "
+                f"(tick one {where} to leave it out)."
             )
+            source = self.source.currentData()
+            seg = None if self.session is None else self.session.seg
+            if source is not None and seg is not None and len(seg.index) > 1:
+                from .._core.foreground import foreground_labels
+
+                labels = " + ".join(str(v) for v in foreground_labels(seg, source))
+                text += f" Objects are counted in clusters {labels} ('{source}')."
+            return text
         share = float(f.loc[~bg, "share"].sum())
         area = float(f.loc[~bg, "area"].sum())
         names = ", ".join(f"'{n}'" for n in f.loc[bg, "name"])
