@@ -83,6 +83,10 @@ def percent(value: float) -> str:
     return f"{value:.2g}"
 
 
+#: "H-score" is one word: a plain hyphen lets the wrapped summary break it as "H-" / "score"
+NB_HYPHEN = "\N{NON-BREAKING HYPHEN}"
+
+
 def stain_summary(report: Any, f: Any, unit: str) -> tuple[str, str]:
     """(short text, full text) of the slide's numbers: tissue (area) and glass, DAB
     positivity with its bins and H-score, and the number of warnings; the full text (the
@@ -93,7 +97,7 @@ def stain_summary(report: Any, f: Any, unit: str) -> tuple[str, str]:
         f"Tissue {percent(100 * report.tissue_share)}% ({_number(report.tissue_px * per_px)} {unit}), "
         f"glass {percent(100 * report.glass_share)}% (label 0). DAB+ {percent(100 * report.positive_share)}% "
         f"of tissue (weak {percent(b[1])}, moderate {percent(b[2])}, strong {percent(b[3])}); "
-        f"H-score {report.h_score:.0f}."
+        f"H{NB_HYPHEN}score\N{NO-BREAK SPACE}{report.h_score:.0f}."
     )
     if report.warnings:
         short += f" {len(report.warnings)} warning(s): hover here."
@@ -102,6 +106,10 @@ def stain_summary(report: Any, f: Any, unit: str) -> tuple[str, str]:
         "The glass is told from the tissue by optical density and left out of the clusters (label 0). "
         f"DAB optical density from {' / '.join(f'{t:.2g}' for t in report.thresholds)} is weak / "
         "moderate / strong.",
+        "DAB+ is per pixel: every tissue pixel whose DAB optical density is above the weak "
+        "threshold, whatever its cluster. It is not the DAB cluster's share (the table's % "
+        "tissue), which moves with K and with where k-means draws the clusters' borders. "
+        "Report DAB+ with its bins and H-score.",
         f"Saturated: {_number(report.saturated_px)} px of the tissue.",
     ]
     bg = f["background"].to_numpy(bool)
