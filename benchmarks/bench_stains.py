@@ -122,12 +122,17 @@ def sample_table() -> None:
         "| saturated px | every pixel, one model: DAB % of tissue | warnings |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for gain, offset in EXPOSURES:
-        img = ihc if (gain, offset) == (1.0, 0) else rescan(ihc, gain, offset)
+    scans = [
+        (exposure_name(gain, offset), ihc if (gain, offset) == (1.0, 0) else rescan(ihc, gain, offset))
+        for gain, offset in EXPOSURES
+    ]
+    # truncated as ``(image * 1.08).astype(np.uint8)`` does: the glass lands at 254-255
+    scans.insert(3, ("x1.08 truncated", rescan(ihc, 1.08, truncate=True)))
+    for name, img in scans:
         r = seg.stains if img is ihc else seg.model.apply(img).stains
         b = 100 * r.bin_shares()
         print(
-            f"| {exposure_name(gain, offset)} | {' '.join(f'{v:g}' for v in r.white)} | "
+            f"| {name} | {' '.join(f'{v:g}' for v in r.white)} | "
             f"{100 * r.tissue_share:.1f} | {100 * r.positive_share:.1f} | "
             f"{b[1]:.1f} / {b[2]:.1f} / {b[3]:.1f} | {r.h_score:.0f} | {r.saturated_px} | "
             f"{every_pixel_model(old, img):.1f} | "

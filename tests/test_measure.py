@@ -174,6 +174,33 @@ def test_segmentation_table_with_areas(ihc_seg):
     assert "tissue_share" not in seg.table()  # the plain table is unchanged
 
 
+def test_share_of_the_image_counts_the_glass_left_out_of_the_clusters():
+    """With tissue detection the glass is label 0, in no cluster: ``share`` is still of the
+    whole image (the sample: 5% glass, so the clusters' shares sum to 95%), ``fraction`` of
+    the clustered pixels, ``tissue_share`` of the non-background clusters."""
+    seg = segment(data.immunohistochemistry(), 3, color_space="hed", seed=0)
+    glass = np.count_nonzero(seg.labels == 0)
+    assert 0.03 < glass / seg.labels.size < 0.07
+    t = seg.table(background=[])
+    for i, label in enumerate(seg.index):
+        n = np.count_nonzero(seg.labels == label)
+        assert t["share"][i] == pytest.approx(n / seg.labels.size)
+        assert t["fraction"][i] == pytest.approx(n / (seg.labels.size - glass))
+    assert t["share"].sum() == pytest.approx(1 - glass / seg.labels.size)
+    assert t["share"].sum() == pytest.approx(seg.stains.tissue_share)
+    # one cluster marked background: the share of tissue is of the other clusters
+    t = seg.table(background=[int(seg.index[0])])
+    rest = np.isin(seg.labels, seg.index[1:]).sum()
+    assert t["tissue_share"][1] == pytest.approx(np.count_nonzero(seg.labels == seg.index[1]) / rest)
+
+
+def test_area_table_share_of_the_image_checks_the_image_size():
+    t = area_table([1, 2], [30, 50], image_px=100)
+    np.testing.assert_allclose(t["share"], [0.3, 0.5])
+    with pytest.raises(ValueError, match="image_px"):
+        area_table([1, 2], [30, 50], image_px=60)
+
+
 def test_worked_example_script_on_three_slides(tmp_path, capsys):
     import csv
     import importlib.util

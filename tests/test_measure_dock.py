@@ -51,6 +51,31 @@ def hed_run(qtbot, widget, k=3, tissue=True):
     run(qtbot, widget)
 
 
+def breaks_inside(label, start, length):
+    """Widths (px, 120-600) at which ``label``'s word wrap breaks a line inside
+    ``text[start:start + length]``, laid out with its font as the QLabel does."""
+    from qtpy.QtGui import QTextLayout, QTextOption
+
+    text = label.text()
+    found = []
+    for width in range(120, 601, 4):
+        layout = QTextLayout(text, label.font())
+        option = QTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WordWrap)
+        layout.setTextOption(option)
+        layout.beginLayout()
+        while True:
+            line = layout.createLine()
+            if not line.isValid():
+                break
+            line.setLineWidth(width)
+            end = line.textStart() + line.textLength()
+            if start < end < start + length:
+                found.append(width)
+        layout.endLayout()
+    return found
+
+
 def label_of(layer, name):
     f = layer.features
     return int(f.loc[f["name"] == name, "index"].item())
@@ -247,8 +272,14 @@ def test_dock_measures_tissue_and_dab_positivity_against_the_truth(
     assert got["h_score"] == pytest.approx(got["weak"] + 2 * got["moderate"] + 3 * got["strong"])
     assert got["warnings"] == []
     text = measure.summary.text()
-    assert "glass" in text and "label 0" in text and "H-score" in text and "DAB+" in text
-    assert "optical density" in measure.summary.toolTip()
+    assert "glass" in text and "label 0" in text and "DAB+" in text
+    # "H-score" never breaks at its hyphen, nor before its number
+    assert "H\N{NON-BREAKING HYPHEN}score\N{NO-BREAK SPACE}" in text and "H-score" not in text
+    assert not breaks_inside(measure.summary, text.index("H\N{NON-BREAKING HYPHEN}score"), len("H-score 12"))
+    tip = measure.summary.toolTip()
+    assert "optical density" in tip
+    # the DAB+ share is per pixel, not the DAB cluster's share: the tooltip says so
+    assert "DAB+ is per pixel" in tip and "not the DAB cluster's share" in tip and "Report DAB+" in tip
     clusters = viewer.layers["slide clusters"]
     lab = np.asarray(clusters.data)
     assert (lab == 0).mean() == pytest.approx(got["glass"] / 100)

@@ -119,15 +119,43 @@ def test_derived_thresholds_fall_between_the_intensity_classes(fitted):
     assert 0.05 < weak < 0.16 and 0.30 < moderate < 0.45 and 0.6 < strong < 0.85
 
 
-@pytest.mark.parametrize("gain", [0.85, 0.92, 1.04, 1.08])
-def test_one_model_measures_another_exposure_of_the_slide_the_same(slide, fitted, gain):
-    """x0.85..x1.08: the model normalises each slide's white level before its centres apply."""
+@pytest.mark.parametrize(
+    ("gain", "truncate"), [(0.85, False), (0.92, False), (1.04, False), (1.08, False), (1.08, True)]
+)
+def test_one_model_measures_another_exposure_of_the_slide_the_same(slide, fitted, gain, truncate):
+    """x0.85..x1.08, rounded or truncated: the model normalises each slide's white level
+    before its centres apply."""
     r0 = fitted.stains
-    r = fitted.model.apply(rescan(slide.image, gain)).stains
+    r = fitted.model.apply(rescan(slide.image, gain, truncate=truncate)).stains
     assert 100 * abs(r.positive_share - r0.positive_share) <= 2
     assert 100 * abs(r.tissue_share - r0.tissue_share) <= 2
     assert 100 * r.positive_share == pytest.approx(100 * slide.positive_share, abs=4)
     np.testing.assert_allclose(r.white, np.minimum(np.asarray(slide.white) * gain, 255), atol=1.5)
+
+
+@pytest.fixture(scope="module")
+def sample_fit():
+    from skimage import data
+
+    ihc = data.immunohistochemistry()
+    return ihc, nks.segment(ihc, 3, color_space="hed", seed=0)
+
+
+@pytest.mark.parametrize(
+    ("gain", "truncate"), [(0.85, False), (1.08, False), (1.08, True)], ids=["x0.85", "x1.08", "x1.08-trunc"]
+)
+def test_one_model_measures_the_sample_re_exposed_the_same(sample_fit, gain, truncate):
+    """The immunohistochemistry sample (glass 5%, its mode at 236 of 255) re-exposed, its
+    values rounded or truncated: one model's tissue, DAB-positive share and H-score stay put
+    (as scanned 95.0%, 62.5%, 106), and the glass is never taken for tissue."""
+    ihc, seg = sample_fit
+    r0 = seg.stains
+    r = seg.model.apply(rescan(ihc, gain, truncate=truncate)).stains
+    assert r.white_source == "estimated"
+    assert 100 * abs(r.tissue_share - r0.tissue_share) <= 1.5
+    assert 100 * abs(r.positive_share - r0.positive_share) <= 1
+    assert abs(r.h_score - r0.h_score) <= 3
+    assert not any("No bare glass" in w for w in r.warnings)
 
 
 @pytest.mark.parametrize("offset", [20, -20])

@@ -40,6 +40,24 @@ def test_clipped_glass_is_reported():
     assert w.clipped and (w.white == 255).all()
 
 
+def test_glass_at_full_scale_is_found_and_flagged_not_taken_for_no_glass():
+    """The sample multiplied by 1.08 and truncated (astype(uint8)): its glass (236, 236, 234)
+    lands at 254-255, half of it clipped, in a comb of empty and doubled levels."""
+    from skimage import data
+
+    from napari_kmeans_segment._core.slide_stains import white_notes
+
+    bright = rescan(data.immunohistochemistry(), 1.08, truncate=True)
+    np.testing.assert_allclose(nks.estimate_white_level(bright), (254, 254, 252), atol=1.0)
+    w = estimate_white(bright.reshape(-1, 3), 255.0)
+    assert w.full_scale and 0.03 < w.glass_share < 0.08
+    notes = white_notes(w, 255.0)
+    assert len(notes) == 1 and "full scale" in notes[0] and "No bare glass" not in notes[0]
+    # rounded, its glass peak is below full scale: found as before, nothing to flag
+    rounded = estimate_white(rescan(data.immunohistochemistry(), 1.08).reshape(-1, 3), 255.0)
+    assert not rounded.full_scale and white_notes(rounded, 255.0) == []
+
+
 def test_a_slide_without_glass_needs_its_white_level():
     s = make_slide(0, "none", shape=(256, 256))
     with pytest.raises(ValueError, match="white_level"):

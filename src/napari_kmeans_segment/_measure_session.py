@@ -389,11 +389,20 @@ class SessionMeasure:
 
     # -- the cluster table -------------------------------------------------------------------------
     def export_table(self, path: str | Path) -> Path:
-        """The clusters layer's table with a 'visible' column, as CSV."""
-        layer, _, _ = self._state()
+        """The clusters layer's table with a 'visible' column, as CSV; on a stain measurement
+        the slide's numbers follow on every row, named as in the command line's summary.csv
+        (``tissue_px``, ``glass_px``, ``tissue_pct``, ``positive_pct_of_tissue``, weak /
+        moderate / strong ``_pct_of_tissue``, ``h_score``, ``saturated_px``, ``white``,
+        ``dab_thresholds``, ``warning``)."""
+        layer, seg, _ = self._state()
         f = layer.features.copy()
         hidden = set(self.session.hidden())
         f["visible"] = [int(i) not in hidden for i in f["index"]]
+        report = seg.stains
+        if report is not None:
+            for key, value in report.row().items():
+                f[key] = value
+            f["warning"] = " | ".join(" ".join(w.split()) for w in report.warnings)
         return write_csv(f, path)
 
     # -- uncertainty -------------------------------------------------------------------------------

@@ -63,7 +63,14 @@ def background_labels(index, names) -> list[int]:
 
 
 def area_table(
-    index, counts, *, background: Iterable[int] = (), scale=None, unit: str | None = None, ndim: int = 2
+    index,
+    counts,
+    *,
+    background: Iterable[int] = (),
+    scale=None,
+    unit: str | None = None,
+    ndim: int = 2,
+    image_px: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Cluster areas and shares, one row per cluster.
 
@@ -80,14 +87,17 @@ def area_table(
         Length unit of ``scale`` ("µm").
     ndim : int
         Number of spatial axes (3 gives volumes).
+    image_px : int, optional
+        Pixels of the whole image, those left out (label 0: the glass of a stain
+        measurement, a mask) included. Without it, the labelled pixels.
 
     Returns
     -------
     dict
         ``index``, ``background`` (bool), ``area_px``, ``area`` (physical), ``area_unit``,
-        ``share`` (of all labelled pixels; pixels left out, label 0, do not count; NaN when
-        there is no labelled pixel) and
-        ``tissue_share`` (of the non-background pixels; NaN on background rows).
+        ``share`` (of the whole image, ``image_px``, when given; else of all labelled
+        pixels; NaN when there is no pixel at all) and ``tissue_share`` (of the
+        non-background clusters' pixels; NaN on background rows).
     """
     index = np.asarray(index, np.int64)
     counts = np.asarray(counts, np.int64)
@@ -101,7 +111,9 @@ def area_table(
         raise ValueError(
             f"Background label(s) {sorted(missing)} are not clusters here: the clusters are {index.tolist()}."
         )
-    total = counts.sum()
+    total = counts.sum() if image_px is None else int(image_px)
+    if total < counts.sum():
+        raise ValueError(f"image_px={image_px} is fewer than the clusters' {counts.sum()} pixels.")
     tissue = counts[~bg].sum()
     with np.errstate(invalid="ignore", divide="ignore"):
         # a cluster without pixels has share 0.0; with no pixel at all a share is undefined (NaN,

@@ -179,8 +179,9 @@ class Segmentation:
 
         ``names`` default to :meth:`default_names`. Given ``background`` (labels),
         ``scale`` (pixel size per spatial axis) or ``unit``, the area columns of
-        :func:`.measure.area_table` are added: background, area_px, area, area_unit, share,
-        tissue_share.
+        :func:`.measure.area_table` are added: background, area_px, area, area_unit, share
+        (of the whole image, label 0 included), tissue_share (of the non-background
+        clusters).
         """
         names = self.default_names() if names is None else names
         table = cluster_table(
@@ -197,7 +198,13 @@ class Segmentation:
             level = self.labels[0] if self.multiscale else self.labels
             ndim = len(self.params.get("spatial_shape") or np.shape(level))
             areas = area_table(
-                self.index, self.counts, background=background or (), scale=scale, unit=unit, ndim=ndim
+                self.index,
+                self.counts,
+                background=background or (),
+                scale=scale,
+                unit=unit,
+                ndim=ndim,
+                image_px=int(np.prod(np.shape(level))),  # glass (label 0) included: % of the image
             )
             table.update({k: v for k, v in areas.items() if k != "index"})
         return table

@@ -377,4 +377,11 @@ def white_notes(white: WhiteLevel, value_range: float) -> list[str]:
             "too high, so the palest tissue can read as glass and every optical density is low "
             "by an unknown amount. Lower the exposure, or give the white level."
         )
+    elif white.full_scale:
+        notes.append(
+            f"The glass is at full scale: its brightness peaks at {value_range:g}, so much of it "
+            f"is clipped, so the white level found ({', '.join(f'{v:.4g}' for v in white.white)}) "
+            "can be below the true one and the optical densities underestimated: the palest "
+            "tissue can read as glass. Lower the exposure, or give the white level."
+        )
     return notes

@@ -246,8 +246,11 @@ def make_slide(
     )
 
 
-def rescan(image: np.ndarray, gain: float = 1.0, offset: float = 0.0) -> np.ndarray:
+def rescan(
+    image: np.ndarray, gain: float = 1.0, offset: float = 0.0, *, truncate: bool = False
+) -> np.ndarray:
     """The same slide under another exposure: every value times ``gain`` plus ``offset``,
-    rounded and clipped to 0..255 (8-bit), as another scanner or lamp would record it."""
+    rounded (or, with ``truncate``, cut down as ``astype(np.uint8)`` does) and clipped to
+    0..255 (8-bit), as another scanner or lamp would record it."""
     out = np.asarray(image, np.float64) * gain + offset
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return np.clip(np.floor(out) if truncate else np.rint(out), 0, 255).astype(np.uint8)

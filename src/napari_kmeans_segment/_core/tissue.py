@@ -62,6 +62,7 @@ class WhiteLevel:
     glass_share: float = float("nan")
     noise_od: float = float("nan")
     clipped: bool = False
+    full_scale: bool = False
 
     def auto_tissue_od(self) -> float:
         """The default tissue threshold: :data:`TISSUE_OD_FLOOR`, or more on a noisy glass."""
@@ -165,10 +166,41 @@ def estimate_white(pixels: np.ndarray, value_range: float, *, rng=None) -> White
     # bins of a third of an 8-bit level: the mean of three 8-bit channels is exact in them
     nbins = 768
     hist, edges = np.histogram(np.clip(b, 0, 1), bins=nbins, range=(0.0, 1.0 + 1e-9))
+    centres = (edges[:-1] + edges[1:]) / 2
+    # first at the camera's own resolution; then, when that finds no glass, at one level with
+    # the top bin carried on beyond full scale: a scan whose values were multiplied and
+    # truncated leaves a comb in the histogram, and glass whose mode sits at 254-255 of 255
+    # is clipped, its pixels piled in the top bin (their brightness goes on beyond it)
+    for sigma, clipped_top in ((1.5, False), (3.0, True)):
+        found = _glass_peak(px, b, hist, centres, value_range, sigma, clipped_top)
+        if found is not None:
+            return found
+    raise ValueError(
+        "No bare glass found to take the white level from: the brightest pixels do not form "
+        f"a narrow, uniform peak holding {100 * MIN_GLASS:g}% of the image (a region inside "
+        "the tissue, or a slide without glass). Give the white level: white_level=(R, G, B) "
+        "of the glass of this scanner (measure it on a slide with glass, or use a saved "
+        "model, which keeps its own), or include some glass in the region."
+    )
+
+
+def _glass_peak(
+    px: np.ndarray,
+    b: np.ndarray,
+    hist: np.ndarray,
+    centres: np.ndarray,
+    value_range: float,
+    sigma: float,
+    clipped_top: bool,
+) -> WhiteLevel | None:
+    """The white level from the brightest narrow peak of ``hist`` smoothed by ``sigma`` bins,
+    or None when the brightest sizeable peak is broad (tissue) or there is none."""
     from scipy import ndimage
 
-    smooth = ndimage.gaussian_filter1d(hist.astype(np.float64), 1.5, mode="constant")
-    centres = (edges[:-1] + edges[1:]) / 2
+    nbins = hist.size
+    pad = int(np.ceil(4 * sigma)) if clipped_top else 0
+    ext = np.concatenate([hist.astype(np.float64), np.full(pad, float(hist[-1]))])
+    smooth = ndimage.gaussian_filter1d(ext, sigma, mode="constant")[:nbins]
     peaks = [
         i
         for i in range(nbins)
@@ -195,7 +227,7 @@ def estimate_white(pixels: np.ndarray, value_range: float, *, rng=None) -> White
         if share < MIN_GLASS:
             continue
         if width > MAX_GLASS_WIDTH:
-            break  # the brightest sizeable peak is broad: tissue, not glass
+            return None  # the brightest sizeable peak is broad: tissue, not glass
         glass = px[window]
         white = np.median(glass, axis=0)
         od = -np.log10(np.maximum(glass / white, 1e-6)).mean(axis=1)
@@ -206,14 +238,9 @@ def estimate_white(pixels: np.ndarray, value_range: float, *, rng=None) -> White
             glass_share=share,
             noise_od=noise,
             clipped=bool((white >= value_range * (1 - 1e-6)).any()),
+            full_scale=i == nbins - 1,
         )
-    raise ValueError(
-        "No bare glass found to take the white level from: the brightest pixels do not form "
-        f"a narrow, uniform peak holding {100 * MIN_GLASS:g}% of the image (a region inside "
-        "the tissue, or a slide without glass). Give the white level: white_level=(R, G, B) "
-        "of the glass of this scanner (measure it on a slide with glass, or use a saved "
-        "model, which keeps its own), or include some glass in the region."
-    )
+    return None
 
 
 def given_white(white_level, value_range: float) -> WhiteLevel:

@@ -83,6 +83,10 @@ def percent(value: float) -> str:
     return f"{value:.2g}"
 
 
+#: "H-score" is one word: a plain hyphen lets the wrapped summary break it as "H-" / "score"
+NB_HYPHEN = "\N{NON-BREAKING HYPHEN}"
+
+
 def stain_summary(report: Any, f: Any, unit: str) -> tuple[str, str]:
     """(short text, full text) of the slide's numbers: tissue (area) and glass, DAB
     positivity with its bins and H-score, and the number of warnings; the full text (the
@@ -93,7 +97,7 @@ def stain_summary(report: Any, f: Any, unit: str) -> tuple[str, str]:
         f"Tissue {percent(100 * report.tissue_share)}% ({_number(report.tissue_px * per_px)} {unit}), "
         f"glass {percent(100 * report.glass_share)}% (label 0). DAB+ {percent(100 * report.positive_share)}% "
         f"of tissue (weak {percent(b[1])}, moderate {percent(b[2])}, strong {percent(b[3])}); "
-        f"H-score {report.h_score:.0f}."
+        f"H{NB_HYPHEN}score\N{NO-BREAK SPACE}{report.h_score:.0f}."
     )
     if report.warnings:
         short += f" {len(report.warnings)} warning(s): hover here."
@@ -102,6 +106,10 @@ def stain_summary(report: Any, f: Any, unit: str) -> tuple[str, str]:
         "The glass is told from the tissue by optical density and left out of the clusters (label 0). "
         f"DAB optical density from {' / '.join(f'{t:.2g}' for t in report.thresholds)} is weak / "
         "moderate / strong.",
+        "DAB+ is per pixel: every tissue pixel whose DAB optical density is above the weak "
+        "threshold, whatever its cluster. It is not the DAB cluster's share (the table's % "
+        "tissue), which moves with K and with where k-means draws the clusters' borders. "
+        "Report DAB+ with its bins and H-score.",
         f"Saturated: {_number(report.saturated_px)} px of the tissue.",
     ]
     bg = f["background"].to_numpy(bool)
@@ -174,6 +182,7 @@ class MeasurePanel(QWidget):
             self.source.addItem(text, value)
         self.source.setCurrentIndex(1)  # fluorescence: everything brighter than the background
         self.source.setToolTip(tooltip("objects_source"))
+        self.source.currentIndexChanged.connect(self.refresh)  # the summary names its clusters
         self.split = QCheckBox("split touching")
         self.split.setChecked(True)
         self.split.setToolTip(tooltip("split"))
@@ -221,6 +230,8 @@ class MeasurePanel(QWidget):
         self.toggle.setChecked(bool(on))
         self.toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
         self.body.setVisible(bool(on))
+        if self.session is not None:  # the summary's advice depends on the table being in sight
+            self.refresh()
 
     def set_session(self, session: ClusterSession | None) -> None:
         if self.session is not None:
@@ -320,14 +331,24 @@ class MeasurePanel(QWidget):
         self.room = px
         self._fit_height()
 
-    @staticmethod
-    def _summary(f: Any, unit: str, word: str = "tissue") -> str:
+    def _summary(self, f: Any, unit: str, word: str = "tissue") -> str:
         bg = f["background"].to_numpy(bool)
         if not bg.any():
-            return (
-                f"No cluster is marked as background, so the {word} is the whole image; "
-                "open 'measure' and tick background."
+            # where to tick depends on whether the table is in sight; the objects counted
+            # follow their own source, whatever is marked background: say which they are
+            where = "below" if self.expanded else "in 'measure'"
+            text = (
+                f"No cluster is marked as background: % {word} is of every cluster "
+                f"(tick one {where} to leave it out)."
             )
+            source = self.source.currentData()
+            seg = None if self.session is None else self.session.seg
+            if source is not None and seg is not None and len(seg.index) > 1:
+                from .._core.foreground import foreground_labels
+
+                labels = " + ".join(str(v) for v in foreground_labels(seg, source))
+                text += f" Objects are counted in clusters {labels} ('{source}')."
+            return text
         share = float(f.loc[~bg, "share"].sum())
         area = float(f.loc[~bg, "area"].sum())
         names = ", ".join(f"'{n}'" for n in f.loc[bg, "name"])

@@ -157,7 +157,10 @@ TOOLTIPS: dict[str, str] = {
     ),
     "column_label": "The cluster's number in the clusters layer (0 means no cluster).",
     "column_name": "The cluster's name; double-click to rename it (e.g. 'nuclei', 'background').",
-    "column_share": "Share of the image's pixels in this cluster, in percent.",
+    "column_share": (
+        "Share of the clustered pixels in this cluster, in percent (pixels left out of the "
+        "clusters, such as a slide's glass, do not count: the column sums to 100)."
+    ),
     "column_center": (
         "The cluster's average colour or intensity, in the image's own units, one value per channel."
     ),
@@ -253,7 +256,10 @@ TOOLTIPS: dict[str, str] = {
         "The cluster's area in the layer's units: its pixels times the pixel size given by "
         "the layer's scale (and its units, when set)."
     ),
-    "column_image_share": "Share of the image's grouped pixels in this cluster, in percent.",
+    "column_image_share": (
+        "Share of the whole image in this cluster, in percent (pixels left out of the clusters, "
+        "such as a slide's glass, count too: the column then sums to less than 100)."
+    ),
     "column_tissue_share": (
         "Share of the foreground (every cluster not marked as background; a slide's tissue) "
         "in this cluster, in percent; empty for background."
