@@ -17,7 +17,7 @@ same). Peak memory is the largest
 resident set of the CLI process and of the CLI plus any cluster (scheduler, workers),
 sampled with psutil every 0.1 s (``getrusage`` of the children without psutil). CPU
 seconds (user + system) are less sensitive to a busy machine than wall time.
-Targets (issue 12): <= 60 s and <= 2 GB for 1 GP.
+Targets: <= 60 s and <= 2 GB for 1 GP.
 """
 
 from __future__ import annotations

@@ -18,13 +18,13 @@ objects, saturated pixels, the share of pixels far from every class, and a warni
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 import numpy as np
 
 import napari_kmeans_segment as nks
+from napari_kmeans_segment._core.csv_safe import write_csv
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 WARN_OUTLIERS = 0.05
@@ -97,8 +97,11 @@ def measure_slide(model, image, *, scale=None, unit=None, min_size=20) -> dict:
         "strong_pct_of_tissue": 100 * shares[3],
         "h_score": r.h_score,
     }
+    tissue = r.tissue_px > 0
     for name, share in zip(names, table["tissue_share"]):
-        row[f"tissue_share_{name.replace(' ', '_')}"] = 100 * float(np.nan_to_num(share))
+        # a share of no tissue is undefined (an empty cell, the reason beside it), not 0%
+        row[f"tissue_share_{name.replace(' ', '_')}"] = 100 * float(np.nan_to_num(share)) if tissue else None
+    dab = [d for d in dab if (seg.labels == d).any()]  # a slide without DAB has 0 objects
     row["DAB_objects"] = (
         int(nks.extract_objects(seg.labels, dab, min_size=min_size)[1]["label"].size) if dab else 0
     )
@@ -111,6 +114,9 @@ def measure_slide(model, image, *, scale=None, unit=None, min_size=20) -> dict:
             "check the slide or refit."
         )
     row["warning"] = " | ".join(warnings)
+    row["reason"] = (
+        "" if tissue else "no tissue: every pixel is glass or background, so no share of tissue is defined"
+    )
     return row
 
 
@@ -157,16 +163,18 @@ def main(argv=None) -> int:
     rows = []
     for path in paths:
         image = io.imread(path)[..., :3]
-        measured = measure_slide(model, image, scale=scale, unit=a.unit, min_size=a.min_size)
+        try:
+            measured = measure_slide(model, image, scale=scale, unit=a.unit, min_size=a.min_size)
+        except ValueError as e:  # bare glass, another stain pair...: this slide, not the others
+            measured = {"warning": "", "reason": f"not measured: {' '.join(str(e).split())}"}
+            print(f"{path.name}: {measured['reason']}", file=sys.stderr)
         row = {"image": path.name, **measured}
         if row["warning"]:
             print(f"warning: {path.name}: {row['warning']}", file=sys.stderr)
         rows.append(row)
-    fields = list(dict.fromkeys(k for r in rows for k in r if k != "warning")) + ["warning"]
-    with open(a.output, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, restval="")
-        w.writeheader()
-        w.writerows(rows)
+    fields = list(dict.fromkeys(k for r in rows for k in r if k not in ("warning", "reason")))
+    # file names and --unit reach the table: written formula-safe, as every CSV of the plugin
+    write_csv(a.output, rows, [*fields, "warning", "reason"])
     print(f"wrote {a.output} ({len(rows)} slides)")
     return 0
 

@@ -33,23 +33,6 @@ def blocks():
     return blocks_image()
 
 
-def napari_layers_have_units() -> bool:
-    """Whether ``viewer.add_image(..., units=...)`` works (napari 0.5.0 refuses a sequence)."""
-    from napari.components import ViewerModel
-
-    try:
-        ViewerModel().add_image(np.zeros((2, 2)), units=("um", "um"))
-    except TypeError:
-        return False
-    return True
-
-
-def needs_layer_units():
-    return pytest.mark.skipif(
-        not napari_layers_have_units(), reason="this napari takes no units in add_image (napari 0.5.0)"
-    )
-
-
 # Tests that need a display (a napari viewer or Qt widgets) are marked ``gui``, so
 # ``pytest -m "not gui"`` runs the rest on a machine without one. A test is gui when it uses
 # one of these fixtures (directly or through another fixture) or a module that imports Qt.

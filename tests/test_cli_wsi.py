@@ -1,4 +1,4 @@
-"""Large images from the shell (issue 12 item 3): zarr/OME-Zarr and pyramidal TIFF read block
+"""Large images from the shell: zarr/OME-Zarr and pyramidal TIFF read block
 by block, labels written block by block as OME-Zarr, on any dask scheduler."""
 
 import csv

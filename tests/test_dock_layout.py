@@ -1,4 +1,4 @@
-"""Issue 13: the dock fits a 1280x800 screen, explains every control, and stacks its layers
+"""The dock fits a 1280x800 screen, explains every control, and stacks its layers
 so that none hides what the person looks at.
 
 The layout tests show a real napari window resized to 1280x800 (napari's default docks: layer

@@ -1,4 +1,4 @@
-"""Lazy images: fitted as in memory, and the same on a dask.distributed cluster (issue 12)."""
+"""Lazy images: fitted as in memory, and the same on a dask.distributed cluster."""
 
 import dask.array as da
 import numpy as np

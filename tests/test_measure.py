@@ -1,4 +1,4 @@
-"""Cluster areas, shares of tissue and measured objects (issue 14, items 2 and 3)."""
+"""Cluster areas, shares of tissue and measured objects."""
 
 from __future__ import annotations
 

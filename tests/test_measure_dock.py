@@ -1,4 +1,4 @@
-"""Issue 14 in a real viewer: hed in the dock, background and tissue in the panel, measured
+"""Stains and measuring in a real viewer: hed in the dock, background and tissue in the panel, measured
 objects, the uncertainty map, and warnings from the background jobs as notifications."""
 
 import csv

@@ -1,6 +1,7 @@
-"""Every field of ``Options`` reaches the person everywhere: a row of the README's parameter
-table, a flag of the command line and a control of the dock, each read into the same
-``Options`` the core runs with. Adding a tunable without one of them fails here."""
+"""Every field of ``Options`` reaches the person everywhere: a row of the parameter table
+(docs/parameters.md, linked from the README), a flag of the command line and a control of the
+dock, each read into the same ``Options`` the core runs with. Adding a tunable without one of
+them fails here."""
 
 from __future__ import annotations
 
@@ -12,31 +13,34 @@ from napari_kmeans_segment._cli.args import OTHER_DEST, build_parser, fit_option
 from napari_kmeans_segment._core.options import DEFAULTS, Options, names
 from napari_kmeans_segment._qt.stain_controls import SLIDE_FIELDS
 
-README = Path(__file__).parents[1] / "README.md"
+ROOT = Path(__file__).parents[1]
+PARAMETERS = ROOT / "docs" / "parameters.md"
 
 # Fields that truly have no control in one of the places, with the reason. Today every
 # field has all three; a field added here must say why the person cannot set it there.
-NO_README_ROW: dict[str, str] = {}
+NO_TABLE_ROW: dict[str, str] = {}
 NO_CLI_FLAG: dict[str, str] = {}
 NO_DOCK_CONTROL: dict[str, str] = {}
 
 
 def parameter_rows() -> list[set[str]]:
-    """The names in backticks in the first cell of each row of the README's parameter table."""
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("\n## Parameters\n") :]
-    section = section[: section.index("\n## ", 1)]
+    """The names in backticks in the first cell of each row of the parameter table: the
+    first table of docs/parameters.md, up to its next heading."""
+    text = PARAMETERS.read_text(encoding="utf-8")
+    section = text[text.index("\n| widget / `segment()` |") :]
+    section = section[: section.index("\n#")]
     rows = [line for line in section.splitlines() if line.startswith("| ")][1:]  # no heading
     return [set(re.findall(r"`(\w+)`", row.split("|")[1])) for row in rows]
 
 
-def test_readme_parameter_table_has_one_row_per_option():
+def test_parameter_table_has_one_row_per_option():
+    assert "(docs/parameters.md)" in (ROOT / "README.md").read_text(encoding="utf-8")  # linked
     rows = parameter_rows()
     for name in names():
-        if name in NO_README_ROW:
+        if name in NO_TABLE_ROW:
             continue
         holding = [r for r in rows if name in r]
-        assert len(holding) == 1, f"{name}: {len(holding)} rows of the README's parameter table"
+        assert len(holding) == 1, f"{name}: {len(holding)} rows of the parameter table in docs/parameters.md"
 
 
 def test_every_option_has_a_command_line_flag_with_the_core_default():

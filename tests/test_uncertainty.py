@@ -1,4 +1,4 @@
-"""Per-pixel distance/margin to the centres and the batch outlier check (issue 14, item 5)."""
+"""Per-pixel distance/margin to the centres and the batch outlier check."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from napari.layers import Image, Layer
 
 MARK = "napari_kmeans_segment"  # metadata key on every layer this plugin writes
+LABELS_DATA_SETTER_FIXED = (0, 7, 1)  # see set_data
 
 
 @dataclass
@@ -381,13 +382,53 @@ def _update(layer: Any, data: Any, meta: dict) -> None:
     blending, an image colormap) are kept."""
     from ._colors import assign_colormap
 
-    layer.data = data
+    set_data(layer, data)
     for key in ("scale", "units", "translate", "features", "contrast_limits"):
         if key in meta:
             setattr(layer, key, meta[key])
     if "colormap" in meta and hasattr(layer, "show_selected_label"):
         assign_colormap(layer, meta["colormap"])
     layer.metadata = {k: (dict(v) if isinstance(v, dict) else v) for k, v in meta["metadata"].items()}
+
+
+def set_data(layer: Any, data: Any) -> None:
+    """``layer.data = data``, also where napari's own Labels setter cannot do it.
+
+    Before napari 0.7.1 (fixed by napari#8922 and #8925) the ``Labels.data`` setter stores a
+    list of levels unwrapped and fails ("'list' object has no attribute 'shape'"), and, given
+    data with another number of axes (a stack run again with a channel axis), records the new
+    number before it updates the layer's transforms, which then keep the old one: the canvas
+    fails multiplying a 3x3 by a 4x4 matrix. On those releases (whose code no longer changes)
+    such data is set the way napari 0.7.1's setter does it. The plugin's only use of napari's
+    private API: replacing the layer instead would break the promise that the plugin's layers
+    are updated in place (a console reference, the person's place and settings).
+    """
+    from napari.layers import Labels
+
+    multiscale = isinstance(data, list | tuple)
+    ndim = len((data[0] if multiscale else data).shape)
+    if (
+        not isinstance(layer, Labels)
+        or (not layer.multiscale and ndim == layer.ndim)
+        or not _napari_before(LABELS_DATA_SETTER_FIXED)
+    ):
+        layer.data = data
+        return
+    from napari.layers._multiscale_data import MultiScaleData
+
+    layer._data_raw = data
+    layer._data = MultiScaleData(data) if layer.multiscale else data
+    layer._update_dims()  # the layer's number of axes is still the old one: transforms follow
+    layer.events.data(value=layer.data)
+    layer._reset_editable()
+
+
+def _napari_before(version: tuple[int, ...]) -> bool:
+    import napari
+
+    from ._core.versions import version_tuple
+
+    return version_tuple(napari.__version__) < version
 
 
 def _free_name(viewer: napari.viewer.Viewer, name: str) -> str:

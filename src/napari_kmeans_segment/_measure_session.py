@@ -13,7 +13,6 @@ of the same name runs both, for the console and scripts.
 
 from __future__ import annotations
 
-import csv
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -117,23 +116,11 @@ def marked(features: pd.DataFrame) -> list[int]:
 
 
 def write_csv(features: pd.DataFrame, path: str | Path) -> Path:
-    """``features`` as CSV (numbers as Python numbers, NaN as an empty cell)."""
-    path = Path(path)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(list(features.columns))
-        for row in features.itertuples(index=False):
-            w.writerow(
-                [
-                    ""
-                    if isinstance(v, float) and np.isnan(v)
-                    else v.item()
-                    if isinstance(v, np.generic)
-                    else v
-                    for v in row
-                ]
-            )
-    return path
+    """``features`` as CSV (numbers as numbers, NaN as an empty cell, text that a spreadsheet
+    would run as a formula quoted: :func:`._core.csv_safe.write_csv`)."""
+    from ._core.csv_safe import write_csv as safe_write
+
+    return safe_write(path, features)
 
 
 def count_line(features: Any, name: str) -> str:

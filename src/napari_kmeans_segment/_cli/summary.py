@@ -72,28 +72,46 @@ def image_row(
     names: Mapping[int, str] | None = None,
     stains=None,
     notes: Sequence[str] = (),
+    *,
+    index: Sequence[int] | None = None,
 ) -> dict:
     """One summary row from ``counts`` (``counts[L]`` = pixels labelled L, ``counts[0]`` =
     pixels left out: the glass of a stain run). Objects are counted on ``labels`` when they
     are in memory. The tissue leaves out ``--background``, else ``background`` (the model's
     marks, or the clusters a ``hed`` fit without tissue detection names "background"), as
     the dock does. ``foreground``: the clusters ``--objects-of`` names for this image;
-    ``names``: the clusters' names; ``stains``: the slide's report; ``notes``: warnings."""
-    background = tuple(args.background) or tuple(int(b) for b in background)
+    ``names``: the clusters' names; ``stains``: the slide's report; ``notes``: warnings.
+
+    ``index``: the labels the model writes (default 1..len(counts) - 1). Every one of them
+    gets its columns, so a cluster without pixels in this image reads 0.0 (not an empty cell
+    as if it did not exist). A ratio whose denominator is 0 (no pixel clustered, no tissue) is
+    undefined: its cell stays empty and the ``reason`` column says why.
+    """
+    background = tuple(dict.fromkeys(tuple(args.background) or tuple(int(b) for b in background)))
     counts = np.asarray(counts, np.int64)
+    index = list(range(1, len(counts))) if index is None else [int(i) for i in index]
+    if index and max(index) >= len(counts):  # the top clusters have no pixel here
+        counts = np.pad(counts, (0, max(index) + 1 - len(counts)))
     clustered = int(counts[1:].sum())
-    present = list(range(1, len(counts)))
+    present = index
     keys = column_keys(names, present)
     row: dict = {"file": name, "status": "ok", "pixels": int(counts.sum()), "clustered": clustered}
+    reasons = []
     for lab in present:
-        row[f"share_{keys[lab]}"] = counts[lab] / clustered if clustered else 0.0
+        row[f"share_{keys[lab]}"] = counts[lab] / clustered if clustered else None
+    if not clustered:
+        reasons.append("no pixel was clustered, so no share is defined")
     if background or stains is not None:
         back = sum(int(counts[b]) for b in background if b < len(counts))
         tissue = clustered - back
         row["tissue"] = tissue
         for lab in present:
             if lab not in background:
-                row[f"tissue_share_{keys[lab]}"] = counts[lab] / tissue if tissue else 0.0
+                row[f"tissue_share_{keys[lab]}"] = counts[lab] / tissue if tissue else None
+        if clustered and not tissue:
+            reasons.append("no tissue: every clustered pixel is background, so no tissue share is defined")
+    if reasons:
+        row["reason"] = "; ".join(reasons)
     if stains is not None:
         report = stains.row()
         row.update({k: report[k] for k in STAIN_COLUMNS})
@@ -157,7 +175,7 @@ def columns(rows: list[dict]) -> list[str]:
         numbered = sorted((k for k in keys if k.isdigit()), key=int)
         cols += [f"{prefix}{k}" for k in numbered + [k for k in keys if not k.isdigit()]]
     cols += [c for c in FOREGROUND_COLUMNS if c in present]
-    return cols + [c for c in ("legend", "warning") if c in present]
+    return cols + [c for c in ("legend", "warning", "reason") if c in present]
 
 
 def write_summary(path: Path, rows: list[dict], tx) -> None:

@@ -95,8 +95,8 @@ def area_table(
     -------
     dict
         ``index``, ``background`` (bool), ``area_px``, ``area`` (physical), ``area_unit``,
-        ``share`` (of the whole image, ``image_px``) and ``tissue_share`` (of the
-        non-background clusters' pixels; NaN on background rows).
+        ``share`` (of the whole image, ``image_px``; NaN when there is no pixel) and
+        ``tissue_share`` (of the non-background clusters' pixels; NaN on background rows).
     """
     index = np.asarray(index, np.int64)
     counts = np.asarray(counts, np.int64)
@@ -115,7 +115,9 @@ def area_table(
         raise ValueError(f"image_px={image_px} is fewer than the clusters' {counts.sum()} pixels.")
     tissue = counts[~bg].sum()
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = counts / total if total else np.zeros(len(counts))
+        # a cluster without pixels has share 0.0; with no pixel at all a share is undefined (NaN,
+        # an empty cell in a CSV), as the tissue share of a table without tissue
+        share = counts / total if total else np.full(len(counts), np.nan)
         tissue_share = np.where(bg, np.nan, counts / tissue if tissue else np.nan)
     return {
         "index": index,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 MODEL_FORMAT = "napari-kmeans-segment model"
 MODEL_FORMAT_VERSION = 1
+# A model holds K x channels numbers twice, names and a few settings: even 65535 clusters of
+# 4 channels with names stay far below this. Larger files are refused before reading them.
+MAX_MODEL_BYTES = 64 * 2**20
 
 
 def package_version() -> str:
@@ -456,14 +460,38 @@ class KMeansModel:
 
 
 def load_model(path) -> KMeansModel:
-    """Read a model written by :meth:`Segmentation.save` (plain JSON, never pickle)."""
+    """Read a model written by :meth:`Segmentation.save` (plain JSON, never pickle).
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is missing, not a regular file (a FIFO or a device such as /dev/zero
+        would block or never end), larger than any model (:data:`MAX_MODEL_BYTES`), not JSON,
+        or a damaged model (every field is checked: :mod:`.model_check`).
+    """
     path = Path(path)
     try:
-        text = path.read_text()
+        st = os.stat(path)
     except FileNotFoundError:
         raise ValueError(f"No model file at {path}.") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
+        raise ValueError(f"Could not read {path} as a model file: {e.strerror or e}.") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(
+            f"{path} is not a regular file (a folder, FIFO or device); give a model's .json file."
+        )
+    if st.st_size > MAX_MODEL_BYTES:
+        raise ValueError(_too_big(path, st.st_size))
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_MODEL_BYTES + 1)  # the size can change after the stat
+        if len(data) > MAX_MODEL_BYTES:
+            raise ValueError(_too_big(path, len(data)))
+        text = data.decode("utf-8")
+    except OSError as e:
         raise ValueError(f"Could not read {path} as a model file: {e}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a model file (not UTF-8 text).") from None
     try:
         d = json.loads(text)
     except json.JSONDecodeError:
@@ -471,6 +499,13 @@ def load_model(path) -> KMeansModel:
     except RecursionError:  # '[' * 100000: valid-looking JSON nested too deep to read
         raise ValueError(f"{path} is not a model file (JSON nested too deeply).") from None
     return KMeansModel.from_dict(d)
+
+
+def _too_big(path: Path, size: int) -> str:
+    return (
+        f"{path} is not a model file: {size / 2**20:.0f} MiB or more, larger than any model "
+        f"({MAX_MODEL_BYTES // 2**20} MiB at most). Choose the model's .json file."
+    )
 
 
 def range_warning(params: dict, img: PixelImage, bounds) -> str | None:

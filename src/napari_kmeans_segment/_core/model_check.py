@@ -12,6 +12,7 @@ import numpy as np
 
 from .features import COLOR_SPACES, WORK_LIMIT, FeatureSpace
 from .options import MAX_CLUSTERS, MAX_SPATIAL_WEIGHT, Options
+from .uncertainty import DISTANCE_KEY
 
 
 class Damaged(ValueError):
@@ -146,11 +147,26 @@ def check_params(params, n_channels: int) -> dict:
             a = np.zeros(0)
         if a.shape != (2, n_channels) or np.isnan(a).any():
             raise Damaged("params.image_range is not (min, max) per channel")
+        if not (a[0] <= a[1]).all():
+            raise Damaged("params.image_range has a minimum above its maximum")
     if params.get("image_dtype") is not None:
+        kind: str = ""
         try:
-            np.dtype(str(params["image_dtype"]))
-        except TypeError:
-            raise Damaged("params.image_dtype is not a dtype") from None
+            kind = np.dtype(str(params["image_dtype"])).kind
+        except (TypeError, ValueError):
+            pass
+        if kind not in ("b", "i", "u", "f"):
+            raise Damaged(f"params.image_dtype is not an image's number type: {params['image_dtype']!r:.40}")
+    # The outliers' reference (outlier_fraction): a negative or NaN distance made every image
+    # read as 100% or 0% outliers. 0 is legitimate: a fit on an image of exactly K colours.
+    dist = params.get(DISTANCE_KEY)
+    if dist is not None and (
+        isinstance(dist, bool) or not isinstance(dist, int | float) or not (np.isfinite(dist) and dist >= 0)
+    ):
+        raise Damaged(f"params.{DISTANCE_KEY}={dist!r:.40} is not a finite distance >= 0")
+    for flag in ("per_plane", "normalize"):
+        if params.get(flag) is not None and not isinstance(params[flag], bool):
+            raise Damaged(f"params.{flag} is not true/false: {params[flag]!r:.40}")
     check_smoothing_params(params)
     return dict(params)
 
@@ -202,7 +218,7 @@ def check_model_dict(d: dict):
     params = check_params(d.get("params"), c.shape[1])
     if params.get("per_plane") and params.get("planes") is not None:
         planes = params["planes"]
-        if not isinstance(planes, list) or not all(isinstance(p, dict) for p in planes):
+        if not isinstance(planes, list) or not planes or not all(isinstance(p, dict) for p in planes):
             raise Damaged("params.planes is not a list of plane models")
         for i, p in enumerate(planes):
             pfc = _matrix(p, "feature_centers", rows=k, limit=WORK_LIMIT)

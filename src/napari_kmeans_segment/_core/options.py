@@ -11,7 +11,7 @@ until every one is made):
 3. a control of the dock named as the field (``_qt/form.py``; ``run_options`` reads it);
 4. a command-line flag whose ``dest`` is the field's name (``_cli/args.py``; ``fit_options``
    reads it);
-5. a row of the README's parameter table.
+5. a row of the parameter table in ``docs/parameters.md``.
 
 The fit then reads the value from the ``Options`` it is given; models store it with the
 others, and the dock's copied Python writes it when it differs from the default.

@@ -326,7 +326,7 @@ def cluster_table(index, counts, centers, names=None, channel_names=None, *, rgb
     three-channel fluorescence stack's channels are 0, 1, 2)."""
     index = np.asarray(index)
     counts = np.asarray(counts, np.int64)
-    total = max(int(counts.sum()), 1)
+    total = int(counts.sum())
     centers = np.asarray(centers, np.float64)
     if channel_names is None:
         channel_names = (
@@ -340,7 +340,8 @@ def cluster_table(index, counts, centers, names=None, channel_names=None, *, rgb
         "index": index,
         "name": np.array(names if names is not None else [f"cluster {i}" for i in index], dtype=object),
         "count": counts,
-        "fraction": counts / total,
+        # 0.0 for a cluster without pixels; undefined (NaN, an empty CSV cell) without any pixel
+        "fraction": counts / total if total else np.full(len(counts), np.nan),
     }
     for j, ch in enumerate(channel_names):
         table[f"center_{ch}"] = centers[:, j]

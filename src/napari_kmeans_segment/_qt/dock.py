@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 
 class KMeansWidget(KMeansForm):
-    """K-means segmentation of an image layer (see the README for every parameter)."""
+    """K-means segmentation of an image layer (docs/parameters.md describes every parameter)."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         check_dock_versions()
@@ -387,7 +387,7 @@ class KMeansWidget(KMeansForm):
         """The Python call that reproduces the last run."""
         return self._current().code
 
-    # -- console API: measuring (issue 14; the panel's "measure" section) ------------------------
+    # -- console API: measuring (the panel's "measure" section) ------------------------------------
     def set_background(self, labels: list[int]) -> None:
         """Mark exactly these clusters as background (left out of the share of tissue)."""
         self._current().measure.set_background(labels)

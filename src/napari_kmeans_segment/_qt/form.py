@@ -19,6 +19,7 @@ Every control's tooltip and every status message comes from :mod:`.texts`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,7 +35,7 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.layers import Image, Labels, Shapes
-from qtpy.QtCore import QEvent, QObject, QSize, Qt
+from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from qtpy.QtWidgets import QComboBox, QLabel, QScrollArea, QSizePolicy, QWidget
 
 from .._core.features import COLOR_SPACES
@@ -66,18 +67,31 @@ class FormScroll(QScrollArea):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         content.installEventFilter(self)
         self.keep_in_view: Any = None  # a widget kept in view when the area's height changes
+        self.fit: Callable[[int], None] | None = None  # lets it fit the area's height first
         bar = self.verticalScrollBar()
         if bar is not None:  # the person scrolls: the view is theirs again
             bar.sliderPressed.connect(self.release)
 
-    def show_widget(self, widget: Any) -> None:
+    def show_widget(self, widget: Any, fit: Callable[[int], None] | None = None) -> None:
         """Scroll ``widget`` into view, and keep it there while the area is resized (a Run
-        that fills the table below shrinks it) until the person scrolls."""
-        self.keep_in_view = widget
-        self.ensureWidgetVisible(widget, 0, 4)
+        that fills the table below shrinks it) until the person scrolls. ``fit(height)`` is
+        called first with the height the area shows, so that the widget can fit in it (Suggest
+        K's plot gives up some height where larger fonts leave the form less room)."""
+        self.keep_in_view, self.fit = widget, fit
+        self._keep()
+
+    def _keep(self) -> None:
+        view = self.viewport()
+        if self.fit is not None and view is not None:
+            self.fit(view.height() - 2 * 4)  # the 4-px margins ensureWidgetVisible keeps
+        self.ensureWidgetVisible(self.keep_in_view, 0, 4)
+
+    def _in_view(self) -> None:
+        if self.keep_in_view is not None and self.keep_in_view.isVisible():
+            self.ensureWidgetVisible(self.keep_in_view, 0, 4)
 
     def release(self) -> None:
-        self.keep_in_view = None
+        self.keep_in_view = self.fit = None
 
     def wheelEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         self.release()
@@ -86,13 +100,15 @@ class FormScroll(QScrollArea):
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
         if self.keep_in_view is not None and self.keep_in_view.isVisible():
-            self.ensureWidgetVisible(self.keep_in_view, 0, 4)
+            self._keep()
 
     def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
         """The form changed size (a section opened, Suggest K's plot appeared): ask the dock
         to lay out again (a scroll area does not pass its content's size on by itself)."""
         if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
             self.updateGeometry()
+        elif obj is self.widget() and event.type() == QEvent.Type.Resize and self.keep_in_view is not None:
+            QTimer.singleShot(0, self._in_view)  # once the form has laid its widgets out again
         return super().eventFilter(obj, event)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
@@ -219,7 +235,7 @@ class KMeansForm(Container):
         )
         self.init = t(ComboBox(name="init", label="starting colours", choices=list(INITS), value=d.init))
         # a float spin box because magicgui's integer one (superqt's) cannot show "random"
-        # for -1 (issue 13); no decimals, so it reads and steps as a whole number
+        # for -1; no decimals, so it reads and steps as a whole number
         self.seed = t(FloatSpinBox(name="seed", label="random seed", min=-1, max=2**31 - 2, step=1, value=-1))
         self.seed.native.setDecimals(0)
         self.seed.native.setSpecialValueText("random")  # -1 draws a new seed each run

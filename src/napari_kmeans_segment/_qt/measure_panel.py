@@ -167,6 +167,7 @@ class MeasurePanel(QWidget):
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
         self.table.setMinimumHeight(rows_height(self.table, FEW_ROWS))
+        self.room: int | None = None  # px its table may take at most (see set_room)
         self.table.itemChanged.connect(self._on_item_changed)
         self.uncertainty_btn = QPushButton("uncertainty map")
         self.uncertainty_btn.setToolTip(tooltip("uncertainty"))
@@ -319,7 +320,16 @@ class MeasurePanel(QWidget):
         """Room for its rows up to MAX_ROWS (then it scrolls) and no more, so the clusters
         table keeps the rest; it may shrink to FEW_ROWS rows so the dock fits a short screen.
         From size hints, as it may not be shown yet."""
-        self.table.setMaximumHeight(rows_height(self.table, min(max(self.table.rowCount(), 1), MAX_ROWS)))
+        height = rows_height(self.table, min(max(self.table.rowCount(), 1), MAX_ROWS))
+        if self.room is not None:
+            height = max(self.table.minimumHeight(), min(height, self.room))
+        self.table.setMaximumHeight(height)
+
+    def set_room(self, px: int | None) -> None:
+        """Let the table take at most ``px`` (None: up to MAX_ROWS rows); the cluster panel
+        sets it so that its own table keeps some rows too."""
+        self.room = px
+        self._fit_height()
 
     def _summary(self, f: Any, unit: str, word: str = "tissue") -> str:
         bg = f["background"].to_numpy(bool)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QSize, Qt, Signal
+from qtpy.QtCore import QEvent, QSize, Qt, Signal
 from qtpy.QtWidgets import (
     QAbstractButton,
     QCheckBox,
@@ -36,7 +36,7 @@ from .._colors import drawn_labels, label_colors
 from .._core.options import MIN_OBJECT_PIXELS
 from .elided import ElidedLabel
 from .measure_panel import MeasurePanel
-from .table import DRAWN, FEW_ROWS, LABEL, VALUE, VISIBLE_ROWS, ClusterTable, RowData
+from .table import DRAWN, FEW_ROWS, LABEL, VALUE, VISIBLE_ROWS, ClusterTable, RowData, rows_height
 from .texts import file_name, status, tooltip
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 _DISPLAY_EVENTS = ("show_selected_label", "selected_label")  # change what is drawn, not the state
 ROWS = ("clusters", "extract", "files")  # button rows, top to bottom
 PANEL_WIDTH = 380  # px: the dock's default width follows this hint (a 1280-px screen)
+SHARED_ROWS = 3  # rows the clusters table keeps before an open measure section's table grows
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,6 +88,7 @@ class ClusterPanel(QWidget):
         self.heading = wrapped_label("clusters: press Run", "clusters_heading")
         self.table = ClusterTable()
         self.table.itemChanged.connect(self._on_item_changed)
+        self.table.installEventFilter(self)  # its height changes: share it (_share_height)
         self.note = wrapped_label("", "note")
         self.note.setVisible(False)
 
@@ -167,7 +169,7 @@ class ClusterPanel(QWidget):
             b.setMinimumWidth(40)
             loaded.addWidget(b, 1)
         self._lay.addWidget(self.loaded_row)
-        self.measure = MeasurePanel()  # background, areas, objects, uncertainty (issue 14)
+        self.measure = MeasurePanel()  # background, areas, objects, uncertainty
         self._lay.addWidget(self.measure, 1)  # its table shares the spare height
         self.measure.toggle.toggled.connect(self._on_measure_toggled)
         count = guarded(self._count_objects)
@@ -222,6 +224,23 @@ class ClusterPanel(QWidget):
         """The measure section lists the clusters too: while it is open, the clusters table
         may shrink to a few rows (it scrolls) so that the dock still fits the screen."""
         self.table.set_min_rows(FEW_ROWS if on else VISIBLE_ROWS)
+        if not on:
+            self.measure.set_room(None)
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+        if obj is self.table and event.type() == QEvent.Type.Resize:
+            self._share_height()
+        return super().eventFilter(obj, event)
+
+    def _share_height(self) -> None:
+        """With 'measure' open, its table takes rows (up to its MAX_ROWS) only while the
+        clusters table keeps SHARED_ROWS. Qt lays the section out at its full height, as it
+        holds wrapped text, and the clusters table got what was left: two rows where the
+        system's fonts are larger (Qt 5 on Linux)."""
+        if not self.measure.expanded:
+            return
+        room = self.table.height() + self.measure.table.height()
+        self.measure.set_room(room - rows_height(self.table, min(SHARED_ROWS, max(self.table.rowCount(), 1))))
 
     def _on_changed(self, what: str = "") -> None:
         self.refresh()

@@ -18,6 +18,7 @@ from .jobs import report_error
 from .texts import status, tooltip
 
 PLOT_HEIGHT = 150  # px
+PLOT_MIN_HEIGHT = 100  # px: the least the plot shrinks to for the suggestion to fit in view
 
 if TYPE_CHECKING:
     from .._core import SuggestKResult
@@ -136,7 +137,20 @@ class SuggestK:
         form.use_k_button.visible = True
         self.set_status(status("suggest_done", k=res.k))
         # once laid out, scroll the form so the plot and the button are in view
-        QTimer.singleShot(0, lambda: form.scroll.show_widget(form.suggest_box.native))
+        QTimer.singleShot(0, lambda: form.scroll.show_widget(form.suggest_box.native, self._fit_plot))
+
+    def _fit_plot(self, room: int) -> None:
+        """Give the plot a height between PLOT_MIN_HEIGHT and PLOT_HEIGHT with which the plot,
+        its verdict and 'use K = n' fit in ``room`` px: where the system's fonts are larger
+        (Qt 5 on Linux draws the same font about a fifth taller), the cluster table's rows
+        leave the form less room than the whole suggestion takes at PLOT_HEIGHT."""
+        if self.plot is None:
+            return
+        rest = self.form.suggest_box.native.sizeHint().height() - self.plot.minimumHeight()
+        height = max(PLOT_MIN_HEIGHT, min(PLOT_HEIGHT, room - rest))
+        if height != self.plot.minimumHeight():
+            self.plot.setFixedHeight(height)
+            self.plot.canvas.setFixedHeight(height)
 
     def _failed(self, exc: BaseException) -> None:
         from .._core import Cancelled

@@ -204,7 +204,7 @@ TOOLTIPS: dict[str, str] = {
     "copy_python": (
         "Copy the Python code that repeats this run to the clipboard, for napari's console or a script."
     ),
-    # -- stains and measuring (issue 14) ---------------------------------------------------------
+    # -- stains and measuring ----------------------------------------------------------------------
     "stain_vectors": (
         "With hed: which colours count as pure haematoxylin, eosin and DAB. fixed: the "
         "standard published stain colours (Ruifrok and Johnston), right for most slides. "
