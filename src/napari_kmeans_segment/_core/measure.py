@@ -95,9 +95,8 @@ def area_table(
     -------
     dict
         ``index``, ``background`` (bool), ``area_px``, ``area`` (physical), ``area_unit``,
-        ``share`` (of the whole image, ``image_px``, when given; else of all labelled
-        pixels; NaN when there is no pixel at all) and ``tissue_share`` (of the
-        non-background clusters' pixels; NaN on background rows).
+        ``share`` (of the whole image, ``image_px``; NaN when there is no pixel) and
+        ``tissue_share`` (of the non-background clusters' pixels; NaN on background rows).
     """
     index = np.asarray(index, np.int64)
     counts = np.asarray(counts, np.int64)
