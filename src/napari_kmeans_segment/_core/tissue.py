@@ -218,6 +218,15 @@ def estimate_white(pixels: np.ndarray, value_range: float, *, rng=None) -> White
 
 def given_white(white_level, value_range: float) -> WhiteLevel:
     """A :class:`WhiteLevel` from the person's ``white_level``: one number (grey) or R, G, B."""
+    # element by element: np.asarray would read "240" as 240 and (240, 240, False) as (240, 240, 0)
+    values = list(white_level) if isinstance(white_level, list | tuple) else np.ravel(white_level)
+    if isinstance(white_level, str | bytes) or any(
+        isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number) for v in values
+    ):
+        raise TypeError(
+            f"white_level must be a number or three (R, G, B), not {white_level!r:.60} "
+            "(e.g. 240 or (236, 238, 240) for 8-bit)."
+        )
     w = np.asarray(white_level, np.float64).ravel()
     if w.size == 1:
         w = np.repeat(w, 3)
