@@ -220,6 +220,13 @@ def extract_objects(
     from .clusters import _labels_array, extract_cluster, member
 
     lab = np.asarray(_labels_array(labels))  # objects need the whole (computed) labels
+    if np.asarray(label).dtype.kind not in "iuf" or isinstance(label, bool):
+        # "1" or True would otherwise be read as cluster 1
+        raise TypeError(
+            f"label must be a cluster label (a whole number) or a list of them, not {label!r:.60}."
+        )
+    if not isinstance(split, bool | np.bool_):
+        raise TypeError(f"split must be True or False, not {split!r:.40}.")
     try:
         wanted = sorted({int(v) for v in np.atleast_1d(np.asarray(label, dtype=np.int64))})
     except OverflowError:  # 2**64 - 1 on uint64 labels: no cluster has such a number

@@ -110,6 +110,7 @@ def check_feature_space(d, n_channels: int, width: int, where: str = "feature_sp
         if d.get("white") is None:
             raise Damaged(f"{where}.tissue_od needs the white level it is relative to")
         _number(d, "tissue_od", 0.0, 5.0, low_open=True)
+    check_stain_fields(d, cs, where)
     if (d.get("offset") is None) != (d.get("scale_exp") is None):
         raise Damaged(f"{where}.offset and scale_exp come together")
     if d.get("offset") is not None:
@@ -121,6 +122,29 @@ def check_feature_space(d, n_channels: int, width: int, where: str = "feature_sp
         return FeatureSpace.from_dict(d)
     except (KeyError, TypeError, ValueError) as e:
         raise Damaged(f"{where}: {e}") from None
+
+
+#: Largest condition number of a stain matrix: Macenko's and the fixed matrices are near 1-10;
+#: beyond this the densities are noise amplified (a singular matrix cannot be applied at all).
+MAX_STAIN_CONDITION = 1e6
+
+
+def check_stain_fields(d: dict, cs: str, where: str = "feature_space") -> None:
+    """The stain matrix (3 x 3, finite, invertible) and per-stain divisors (3 finite numbers
+    > 0) of a feature space: a damaged one made every stain density wrong or crashed apply."""
+    m = d.get("stain_matrix")
+    if m is not None:
+        try:
+            a = np.asarray(m, np.float64)
+        except (TypeError, ValueError):
+            a = np.zeros(0)
+        if a.shape != (3, 3) or not np.isfinite(a).all():
+            raise Damaged(f"{where}.stain_matrix should be a 3 x 3 table of finite numbers, not {m!r:.80}")
+        if not np.linalg.cond(a) <= MAX_STAIN_CONDITION:
+            raise Damaged(f"{where}.stain_matrix is singular (its stains cannot be told apart)")
+    if cs == "hed" or d.get("stain_scale") is not None:
+        # every "hed" fit stores its divisors; without them one stain dominates k-means
+        _vector(d, "stain_scale", 3, positive=True, limit=WORK_LIMIT)
 
 
 def check_params(params, n_channels: int) -> dict:
@@ -227,7 +251,29 @@ def check_model_dict(d: dict):
             )
     if d.get("options") is not None:  # files written before it keep the options in params only
         params.update(check_options(d["options"], k).to_dict())
+    check_tissue_recorded(fs, params)
     return fc, c, fs, params, check_label_map(d.get("label_map"), k)
+
+
+def check_tissue_recorded(fs: FeatureSpace, params: dict) -> None:
+    """A "hed" model fitted with tissue detection keeps its threshold (``tissue_od``):
+    without it the model would silently cluster the glass with the tissue. A file that does
+    not record the ``tissue`` option predates tissue detection: it is applied as it was
+    fitted (glass clustered), with a warning."""
+    if fs.color_space != "hed" or fs.tissue_od is not None:
+        return
+    tissue = params.get("tissue")
+    if tissue is True:
+        raise Damaged("feature_space.tissue_od is missing, but the model was fitted with tissue detection")
+    if tissue is None:
+        import warnings
+
+        warnings.warn(
+            "This model file predates tissue detection: its glass is clustered with the tissue "
+            "(no label 0, no stain measurements). Fit and save the model again to detect tissue.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def check_options(v, k: int) -> Options:

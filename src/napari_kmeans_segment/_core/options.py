@@ -320,8 +320,14 @@ def _smoothing(v, _: dict) -> float:
     return float(v)
 
 
-def _flag(v, _: dict) -> bool:
-    return bool(v)
+def _flag(name: str) -> Callable[[Any, dict], bool]:
+    def check(v, _: dict) -> bool:
+        # bool("no") is True: text or numbers would turn an option on by accident
+        if not isinstance(v, bool | np.bool_):
+            raise TypeError(f"{name} must be True or False, not {v!r:.40}.")
+        return bool(v)
+
+    return check
 
 
 def _slide(name: str) -> Callable[[Any, dict], Any]:
@@ -346,12 +352,12 @@ CHECKS: dict[str, Callable[[Any, dict], Any]] = {
     "sample_size": _sample_size,
     "color_space": _color_space,
     "stain_vectors": _stain_vectors,
-    "normalize": _flag,
+    "normalize": _flag("normalize"),
     "spatial_weight": _weight("spatial_weight"),
     "texture_sigma": _weight("texture_sigma"),
-    "per_plane": _flag,
+    "per_plane": _flag("per_plane"),
     "smoothing": _smoothing,
-    "tissue": _flag,
+    "tissue": _flag("tissue"),
     "white_level": _slide("white_level"),
     "tissue_od": _slide("tissue_od"),
     "dab_thresholds": _slide("dab_thresholds"),

@@ -149,7 +149,9 @@ def plan_slide(
     t = white.auto_tissue_od() if tissue_od is None else float(tissue_od)
     if tissue is None:
         rgb_view = img.arr3.reshape(*img.spatial_shape, img.full_channels)
-        tissue = tissue_mask(rgb_view, white.white, t)
+        # the person's mask: excluded pixels do not vote (as NaN pixels, see tissue_mask)
+        valid = None if img.mask is None else img.mask.reshape(img.spatial_shape)
+        tissue = tissue_mask(rgb_view, white.white, t, valid=valid)
     tissue = np.asarray(tissue, bool).reshape(img.spatial_shape)
     if not tissue.any():
         raise ValueError(

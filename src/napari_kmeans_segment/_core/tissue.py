@@ -245,6 +245,15 @@ def _glass_peak(
 
 def given_white(white_level, value_range: float) -> WhiteLevel:
     """A :class:`WhiteLevel` from the person's ``white_level``: one number (grey) or R, G, B."""
+    # element by element: np.asarray would read "240" as 240 and (240, 240, False) as (240, 240, 0)
+    values = list(white_level) if isinstance(white_level, list | tuple) else np.ravel(white_level)
+    if isinstance(white_level, str | bytes) or any(
+        isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number) for v in values
+    ):
+        raise TypeError(
+            f"white_level must be a number or three (R, G, B), not {white_level!r:.60} "
+            "(e.g. 240 or (236, 238, 240) for 8-bit)."
+        )
     w = np.asarray(white_level, np.float64).ravel()
     if w.size == 1:
         w = np.repeat(w, 3)
@@ -268,7 +277,9 @@ def white_of(pixels: np.ndarray, value_range: float, white_level=None, *, rng=No
     return estimate_white(pixels, value_range, rng=rng)
 
 
-def tissue_mask(image: np.ndarray, white, tissue_od: float, *, box: int = TISSUE_BOX) -> np.ndarray:
+def tissue_mask(
+    image: np.ndarray, white, tissue_od: float, *, box: int = TISSUE_BOX, valid: np.ndarray | None = None
+) -> np.ndarray:
     """True where the tissue is: pixels whose mean transmission (relative to ``white``,
     averaged over R, G, B) is below 10^-tissue_od, by majority in a ``box`` x ``box``
     neighbourhood.
@@ -278,6 +289,11 @@ def tissue_mask(image: np.ndarray, white, tissue_od: float, *, box: int = TISSUE
     1-2 pixels into the glass, +3 points of tissue on a slide of small fragments).
     ``image`` is (..., Y, X, 3+) in image units; the result has shape (..., Y, X). Each
     plane is filtered on its own (OpenCV, a few ms per megapixel).
+
+    Pixels that cannot be read (NaN or infinite values, or False in ``valid``, the spatial
+    mask of the pixels to measure) do not vote: a neighbourhood is tissue when most of its
+    readable pixels are, so missing pixels count neither as glass nor as tissue. A pixel
+    with no readable neighbour is not tissue.
     """
     import cv2
 
@@ -289,7 +305,9 @@ def tissue_mask(image: np.ndarray, white, tissue_od: float, *, box: int = TISSUE
     limit = np.float32(10.0 ** (-float(tissue_od)))
     out = np.empty(planes.shape[:-1], bool)
     lut = _transmission_lut(w) if planes.dtype == np.uint8 else None
+    vplanes = None if valid is None else np.asarray(valid, bool).reshape(planes.shape[:-1])
     for i, plane in enumerate(planes):
+        readable = None if vplanes is None else vplanes[i]
         if lut is not None:  # 8-bit: each channel's transmission from a table, in integers
             px = np.ascontiguousarray(plane[..., :3])
             scaled = cv2.transform(cv2.LUT(px, lut), np.ones((1, 3), np.float32))
@@ -298,12 +316,22 @@ def tissue_mask(image: np.ndarray, white, tissue_od: float, *, box: int = TISSUE
             # float32 in, so the weighted sum is not rounded back to the image's integers
             px = np.ascontiguousarray(plane[..., :3], np.float32)
             t = np.asarray(cv2.transform(px, m)).reshape(px.shape[:2])
-            vote = (t < limit).view(np.uint8)  # NaN compares False: glass
+            vote = (t < limit).view(np.uint8)  # NaN compares False: not tissue ...
+            if planes.dtype.kind == "f":
+                finite = np.isfinite(t)  # ... and does not vote at all
+                readable = finite if readable is None else readable & finite
+        if readable is not None:
+            vote = vote & readable.view(np.uint8)
         if box > 1:
-            total = cv2.boxFilter(
-                vote, cv2.CV_16U, (box, box), normalize=False, borderType=cv2.BORDER_REFLECT
-            )
-            out[i] = total * 2 > box * box
+
+            def count(v):
+                return cv2.boxFilter(
+                    v, cv2.CV_16U, (box, box), normalize=False, borderType=cv2.BORDER_REFLECT
+                )
+
+            total = count(vote)
+            voters = box * box if readable is None else count(np.ascontiguousarray(readable).view(np.uint8))
+            out[i] = total * 2 > voters
         else:
             out[i] = vote.astype(bool)
     return out.reshape(arr.shape[:-1])
