@@ -13,10 +13,22 @@ if TYPE_CHECKING:
     from .._layers import Source
 
 
+def load_for_writing() -> None:
+    """Import here, in the worker, what writing a result on the GUI thread needs (the cluster
+    table is a pandas DataFrame): loading pandas there froze napari for a second or more
+    (several where Python compiles every module afresh) after the first Run."""
+    import pandas  # noqa: F401
+
+    from .. import _measure_session  # noqa: F401
+    from .._core import measure  # noqa: F401
+
+
 def run_segmentation(src: Source, opts: Options, mask: Any, progress: Any, cancel: Any) -> Segmentation:
     """The Run: ``segment`` (numpy or dask) or, for a multiscale image, one result whose
     labels and recoloured image are lists of lazy levels."""
     from .._core import segment
+
+    load_for_writing()
 
     layout = dict(rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, cancel=cancel)
     if src.multiscale:
@@ -34,6 +46,7 @@ def apply_model(model: KMeansModel, src: Source, progress: Any, cancel: Any) -> 
     """``model.apply`` on what was read from a layer. numpy in, numpy out; dask and multiscale
     images are labelled lazily, block by block, like a Run on them (counts estimated).
     In memory, a warning says when many pixels are far from every cluster of the model."""
+    load_for_writing()
     seg = model.apply(
         src.data,
         rgb=src.rgb,
