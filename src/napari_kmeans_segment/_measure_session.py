@@ -177,13 +177,19 @@ class SessionMeasure:
 
     def set_background(self, labels: Iterable[int]) -> None:
         """Mark exactly ``labels`` as background (``[]`` clears every mark)."""
-        layer, _, _ = self._state()
+        from ._colors import assign_colormap
+
+        layer, seg, _ = self._state()
         labels = self.session._check(labels)
+        cmap = self.session._see_through(layer.colormap, seg, labels)  # see-through follows
         self.session._writing = True
         try:
             layer.features = with_background(layer.features, labels)
+            if cmap is not layer.colormap:
+                assign_colormap(layer, cmap)
         finally:
             self.session._writing = False
+        self.session._reveal()
         self.session.changed.emit("background")
 
     def follow_features(self) -> bool:
@@ -285,6 +291,7 @@ class SessionMeasure:
             "labels",
         )
         (new,) = self.session._write(seg, src, [out], "extract")
+        self.session.show_new(new)
         self._objects = [s for s in self._objects if s != kind] + [kind]
         if len(features):
             show_info(
@@ -371,8 +378,6 @@ class SessionMeasure:
         return done(compute())
 
     def _write_uncertainty(self, d: np.ndarray, kind: str, seg: Segmentation, src: Source) -> Layer:
-        viewer = self.session.viewer
-        fresh = self.session.slots.get("uncertainty") is None
         top = float(np.nanpercentile(d, 99.5)) if np.isfinite(d).any() else 1.0
         nd = d.ndim
         out = Output(
@@ -384,18 +389,12 @@ class SessionMeasure:
                 translate=tuple(src.translate)[-nd:],
                 colormap="magma",
                 contrast_limits=[0.0, max(top, 1e-6)],
-                visible=not fresh,
                 metadata={MARK: {"kind": "uncertainty", "source": src.name, "measure": kind}},
             ),
             "image",
         )
         (layer,) = self.session._write(seg, src, [out], "uncertainty")
-        if fresh and self.session.source in viewer.layers:
-            # just above the image, hidden: it never covers what the person looks at
-            viewer.layers.move(viewer.layers.index(layer), viewer.layers.index(self.session.source) + 1)
-            what, how = UNCERTAINTY_KINDS[kind]
-            show_info(
-                f"'{layer.name}' ({what}; {how}) added, hidden, just above "
-                f"'{src.name}': tick its eye in the layer list to see it."
-            )
+        self.session.show_new(layer)  # on top (a new layer), shown and selected
+        what, how = UNCERTAINTY_KINDS[kind]
+        show_info(f"'{layer.name}': {what} ({how}). Untick its eye to see the clusters again.")
         return layer

@@ -18,6 +18,7 @@ from napari.utils.notifications import show_info
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -107,6 +108,11 @@ class MeasurePanel(QWidget):
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setToolTip(tooltip("tissue_summary"))
+        # beside the summary, so it is seen with the section folded: it changes the overlay
+        self.see_through = QCheckBox("background see-through in the overlay")
+        self.see_through.setObjectName("see_through")
+        self.see_through.setToolTip(tooltip("see_through"))
+        self.see_through.toggled.connect(self._on_see_through)
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -152,6 +158,7 @@ class MeasurePanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.toggle)
         lay.addWidget(self.summary)
+        lay.addWidget(self.see_through)
         lay.addWidget(self.body, 1)
         self.set_expanded(False)
 
@@ -184,6 +191,8 @@ class MeasurePanel(QWidget):
         f = None if layer is None else layer.features
         self._updating = True
         try:
+            self.see_through.setEnabled(f is not None)
+            self.see_through.setChecked(s is not None and f is not None and s.see_through)
             if f is None or "area_px" not in f.columns:
                 self.table.setRowCount(0)
                 self.summary.setText("")
@@ -289,6 +298,10 @@ class MeasurePanel(QWidget):
         ]
         _guarded(lambda: self._require().measure.set_background(marks))()
         self.refresh()  # a refused request shows the marks as they are
+
+    def _on_see_through(self, on: bool) -> None:
+        if not self._updating:
+            _guarded(lambda: self._require().set_see_through(on))()
 
     def start_uncertainty(self, kind: str | None = None) -> Any:
         """Compute the uncertainty map of the current result in the background (the worker),

@@ -212,6 +212,11 @@ TOOLTIPS: dict[str, str] = {
         "the image and of the tissue once background is marked; export of measured objects; "
         "a map of how sure each pixel's cluster is."
     ),
+    "see_through": (
+        "Draw the clusters marked as background (tick them under 'measure') see-through in "
+        "the clusters layer, so the image shows through them. On at first for slides (hed) "
+        "and for two clusters; your choice is kept for the next runs of this image."
+    ),
     "measure_table": (
         "One row per cluster: its area in pixels and in the layer's units (from its scale), "
         "its share of the image, and its share of the tissue (the clusters not marked as "
@@ -236,7 +241,8 @@ TOOLTIPS: dict[str, str] = {
     ),
     "uncertainty": (
         "Add a map of how sure each pixel's cluster is, as the layer '<image> uncertainty' "
-        "(added hidden, just above the image). Runs in the background; press again to stop."
+        "(added on top of the layer list and shown; untick its eye to see the clusters "
+        "again). Runs in the background; press again to stop."
     ),
     "uncertainty_kind": (
         "What the uncertainty map shows. distance to centre: how far each pixel's colour is "
