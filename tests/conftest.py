@@ -31,3 +31,20 @@ def same_partition(a, b) -> bool:
 @pytest.fixture
 def blocks():
     return blocks_image()
+
+
+def napari_layers_have_units() -> bool:
+    """Whether ``viewer.add_image(..., units=...)`` works (napari 0.5.0 refuses a sequence)."""
+    from napari.components import ViewerModel
+
+    try:
+        ViewerModel().add_image(np.zeros((2, 2)), units=("um", "um"))
+    except TypeError:
+        return False
+    return True
+
+
+def needs_layer_units():
+    return pytest.mark.skipif(
+        not napari_layers_have_units(), reason="this napari takes no units in add_image (napari 0.5.0)"
+    )

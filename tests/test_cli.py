@@ -76,13 +76,15 @@ def test_demo_opens_napari_with_the_widget_on_a_sample(monkeypatch, qtbot):
     viewer = seen["viewer"]
     try:
         assert [ly.name for ly in viewer.layers] == ["immunohistochemistry"]
-        # the whole sample is in view once the dock took its place (issue 13)
+        # the whole sample is in view once the dock took its place
         qtbot.wait(50)
-        zoom, center = viewer.scene.camera.zoom, viewer.scene.camera.center
+        camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera  # napari < 0.7
+        zoom, center = camera.zoom, camera.center
         viewer.reset_view()
-        assert viewer.scene.camera.zoom == pytest.approx(zoom)
-        assert viewer.scene.camera.center == pytest.approx(center)
-        widget = next(w for w in viewer.window.dock_widgets.values() if hasattr(w, "run_button"))
+        assert camera.zoom == pytest.approx(zoom)
+        assert camera.center == pytest.approx(center)
+        # asking for the docked widget again returns the one already there
+        _, widget = viewer.window.add_plugin_dock_widget("napari-kmeans-segment", "K-means segmentation")
         assert widget.run() is not None
         qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
         assert {"immunohistochemistry clusters", "immunohistochemistry recolored"} <= {

@@ -181,3 +181,27 @@ def test_a_distributed_cluster_gives_identical_labels(tmp_path, store):
         ref, _ = ome_level0(tmp_path / "threads" / f"slide_{name}.ome.zarr")
         got, _ = ome_level0(tmp_path / "dist" / f"slide_{name}.ome.zarr")
         assert np.array_equal(got[:], ref[:])
+
+
+def test_a_saved_model_labels_a_large_input_through_the_label_table(tmp_path, store, image, monkeypatch):
+    """--model on an input read block by block: every block is looked up in one table of
+    the label of every colour, never run through model.apply (which took two full
+    assignments per block, one for the labels and one for the recoloured image)."""
+    from napari_kmeans_segment._core import lazy
+    from napari_kmeans_segment._core.model import KMeansModel
+
+    fit = nks.segment(image[::4, ::4], 3, seed=1)
+    fit.save(tmp_path / "m.json")
+    expect = fit.model.apply(image, rgb=True)
+    applied, tables = [], []
+    apply, table = KMeansModel.apply, lazy.label_table
+    monkeypatch.setattr(KMeansModel, "apply", lambda *a, **k: applied.append(1) or apply(*a, **k))
+    monkeypatch.setattr(lazy, "label_table", lambda *a: tables.append(1) or table(*a))
+    lazy._TABLES.clear()
+    out = tmp_path / "out"
+    assert run_cli(store, "--model", tmp_path / "m.json", "-o", out, "--recolored", "--chunk", "256") == 0
+    assert applied == [] and tables == [1]
+    labels, _ = ome_level0(out / "slide_labels.ome.zarr")
+    assert np.array_equal(labels[:], expect.labels)
+    rec, _ = ome_level0(out / "slide_recolored.ome.zarr")
+    assert np.array_equal(np.moveaxis(rec[:], 0, -1), expect.recolored)

@@ -9,7 +9,7 @@ import pytest
 from napari.utils.colormaps import DirectLabelColormap, label_colormap
 from skimage import data
 
-from napari_kmeans_segment._colors import hidden_labels
+from napari_kmeans_segment._colors import copy_colormap, hidden_labels
 
 PLUGIN = "napari-kmeans-segment"
 
@@ -194,7 +194,7 @@ def own_colors(layer, labels):
     """The canvas colours without napari's "show selected label" dimming."""
     cm = layer.colormap
     if cm.use_selection:
-        cm = type(cm)(**cm.model_dump())
+        cm = copy_colormap(cm)
         cm.use_selection = False
     return canvas_of(cm, layer, labels)
 

@@ -137,3 +137,44 @@ def test_the_table_is_used_only_where_it_pays(rgb_model):
     labels, _ = apply_lazy(gmodel, arr, False, "gray", None)
     assert [k for k in dict(labels.__dask_graph__()) if "label_table" in str(k)]
     np.testing.assert_array_equal(labels.compute(), gmodel.apply(gray).labels)
+
+
+def test_model_apply_labels_dask_and_multiscale_images_as_it_labels_numpy_ones():
+    """One apply for every kind of array: a dask array and the levels of a multiscale image
+    get, block by block, exactly the labels and colours the numpy image gets."""
+    from skimage import data
+
+    image = data.coffee()
+    model = nks.segment(image, 4, seed=0).model
+    want = model.apply(image)
+    lazy = model.apply(da.from_array(image, chunks=(128, 256, 3)))
+    assert lazy.params["lazy"] and lazy.params["estimated"]
+    np.testing.assert_array_equal(lazy.labels.compute(), want.labels)
+    np.testing.assert_array_equal(lazy.recolored.compute(), want.recolored)
+    np.testing.assert_array_equal(lazy.counts, want.counts)  # fewer pixels than the sample: all read
+    levels = [image, image[::2, ::2], image[::4, ::4]]
+    multi = model.apply([da.from_array(lv, chunks=(100, 100, 3)) for lv in levels], multiscale=True)
+    assert len(multi.labels) == len(multi.recolored) == 3
+    for labels, recolored, level in zip(multi.labels, multi.recolored, levels):
+        np.testing.assert_array_equal(labels.compute(), model.apply(level).labels)
+        np.testing.assert_array_equal(recolored.compute(), model.apply(level).recolored)
+    np.testing.assert_array_equal(multi.counts, np.rint(model.apply(levels[-1]).counts * 16))
+    # channels first: only the spatial axes are sampled, the recoloured image keeps the layout
+    first = model.apply(da.from_array(np.moveaxis(image, -1, 0), chunks=(3, 128, 128)), channel_axis=0)
+    np.testing.assert_array_equal(first.labels.compute(), want.labels)
+    np.testing.assert_array_equal(np.moveaxis(first.recolored.compute(), 0, -1), want.recolored)
+    with pytest.raises(ValueError, match="mask"):
+        model.apply(da.from_array(image), mask=np.ones(image.shape[:2], bool))
+
+
+def test_lazy_apply_estimates_counts_from_a_strided_sample_of_the_spatial_axes(monkeypatch):
+    from napari_kmeans_segment._core import apply
+
+    monkeypatch.setattr(apply, "SAMPLE_PIXELS", 5_000)
+    rng = np.random.default_rng(3)
+    image = _photo(rng, (200, 240, 3), np.uint8, 256)
+    model = nks.segment(image, 3, seed=0).model
+    want = np.bincount(model.apply(image).labels.ravel(), minlength=4)[1:]
+    got = model.apply(da.from_array(np.moveaxis(image, -1, 0), chunks=(3, 50, 60)), channel_axis=0)
+    assert got.counts.sum() == pytest.approx(image.shape[0] * image.shape[1], rel=0.02)
+    np.testing.assert_allclose(got.counts / want, 1, atol=0.1)

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import needs_layer_units
 from napari.components import ViewerModel
 from skimage import data
 from skimage.measure import regionprops_table
@@ -70,6 +71,7 @@ def test_share_of_tissue_equals_the_value_from_the_labels(ihc, ihc_seg):
     assert feature(layer, h, "tissue_share") == pytest.approx(np.count_nonzero(lab == h) / lab.size)
 
 
+@needs_layer_units()
 def test_physical_areas_from_the_layers_scale_and_units(ihc, ihc_seg):
     viewer, s, _ = start(ihc, ihc_seg, scale=(0.5, 0.5), units=("um", "um"))
     f = s.clusters.features
@@ -126,6 +128,7 @@ def test_marks_survive_merge_and_undo_and_follow_the_console(blocks):
     )
 
 
+@needs_layer_units()
 def test_object_features_equal_regionprops(ihc, ihc_seg, tmp_path):
     viewer, s, _ = start(ihc, ihc_seg, scale=(0.5, 0.5), units=("um", "um"))
     f = s.clusters.features

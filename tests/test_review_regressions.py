@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import needs_layer_units
 from skimage import data
 
 import napari_kmeans_segment as nks
@@ -21,6 +22,7 @@ def run_and_wait(qtbot, widget):
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
 
 
+@needs_layer_units()
 def test_outputs_keep_the_source_units(viewer_widget, qtbot):
     """Outputs written with napari's default "pixel" units made napari warn about inconsistent
     units after every Run and stop using them."""

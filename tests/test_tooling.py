@@ -4,6 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "napari_kmeans_segment"
 
@@ -14,6 +17,17 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _newest_annotations() -> bool:
+    import qtpy
+
+    return int(np.__version__.split(".")[0]) >= 2 and qtpy.API_NAME == "PyQt6"
+
+
+@pytest.mark.skipif(
+    not _newest_annotations(),
+    reason="types are checked against numpy 2 and PyQt6, whose annotations differ from numpy 1.x "
+    "and PyQt5's; the newest environment of .ci/run runs this check",
+)
 def test_mypy_is_clean_on_src():
     res = _run("mypy", str(SRC))
     assert res.returncode == 0, res.stdout + res.stderr

@@ -5,6 +5,7 @@ import pytest
 from conftest import blocks_image, same_partition
 from skimage import data
 
+import napari_kmeans_segment as nks
 from napari_kmeans_segment._layers import MARK
 
 PLUGIN = "napari-kmeans-segment"
@@ -316,6 +317,27 @@ def test_multiscale_layer_gives_multiscale_outputs(viewer_widget, qtbot):
     assert lab.multiscale and len(lab.data) == 3
     assert lab.data[0].shape == img.shape[:2]
     assert np.asarray(lab.data[2]).max() == 3
+
+
+def test_apply_model_labels_dask_and_multiscale_layers_as_the_numpy_image(viewer_widget, qtbot):
+    """The dock's 'apply model' on a lazy and on a multiscale layer gives, level by level,
+    the labels the model gives the image in memory."""
+    import dask.array as da
+
+    viewer, widget = viewer_widget
+    img = data.astronaut()
+    model = nks.segment(img, 3, seed=0).model
+    viewer.add_image(da.from_array(img, chunks=(128, 128, 3)), name="lazy", rgb=True)
+    viewer.add_image([img, img[::2, ::2], img[::4, ::4]], name="pyramid", rgb=True)
+    for name in ("lazy", "pyramid"):
+        assert widget.apply_model(viewer.layers[name], model) is not None
+        qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    assert isinstance(viewer.layers["lazy clusters"].data, da.Array)
+    assert np.array_equal(np.asarray(viewer.layers["lazy clusters"].data), model.apply(img).labels)
+    pyramid = viewer.layers["pyramid clusters"]
+    assert pyramid.multiscale and len(pyramid.data) == 3
+    for level, step in zip(pyramid.data, (1, 2, 4)):
+        assert np.array_equal(np.asarray(level), model.apply(img[::step, ::step]).labels)
 
 
 def test_suggest_k_runs_through_the_job_helper_and_cancels(viewer_widget, qtbot):

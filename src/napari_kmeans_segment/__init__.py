@@ -6,6 +6,7 @@ The public API is the Qt-free core; napari and Qt are imported only by the widge
 from ._core import (
     Cancelled,
     KMeansModel,
+    Options,
     Segmentation,
     SuggestKResult,
     area_table,
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Cancelled",
     "KMeansModel",
+    "Options",
     "Segmentation",
     "SuggestKResult",
     "area_table",

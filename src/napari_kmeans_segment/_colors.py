@@ -42,7 +42,7 @@ def _without_selection(colormap: Any) -> Any:
     """The same colormap with napari's "show selected label" dimming switched off."""
     if not getattr(colormap, "use_selection", False):
         return colormap
-    copy = type(colormap)(**colormap.model_dump())
+    copy = copy_colormap(colormap)
     copy.use_selection = False
     return copy
 
@@ -148,7 +148,9 @@ def assign_colormap(layer: Labels, colormap: Any) -> None:
 
 def copy_colormap(colormap: Any) -> Any:
     """An independent copy (to restore on undo)."""
-    return type(colormap)(**colormap.model_dump())
+    # pydantic 2's model_dump (napari >= 0.6); napari 0.5's models have pydantic 1's dict()
+    dump = colormap.model_dump() if hasattr(colormap, "model_dump") else colormap.dict()
+    return type(colormap)(**dump)
 
 
 def see_through_colormap(colormap: Any, labels: Iterable[int], dtype: Any, see_through: Iterable[int]) -> Any:

@@ -66,7 +66,9 @@ def physical(
         s = [float((v * x).to(u[0]).magnitude) for v, x in zip(s, u)]
     except Exception:  # pint's DimensionalityError: pixels mixed with lengths
         return None, None
-    return tuple(s), f"{u[0]:~}"
+    # pint abbreviates micro as the Greek mu (U+03BC) in newer releases, the micro sign (U+00B5)
+    # in older ones: one spelling, so tables and CSV columns do not change with pint's version
+    return tuple(s), f"{u[0]:~}".replace("\u03bc", "\u00b5")
 
 
 def _ndim(seg: Segmentation) -> int:

@@ -29,6 +29,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo_main(argv[1:])
     console = Console()
+    from .._core.versions import check_installed
+
+    try:
+        check_installed()
+    except ImportError as e:
+        console.say(str(e))
+        return EXIT_USAGE
     try:
         args = parse(argv)
     except SystemExit as e:  # argparse printed the usage message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from .._core.features import COLOR_SPACES
 from .._core.options import (
@@ -15,6 +16,7 @@ from .._core.options import (
     check_stain_vectors,
     sample_size_for_mode,
 )
+from .._core.options import names as option_names
 from .._core.stains import STAIN_VECTORS
 from .console import PROG, CliError, cli_words
 
@@ -97,6 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
         "from each image (macenko)",
     )
     p.add_argument("--normalize", action="store_true", default=DEFAULTS.normalize)
+    p.add_argument(
+        "--spatial-weight",
+        type=float,
+        default=DEFAULTS.spatial_weight,
+        metavar="W",
+        help="add pixel coordinates as features; 1 gives position as much weight as colour "
+        "(images read into memory only)",
+    )
+    p.add_argument(
+        "--texture-sigma",
+        type=float,
+        default=DEFAULTS.texture_sigma,
+        metavar="PIXELS",
+        help="add the local standard deviation at this scale as a feature (images read into memory only)",
+    )
+    p.add_argument(
+        "--per-plane",
+        action="store_true",
+        default=DEFAULTS.per_plane,
+        help="cluster each plane of a stack on its own, numbering matched by centre "
+        "(images read into memory only)",
+    )
     p.add_argument(
         "--channel-axis",
         type=_axis,
@@ -197,22 +221,12 @@ def check_options(args) -> list[str]:
     if args.model is not None and args.save_model is not None:
         problems.append("--save-model saves a fitted model; with --model nothing is fitted.")
     if args.n_clusters is not None and args.model is None:
+        problems += [cli_words(str(e)) for e in fit_options(args).problems()]
+    else:  # nothing is fitted, but a wrong pairing is still a mistake worth saying
         try:
-            Options.check(
-                args.n_clusters,
-                args.attempts,
-                args.max_iter,
-                args.epsilon,
-                args.init,
-                args.seed,
-                sample_size(args),
-            )
-        except (TypeError, ValueError) as e:
+            check_stain_vectors(args.stain_vectors, args.color_space)
+        except ValueError as e:
             problems.append(cli_words(str(e)))
-    try:
-        check_stain_vectors(args.stain_vectors, args.color_space)
-    except ValueError as e:
-        problems.append(cli_words(str(e)))
     if args.min_size is not None and args.min_size < 0:
         problems.append(f"--min-size {args.min_size}: use a number of pixels >= 0.")
     if args.min_size is not None and not args.objects:
@@ -222,25 +236,29 @@ def check_options(args) -> list[str]:
     return problems
 
 
-def sample_size(args):
-    """The core's ``sample_size`` for --exact (the exact recipe) or the default fast mode."""
-    return sample_size_for_mode("exact" if args.exact else "fast")
+#: Options fields whose flag stores them under another name (``dest``), read by a function of
+#: the parsed arguments; every other field is read from the flag whose dest is its name.
+OTHER_DEST = {
+    "sample_size": lambda args: sample_size_for_mode("exact" if args.exact else "fast"),
+}
+
+#: Flags that need the whole image in memory: refused for inputs read block by block.
+IN_MEMORY_ONLY = {
+    "--exact": lambda args: args.exact,
+    "--spatial-weight": lambda args: args.spatial_weight,
+    "--texture-sigma": lambda args: args.texture_sigma,
+    "--per-plane": lambda args: args.per_plane,
+}
 
 
-def fit_options(args) -> dict:
-    """The core's fitting options from the command line (in memory and block by block; the
-    plan refuses --exact for block-by-block inputs)."""
-    return dict(
-        seed=args.seed,
-        attempts=args.attempts,
-        max_iter=args.max_iter,
-        epsilon=args.epsilon,
-        init=args.init,
-        sample_size=sample_size(args),
-        color_space=args.color_space,
-        stain_vectors=args.stain_vectors,
-        normalize=args.normalize,
-    )
+def fit_options(args) -> Options:
+    """The fit's :class:`Options` from the command line (in memory and block by block; the
+    plan refuses :data:`IN_MEMORY_ONLY` flags for block-by-block inputs). Not checked:
+    ``segment`` checks it, and :func:`check_options` reports its problems before any work."""
+    values: dict[str, Any] = {
+        name: OTHER_DEST[name](args) if name in OTHER_DEST else getattr(args, name) for name in option_names()
+    }
+    return Options(**values)
 
 
 def check_labels_exist(args, n_labels: int) -> list[str]:

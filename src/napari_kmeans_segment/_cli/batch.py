@@ -137,12 +137,7 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
         seg = model.apply(img, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress)
     else:
         seg = nks.segment(
-            img,
-            args.n_clusters,
-            rgb=src.rgb,
-            channel_axis=src.channel_axis,
-            progress=progress,
-            **fit_options(args),
+            img, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, **fit_options(args).to_dict()
         )
     labels = np.asarray(seg.labels)
     write_tiff(tx.temp(item.outputs["labels"]), labels)

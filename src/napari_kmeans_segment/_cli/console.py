@@ -79,6 +79,9 @@ _WORDS = [
     (re.compile(r"\bepsilon=(\S+?)([:;,.]?\s|$)"), r"--epsilon \1\2"),
     (re.compile(r"\binit='?([\w+-]+)'?"), r"--init \1"),
     (re.compile(r"\bseed=(\S+?)([:;,.]?\s|$)"), r"--seed \1\2"),
+    (re.compile(r"\bspatial_weight=(\S+?)([:;,.]?\s|$)"), r"--spatial-weight \1\2"),
+    (re.compile(r"\btexture_sigma=(\S+?)([:;,.]?\s|$)"), r"--texture-sigma \1\2"),
+    (re.compile(r"\bper_plane=True\b"), "--per-plane"),
     (re.compile(r"\brgb=True needs"), "An RGB image needs"),
     (re.compile(r"\brgb=(True|False)\b"), "the channel layout (--channel-axis)"),
 ]

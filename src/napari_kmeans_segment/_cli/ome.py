@@ -5,16 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from .inputs import Source
 
 NGFF_VERSION = "0.4"
 _SPACE_NAMES = {1: ["x"], 2: ["y", "x"], 3: ["z", "y", "x"]}
-
-
-def labels_dtype(top_label: int) -> np.dtype:
-    return np.dtype(np.uint8 if top_label < 256 else np.uint16 if top_label < 65536 else np.uint32)
 
 
 def ome_axes(src: Source, channel_dim: int | None) -> tuple[list[dict], list[float] | None]:

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .args import check_labels_exist, check_options
+from .args import IN_MEMORY_ONLY, check_labels_exist, check_options
 from .console import CliError, cli_words
 from .inputs import Source, probe
 
@@ -55,10 +55,11 @@ def make_plan(args) -> Plan:
     plan = Plan([], outdir, None, args.save_model, model, problems)
     for src in sources:
         plan.images.append(ImagePlan(src, _outputs(src, outdir, args)))
-        if src.lazy and args.exact:
+        whole = [flag for flag, given in IN_MEMORY_ONLY.items() if given(args)]
+        if src.lazy and whole:
             problems.append(
-                f"{src.path}: --exact needs the whole image in memory; this input is "
-                "read block by block. Leave out --exact."
+                f"{src.path}: {', '.join(whole)} need{'s' if len(whole) == 1 else ''} the whole "
+                f"image in memory; this input is read block by block. Leave out {', '.join(whole)}."
             )
         if src.lazy and (args.objects or args.background):
             plan.notes.append(

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .._core.lazy import lazy_labels
 from .args import fit_options
 from .console import CliError, Console, bar
 from .inputs import Source
-from .ome import create_ome_array, labels_dtype, ome_axes
+from .ome import create_ome_array, ome_axes
 from .outputs import write_table
 from .plan import ImagePlan
 from .summary import image_row
@@ -163,15 +164,16 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
 
             seg = nks.segment(
                 arr,
-                args.n_clusters,
                 rgb=src.rgb,
                 channel_axis=src.channel_axis,
                 progress=fit_progress,
-                **fit_options(args),
+                **fit_options(args).to_dict(),
             )
             model, labels, recolored = seg.model, seg.labels, seg.recolored
         else:
-            labels, recolored = apply_model_lazily(model, arr, src)
+            # the core's lazy apply (the label table of every colour), without its estimated
+            # counts: the blocks are counted exactly as they are written
+            labels, recolored = lazy_labels(model, arr, bool(src.rgb), src.channel_axis)
     index = model.labels
     nbins = index[-1] + 1
     channel_dim = _channel_dim(src)
@@ -212,24 +214,6 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     table = cluster_table(np.asarray(index), counts[index], centers, names)
     write_table(tx.temp(item.outputs["clusters"]), table)
     return model, image_row(str(src.path), counts, None, args, model.default_background())
-
-
-def apply_model_lazily(model, arr, src: Source):
-    """Labels and recoloured image of ``arr`` by a saved model, block by block."""
-    channel_dim = _channel_dim(src)
-    drop = () if channel_dim is None else (channel_dim,)
-    dtype = labels_dtype(model.labels[-1])
-    labels = arr.map_blocks(_apply_labels, model, src.rgb, src.channel_axis, drop_axis=drop, dtype=dtype)
-    recolored = arr.map_blocks(_apply_recolored, model, src.rgb, src.channel_axis, dtype=arr.dtype)
-    return labels, recolored
-
-
-def _apply_labels(block, model, rgb, channel_axis):
-    return np.asarray(model.apply(block, rgb=rgb, channel_axis=channel_axis).labels)
-
-
-def _apply_recolored(block, model, rgb, channel_axis):
-    return np.asarray(model.apply(block, rgb=rgb, channel_axis=channel_axis).recolored)
 
 
 def _channels_first(arr, channel_dim: int):

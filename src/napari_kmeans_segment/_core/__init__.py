@@ -1,11 +1,11 @@
 """The Qt-free compute core: numpy and OpenCV only (cv2 is imported where it is used).
 
-One job per file: options (defaults, validation), numerics (nearest centre, Lloyd, thread
-pool), fitting_run (the Run's steps), fitting (the fitter), segment (the dispatcher), lazy
-(dask and multiscale), result (Segmentation), model (KMeansModel and its file), clusters
-(hide/merge/extract on labels), suggest (which K), features, image, stains (colour
-deconvolution and stain names), measure (areas, shares of tissue, measured objects),
-uncertainty (distance to the centres, outliers).
+One job per file: options (Options: every tunable of a fit, its default and its check),
+numerics (nearest centre, Lloyd, thread pool), fitting_run (the Run's steps), fitting (the
+fitter), segment (the dispatcher), lazy (dask and multiscale), result (Segmentation), model
+(KMeansModel and its file), clusters (hide/merge/extract on labels), suggest (which K),
+features, image, stains (colour deconvolution and stain names), measure (areas, shares of
+tissue, measured objects), uncertainty (distance to the centres, outliers).
 """
 
 from .clusters import extract_cluster, mask_clusters, merge_clusters

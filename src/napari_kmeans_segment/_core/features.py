@@ -47,6 +47,18 @@ class FeatureSpace:
     stain_matrix: np.ndarray | None = None
     stain_scale: np.ndarray | None = None
 
+    @classmethod
+    def from_options(cls, options) -> FeatureSpace:
+        """The feature space (not fitted yet) that a fit with these
+        :class:`~.options.Options` runs in."""
+        return cls(
+            color_space=options.color_space,
+            normalize=bool(options.normalize),
+            spatial_weight=float(options.spatial_weight),
+            texture_sigma=float(options.texture_sigma),
+            stain_vectors=options.stain_vectors,
+        )
+
     @property
     def per_colour(self) -> bool:
         """True when a pixel's features depend on its colour alone (not on where it is)."""

@@ -8,6 +8,7 @@ multiscale paths call it on a sample (never the public ``segment``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import cast
 
 import numpy as np
@@ -17,68 +18,36 @@ from .fitting_fast import fit_fast
 from .fitting_run import Run
 from .image import PixelImage
 from .numerics import labels_dtype, luminance_order
-from .options import (
-    DEFAULTS,
-    CancelFn,
-    Options,
-    ProgressFn,
-    check_color_space,
-    check_stain_vectors,
-    check_texture_sigma,
-    check_weights,
-    new_seed,
-)
+from .options import CancelFn, Options, ProgressFn, check_color_space, check_texture_sigma, new_seed
 from .result import Segmentation, recolor
 from .uncertainty import fit_reference
 
 
 def fit(
     image,
-    n_clusters: int = DEFAULTS.n_clusters,
+    options: Options,
     *,
-    attempts: int = DEFAULTS.attempts,
-    max_iter: int = DEFAULTS.max_iter,
-    epsilon: float = DEFAULTS.epsilon,
-    init: str = DEFAULTS.init,
-    seed: int | None = DEFAULTS.seed,
-    sample_size: int | str | None = DEFAULTS.sample_size,
     rgb: bool | None = None,
     channel_axis: int | None = None,
     mask=None,
-    color_space: str = DEFAULTS.color_space,
-    stain_vectors: str = DEFAULTS.stain_vectors,
-    normalize: bool = DEFAULTS.normalize,
-    spatial_weight: float = DEFAULTS.spatial_weight,
-    texture_sigma: float = DEFAULTS.texture_sigma,
-    per_plane: bool = DEFAULTS.per_plane,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> Segmentation:
-    """:func:`napari_kmeans_segment.segment` for an in-memory image (same parameters)."""
-    opts = Options.check(n_clusters, attempts, max_iter, epsilon, init, seed, sample_size)
-    check_weights(spatial_weight, texture_sigma)
+    """:func:`napari_kmeans_segment.segment` for an in-memory image, with its tunables as one
+    :class:`Options` (checked here)."""
+    opts = options.check()
     img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
-    check_color_space(color_space, img.rgb, img.n_channels)
-    check_texture_sigma(texture_sigma, img.spatial_shape)
-    check_stain_vectors(stain_vectors, color_space)
+    check_color_space(opts.color_space, img.rgb, img.n_channels)
+    check_texture_sigma(opts.texture_sigma, img.spatial_shape)
     seed_used = opts.seed if opts.seed is not None else new_seed()
-    settings = dict(
-        color_space=color_space,
-        normalize=bool(normalize),
-        stain_vectors=stain_vectors,
-        spatial_weight=float(spatial_weight),
-        texture_sigma=float(texture_sigma),
-    )
-    if per_plane:
-        return _fit_planes(img, opts, seed_used, settings, progress, cancel)
-    return _fit_image(img, opts, seed_used, settings, progress, cancel)
+    if opts.per_plane:
+        return _fit_planes(img, opts, seed_used, progress, cancel)
+    return _fit_image(img, opts, seed_used, progress, cancel)
 
 
-def _fit_image(
-    img: PixelImage, opts: Options, seed_used: int, settings: dict, progress=None, cancel=None
-) -> Segmentation:
+def _fit_image(img: PixelImage, opts: Options, seed_used: int, progress=None, cancel=None) -> Segmentation:
     k = opts.n_clusters
-    fs = FeatureSpace(**settings)
+    fs = FeatureSpace.from_options(opts)
     run = Run(img, fs, opts, seed_used, progress, cancel)
     # value range -> working representation (float32-safe), texture; cancellable
     run.prepare()
@@ -114,22 +83,15 @@ def _fit_image(
     lut[order + 1] = np.arange(1, k + 1)
     labels = lut[labels]
     run.report(1.0, "done")
+    # every option as the fit ran it (per_plane: this image on its own), then what it found
     params = dict(
-        n_clusters=k,
-        attempts=opts.attempts,
-        max_iter=opts.max_iter,
-        epsilon=opts.epsilon,
-        init=opts.init,
-        seed=opts.seed,
+        replace(opts, per_plane=False).to_dict(),
         seed_used=seed_used,
-        sample_size=opts.sample_size,
         method=method,
         sample_pixels=None if exact or m is None else run.fast_points,
         rgb=img.rgb,
         channel_axis=img.channel_axis,
         spatial_shape=list(img.spatial_shape),
-        **settings,
-        per_plane=False,
         distance_p99=distance_p99,
         **fitted_range(img),
     )
@@ -229,7 +191,7 @@ def _exact_span(img: PixelImage, check=None) -> tuple | None:
     return (lo[0].item() if one else lo.tolist()), (hi[0].item() if one else hi.tolist())
 
 
-def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
+def _fit_planes(img: PixelImage, opts: Options, seed_used: int, progress, cancel):
     """Cluster each plane of the first spatial axis on its own; match numbering by centre."""
     from scipy.optimize import linear_sum_assignment
 
@@ -250,7 +212,7 @@ def _fit_planes(img: PixelImage, opts, seed_used, settings, progress, cancel):
 
         plane = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1, mask=None if mask is None else mask[i])
         try:
-            parts.append(_fit_image(plane, opts, seed_used, settings, sub_progress, cancel))
+            parts.append(_fit_image(plane, opts, seed_used, sub_progress, cancel))
         except ValueError as e:  # say which plane: "The image is constant" misleads for a stack
             raise ValueError(
                 f"Plane {i} (index on axis 0, of {n_planes}; per_plane=True "

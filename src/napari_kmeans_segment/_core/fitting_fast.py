@@ -82,7 +82,7 @@ def summarise(
     screen = split_summary(*fine, max(screen_points, 4 * k))
     fx, fw = fine
     mean = (fw @ fx) / fw.sum()
-    var = sum(float(fw @ (fx[:, j] - mean[j]) ** 2) for j in range(fx.shape[1])) / fw.sum()  # a bit less
+    var = sum(float(fw @ (fx[:, j] - mean[j]) ** 2) for j in range(fx.shape[1])) / float(fw.sum())
     # epsilon bounds the squared centre shift in data units: 0.2 suits 8-bit values. For wide
     # data (16-bit) at least 1e-6 of the variance, so as not to iterate long after nothing
     # changes; for narrow data (floats in 0..1) at most 1e-4 of it, or a shift of a tenth of

@@ -138,7 +138,7 @@ class Run:
                 )
                 # bestLabels=None is the tutorial's call; OpenCV's stubs do not list it
                 fut = helper.submit(
-                    lambda: cv2.kmeans(  # type: ignore[call-overload]
+                    lambda: cv2.kmeans(  # type: ignore[call-overload,unused-ignore]
                         data, k, None, self.opts.criteria(), 1, self.opts.flags()
                     )
                 )

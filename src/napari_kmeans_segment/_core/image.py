@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .versions import require_working_versions
+
 # Pixels per chunk: large enough that numpy's per-call overhead vanishes, small enough
 # that a float32 feature chunk stays around 50 MB.
 CHUNK_PIXELS = 1 << 22
@@ -97,6 +99,7 @@ class PixelImage:
     """
 
     def __init__(self, image, *, rgb=None, channel_axis=None, mask=None):
+        require_working_versions()  # every fit and apply starts here: before any cv2 import
         if image is None:
             raise TypeError("No image was given: pass a numpy array (or a napari image layer's data).")
         # np.ma: masked entries are left out like mask=0 (a pixel with any masked channel).

@@ -13,7 +13,7 @@ from .color_boxes import boxes_apply, rgb8_labels
 from .fitting import fit
 from .image import PixelImage, empty_message, few_axes_message, guess_rgb
 from .numerics import labels_dtype, nearest, parallel, pieces
-from .options import DEFAULTS, new_seed
+from .options import DEFAULTS, Options, new_seed
 from .result import recolor
 
 
@@ -30,26 +30,47 @@ def _channels_last(arr, rgb, channel_axis):
     return arr[..., None], False, "gray"
 
 
+def check_lazy(options: Options, mask=None) -> None:
+    """ValueError naming every option a lazy (dask) image cannot take: it is fitted on a
+    sample of its blocks, and labelled block by block."""
+    unsupported = [
+        name
+        for name, v in (
+            ("mask", mask is not None),
+            ("spatial_weight", options.spatial_weight),
+            ("texture_sigma", options.texture_sigma),
+            ("per_plane", options.per_plane),
+            ("sample_size=None (the exact recipe)", options.sample_size is None),
+        )
+        if v
+    ]
+    if unsupported:
+        raise ValueError(
+            f"{', '.join(unsupported)} cannot be used with a lazy (dask) image, which is "
+            "fitted on a sample of its blocks. Load the image (np.asarray) or a region of "
+            "it first."
+        )
+
+
 def segment_lazy(
     image,
-    n_clusters=DEFAULTS.n_clusters,
+    n_clusters: int | None = None,
     *,
-    attempts=DEFAULTS.attempts,
-    max_iter=DEFAULTS.max_iter,
-    epsilon=DEFAULTS.epsilon,
-    init=DEFAULTS.init,
-    seed=DEFAULTS.seed,
+    options: Options | None = None,
+    sample_blocks: int | None = None,
     rgb=None,
     channel_axis=None,
-    color_space=DEFAULTS.color_space,
-    normalize=DEFAULTS.normalize,
-    sample_blocks: int | None = None,
     progress=None,
     cancel=None,
-    stain_vectors=DEFAULTS.stain_vectors,
+    **keywords,
 ):
     """Segment a dask array without loading it: fit on the pixels of random blocks, then
     label and recolour every block lazily (``map_blocks``).
+
+    ``options``: an :class:`~.options.Options` (default: the defaults); ``n_clusters`` and
+    ``keywords`` (the keywords of :func:`~napari_kmeans_segment.segment`: attempts, seed,
+    color_space, ...) replace its fields. Position, texture, per-plane fits and the exact
+    recipe need the whole image and are refused.
 
     ``sample_blocks``: None (default) reads random blocks until they hold
     :data:`FIT_BYTES` of pixels (64 MB: 22 MP of 8-bit RGB), every block of a smaller image,
@@ -73,7 +94,13 @@ def segment_lazy(
             f"sample_blocks={sample_blocks!r}: use a whole number of blocks >= 1 to fit on, or None "
             "(the default: blocks holding 64 MB of pixels)."
         )
-    seed = new_seed() if seed is None else seed
+    if n_clusters is not None:
+        keywords["n_clusters"] = n_clusters
+    opts = (options or DEFAULTS).updated(keywords, where="segment_lazy").check()
+    check_lazy(opts)
+    if opts.seed is None:  # drawn here: it also picks the blocks to fit on
+        opts = replace(opts, seed=new_seed())
+    seed = opts.seed
     image = da.asarray(image)
     if image.size == 0:  # the user's shape, not the channels-last one
         raise ValueError(empty_message(image.shape))
@@ -105,17 +132,9 @@ def segment_lazy(
         px = px[np.concatenate([np.asarray(b).ravel() for b in blocks[n_parts:]])]
     fitted = fit(
         px[:, None, :],
-        n_clusters,
-        attempts=attempts,
-        max_iter=max_iter,
-        epsilon=epsilon,
-        init=init,
-        seed=seed,
+        opts,
         rgb=is_rgb,
         channel_axis=None if is_rgb else -1,
-        color_space=color_space,
-        stain_vectors=stain_vectors,
-        normalize=normalize,
         progress=progress,
         cancel=cancel,
     )
@@ -306,29 +325,57 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
     return labels, recolored
 
 
-def segment_multiscale(levels, n_clusters=DEFAULTS.n_clusters, *, rgb=None, channel_axis=None, **options):
+def lazy_labels(model, image, rgb: bool, channel_axis: int | None):
+    """(labels, recolored): dask arrays of ``image`` (any layout: channels last with
+    ``rgb``, at ``channel_axis``, or none) labelled by ``model`` block by block, through
+    :func:`apply_lazy`; ``recolored`` has the layout of ``image``."""
+    import dask.array as da
+
+    arr, is_rgb, layout = _channels_last(da.asarray(image), rgb, channel_axis)
+    return apply_lazy(model, arr.rechunk({arr.ndim - 1: -1}), is_rgb, layout, channel_axis)
+
+
+def segment_multiscale(
+    levels,
+    n_clusters: int | None = None,
+    *,
+    options: Options | None = None,
+    rgb=None,
+    channel_axis=None,
+    mask=None,
+    progress=None,
+    cancel=None,
+    **keywords,
+):
     """Fit on the coarsest level, then label every level lazily with the same centres.
+
+    ``options``, ``n_clusters`` and ``keywords`` as in :func:`segment_lazy`; position,
+    texture, per-plane fits and a mask are refused (the levels differ in size).
 
     Returns a list of :class:`Segmentation`, finest level first (like napari's
     multiscale data); level 0's ``counts`` are estimated from the coarsest level.
     """
-    import dask.array as da
-
-    for name in ("spatial_weight", "texture_sigma", "per_plane", "mask"):
-        if options.get(name):
+    if n_clusters is not None:
+        keywords["n_clusters"] = n_clusters
+    opts = (options or DEFAULTS).updated(keywords, where="segment_multiscale")
+    for name, given in (
+        ("spatial_weight", opts.spatial_weight),
+        ("texture_sigma", opts.texture_sigma),
+        ("per_plane", opts.per_plane),
+        ("mask", mask is not None),
+    ):
+        if given:
             raise ValueError(
                 f"{name} cannot be used with a multiscale image: the levels "
                 "differ in size. Segment one level as a plain image instead."
             )
     coarse = np.asarray(levels[-1])
-    fitted = fit(coarse, n_clusters, rgb=rgb, channel_axis=channel_axis, **options)
+    fitted = fit(coarse, opts, rgb=rgb, channel_axis=channel_axis, progress=progress, cancel=cancel)
     model = fitted.model
     out = []
     for level in levels:
-        arr, is_rgb, layout = _channels_last(da.asarray(level), fitted.params["rgb"], channel_axis)
-        arr = arr.rechunk({arr.ndim - 1: -1})
-        labels, recolored = apply_lazy(model, arr, is_rgb, layout, channel_axis)
-        scale = int(np.prod(arr.shape[:-1])) / max(int(np.prod(fitted.labels.shape)), 1)
+        labels, recolored = lazy_labels(model, level, fitted.params["rgb"], channel_axis)
+        scale = int(np.prod(labels.shape)) / max(int(np.prod(fitted.labels.shape)), 1)
         out.append(
             replace(
                 fitted,

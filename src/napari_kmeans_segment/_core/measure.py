@@ -39,7 +39,7 @@ def area_unit(unit: str | None, ndim: int) -> str:
 def label_counts(labels, index: Iterable[int]) -> np.ndarray:
     """Pixels per label in ``index`` (numpy, or dask counted block by block)."""
     idx = np.asarray(list(index), np.int64)
-    top = int(idx.max(initial=0)) + 1
+    top = int(np.max(idx, initial=0)) + 1
     if type(labels).__module__.startswith("dask"):
         import dask.array as da
 
@@ -227,8 +227,9 @@ def _majority(objects: np.ndarray, lab: np.ndarray, n: int) -> np.ndarray:
     inside = objects > 0
     obj = objects[inside].astype(np.int64)
     cl = lab[inside].astype(np.int64)
-    pairs, freq = np.unique(obj * (int(cl.max(initial=0)) + 1) + cl, return_counts=True)
-    o, c = np.divmod(pairs, int(cl.max(initial=0)) + 1)
+    base = int(np.max(cl, initial=0)) + 1
+    pairs, freq = np.unique(obj * base + cl, return_counts=True)
+    o, c = np.divmod(pairs, base)
     order = np.lexsort((-freq, o))  # per object, the most frequent cluster first
     first = np.ones(len(order), bool)
     first[1:] = o[order][1:] != o[order][:-1]

@@ -19,6 +19,7 @@ from .features import FeatureSpace
 from .image import PixelImage
 from .model_check import background_problem, check_model_dict, check_names, names_problem
 from .numerics import labels_dtype
+from .options import Options, options_of
 
 if TYPE_CHECKING:
     from .result import Segmentation
@@ -59,19 +60,72 @@ class KMeansModel:
     def n_channels(self) -> int:
         return int(self.centers.shape[1])
 
+    @property
+    def options(self) -> Options:
+        """The :class:`~.options.Options` this model was fitted with (as recorded in
+        :attr:`params`; defaults for any a file written by an older version lacks)."""
+        return options_of(self.params)
+
     def apply(
-        self, image, *, mask=None, rgb=None, channel_axis=None, progress=None, cancel=None
+        self,
+        image,
+        *,
+        mask=None,
+        rgb=None,
+        channel_axis=None,
+        multiscale: bool = False,
+        progress=None,
+        cancel=None,
     ) -> Segmentation:
         """Assign every pixel of ``image`` to the nearest saved centre (labels keep their
-        numbers, so label 3 means the same class on every image)."""
+        numbers, so label 3 means the same class on every image).
+
+        Parameters
+        ----------
+        image : array-like, dask array, or list of levels
+            A numpy image is labelled now. A dask array (or, with ``multiscale=True``, a list
+            of levels, finest first) is labelled lazily, block by block; its ``counts`` and
+            ``compactness`` are estimated from a sample (``params["estimated"]``).
+        mask : array-like or None
+            Nonzero where pixels are labelled (numpy images only).
+        rgb, channel_axis
+            The image's layout, as for :func:`~napari_kmeans_segment.segment`; both None:
+            the layout of the image the model was fitted on.
+        multiscale : bool
+            ``image`` is a list of levels; ``labels`` and ``recolored`` are lists too.
+        progress, cancel
+            As for :func:`~napari_kmeans_segment.segment`.
+
+        Returns
+        -------
+        Segmentation
+        """
         # Imported here: a result holds a model (result -> model), applying one makes a result.
+        from .clusters import is_dask
         from .fitting_run import Run
-        from .options import Options
+        from .options import for_model
         from .result import Segmentation, recolor
 
         if rgb is None and channel_axis is None:
             rgb = self.params.get("rgb")
             channel_axis = self.params.get("channel_axis")
+        if multiscale or is_dask(image):
+            from .apply import apply_lazily
+
+            if mask is not None:
+                raise ValueError(
+                    "A mask cannot be used when applying a model to a lazy (dask) or multiscale "
+                    "image. Load the image (np.asarray) or a region of it first."
+                )
+            return apply_lazily(
+                self,
+                image,
+                rgb=rgb,
+                channel_axis=channel_axis,
+                multiscale=multiscale,
+                progress=progress,
+                cancel=cancel,
+            )
         img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
         if img.n_channels != self.n_channels:
             raise ValueError(
@@ -88,7 +142,7 @@ class KMeansModel:
                 f"of shape {tuple(self.params['spatial_shape'])}; the image has "
                 f"{img.spatial_shape}. Refit instead."
             )
-        opts = Options.check(self.n_clusters, 1, 1, 0.0, "random", None, None)
+        opts = for_model(self.n_clusters)
         run = Run(img, self.feature_space, opts, 0, progress, cancel)
         note = range_warning(self.params, img, img.value_bounds(run.check))
         if note:
@@ -257,6 +311,7 @@ class KMeansModel:
             "centers": self.centers.tolist(),
             "feature_space": self.feature_space.to_dict(),
             "params": _jsonable(self.params),
+            "options": _jsonable(self.options.to_dict()),
             "label_map": None if self.label_map is None else np.asarray(self.label_map).tolist(),
             # optional (files written before them still load): {"label": name}, [labels]
             "names": None if self.names is None else {str(k): v for k, v in sorted(self.names.items())},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .features import COLOR_SPACES, WORK_LIMIT, FeatureSpace
-from .options import MAX_CLUSTERS, MAX_SPATIAL_WEIGHT
+from .options import MAX_CLUSTERS, MAX_SPATIAL_WEIGHT, Options
 
 
 class Damaged(ValueError):
@@ -182,7 +182,20 @@ def check_model_dict(d: dict):
             check_feature_space(
                 p.get("feature_space"), c.shape[1], pfc.shape[1], f"params.planes[{i}].feature_space"
             )
+    if d.get("options") is not None:  # files written before it keep the options in params only
+        params.update(check_options(d["options"], k).to_dict())
     return fc, c, fs, params, check_label_map(d.get("label_map"), k)
+
+
+def check_options(v, k: int) -> Options:
+    """The fit's :class:`Options` stored in a model file, checked."""
+    try:
+        opts = Options.from_dict(v).check()
+    except (TypeError, ValueError) as e:
+        raise Damaged(f"options: {e}") from None
+    if opts.n_clusters != k:
+        raise Damaged(f"options.n_clusters={opts.n_clusters} but there are {k} centres")
+    return opts
 
 
 MAX_NAME_LENGTH = 200  # characters in a cluster name: a table heading, not a document

@@ -42,19 +42,20 @@ def nearest(x: np.ndarray, centers: np.ndarray, want_dist: bool = False):
     # here starts BLAS's own threads inside our thread pool, and on a busy 2-core machine
     # that oversubscription made the whole default path about 2x slower.
     small = k * c64.shape[1] <= 48
-    wide = not small and k > 1 and float(c2.max()) > 1e3 * _closest_pair(c64)
-    work = np.float64 if wide else np.float32
-    c = c64.astype(work)
-    m2c = -2 * c.T  # (F, K)
-    c2w = c2.astype(work)
-    ref_w = ref.astype(work)
+    wide = not small and k > 1 and float(np.max(c2)) > 1e3 * _closest_pair(c64)
+    work = np.dtype(np.float64 if wide else np.float32)
+    c: np.ndarray = c64.astype(work)
+    m2c: np.ndarray = -2 * c.T  # (F, K)
+    c2w: np.ndarray = c2.astype(work)
+    ref_w: np.ndarray = ref.astype(work)
     for s in range(0, n, step):
-        xs = x[s : s + step].astype(work, copy=False) - ref_w
+        xs: np.ndarray = x[s : s + step].astype(work, copy=False) - ref_w
+        d: np.ndarray
         if small:
             d = xs[:, :1] - c[:, 0]
             d *= d
             for f in range(1, c.shape[1]):
-                t = xs[:, f : f + 1] - c[:, f]
+                t: np.ndarray = xs[:, f : f + 1] - c[:, f]
                 t *= t
                 d += t
         else:
@@ -193,7 +194,7 @@ def lloyd(step_fn, centers: np.ndarray, max_iter: int, epsilon: float, check=Non
         new = c.copy()
         nz = cnt > 0
         new[nz] = sums[nz] / cnt[nz, None]
-        shift = float(((new - c) ** 2).sum(axis=1).max())
+        shift = float(np.max(((new - c) ** 2).sum(axis=1)))
         c = new
         if shift <= epsilon:
             break

@@ -1,14 +1,28 @@
-"""Options of a k-means run: the one definition of every default, and their validation.
+"""Options of a k-means fit: one frozen dataclass holding every tunable, its default and its
+check. ``segment``, the lazy and multiscale paths, ``suggest_k``, saved models, the dock, the
+command line and the Python the dock copies all take or produce an :class:`Options`.
 
-Every caller (``segment``, the lazy path, the widget, the CLI) reads its defaults from
-:data:`DEFAULTS`, so changing a default here changes it everywhere.
+Adding a tunable is one edit in each of these places (``tests/test_core_options.py`` fails
+until every one is made):
+
+1. a field of :class:`Options` with its default, and its check in :data:`CHECKS`;
+2. the keyword of :func:`napari_kmeans_segment.segment` (the public, scikit-image-style
+   signature and its docstring), passed on into ``Options``;
+3. a control of the dock named as the field (``_qt/form.py``; ``run_options`` reads it);
+4. a command-line flag whose ``dest`` is the field's name (``_cli/args.py``; ``fit_options``
+   reads it);
+5. a row of the README's parameter table.
+
+The fit then reads the value from the ``Options`` it is given; models store it with the
+others, and the dock's copied Python writes it when it differs from the default.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, fields
-from typing import cast
+import difflib
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, cast
 
 import numpy as np
 
@@ -38,9 +52,14 @@ CancelFn = Callable[[], bool]
 
 
 @dataclass(frozen=True)
-class Defaults:
-    """Default options. Read as attributes (typed) or as a mapping (``DEFAULTS["attempts"]``,
-    ``dict(DEFAULTS)``)."""
+class Options:
+    """Every tunable of a k-means fit, with its default (see
+    :func:`napari_kmeans_segment.segment` for what each one means).
+
+    Built as it is given (``Options(n_clusters=4, color_space="lab")``); :meth:`check`
+    returns the validated copy the fit runs with. Read-only: derive another with
+    :func:`dataclasses.replace` or :meth:`updated`.
+    """
 
     n_clusters: int = 3
     attempts: int = 10
@@ -48,8 +67,7 @@ class Defaults:
     epsilon: float = 0.2
     init: str = "random"
     seed: int | None = None
-    mode: str = "fast"
-    sample_size: int | str | None = "auto"  # what mode "fast" means; None is "exact"
+    sample_size: int | str | None = "auto"  # "auto"/an int: the fast path; None: the exact recipe
     color_space: str = "rgb"
     stain_vectors: str = "fixed"  # color_space="hed" only: "fixed" or "macenko"
     normalize: bool = False
@@ -57,102 +75,84 @@ class Defaults:
     texture_sigma: float = 0.0
     per_plane: bool = False
 
-    def __getitem__(self, name: str):
-        if name not in self.keys():
-            raise KeyError(name)
-        return getattr(self, name)
+    # -- validation --------------------------------------------------------------------------
+    def check(self) -> Options:
+        """The validated copy (whole numbers as ``int``, ``init`` in its canonical spelling,
+        flags as ``bool``).
 
-    def keys(self) -> list[str]:
-        return [f.name for f in fields(self)]
+        Raises
+        ------
+        TypeError
+            For a value of the wrong type (``attempts=2.5``).
+        ValueError
+            For a value out of range or two that do not go together; the first problem.
+        """
+        valid, errors = self._validate()
+        if errors:
+            raise errors[0]
+        return Options(**valid)
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
+    def problems(self) -> list[Exception]:
+        """Every problem :meth:`check` would raise, in field order (the command line lists
+        them all at once)."""
+        return self._validate()[1]
 
-    def as_dict(self) -> dict:
+    def _validate(self) -> tuple[dict[str, Any], list[Exception]]:
+        valid: dict[str, Any] = {}  # the fields checked so far (later checks may read them)
+        errors: list[Exception] = []
+        for f in fields(self):
+            try:
+                valid[f.name] = CHECKS[f.name](getattr(self, f.name), valid)
+            except (TypeError, ValueError) as e:
+                errors.append(e)
+        return valid, errors
+
+    # -- conversions -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """``{field: value}`` of every field (JSON-ready once checked)."""
         return asdict(self)
 
-
-DEFAULTS = Defaults()
-
-
-def sample_size_for_mode(mode: str) -> int | str | None:
-    """``sample_size`` that runs ``mode``: "auto" for "fast", None for "exact"."""
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r}: choose one of {MODES}.")
-    return DEFAULTS.sample_size if mode == "fast" else None
-
-
-def canonical_init(init) -> str:
-    """The canonical spelling of ``init`` ("kmeans++" -> "k-means++"); ValueError if unknown."""
-    if not isinstance(init, str):
-        raise TypeError(f"init must be a string, one of {list(INITS)}, not {init!r}.")
-    name = INIT_ALIASES.get(init, init)
-    if name not in INITS:
-        raise ValueError(f"init={init!r}: choose one of {list(INITS)}.")
-    return name
-
-
-@dataclass(frozen=True)
-class Options:
-    """Validated k-means options (see :func:`napari_kmeans_segment.segment`)."""
-
-    n_clusters: int
-    attempts: int
-    max_iter: int
-    epsilon: float
-    init: str
-    seed: int | None
-    sample_size: int | str | None
-
     @classmethod
-    def check(cls, n_clusters, attempts, max_iter, epsilon, init, seed, sample_size) -> Options:
-        n_clusters = _int("n_clusters", n_clusters)
-        if not 2 <= n_clusters <= MAX_CLUSTERS:
-            raise ValueError(
-                f"n_clusters={n_clusters}: choose at least 2 clusters (and at most {MAX_CLUSTERS})."
-            )
-        attempts = _int("attempts", attempts)
-        if attempts < 1:
-            raise ValueError(
-                f"attempts={attempts}: k-means needs at least 1 attempt ({DEFAULTS.attempts} is usual)."
-            )
-        if attempts > MAX_ATTEMPTS:
-            raise ValueError(
-                f"attempts={attempts}: use at most {MAX_ATTEMPTS}. Attempts run one after "
-                f"another, and beyond a few dozen the best of them rarely changes "
-                f"({DEFAULTS.attempts} is usual)."
-            )
-        max_iter = _int("max_iter", max_iter)
-        if max_iter < 1:
-            raise ValueError(
-                f"max_iter={max_iter}: allow at least 1 iteration ({DEFAULTS.max_iter} is usual)."
-            )
-        if max_iter > MAX_ITER:
-            raise ValueError(
-                f"max_iter={max_iter}: use at most {MAX_ITER}. k-means settles long before "
-                f"that; raise the precision with a smaller epsilon instead "
-                f"({DEFAULTS.max_iter} is usual)."
-            )
-        if isinstance(epsilon, bool) or not isinstance(epsilon, int | float | np.number):
-            raise TypeError(f"epsilon must be a number, not {type(epsilon).__name__}.")
-        epsilon = float(epsilon)
-        if not epsilon >= 0 or not np.isfinite(epsilon):
-            raise ValueError(
-                f"epsilon={epsilon}: use a finite value >= 0 ({DEFAULTS.epsilon} is the tutorial's)."
-            )
-        init = canonical_init(init)
-        if seed is not None:
-            seed = _int("seed", seed)
-            if not 0 <= seed < 2**63:
-                raise ValueError(f"seed={seed}: use a non-negative integer (or None).")
-        if sample_size is not None and sample_size != "auto":
-            sample_size = _int("sample_size", sample_size)
-            if sample_size < n_clusters:
-                raise ValueError(
-                    f"sample_size={sample_size} is smaller than n_clusters={n_clusters}; use "
-                    "'auto', None (exact recipe) or a sample of at least K pixels."
-                )
-        return cls(n_clusters, attempts, max_iter, epsilon, init, seed, sample_size)
+    def from_dict(cls, d: dict[str, Any]) -> Options:
+        """Options from a mapping of some fields (the others keep their defaults); not yet
+        checked (see :meth:`check`).
+
+        Raises
+        ------
+        ValueError
+            For a key that is not an option, with the nearest option names.
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"Options are a mapping of option name to value, not {d!r:.60}.")
+        unknown = sorted(set(d) - set(names()))
+        if unknown:
+            raise ValueError(unknown_message(unknown, names()))
+        return cls(**d)
+
+    def updated(self, keywords: dict[str, Any], *, where: str = "", allowed: Iterable[str] = ()) -> Options:
+        """This with ``keywords`` (option name -> value) replaced, not yet checked.
+
+        Raises
+        ------
+        TypeError
+            For a keyword that is not an option (or not among ``allowed``), as Python does
+            for an unknown keyword argument; ``where`` names the function that was called.
+        """
+        ok = list(allowed) or names()
+        unknown = sorted(set(keywords) - set(ok))
+        if unknown:
+            raise TypeError(unknown_message(unknown, ok, where))
+        return replace(self, **keywords) if keywords else self
+
+    def changed(self) -> dict[str, Any]:
+        """``{field: value}`` of the fields that differ from the defaults, in field order."""
+        return {k: v for k, v in self.to_dict().items() if _differs(v, getattr(DEFAULTS, k))}
+
+    # -- what the fit reads ------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        """ "exact" (``sample_size=None``: the tutorial's recipe) or "fast"."""
+        return "exact" if self.sample_size is None else "fast"
 
     def criteria(self):
         import cv2
@@ -176,29 +176,181 @@ class Options:
         return n_valid <= 4 * self.auto_sample() and self.n_clusters <= AUTO_EXACT_MAX_K and not is_float
 
 
+#: The defaults, read-only (``DEFAULTS.attempts``).
+DEFAULTS = Options()
+
+
+def names() -> list[str]:
+    """The option names, in field order."""
+    return [f.name for f in fields(Options)]
+
+
+def for_model(n_clusters: int) -> Options:
+    """The options of a :class:`.fitting_run.Run` that only assigns pixels to saved centres."""
+    return Options(n_clusters=n_clusters, attempts=1, max_iter=1, epsilon=0.0, sample_size=None).check()
+
+
+def options_of(params: dict) -> Options:
+    """The options recorded in a result's or a model's ``params`` (keys that are not options,
+    such as ``seed_used`` or ``method``, are left aside; missing ones keep their defaults)."""
+    return Options(**{k: params[k] for k in names() if k in params})
+
+
+def unknown_message(unknown: list[str], known: list[str], where: str = "") -> str:
+    hints = [m for u in unknown for m in difflib.get_close_matches(u, known, n=1)]
+    said = f"{where} got unknown option(s)" if where else "Unknown option(s)"
+    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    return f"{said} {', '.join(unknown)}{hint}; the options are {', '.join(known)}."
+
+
+def _differs(a, b) -> bool:
+    return a != b or isinstance(a, bool) != isinstance(b, bool)  # 0 is 0.0, but 1 is not True
+
+
+# -- one check per field ---------------------------------------------------------------------------
+# Each takes the value and the fields checked before it (a field whose check failed is absent),
+# returns the validated value or raises TypeError/ValueError with advice.
+
+
+def _n_clusters(v, _: dict) -> int:
+    v = _int("n_clusters", v)
+    if not 2 <= v <= MAX_CLUSTERS:
+        raise ValueError(f"n_clusters={v}: choose at least 2 clusters (and at most {MAX_CLUSTERS}).")
+    return v
+
+
+def _attempts(v, _: dict) -> int:
+    v = _int("attempts", v)
+    if v < 1:
+        raise ValueError(f"attempts={v}: k-means needs at least 1 attempt ({DEFAULTS.attempts} is usual).")
+    if v > MAX_ATTEMPTS:
+        raise ValueError(
+            f"attempts={v}: use at most {MAX_ATTEMPTS}. Attempts run one after "
+            f"another, and beyond a few dozen the best of them rarely changes "
+            f"({DEFAULTS.attempts} is usual)."
+        )
+    return v
+
+
+def _max_iter(v, _: dict) -> int:
+    v = _int("max_iter", v)
+    if v < 1:
+        raise ValueError(f"max_iter={v}: allow at least 1 iteration ({DEFAULTS.max_iter} is usual).")
+    if v > MAX_ITER:
+        raise ValueError(
+            f"max_iter={v}: use at most {MAX_ITER}. k-means settles long before "
+            f"that; raise the precision with a smaller epsilon instead "
+            f"({DEFAULTS.max_iter} is usual)."
+        )
+    return v
+
+
+def _epsilon(v, _: dict) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float | np.number):
+        raise TypeError(f"epsilon must be a number, not {type(v).__name__}.")
+    v = float(v)
+    if not v >= 0 or not np.isfinite(v):
+        raise ValueError(f"epsilon={v}: use a finite value >= 0 ({DEFAULTS.epsilon} is the tutorial's).")
+    return v
+
+
+def _seed(v, _: dict) -> int | None:
+    if v is None:
+        return None
+    v = _int("seed", v)
+    if not 0 <= v < 2**63:
+        raise ValueError(f"seed={v}: use a non-negative integer (or None).")
+    return v
+
+
+def _sample_size(v, valid: dict) -> int | str | None:
+    if v is None or (isinstance(v, str) and v == "auto"):
+        return v
+    v = _int("sample_size", v)
+    k = valid.get("n_clusters")
+    if k is not None and v < k:
+        raise ValueError(
+            f"sample_size={v} is smaller than n_clusters={k}; use "
+            "'auto', None (exact recipe) or a sample of at least K pixels."
+        )
+    return v
+
+
+def _color_space(v, _: dict) -> str:
+    if not isinstance(v, str) or v not in COLOR_SPACES:
+        raise ValueError(f"color_space={v!r}: choose one of {COLOR_SPACES}.")
+    return v
+
+
+def _stain_vectors(v, valid: dict) -> str:
+    # an unknown color_space is reported by its own check: only the name is checked then
+    check_stain_vectors(v, valid.get("color_space", "hed"))
+    return str(v)
+
+
+def _weight(name: str) -> Callable[[Any, dict], float]:
+    def check(v, _: dict) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not v >= 0:
+            raise ValueError(f"{name}={v!r}: use a finite number >= 0 (0 turns it off).")
+        if not np.isfinite(v):
+            raise ValueError(f"{name}={v!r}: use a finite number >= 0 (0 turns it off).")
+        if name == "spatial_weight" and v > MAX_SPATIAL_WEIGHT:
+            raise ValueError(
+                f"spatial_weight={v!r}: use at most {MAX_SPATIAL_WEIGHT:g}; 1 gives "
+                "position as much weight as colour, and far above that colour no longer counts."
+            )
+        return float(v)
+
+    return check
+
+
+def _flag(v, _: dict) -> bool:
+    return bool(v)
+
+
+CHECKS: dict[str, Callable[[Any, dict], Any]] = {
+    "n_clusters": _n_clusters,
+    "attempts": _attempts,
+    "max_iter": _max_iter,
+    "epsilon": _epsilon,
+    "init": lambda v, _: canonical_init(v),
+    "seed": _seed,
+    "sample_size": _sample_size,
+    "color_space": _color_space,
+    "stain_vectors": _stain_vectors,
+    "normalize": _flag,
+    "spatial_weight": _weight("spatial_weight"),
+    "texture_sigma": _weight("texture_sigma"),
+    "per_plane": _flag,
+}
+
+
+# -- checks that need the image, and helpers ------------------------------------------------------
+def sample_size_for_mode(mode: str) -> int | str | None:
+    """``sample_size`` that runs ``mode``: "auto" for "fast", None for "exact"."""
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}: choose one of {MODES}.")
+    return DEFAULTS.sample_size if mode == "fast" else None
+
+
+def canonical_init(init) -> str:
+    """The canonical spelling of ``init`` ("kmeans++" -> "k-means++"); ValueError if unknown."""
+    if not isinstance(init, str):
+        raise TypeError(f"init must be a string, one of {list(INITS)}, not {init!r}.")
+    name = INIT_ALIASES.get(init, init)
+    if name not in INITS:
+        raise ValueError(f"init={init!r}: choose one of {list(INITS)}.")
+    return name
+
+
 def check_color_space(color_space: str, rgb: bool, n_channels: int) -> None:
     """ValueError unless ``color_space`` is known and usable on this image."""
-    if color_space not in COLOR_SPACES:
-        raise ValueError(f"color_space={color_space!r}: choose one of {COLOR_SPACES}.")
+    _color_space(color_space, {})
     if color_space != "rgb" and not (rgb and n_channels == 3):
         raise ValueError(
             f"color_space={color_space!r} needs an RGB(A) image; this one has "
             f"{n_channels} channel(s). Use color_space='rgb' (plain channel values), "
             "perhaps with normalize=True."
-        )
-
-
-def check_weights(spatial_weight, texture_sigma) -> None:
-    """ValueError unless both are finite numbers >= 0 (and the weight is not absurd)."""
-    for name, v in (("spatial_weight", spatial_weight), ("texture_sigma", texture_sigma)):
-        if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not v >= 0:
-            raise ValueError(f"{name}={v!r}: use a finite number >= 0 (0 turns it off).")
-        if not np.isfinite(v):
-            raise ValueError(f"{name}={v!r}: use a finite number >= 0 (0 turns it off).")
-    if spatial_weight > MAX_SPATIAL_WEIGHT:
-        raise ValueError(
-            f"spatial_weight={spatial_weight!r}: use at most {MAX_SPATIAL_WEIGHT:g}; 1 gives "
-            "position as much weight as colour, and far above that colour no longer counts."
         )
 
 

@@ -1,5 +1,6 @@
-"""``segment``: image in, :class:`Segmentation` out. A dispatcher: in-memory images go to
-the fitter (:func:`.fitting.fit`), dask arrays to the lazy path (:func:`.lazy.segment_lazy`)."""
+"""``segment``: image in, :class:`Segmentation` out. A dispatcher: its keywords become one
+:class:`.options.Options`; in-memory images go to the fitter (:func:`.fitting.fit`), dask
+arrays to the lazy path (:func:`.lazy.segment_lazy`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Any
 
 from .clusters import is_dask
 from .fitting import fit
-from .lazy import segment_lazy
-from .options import DEFAULTS, CancelFn, ProgressFn
+from .lazy import check_lazy, segment_lazy
+from .options import DEFAULTS, CancelFn, Options, ProgressFn
 from .result import Segmentation
 
 
@@ -97,47 +98,23 @@ def segment(
     -------
     Segmentation
     """
-    # what both paths take; the in-memory fit takes more (mask, position, texture, planes)
-    common: dict[str, Any] = dict(
+    options = Options(
+        n_clusters=n_clusters,
         attempts=attempts,
         max_iter=max_iter,
         epsilon=epsilon,
         init=init,
         seed=seed,
-        rgb=rgb,
-        channel_axis=channel_axis,
+        sample_size=sample_size,
         color_space=color_space,
         stain_vectors=stain_vectors,
         normalize=normalize,
-        progress=progress,
-        cancel=cancel,
-    )
-    if is_dask(image):
-        unsupported = [
-            name
-            for name, v in (
-                ("mask", mask is not None),
-                ("spatial_weight", spatial_weight),
-                ("texture_sigma", texture_sigma),
-                ("per_plane", per_plane),
-                ("sample_size=None (the exact recipe)", sample_size is None),
-            )
-            if v
-        ]
-        if unsupported:
-            raise ValueError(
-                f"{', '.join(unsupported)} cannot be used with a lazy (dask) image, which is "
-                "fitted on a sample of its blocks. Load the image (np.asarray) or a region of "
-                "it first."
-            )
-        return segment_lazy(image, n_clusters, **common)
-    return fit(
-        image,
-        n_clusters,
-        sample_size=sample_size,
-        mask=mask,
         spatial_weight=spatial_weight,
         texture_sigma=texture_sigma,
         per_plane=per_plane,
-        **common,
     )
+    layout: dict[str, Any] = dict(rgb=rgb, channel_axis=channel_axis, progress=progress, cancel=cancel)
+    if is_dask(image):
+        check_lazy(options, mask)
+        return segment_lazy(image, options=options, **layout)
+    return fit(image, options, mask=mask, **layout)

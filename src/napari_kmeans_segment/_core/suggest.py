@@ -11,7 +11,7 @@ from .features import FeatureSpace
 from .fitting import _check_enough_pixels
 from .fitting_run import Run
 from .image import PixelImage
-from .options import DEFAULTS, Options, _int, check_color_space, check_stain_vectors, new_seed
+from .options import DEFAULTS, Options, _int, check_color_space, names, new_seed
 
 
 @dataclass
@@ -86,38 +86,16 @@ def check_sizes(sample_size, silhouette_size) -> None:
 
 
 ATTEMPTS = 2  # cv2.kmeans attempts per K (fewer than a run's 10: see suggest_k)
-_OPTIONS = dict(
-    attempts=DEFAULTS.attempts,
-    max_iter=DEFAULTS.max_iter,
-    epsilon=DEFAULTS.epsilon,
-    init=DEFAULTS.init,
-    color_space=DEFAULTS.color_space,
-    stain_vectors=DEFAULTS.stain_vectors,
-    normalize=DEFAULTS.normalize,
-)
 
 
-def _sample_features(px: np.ndarray, rgb: bool, seed: int, cancel, options: dict):
+def _sample_features(px: np.ndarray, rgb: bool, seed: int, cancel, opts: Options):
     """Feature rows of the sampled pixels ``px``, transformed once for every K, and the
     :class:`Run` (on the sample as an (n, 1) image) that clusters them."""
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise TypeError(
-            f"suggest_k got unknown option(s) {', '.join(unknown)}; it takes the k-means and "
-            f"colour options {', '.join(_OPTIONS)}."
-        )
-    o = {**_OPTIONS, **options}
-    opts = Options.check(2, o["attempts"], o["max_iter"], o["epsilon"], o["init"], seed, None)
+    # K comes from k_range, and the sample is clustered by the exact recipe
+    opts = replace(opts, n_clusters=2, seed=seed, sample_size=None).check()
     sample_img = PixelImage(px[:, None, :], rgb=rgb, channel_axis=None if rgb else -1)
-    check_color_space(o["color_space"], sample_img.rgb, sample_img.n_channels)
-    check_stain_vectors(o["stain_vectors"], o["color_space"])
-    fs = FeatureSpace(
-        color_space=o["color_space"],
-        normalize=bool(o["normalize"]),
-        stain_vectors=o["stain_vectors"],
-        spatial_weight=0.0,
-        texture_sigma=0.0,
-    )
+    check_color_space(opts.color_space, sample_img.rgb, sample_img.n_channels)
+    fs = FeatureSpace.from_options(opts)
     run = Run(sample_img, fs, opts, seed, None, cancel)
     run.prepare()  # the same working representation and feature fit as fit() on the sample
     run.fit_feature_space()
@@ -135,24 +113,30 @@ def suggest_k(
     rgb=None,
     channel_axis=None,
     mask=None,
+    options: Options | None = None,
     progress=None,
     cancel=None,
     **segment_options,
 ):
     """Score each K in ``k_range`` on a random sample of pixels and suggest one.
 
-    ``segment_options`` (attempts, init, color_space, normalize, ...) are passed to
-    :func:`segment`, so the scores are for the same feature space the run will use.
-    Position and texture features need the whole image and are not allowed here.
+    ``options`` (an :class:`~.options.Options`, e.g. the run's) and ``segment_options``
+    (attempts, init, color_space, normalize, ... as :func:`segment` takes them, replacing
+    fields of ``options``) give the scores the feature space the run will use; their
+    ``n_clusters`` and ``sample_size`` are not used (K comes from ``k_range``), and
+    ``seed``, when None here, is theirs. Position and texture features need the whole image
+    and are not allowed here.
     """
+    allowed = [n for n in names() if n not in ("n_clusters", "sample_size", "seed")]
+    opts = (options or DEFAULTS).updated(segment_options, where="suggest_k", allowed=allowed)
+    for bad in ("spatial_weight", "texture_sigma", "per_plane"):
+        if getattr(opts, bad):
+            raise ValueError(f"suggest_k scores colour features only; drop {bad}.")
+    seed = opts.seed if seed is None else seed
     ks = sorted({_int("Each K in k_range", k) for k in k_range})  # 2.5 was silently 2
     if len(ks) < 2 or ks[0] < 2:
         raise ValueError("k_range needs at least two values of K, each >= 2.")
     check_sizes(sample_size, silhouette_size)
-    for bad in ("spatial_weight", "texture_sigma", "per_plane", "sample_size"):
-        if segment_options.get(bad):
-            raise ValueError(f"suggest_k scores colour features only; drop {bad}.")
-        segment_options.pop(bad, None)
     seed = new_seed() if seed is None else int(seed)
     img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
     rng = np.random.default_rng(seed)
@@ -168,7 +152,7 @@ def suggest_k(
             f"K = {', '.join(map(str, too_many))} in k_range: more clusters than "
             f"{of}; use smaller values of K."
         )
-    data, run = _sample_features(px, img.rgb, seed, cancel, segment_options)
+    data, run = _sample_features(px, img.rgb, seed, cancel, opts)
     sample_img = run.img
     sil_idx = np.sort(rng.choice(px.shape[0], min(silhouette_size, px.shape[0]), replace=False))
     feats = data[sil_idx]

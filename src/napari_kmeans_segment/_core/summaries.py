@@ -45,7 +45,7 @@ def _cells(scaled: np.ndarray, levels: int) -> tuple[np.ndarray, int]:
         occupied = np.bincount(key, minlength=levels**f).astype(bool)
         return (np.cumsum(occupied) - 1)[key], int(occupied.sum())
     _, inverse = np.unique(key, return_inverse=True)  # too many cells for a dense table
-    return inverse, int(inverse.max()) + 1
+    return inverse, int(np.max(inverse)) + 1
 
 
 def grid_summary(

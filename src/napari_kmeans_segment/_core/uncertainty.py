@@ -50,7 +50,7 @@ def two_nearest(x: np.ndarray, centers: np.ndarray, groups: np.ndarray | None = 
 def _run_for(model, image, rgb, channel_axis, mask, progress, cancel):
     from .fitting_run import Run
     from .image import PixelImage
-    from .options import Options
+    from .options import for_model
 
     model = getattr(model, "model", model)  # a Segmentation gives its model
     if rgb is None and channel_axis is None:
@@ -61,7 +61,7 @@ def _run_for(model, image, rgb, channel_axis, mask, progress, cancel):
             f"This model was fitted on images with {model.n_channels} channel(s); the image has "
             f"{img.n_channels}. Measure images like the one it came from."
         )
-    opts = Options.check(model.n_clusters, 1, 1, 0.0, "random", None, None)
+    opts = for_model(model.n_clusters)
     return model, img, Run(img, model.feature_space, opts, 0, progress, cancel)
 
 

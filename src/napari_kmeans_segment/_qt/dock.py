@@ -8,6 +8,7 @@ for it and every cluster action; the console methods here delegate to the curren
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ class KMeansWidget(KMeansForm):
     """K-means segmentation of an image layer (see the README for every parameter)."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
+        check_dock_versions()
         super().__init__(napari_viewer)
         self.sessions: list[ClusterSession] = []
         self.session: ClusterSession | None = None
@@ -179,9 +181,9 @@ class KMeansWidget(KMeansForm):
     def run(self, _: Any = None) -> Any:
         """Start a run on the chosen layer. Returns the worker (None if nothing started)."""
         try:
-            layer, src, opts = self.capture()
+            layer, src, opts, mask = self.capture()
             if not src.multiscale:
-                precheck(src.data, opts)
+                precheck(src, opts)
         except (ValueError, TypeError) as e:
             show_error(str(e))
             self._set_status(status("failed", reason=e))
@@ -190,10 +192,10 @@ class KMeansWidget(KMeansForm):
         start = time.perf_counter()
 
         def compute(progress: Any, cancel: Any) -> Segmentation:
-            return tasks.run_segmentation(src, opts, progress, cancel)
+            return tasks.run_segmentation(src, opts, mask, progress, cancel)
 
         def done(seg: Segmentation) -> None:
-            code = python_call(src, dict(opts, seed=seg.params["seed_used"]))
+            code = python_call(src, replace(opts, seed=seg.params["seed_used"]))
             written = self._write_result(layer, seg, src, code, mode, start)
             planes = few_planes(src)
             if written and planes is not None:
@@ -208,7 +210,7 @@ class KMeansWidget(KMeansForm):
 
         worker = self.jobs.start("main", f"K-means on {src.name}", compute, done, on_error=self._job_failed)
         if worker is not None:
-            text = status("running", name=src.name, k=opts["n_clusters"], mode=mode)
+            text = status("running", name=src.name, k=opts.n_clusters, mode=mode)
             self._set_status(text if self._runs else f"{text} {status('first_run')}")
         return worker
 
@@ -310,7 +312,7 @@ class KMeansWidget(KMeansForm):
             code = f"model = nks.load_model({self.loaded_model_path!r})"
         model = model or self.loaded_model or self.current_model()
         if layer is None:  # the form's image (and channel layers), as Run reads them
-            layer, src, _ = self.capture()
+            layer, src, _, _ = self.capture()
         elif layer not in self.viewer.layers:
             raise ValueError("Choose an image layer of this viewer to apply the model to.")
         else:
@@ -403,6 +405,21 @@ class KMeansWidget(KMeansForm):
         next cluster) in the background. Returns the worker."""
         self._current()
         return self.panel.measure.start_uncertainty(kind)
+
+
+def check_dock_versions() -> None:
+    """Refuse to open on versions that cannot work together, in one sentence (a napari
+    notification and ImportError), and warn about an OpenCV wheel that bundles Qt."""
+    from .._core.versions import check_installed, qt_opencv_warning
+
+    try:
+        check_installed(with_napari=True)
+    except ImportError as e:
+        show_error(str(e))
+        raise
+    warning = qt_opencv_warning()
+    if warning:
+        show_warning(warning)
 
 
 def few_planes(src: Source) -> tuple[int, int] | None:

@@ -37,10 +37,11 @@ from qtpy.QtCore import QEvent, QObject, QSize, Qt
 from qtpy.QtWidgets import QComboBox, QLabel, QScrollArea, QSizePolicy, QWidget
 
 from .._core.features import COLOR_SPACES
-from .._core.options import DEFAULTS, INITS, MODES, sample_size_for_mode
+from .._core.options import DEFAULTS, INITS, MODES, Options, sample_size_for_mode
+from .._core.options import names as option_names
 from .._layers import MARK, Source, unwrap
 from .expander import Expander
-from .stain_choice import stain_options, stain_vectors_widget
+from .stain_choice import stain_vectors_widget
 from .texts import tooltip
 
 if TYPE_CHECKING:
@@ -367,26 +368,23 @@ class KMeansForm(Container):
                 self.image_layer.value = active
 
     # -- reading the form -------------------------------------------------------------------
-    def run_options(self) -> dict:
-        seed = int(round(self.seed.value))
-        return dict(
-            n_clusters=int(self.n_clusters.value),
-            attempts=int(self.attempts.value),
-            max_iter=int(self.max_iter.value),
-            epsilon=float(self.epsilon.value),
-            init=self.init.value,
-            seed=None if seed < 0 else int(seed),
-            sample_size=sample_size_for_mode(self.mode.value),
-            color_space=self.color_space.value,
-            **stain_options(self.color_space.value, self.stain_vectors.value),
-            normalize=bool(self.normalize.value),
-            spatial_weight=float(self.spatial_weight.value),
-            texture_sigma=float(self.texture_sigma.value),
-            per_plane=bool(self.per_plane.value),
-        )
+    def option_control(self, name: str) -> Any:
+        """The control of the field ``name`` of :class:`Options`: the form's widget of that
+        name (``mode`` for ``sample_size``)."""
+        return getattr(self, OTHER_CONTROL.get(name, name))
 
-    def capture(self) -> tuple[Image, Source, dict]:
-        """(layer, Source, core keyword arguments); ValueError with advice when unusable."""
+    def run_options(self) -> Options:
+        """The :class:`Options` the controls show (checked by the core when it runs)."""
+        values = {name: self.option_control(name).value for name in option_names()}
+        seed = int(round(values["seed"]))
+        values["seed"] = None if seed < 0 else seed  # -1 shows "random": a new seed each run
+        values["sample_size"] = sample_size_for_mode(values["sample_size"])
+        if values["color_space"] != "hed":  # the choice is hidden, and refused, without hed
+            values["stain_vectors"] = DEFAULTS.stain_vectors
+        return Options(**values)
+
+    def capture(self) -> tuple[Image, Source, Options, np.ndarray | None]:
+        """(layer, Source, options, mask or None); ValueError with advice when unusable."""
         layer = self._image()
         if layer is None or layer not in self.viewer.layers:
             raise ValueError(
@@ -398,6 +396,7 @@ class KMeansForm(Container):
         extra = [ly for ly in extra if ly is not layer and ly in self.viewer.layers]
         src = Source.from_layers([layer, *extra], channel_axis=self.channel_axis.value)
         mask_layer = self.mask_layer.value
+        mask = None
         if mask_layer is not None:
             if layer.multiscale:
                 raise ValueError("A mask is not supported for multiscale images.")
@@ -411,17 +410,23 @@ class KMeansForm(Container):
                     f"The mask layer has shape {mask.shape}, the image "
                     f"{tuple(spatial)}; draw the mask on the image's grid."
                 )
-            opts["mask"] = mask
-        opts["rgb"] = src.rgb
-        opts["channel_axis"] = src.channel_axis
-        return layer, src, opts
+        return layer, src, opts, mask
 
 
-def python_call(src: Source, opts: dict) -> str:
-    """The Python that reproduces a run from napari's console."""
-    args = {k: v for k, v in opts.items() if k != "mask"}
-    pieces = ", ".join(f"{k}={v!r}" for k, v in args.items())
-    return f"{read_image_code(src)}\nseg = nks.segment(image, {pieces})"
+#: Fields of :class:`Options` whose control has another name; every other field's control
+#: is the form's widget named as the field.
+OTHER_CONTROL = {"sample_size": "mode"}
+
+
+def python_call(src: Source, opts: Options) -> str:
+    """The Python that reproduces a run from napari's console: K, the options that differ
+    from the defaults, and how the image's axes were read."""
+    args = [repr(opts.n_clusters)]
+    args += [f"{k}={v!r}" for k, v in opts.changed().items() if k != "n_clusters"]
+    args.append(f"rgb={src.rgb!r}")
+    if src.channel_axis is not None:
+        args.append(f"channel_axis={src.channel_axis!r}")
+    return f"{read_image_code(src)}\nseg = nks.segment(image, {', '.join(args)})"
 
 
 def read_image_code(src: Source) -> str:
@@ -433,19 +438,20 @@ def read_image_code(src: Source) -> str:
     return f"import numpy as np\nimport napari_kmeans_segment as nks\nimage = {image}"
 
 
-def precheck(data: Any, opts: dict) -> None:
+def precheck(src: Source, opts: Options) -> None:
     """Cheap checks before starting a worker, so a bad input changes nothing."""
     from .._core.image import check_array_dtype
 
+    data = src.data
     check_array_dtype(np.empty(0, data.dtype))
     shape = list(data.shape)
-    if opts.get("rgb"):
+    if src.rgb:
         shape.pop(-1)
-    elif opts.get("channel_axis") is not None:
-        shape.pop(opts["channel_axis"])
+    elif src.channel_axis is not None:
+        shape.pop(src.channel_axis)
     n_px = int(np.prod(shape))
-    if n_px < opts["n_clusters"]:
+    if n_px < opts.n_clusters:
         raise ValueError(
-            f"The image has {n_px} pixel(s), fewer than K = {opts['n_clusters']}; "
+            f"The image has {n_px} pixel(s), fewer than K = {opts.n_clusters}; "
             "choose a smaller K or a larger image."
         )

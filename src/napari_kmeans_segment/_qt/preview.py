@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -91,20 +92,20 @@ class Preview:
         if not self.enabled or self.jobs.closed:
             return None
         try:
-            layer, src, opts = self.form.capture()
+            layer, src, opts, mask = self.form.capture()
             if src.multiscale:
                 raise ValueError("Live preview works on single-scale images.")
-            precheck(src.data, opts)
+            precheck(src, opts)
         except (ValueError, TypeError) as e:
             self.status(texts.status("preview_failed", reason=e))
             return None
-        data, step, mask = downsample(src, opts)
-        opts = dict(opts, mask=mask, sample_size="auto")
+        data, step, mask, channel_axis = downsample(src, mask)
+        kw = dict(replace(opts, sample_size="auto").to_dict(), rgb=src.rgb, channel_axis=channel_axis)
 
         def compute(progress: Any, cancel: Callable[[], bool]) -> Any:
             from .._core import segment
 
-            return segment(data, cancel=cancel, **opts)
+            return segment(data, mask=mask, cancel=cancel, **kw)
 
         return self.jobs.start(
             "preview",
@@ -134,18 +135,16 @@ class Preview:
         self.status(texts.status("preview_done", k=seg.n_clusters))
 
 
-def downsample(src: Source, opts: dict) -> tuple[np.ndarray, tuple, Any]:
-    """A strided view of about PREVIEW_PIXELS pixels per plane (and the matching mask).
-
-    Channels are moved last (``opts["channel_axis"]`` is set to -1 to match)."""
-    data = src.data
+def downsample(src: Source, mask: Any = None) -> tuple[np.ndarray, tuple, Any, int | None]:
+    """A strided view of about PREVIEW_PIXELS pixels per plane, the matching mask, and the
+    channel axis of that view (channels are moved last: -1)."""
+    data, channel_axis = src.data, src.channel_axis
     if src.channel_axis is not None and not src.rgb:
         data = np.moveaxis(data, src.channel_axis, -1)
-        opts["channel_axis"] = -1
+        channel_axis = -1
     spatial_ndim = data.ndim - (1 if (src.rgb or src.channel_axis is not None) else 0)
     yx = data.shape[spatial_ndim - 2 : spatial_ndim]
     s = max(1, int(np.ceil(np.sqrt(yx[0] * yx[1] / PREVIEW_PIXELS))))
     step = (1,) * (spatial_ndim - 2) + (s, s)
     sl = tuple(slice(None, None, st) for st in step)
-    mask = opts.get("mask")
-    return np.asarray(data[sl]), step, None if mask is None else mask[sl]
+    return np.asarray(data[sl]), step, None if mask is None else mask[sl], channel_axis

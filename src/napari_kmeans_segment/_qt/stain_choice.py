@@ -24,9 +24,3 @@ def stain_vectors_widget(color_space: ComboBox) -> ComboBox:
     w.visible = color_space.value == "hed"
     color_space.changed.connect(lambda value: setattr(w, "visible", value == "hed"))
     return w
-
-
-def stain_options(color_space: str, stain_vectors: str) -> dict:
-    """The ``stain_vectors`` keyword for a run: only with "hed" (the core refuses it otherwise,
-    and the copied Python stays as short as the run)."""
-    return {"stain_vectors": stain_vectors} if color_space == "hed" else {}

@@ -8,6 +8,7 @@ presses 'use K = n'.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_error
@@ -47,34 +48,28 @@ class SuggestK:
         """Start scoring; returns the worker (None when the inputs are unusable or busy)."""
         form = self.form
         try:
-            layer, src, opts = form.capture()
+            layer, src, opts, mask = form.capture()
             if src.multiscale:
                 raise ValueError("Suggest K works on single-scale images.")
         except (ValueError, TypeError) as e:
             show_error(str(e))
             return None
-        kw = {
-            k: opts[k]
-            for k in (
-                "attempts",
-                "max_iter",
-                "epsilon",
-                "init",
-                "seed",
-                "rgb",
-                "channel_axis",
-                "color_space",
-                "stain_vectors",
-                "normalize",
-            )
-            if k in opts
-        }
-        kw["mask"] = opts.get("mask")
+        # the run's colour features and k-means settings; position and texture are not scored
+        opts = replace(opts, spatial_weight=0.0, texture_sigma=0.0, per_plane=False)
 
         def compute(progress: Any, cancel: Any) -> SuggestKResult:
             from .. import _core as core
 
-            return core.suggest_k(src.data, k_range, progress=progress, cancel=cancel, **kw)
+            return core.suggest_k(
+                src.data,
+                k_range,
+                options=opts,
+                rgb=src.rgb,
+                channel_axis=src.channel_axis,
+                mask=mask,
+                progress=progress,
+                cancel=cancel,
+            )
 
         worker = self.jobs.start(
             "main", f"Suggest K for {src.name}", compute, self._done, on_error=self._failed

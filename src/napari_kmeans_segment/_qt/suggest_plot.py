@@ -51,7 +51,10 @@ def theme_colors(theme: str | None) -> dict[str, str]:
     from napari.utils.theme import get_theme
 
     t = get_theme(theme or "dark")
-    kind = "light" if t.type == "light" else "dark"
+    kind = getattr(t, "type", None)  # napari 0.5's themes have no type: judge the background
+    if kind not in ("light", "dark"):
+        r, g, b = (int(t.background.as_hex()[i : i + 2], 16) for i in (1, 3, 5))
+        kind = "light" if 0.299 * r + 0.587 * g + 0.114 * b > 128 else "dark"
     return {
         "background": t.background.as_hex(),
         "text": t.text.as_hex(),
