@@ -73,7 +73,7 @@ class ClusterSession:
         The layer that was segmented (never modified).
     """
 
-    changed = Signal(str)  # what changed: result, visibility, names, background, merge, undo
+    changed = Signal(str)  # result, visibility, names, background, merge, undo, objects, scale
 
     def __init__(self, viewer: napari.viewer.Viewer, source: Image):
         self.viewer = viewer

@@ -43,6 +43,7 @@ class SuggestK:
         self.k: int | None = None
         self.plot: SuggestKPlot | None = None  # made on first use: matplotlib loads then
         self.layer: Any = None  # the image the shown (or coming) answer is for
+        self.changes = 0
 
     def start(self, k_range: range = range(2, 11)) -> Any:
         """Start scoring; returns the worker (None when the inputs are unusable or busy)."""
@@ -76,12 +77,13 @@ class SuggestK:
         )
         if worker is not None:
             self.layer = layer
+            self.changes = form.changes  # a value changed while it runs stays in view
             text = status("suggest_running", k_min=k_range.start, k_max=k_range.stop - 1)
             self.set_status(text)
             self._plot().show_message(text)
             self.k = None  # an earlier answer was for other settings
             form.suggest_result.value = ""
-            form.use_k_button.visible = False
+            form.show_use_k(None)
             form.suggest_box.visible = True
         return worker
 
@@ -104,7 +106,7 @@ class SuggestK:
             return
         self.k = None
         self.form.suggest_result.value = ""
-        self.form.use_k_button.visible = False
+        self.form.show_use_k(None)
         self.form.suggest_box.visible = False
         self.form.scroll.release()
 
@@ -132,11 +134,12 @@ class SuggestK:
         self.k = int(res.k)
         self._plot().set_result(res)
         form.suggest_result.value = verdict(res)
-        form.use_k_button.text = f"use K = {res.k}"
-        form.use_k_button.visible = True
+        form.show_use_k(res.k)  # under K, which stays in view above the scrolling form
         self.set_status(status("suggest_done", k=res.k))
-        # once laid out, scroll the form so the plot and the button are in view
-        QTimer.singleShot(0, lambda: form.scroll.show_widget(form.suggest_box.native))
+        # once laid out, scroll the form so the plot and its verdict are in view (and a value
+        # the person changed meanwhile stays in view)
+        kept = form.kept(since=self.changes)
+        QTimer.singleShot(0, lambda: form.scroll.show_widget(form.suggest_box.native, *kept))
 
     def _failed(self, exc: BaseException) -> None:
         from .._core import Cancelled

@@ -204,13 +204,24 @@ TOOLTIPS: dict[str, str] = {
     "stain_vectors": (
         "With hed: which colours count as pure haematoxylin, eosin and DAB. fixed: the "
         "standard published stain colours (Ruifrok and Johnston), right for most slides. "
-        "estimated from the image (Macenko): worked out from this slide's own stained "
-        "pixels, which helps when its stains look unusual."
+        "from the image: estimated from this slide's own stained pixels (Macenko's method), "
+        "which helps when its stains look unusual."
     ),
     "measure": (
-        "The numbers: each cluster's area in pixels and in the image's units, its share of "
-        "the image and of the tissue once background is marked; export of measured objects; "
-        "a map of how sure each pixel's cluster is."
+        "Open for the numbers: each cluster's area in pixels or in the image's units (set a "
+        "pixel size when it has none), its share of the image and of the tissue once "
+        "background is marked; the objects extracted and their export; a map of how sure "
+        "each pixel's cluster is."
+    ),
+    "objects_count": (
+        "The latest objects layer: how many objects it holds and their area (total and "
+        "average), in the image's units once it has a pixel size."
+    ),
+    "pixel_size": (
+        "The image has no pixel size, so areas are in pixels. Type the size of one pixel "
+        "(e.g. 0.5 µm, from the microscope or scanner) and press 'set': it is written to the "
+        "image's layer (its scale and units, so napari's scale bar agrees) and to the layers "
+        "made from it, and areas are given in that unit."
     ),
     "see_through": (
         "Draw the clusters marked as background (tick them under 'measure') see-through in "
