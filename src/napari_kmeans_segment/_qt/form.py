@@ -1,19 +1,24 @@
 """The dock's form: the controls in task order, and reading them (with the layers) on the GUI
 thread.
 
-Layout, top to bottom (the dock adds the cluster panel below)::
+Layout, top to bottom (the dock adds the cluster panel at the bottom of the page)::
 
-    image              the layer to segment (never scrolls out of view)
-    [scrolls when the screen is short]
-      clusters (K)     [K]  [Suggest K]
-      colour space
-      > channels, mask and more features     (folded)
-      > k-means search: starts, steps, seed  (folded; OpenCV's criteria)
-      Suggest K's plot, its verdict and [use K = n]   (after Suggest K)
-    [live preview] [Run] [Cancel]
-    status line (wraps)
+    image              the layer to segment           } never scroll out of view: what an
+    clusters (K)  [K] [Suggest K] [use K = n]         } answer is about, and the value
+                                                       } 'use K = n' changes
+    [one page; it scrolls as a whole only when the window is too short (see .scroll)]
+      [the form; it scrolls on its own when the page is squeezed]
+        colour space (and stain vectors with hed)
+        > channels, mask and more features     (folded)
+        > k-means search: starts, steps, seed  (folded; OpenCV's criteria)
+        Suggest K's plot and its verdict       (after Suggest K)
+      [live preview] [Run] [Cancel]
+      status line (wraps)
+      the cluster panel (the dock's)
 
-Every control's tooltip and every status message comes from :mod:`.texts`.
+Rows of buttons wrap rather than cut their words (:class:`~.flow.FlowLayout`); labels in
+one group share a width so their inputs start at one x. Every control's tooltip and every
+status message comes from :mod:`.texts`.
 """
 
 from __future__ import annotations

@@ -204,7 +204,7 @@ TOOLTIPS: dict[str, str] = {
     "stain_vectors": (
         "With hed: which colours count as pure haematoxylin, eosin and DAB. fixed: the "
         "standard published stain colours (Ruifrok and Johnston), right for most slides. "
-        "from the image: estimated from this slide's own stained pixels (Macenko's method), "
+        "from the image: estimated from this slide's own stained pixels (after Macenko), "
         "which helps when its stains look unusual."
     ),
     "measure": (
@@ -225,7 +225,8 @@ TOOLTIPS: dict[str, str] = {
     ),
     "see_through": (
         "Draw the clusters marked as background (tick them under 'measure') see-through in "
-        "the clusters layer, so the image shows through them. On at first for slides (hed) "
+        "the clusters layer, so the image shows through them. On at first for stained slides "
+        "(colour space hed) "
         "and for two clusters; your choice is kept for the next runs of this image."
     ),
     "measure_table": (
