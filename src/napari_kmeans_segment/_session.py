@@ -327,9 +327,9 @@ class ClusterSession:
         cmap = self._merged_colormap(layer, seg, new, group[0])
         hidden = [h for h in self.hidden() if h not in group[1:]]
         marks = marked(layer.features)  # the merged cluster keeps its first label's mark
-        marks = [b for b in marks if b not in group[1:]]
-        cmap = self._see_through(cmap, new, marks)
-        outputs = self._result_outputs(new, self.src, names, cmap, marks)
+        kept = [b for b in marks if b not in group[1:]]
+        cmap = self._see_through(cmap, new, kept)
+        outputs = self._result_outputs(new, self.src, names, cmap, kept)
         masked = self._masked(new, self.src, hidden)
         self._write(new, self.src, outputs + masked["outputs"], "merge", drop=masked["drop"])
         self._reveal()

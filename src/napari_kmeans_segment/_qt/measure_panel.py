@@ -43,6 +43,7 @@ from .._colors import label_colors
 from .._measure_session import LENGTH_UNITS, UNCERTAINTY_KINDS
 from .flow import FlowLayout
 from .jobs import Jobs
+from .scroll import LeastLayout
 from .table import FEW_ROWS, column_need, compact_rows, rows_height
 from .texts import file_name, tooltip
 
@@ -197,7 +198,7 @@ class MeasurePanel(QWidget):
         for button in (self.uncertainty_btn, self.uncertainty_kind, self.export_objects_btn):
             buttons.add_widget(button, 1)
         body.addLayout(buttons)
-        lay = QVBoxLayout(self)
+        lay = LeastLayout(self)  # the dock's page shares the spare height out
         lay.setContentsMargins(0, 0, 0, 0)
         head = FlowLayout()  # the option beside the title, below it in a narrow dock
         head.add_widget(self.toggle, 0)

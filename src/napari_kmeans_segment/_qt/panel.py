@@ -28,7 +28,6 @@ from qtpy.QtWidgets import (
     QSizePolicy,
     QSpinBox,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -37,6 +36,7 @@ from .._core.options import MIN_OBJECT_PIXELS
 from .elided import ElidedLabel
 from .flow import FlowLayout
 from .measure_panel import MeasurePanel
+from .scroll import LeastLayout
 from .table import DRAWN, FEW_ROWS, LABEL, VALUE, VISIBLE_ROWS, ClusterTable, RowData
 from .texts import file_name, status, tooltip
 
@@ -91,7 +91,7 @@ class ClusterPanel(QWidget):
         self.note = wrapped_label("", "note")
         self.note.setVisible(False)
 
-        self._lay = QVBoxLayout(self)
+        self._lay = LeastLayout(self)  # the dock's page shares the spare height out
         self._lay.setContentsMargins(0, 0, 0, 0)
         self._lay.setSpacing(4)
         self._lay.addWidget(self.heading)

@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QTableWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -264,6 +265,25 @@ def squeezed(root: QWidget) -> int:
     return worst
 
 
+class LeastLayout(QVBoxLayout):
+    """A vertical box whose height for a width is its *least* height for that width.
+
+    Qt's box layouts take a child's height-for-width (a panel holding wrapping text has
+    one) as that child's least height too: asked for its preferred height, a panel would
+    squeeze the form above it. The dock's page shares the spare height out instead."""
+
+    _asking = False  # Qt's minimumHeightForWidth asks heightForWidth first
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt's name
+        if self._asking:
+            return super().heightForWidth(width)
+        self._asking = True
+        try:
+            return self.minimumHeightForWidth(width)
+        finally:
+            self._asking = False
+
+
 def share(parts: list[Elastic], spare: int | None) -> list[int]:
     """How much of ``spare`` px each part gets (all it wants when ``spare`` is None): the
     parts with a ``step`` a step at a time in turn, so two tables both gain rows; then the
@@ -317,8 +337,16 @@ class FormScroll(_Snapping):
         return max(self._whole() - self.least(), 0)
 
     def grant(self, px: int) -> None:
+        """Take ``px`` more than its least height, or a little less: scrolled to its end,
+        the view then starts at the top of a row (the rest goes to the tables below)."""
         px = max(int(px), 0)
         whole = px >= self.want()  # all of it shown: no scroll bar (nor room kept for one)
+        inner = self.widget()
+        if not whole and inner is not None:
+            end = self._whole() - (self.least() + px)  # the scroll position of its end
+            later = [t for t in row_tops(inner) if t >= end]
+            if later:
+                px = max(self._whole() - min(later) - self.least(), 0)
         policy = Qt.ScrollBarPolicy.ScrollBarAlwaysOff if whole else Qt.ScrollBarPolicy.ScrollBarAsNeeded
         if px != self.granted or policy != self.verticalScrollBarPolicy():
             self.granted = px
