@@ -1,4 +1,5 @@
-"""Cancel latency and GIL hold of the long cases named in issue 11 (a measurement, not a test).
+"""Cancel latency and GIL hold of the long cases: large texture scales, float RGB at K = 64,
+distinct values of a nearly constant image, extreme numbers (a measurement, not a test).
 
 For each case, one full run records
 - the longest gap between two polls of ``cancel`` (the worst wait after pressing Cancel),
@@ -6,7 +7,7 @@ For each case, one full run records
   starved: GIL held by one call, plus scheduling noise on a busy machine),
 then runs are cancelled at a few points of their course and the time to ``Cancelled`` taken.
 
-    PYTHONPATH=src python scripts/measure_latency.py [--size 4096] [--cases texture,rgb64,distinct]
+    PYTHONPATH=src python scripts/measure_latency.py [--size 4096] [--cases texture,rgb64,objects]
 
 ``--size 4096`` is the issue's 16 MP. Timings depend on the machine and its load: quote them
 with the number of cores and what else was running.
@@ -35,6 +36,8 @@ def cases(size: int) -> dict:
         "rgb64": (lambda: rng.random((size, size, 3), dtype=np.float32), dict(n_clusters=64, attempts=3)),
         "distinct": (lambda: flat, dict(n_clusters=3)),  # ends in "only 2 distinct values"
         "extreme": (lambda: np.tile([-1e308, 0.0, 1e308], (size, size // 3)), dict(n_clusters=3)),
+        # extract_objects of one cluster of a noisy 3-cluster labelling: ~size^2/60 objects
+        "objects": (lambda: rng.integers(1, 4, (size, size)).astype(np.uint8), dict(label=1)),
     }
 
 
@@ -76,7 +79,10 @@ def run(image, kw, cancel_after=None):
     w = Watch(cancel_after)
     outcome = "done"
     try:
-        nks.segment(image, seed=0, cancel=w.cancel, **kw)
+        if "label" in kw:  # the labels of a noisy segmentation: measure one cluster's objects
+            nks.extract_objects(image, kw["label"], np.dstack([image] * 3), cancel=w.cancel)
+        else:
+            nks.segment(image, seed=0, cancel=w.cancel, **kw)
     except nks.Cancelled:
         outcome = "cancelled"
     except ValueError as e:

@@ -33,18 +33,20 @@ def blocks():
     return blocks_image()
 
 
-def napari_layers_have_units() -> bool:
-    """Whether ``viewer.add_image(..., units=...)`` works (napari 0.5.0 refuses a sequence)."""
-    from napari.components import ViewerModel
-
-    try:
-        ViewerModel().add_image(np.zeros((2, 2)), units=("um", "um"))
-    except TypeError:
-        return False
-    return True
+# Tests that need a display (a napari viewer or Qt widgets) are marked ``gui``, so
+# ``pytest -m "not gui"`` runs the rest on a machine without one. A test is gui when it uses
+# one of these fixtures (directly or through another fixture) or a module that imports Qt.
+GUI_FIXTURES = {"qtbot", "qapp", "make_napari_viewer", "make_napari_viewer_proxy"}
+GUI_MODULES = ("qtpy", "napari_kmeans_segment._qt", "napari.qt", "napari._qt")
 
 
-def needs_layer_units():
-    return pytest.mark.skipif(
-        not napari_layers_have_units(), reason="this napari takes no units in add_image (napari 0.5.0)"
-    )
+def _module_uses_qt(module) -> bool:
+    names = {getattr(v, "__module__", None) or getattr(v, "__name__", "") for v in vars(module).values()}
+    return any(str(n).startswith(GUI_MODULES) for n in names)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = getattr(item, "module", None)
+        if GUI_FIXTURES & set(getattr(item, "fixturenames", ())) or (module and _module_uses_qt(module)):
+            item.add_marker(pytest.mark.gui)

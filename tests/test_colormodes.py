@@ -1,4 +1,4 @@
-"""Every colormap napari allows on a Labels layer, both ways (issue 10, item 3).
+"""Every colormap napari allows on a Labels layer, both ways.
 
 The panel, the masked layer and the console read visibility the way the canvas draws it
 (through ``layer.colormap.map``), and hiding from the panel works whatever the colour mode.

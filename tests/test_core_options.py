@@ -1,7 +1,7 @@
 """One definition of the defaults and of each option's spelling."""
 
 import inspect
-from dataclasses import FrozenInstanceError, fields
+from dataclasses import FrozenInstanceError, fields, replace
 
 import numpy as np
 import pytest
@@ -161,3 +161,13 @@ def test_model_file_stores_the_options_and_older_files_still_load(tmp_path):
         (tmp_path / "bad.json").write_text(json.dumps({**d, "options": bad}))
         with pytest.raises(ValueError, match=f"damaged \\(options: .*{match}"):
             nks.load_model(tmp_path / "bad.json")
+
+
+def test_a_model_made_without_parameters_saves_and_loads(tmp_path):
+    img, _ = blocks_image()
+    model = nks.segment(img, 4, seed=0).model
+    bare = replace(model, params={})  # built by hand, as a script may do
+    assert bare.options == Options(n_clusters=4)
+    loaded = nks.load_model(bare.save(tmp_path / "bare.json"))
+    assert loaded.options == Options(n_clusters=4)
+    assert np.array_equal(loaded.apply(img, rgb=True).labels, model.apply(img).labels)

@@ -1,4 +1,4 @@
-"""Issue 13: the dock fits a 1280x800 screen, explains every control, and stacks its layers
+"""The dock fits a 1280x800 screen, explains every control, and stacks its layers
 so that none hides what the person looks at.
 
 The layout tests show a real napari window resized to 1280x800 (napari's default docks: layer
@@ -318,8 +318,8 @@ def test_new_layers_are_stacked_above_their_source():
 def test_plugins_menu_names_the_widget_once():
     """Regression: the Plugins menu read 'K-means segmentation (K-means segmentation)'
     (napari shows 'widget (plugin display name)')."""
-    from npe2 import PluginManager
+    from npe2 import PluginManifest
 
-    mf = PluginManager.instance().get_manifest(PLUGIN)
+    mf = PluginManifest.from_distribution(PLUGIN)
     (widget,) = mf.contributions.widgets
     assert widget.display_name == WIDGET and mf.display_name != widget.display_name

@@ -98,7 +98,7 @@ def test_every_word_shows_whole_with_every_section_open(window, qtbot, tmp_path)
     tissue = next(lab for lab in widget.session.index() if lab not in bg)
     widget.extract_objects([tissue], min_size=20)
     qtbot.wait(300)
-    assert widget.panel.measure.objects_count.isVisible()
+    assert widget.panel.measure.counts.isVisible()
     assert not cut_texts(widget.native), cut_texts(widget.native)
     assert not cut_at_a_top_edge(widget.native), cut_at_a_top_edge(widget.native)
     # the dock never makes the window taller, and asks for little width: where napari leaves
@@ -235,8 +235,9 @@ def test_measure_section_counts_objects_and_takes_a_pixel_size(make_napari_viewe
     disc = int(np.bincount(clusters.data[fg]).argmax())
     widget.extract_objects([disc], min_size=20)
     qtbot.wait(200)
-    text = measure.objects_count.text()
-    assert text.startswith("7 object(s)") and f"{int(fg.sum()):,} px in all" in text, text
+    text = measure.counts.text()  # in sight with the section folded
+    assert measure.counts.isVisible() and not measure.expanded
+    assert text.startswith("7 objects") and f"mean {fg.sum() / 7:,.0f} px" in text, text
     # no scale: the pixel size is offered, and written to the layers when set
     measure.set_expanded(True)
     qtbot.wait(200)
@@ -254,7 +255,7 @@ def test_measure_section_counts_objects_and_takes_a_pixel_size(make_napari_viewe
     assert f.loc[disc, "area"] == pytest.approx(0.25 * fg.sum())
     assert str(f.loc[disc, "area_unit"]).replace("μ", "µ") == "µm^2"
     assert objects.features["area"].sum() == pytest.approx(0.25 * fg.sum())
-    assert "µm^2" in measure.objects_count.text().replace("μ", "µ")
+    assert f"mean {0.25 * fg.sum() / 7:.3g} µm^2" in measure.counts.text().replace("μ", "µ")
     assert not measure.pixel_row.isVisible()  # it has one now
     with pytest.raises(ValueError, match="not a length"):
         widget.session.measure.set_pixel_size(1, "second")

@@ -1,4 +1,4 @@
-"""Issue 14 on the Qt-free session: stain names, background and tissue, measured objects,
+"""Stains and measuring on the Qt-free session: stain names, background and tissue, measured objects,
 uncertainty; on napari's ViewerModel (no window)."""
 
 import csv
@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import needs_layer_units
 from napari.components import ViewerModel
 from skimage import data
 from skimage.measure import regionprops_table
@@ -24,7 +23,8 @@ def ihc():
 
 @pytest.fixture(scope="module")
 def ihc_seg(ihc):
-    return nks.segment(ihc, 3, color_space="hed", seed=0)
+    # every pixel clustered (no tissue detection): the glass is a cluster named background
+    return nks.segment(ihc, 3, color_space="hed", seed=0, tissue=False)
 
 
 def start(img, seg, **layer_kw):
@@ -71,9 +71,8 @@ def test_share_of_tissue_equals_the_value_from_the_labels(ihc, ihc_seg):
     assert feature(layer, h, "tissue_share") == pytest.approx(np.count_nonzero(lab == h) / lab.size)
 
 
-@needs_layer_units()
 def test_physical_areas_from_the_layers_scale_and_units(ihc, ihc_seg):
-    viewer, s, _ = start(ihc, ihc_seg, scale=(0.5, 0.5), units=("um", "um"))
+    viewer, s, _ = start(ihc, ihc_seg, scale=(0.5, 0.5), units="um")
     f = s.clusters.features
     np.testing.assert_allclose(f["area"], f["area_px"] * 0.25)
     assert set(f["area_unit"]) == {"µm^2"}
@@ -128,9 +127,8 @@ def test_marks_survive_merge_and_undo_and_follow_the_console(blocks):
     )
 
 
-@needs_layer_units()
 def test_object_features_equal_regionprops(ihc, ihc_seg, tmp_path):
-    viewer, s, _ = start(ihc, ihc_seg, scale=(0.5, 0.5), units=("um", "um"))
+    viewer, s, _ = start(ihc, ihc_seg, scale=(0.5, 0.5), units="um")
     f = s.clusters.features
     dab = int(f.loc[f["name"] == "DAB", "index"].item())
     objects = s.measure.extract_objects(dab, min_size=30)
@@ -171,6 +169,36 @@ def test_cluster_table_export_has_areas_and_tissue(ihc, ihc_seg, tmp_path):
     rows = list(csv.DictReader(open(s.export_table(tmp_path / "c.csv"), encoding="utf-8")))
     assert {"name", "background", "area_px", "area", "share", "tissue_share", "visible"} <= set(rows[0])
     assert sum(float(r["tissue_share"] or 0) for r in rows) == pytest.approx(1.0)
+
+
+def test_cluster_table_export_carries_the_slides_numbers_as_the_command_line_names_them(ihc, tmp_path):
+    """With tissue detection: the slide's tissue, glass, DAB bins, H-score, saturated pixels
+    and warning on every row, under summary.csv's names; and the three shares differ: of
+    the whole image (``share``, the glass counted), of the clustered pixels (``fraction``),
+    of the clusters not marked background (``tissue_share``)."""
+    from napari_kmeans_segment._cli.summary import STAIN_COLUMNS
+    from napari_kmeans_segment._core.synthetic_slides import rescan
+
+    bright = rescan(ihc, 1.08, truncate=True)  # the glass at full scale: a warning to carry
+    seg = nks.segment(bright, 3, color_space="hed", seed=0)
+    viewer, s, _ = start(bright, seg)
+    s.measure.set_background([int(seg.index[0])])
+    rows = list(csv.DictReader(open(s.export_table(tmp_path / "c.csv"), encoding="utf-8")))
+    r = seg.stains
+    assert len(rows) == len(seg.index) and r.warnings
+    for row in rows:
+        assert set(STAIN_COLUMNS) | {"tissue_px", "warning"} <= set(row)
+        assert float(row["tissue_pct"]) == pytest.approx(100 * r.tissue_share)
+        assert int(row["glass_px"]) == r.glass_px == np.count_nonzero(seg.labels == 0)
+        assert float(row["positive_pct_of_tissue"]) == pytest.approx(100 * r.positive_share)
+        assert float(row["h_score"]) == pytest.approx(r.h_score)
+        assert int(row["saturated_px"]) == r.saturated_px
+        assert "full scale" in row["warning"]
+    n = np.array([np.count_nonzero(seg.labels == i) for i in seg.index])
+    np.testing.assert_allclose([float(x["share"]) for x in rows], n / seg.labels.size)
+    np.testing.assert_allclose([float(x["fraction"]) for x in rows], n / n.sum())
+    assert rows[0]["tissue_share"] == ""
+    np.testing.assert_allclose([float(x["tissue_share"]) for x in rows[1:]], n[1:] / n[1:].sum())
 
 
 @pytest.mark.parametrize("kind", ["distance", "margin"])

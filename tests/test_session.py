@@ -10,7 +10,7 @@ from napari.components import ViewerModel
 from skimage import data
 
 import napari_kmeans_segment as nks
-from napari_kmeans_segment._layers import Source
+from napari_kmeans_segment._layers import MARK, LayerSlots, Output, Source
 from napari_kmeans_segment._session import ClusterSession
 
 
@@ -61,7 +61,7 @@ def test_result_layers_and_events(viewer):
 
 
 def test_a_persons_layer_names_do_not_pile_up_outputs(viewer):
-    """Regression (issue 10): once a person owned an output's name, every Run, hide and
+    """Regression: once a person owned an output's name, every Run, hide and
     preview added another "(n)" layer."""
     layer = viewer.add_image(data.astronaut()[::8, ::8], name="img")
     for kind in ("clusters", "masked", "preview"):
@@ -84,7 +84,7 @@ def test_a_persons_layer_names_do_not_pile_up_outputs(viewer):
 
 
 def test_merge_writes_the_plugins_own_layer_not_an_edited_one(viewer):
-    """Regression (issue 10): after a Run kept an edited recoloured layer and wrote to
+    """Regression: after a Run kept an edited recoloured layer and wrote to
     "... (1)", merge wrote into the edited layer (outputs were found by name)."""
     session, src, _ = start(viewer)
     edited = viewer.layers["img recolored"]
@@ -173,3 +173,36 @@ def test_removed_clusters_layer(viewer):
         session.merge([1, 2])
     session.set_result(nks.segment(src.data, 3, seed=0), src)  # a Run makes it again
     assert "img clusters" in viewer.layers and session.clusters is not None
+
+
+def _clusters_output(data, scale):
+    meta = {"name": "img clusters", "scale": scale, "metadata": {MARK: {"kind": "clusters"}}}
+    return Output("clusters", data, meta, "labels")
+
+
+def test_the_clusters_layer_takes_new_levels_in_place(viewer):
+    """A merge on a multiscale result updates its clusters layer in place (napari < 0.7.1's
+    Labels data setter failed on a list of levels: "'list' object has no attribute 'shape'")."""
+    slots = LayerSlots(viewer)
+    levels = [np.zeros((32, 32), np.uint8), np.zeros((16, 16), np.uint8)]
+    layer, _ = slots.write(_clusters_output(levels, (1.0, 1.0)))
+    new = [np.full((32, 32), 2, np.uint8), np.full((16, 16), 3, np.uint8)]
+    again, note = slots.write(_clusters_output(new, (1.0, 1.0)))
+    assert again is layer and note is None and names(viewer) == ["img clusters"]
+    assert layer.multiscale and [np.asarray(lv).max() for lv in layer.data] == [2, 3]
+    assert [tuple(lv.shape) for lv in layer.data] == [(32, 32), (16, 16)]
+    assert np.allclose(layer.extent.data, [[0, 0], [31, 31]])
+
+
+def test_the_clusters_layer_takes_a_result_with_other_axes_in_place(viewer):
+    """A (3, Y, X) stack run as a volume, then again with its channel axis: the clusters layer
+    goes from 3 axes to 2 (and back) in place, and its transforms follow (napari < 0.7.1's
+    Labels data setter kept the old transforms, so drawing it failed on a 3x3 against a 4x4 matrix)."""
+    slots = LayerSlots(viewer)
+    layer, _ = slots.write(_clusters_output(np.ones((3, 32, 32), np.uint8), (1.0, 2.0, 2.0)))
+    again, _ = slots.write(_clusters_output(np.full((32, 32), 2, np.uint8), (2.0, 2.0)))
+    assert again is layer and layer.ndim == 2 and tuple(layer.scale) == (2.0, 2.0)
+    assert np.allclose(layer.extent.world, [[0, 0], [62, 62]])
+    assert viewer.dims.ndim == 2
+    slots.write(_clusters_output(np.ones((3, 32, 32), np.uint8), (1.0, 2.0, 2.0)))  # and back
+    assert layer.ndim == 3 and tuple(layer.scale) == (1.0, 2.0, 2.0) and viewer.dims.ndim == 3

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from napari.layers import Image, Layer
 
 MARK = "napari_kmeans_segment"  # metadata key on every layer this plugin writes
+LABELS_DATA_SETTER_FIXED = (0, 7, 1)  # see set_data
 
 
 @dataclass
@@ -83,6 +84,7 @@ class Source:
         (e.g. 0 for a (3, Y, X) stack); None treats every value as a pixel of its own.
         """
         layer = layers[0]
+        check_scale(layer)
         if layer.rgb and len(layers) > 1:
             raise ValueError(
                 "An RGB layer cannot be combined with more channel layers; clear 'more channels'."
@@ -132,6 +134,21 @@ class Source:
             channel_layers=[ly.name for ly in layers],
             units=tuple(getattr(layer, "units", None) or ()) or None,
             layers=list(layers),
+        )
+
+
+def check_scale(layer: Any) -> None:
+    """Refuse a layer whose ``scale`` has a zero or non-finite value (napari refuses one when
+    a layer is made, but ``layer.scale = ...`` keeps it after the error): its pixels have
+    no size, so areas would be 0 and the outputs could not be drawn over it. A negative
+    value (a flipped axis) is fine."""
+    scale = np.asarray(layer.scale, np.float64)
+    bad = [i for i, v in enumerate(scale) if not np.isfinite(v) or v == 0]
+    if bad:
+        raise ValueError(
+            f"'{layer.name}' has scale {tuple(scale.tolist())}: axis {bad[0]} has no size, so "
+            "nothing can be measured or drawn over it. Give every axis a non-zero scale "
+            "(e.g. layer.scale = (1, 1) in napari's console)."
         )
 
 
@@ -289,11 +306,15 @@ class LayerSlots:
         name, note = out.meta["name"], None
         if name in self.viewer.layers:
             taken = unwrap(self.viewer.layers[name])
-            why = (
-                "it was edited since the plugin wrote it"
-                if taken is old
-                else "it was not made by this plugin for this image"
-            )
+            if taken is old:
+                why = "it was edited since the plugin wrote it"
+            elif MARK in getattr(taken, "metadata", {}):  # the plugin's, but no open dock holds it
+                why = (
+                    "it holds an earlier result of this plugin that may have been edited since "
+                    "(the dock that made it was closed, or it was kept after an edit)"
+                )
+            else:
+                why = "it was not made by this plugin for this image"
             name = _free_name(self.viewer, name)
             note = f"'{out.meta['name']}' was kept because {why}; the result is in '{name}'."
         elif old is not None:
@@ -361,13 +382,53 @@ def _update(layer: Any, data: Any, meta: dict) -> None:
     blending, an image colormap) are kept."""
     from ._colors import assign_colormap
 
-    layer.data = data
+    set_data(layer, data)
     for key in ("scale", "units", "translate", "features", "contrast_limits"):
         if key in meta:
             setattr(layer, key, meta[key])
     if "colormap" in meta and hasattr(layer, "show_selected_label"):
         assign_colormap(layer, meta["colormap"])
     layer.metadata = {k: (dict(v) if isinstance(v, dict) else v) for k, v in meta["metadata"].items()}
+
+
+def set_data(layer: Any, data: Any) -> None:
+    """``layer.data = data``, also where napari's own Labels setter cannot do it.
+
+    Before napari 0.7.1 (fixed by napari#8922 and #8925) the ``Labels.data`` setter stores a
+    list of levels unwrapped and fails ("'list' object has no attribute 'shape'"), and, given
+    data with another number of axes (a stack run again with a channel axis), records the new
+    number before it updates the layer's transforms, which then keep the old one: the canvas
+    fails multiplying a 3x3 by a 4x4 matrix. On those releases (whose code no longer changes)
+    such data is set the way napari 0.7.1's setter does it. The plugin's only use of napari's
+    private API: replacing the layer instead would break the promise that the plugin's layers
+    are updated in place (a console reference, the person's place and settings).
+    """
+    from napari.layers import Labels
+
+    multiscale = isinstance(data, list | tuple)
+    ndim = len((data[0] if multiscale else data).shape)
+    if (
+        not isinstance(layer, Labels)
+        or (not layer.multiscale and ndim == layer.ndim)
+        or not _napari_before(LABELS_DATA_SETTER_FIXED)
+    ):
+        layer.data = data
+        return
+    from napari.layers._multiscale_data import MultiScaleData
+
+    layer._data_raw = data
+    layer._data = MultiScaleData(data) if layer.multiscale else data
+    layer._update_dims()  # the layer's number of axes is still the old one: transforms follow
+    layer.events.data(value=layer.data)
+    layer._reset_editable()
+
+
+def _napari_before(version: tuple[int, ...]) -> bool:
+    import napari
+
+    from ._core.versions import version_tuple
+
+    return version_tuple(napari.__version__) < version
 
 
 def _free_name(viewer: napari.viewer.Viewer, name: str) -> str:

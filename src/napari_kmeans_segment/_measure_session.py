@@ -13,7 +13,6 @@ of the same name runs both, for the console and scripts.
 
 from __future__ import annotations
 
-import csv
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from napari.layers import Labels, Layer
 
     from ._core import KMeansModel, Segmentation
+    from ._core.positivity import StainReport
     from ._layers import Source
     from ._session import ClusterSession
 
@@ -59,7 +59,7 @@ def physical(
     "unit^2". Units that cannot be converted into one another (pixels and µm) give areas
     in pixels, and so does a scale that does not match the labels' ``ndim`` axes.
     """
-    s = [float(v) for v in scale]
+    s = [abs(float(v)) for v in scale]  # a negative scale flips its axis: same pixel size
     u = list(units) if units else []
     if len(s) == ndim + 1 and channel_axis is not None:  # one layer holding the channels
         del s[channel_axis]
@@ -135,23 +135,29 @@ def marked(features: pd.DataFrame) -> list[int]:
 
 
 def write_csv(features: pd.DataFrame, path: str | Path) -> Path:
-    """``features`` as CSV (numbers as Python numbers, NaN as an empty cell)."""
-    path = Path(path)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(list(features.columns))
-        for row in features.itertuples(index=False):
-            w.writerow(
-                [
-                    ""
-                    if isinstance(v, float) and np.isnan(v)
-                    else v.item()
-                    if isinstance(v, np.generic)
-                    else v
-                    for v in row
-                ]
-            )
-    return path
+    """``features`` as CSV (numbers as numbers, NaN as an empty cell, text that a spreadsheet
+    would run as a formula quoted: :func:`._core.csv_safe.write_csv`)."""
+    from ._core.csv_safe import write_csv as safe_write
+
+    return safe_write(path, features)
+
+
+def count_line(features: Any, name: str) -> str:
+    """ "112 objects, median area 231 px, mean 245 px, in 'cells objects'." (count first: a
+    long layer name is what gets cut)."""
+    n = len(features)
+    if n == 0:
+        return f"No objects in '{name}'."
+    area = np.asarray(features["area"], np.float64)
+    unit = str(features["area_unit"].iloc[0]) if "area_unit" in features else "px"
+    return (
+        f"{n} object{'s' if n != 1 else ''}, median area {_g(np.median(area))} {unit}, "
+        f"mean {_g(area.mean())} {unit}, in '{name}'."
+    )
+
+
+def _g(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
 def check_outliers(model: KMeansModel, src: Source, progress: Any = None, cancel: Any = None) -> float | None:
@@ -197,11 +203,13 @@ class SessionMeasure:
         return marked(self._state()[0].features)
 
     def set_background(self, labels: Iterable[int]) -> None:
-        """Mark exactly ``labels`` as background (``[]`` clears every mark)."""
+        """Mark exactly ``labels`` as background (``[]`` clears every mark); a napari warning
+        when a marked cluster holds stained tissue."""
         from ._colors import assign_colormap
 
         layer, seg, _ = self._state()
         labels = self.session._check(labels)
+        added = set(labels) - set(self.background())
         cmap = self.session._see_through(layer.colormap, seg, labels)  # see-through follows
         self.session._writing = True
         try:
@@ -212,6 +220,41 @@ class SessionMeasure:
             self.session._writing = False
         self.session._reveal()
         self.session.changed.emit("background")
+        if added:
+            note = self.stained_background(sorted(added))
+            if note:
+                show_warning(note)
+
+    # -- stains ---------------------------------------------------------------------------------
+    def stains(self) -> StainReport | None:
+        """The slide's report of the current result (``color_space="hed"`` with tissue
+        detection): tissue and glass, DAB bins, H-score, saturated pixels, warnings."""
+        seg = self.session.seg
+        return None if seg is None else seg.stains
+
+    def stained_background(self, labels: Iterable[int] | None = None) -> str:
+        """A sentence when clusters marked background (or ``labels``) hold stained tissue:
+        their pixels absorb more light than the glass. Empty when they do not, or when it
+        cannot be told (not an RGB image held in memory)."""
+        from ._core.slide_stains import stained_background
+
+        layer, seg, src = self._state()
+        labels = self.background() if labels is None else list(labels)
+        if not labels or not src.rgb or src.multiscale or not isinstance(seg.labels, np.ndarray):
+            return ""
+        white = None if seg.stains is None else seg.stains.white
+        return stained_background(src.data, seg.labels, labels, self.session.names(), white_level=white)
+
+    def announce(self) -> None:
+        """Show the current result's warnings as napari warnings: the slide's (no glass,
+        clipped glass, saturation, another stain pair) and background marks on tissue."""
+        _, _, src = self._state()
+        report = self.stains()
+        for note in () if report is None else report.warnings:
+            show_warning(f"'{src.name}': {note}")
+        note = self.stained_background()
+        if note:
+            show_warning(f"'{src.name}': {note}")
 
     def follow_features(self) -> bool:
         """The features were replaced from outside (the console): recompute the shares of
@@ -227,24 +270,29 @@ class SessionMeasure:
         return True
 
     # -- objects ---------------------------------------------------------------------------------
-    def objects_table(self, labels: Iterable[int], min_size: int = 0) -> tuple[np.ndarray, Any]:
+    def objects_table(
+        self, labels: str | Iterable[int], min_size: int = 0, split: bool = False
+    ) -> tuple[np.ndarray, Any]:
         """Connected objects of the clusters ``labels`` and their measurements
         (:func:`~._core.measure.extract_objects`, with the cluster's name added)."""
-        compute, _ = self.objects_job(labels, min_size)
+        compute, _ = self.objects_job(labels, min_size, split)
         objects, f = compute()
         return objects, self._named(f)
 
     def objects_job(
-        self, labels: int | Iterable[int], min_size: int = 0
+        self, labels: str | int | Iterable[int], min_size: int = 0, split: bool = False
     ) -> tuple[Callable[..., Any], Callable[[Any], Labels | None]]:
         """``(compute(progress, cancel), done(result))`` for :meth:`extract_objects`: compute
-        reads only the (frozen) result and the source data; done writes the layer."""
-        from ._core import extract_objects
+        reads only the (frozen) result and the source data; done writes the layer.
+        ``labels``: cluster labels, or "all but darkest" / "all but brightest"."""
+        from ._core import extract_objects, foreground_labels
 
+        _, seg, src = self._state()
+        if isinstance(labels, str):
+            labels = foreground_labels(seg, labels)
         labels = [labels] if isinstance(labels, int | np.integer) else list(labels)
         if isinstance(min_size, bool) or not isinstance(min_size, int | np.integer) or min_size < 0:
             raise ValueError(f"min_size={min_size!r}: use a whole number of pixels >= 0.")
-        _, seg, src = self._state()
         labels = self.session._check(labels)
         lab = seg.labels[0] if seg.multiscale else seg.labels
         image = src.data[0] if src.multiscale else src.data
@@ -263,6 +311,9 @@ class SessionMeasure:
                 rgb=src.rgb,
                 channel_axis=src.channel_axis,
                 channel_names=src.channel_names,
+                split=bool(split),
+                progress=progress,
+                cancel=cancel,
             )
             return objects, pd.DataFrame(table)
 
@@ -271,25 +322,43 @@ class SessionMeasure:
                 show_info("The clusters changed while their objects were measured; extract them again.")
                 return None
             objects, f = result
-            return self._write_objects(labels, int(min_size), objects, self._named(f))
+            return self._write_objects(labels, int(min_size), objects, self._named(f), bool(split))
 
         return compute, done
 
     def _named(self, f: pd.DataFrame) -> pd.DataFrame:
+        """The cluster's name added, and the columns a person reads on hover first (napari's
+        status line shows them in order and cuts the rest): number, area, cluster, means."""
         names = self.session.names()  # at write time: a rename during the job is kept
         f["cluster_name"] = [names.get(int(c), "") for c in f["cluster"]]
-        return f
+        first = ["index", "area", "area_unit", "cluster_name"] + [
+            c for c in f.columns if c.startswith("mean_")
+        ]
+        return f[[c for c in first if c in f.columns] + [c for c in f.columns if c not in first]]
 
-    def extract_objects(self, labels: int | Iterable[int], min_size: int = 0) -> Labels:
-        """Add the connected objects of one or more clusters as a Labels layer whose
-        ``features`` measure each object (napari shows them on hover). Blocking; the dock
-        runs :meth:`objects_job` in a worker."""
-        compute, done = self.objects_job(labels, min_size)
+    def extract_objects(
+        self, labels: str | int | Iterable[int], min_size: int = 0, split: bool = False
+    ) -> Labels:
+        """Add the connected objects of one or more clusters (or "all but darkest" / "all but
+        brightest") as a Labels layer whose ``features`` measure each object (napari shows
+        them on hover); ``split`` cuts touching objects apart. Blocking; the dock runs
+        :meth:`objects_job` in a worker."""
+        compute, done = self.objects_job(labels, min_size, split)
         new = done(compute())
         assert new is not None  # nothing can change the clusters between the two calls
         return new
 
-    def _write_objects(self, labels: list[int], min_size: int, objects: np.ndarray, features: Any) -> Labels:
+    def objects_summary(self) -> str:
+        """One line counting the latest objects layer: how many, median and mean area."""
+        try:
+            layer = self.objects_layer()
+        except ValueError:
+            return ""
+        return count_line(layer.features, layer.name)
+
+    def _write_objects(
+        self, labels: list[int], min_size: int, objects: np.ndarray, features: Any, split: bool = False
+    ) -> Labels:
         layer, seg, src = self._state()
         kind = "cluster " + "+".join(str(v) for v in sorted(set(labels))) + " objects"
         out = Output(
@@ -306,6 +375,7 @@ class SessionMeasure:
                         "source": src.name,
                         "labels": sorted(set(labels)),
                         "min_size": int(min_size),
+                        "split": bool(split),
                     }
                 },
             ),
@@ -315,12 +385,9 @@ class SessionMeasure:
         self.session.show_new(new)
         new.features = important_first(new.features, "objects")  # the status bar shows them
         self._objects = [s for s in self._objects if s != kind] + [kind]
-        self.session.changed.emit("objects")
+        self.session.changed.emit("objects")  # the count in the measure section
         if len(features):
-            show_info(
-                f"{len(features)} object(s) of cluster(s) {sorted(set(labels))} in "
-                f"'{new.name}'; hover over one to see its measurements."
-            )
+            show_info(f"{count_line(features, new.name)} Hover over one to see its measurements.")
         else:
             show_warning(
                 f"No object of cluster(s) {sorted(set(labels))} has {min_size} "
@@ -423,31 +490,22 @@ class SessionMeasure:
         self.session.viewer.reset_view()  # the image's size in the canvas changed
         self.session.changed.emit("scale")
 
-    def objects_summary(self) -> str:
-        """One line on the latest objects layer: how many objects, their total and mean area
-        ("" when there is none)."""
-        try:
-            layer = self.objects_layer()
-        except ValueError:
-            return ""
-        f = layer.features
-        n = len(f)
-        if not n or "area" not in f:
-            return f"'{layer.name}': no objects."
-        unit = str(f["area_unit"].iloc[0]) if "area_unit" in f else "px"
-        total, mean = float(f["area"].sum()), float(f["area"].mean())
-        return (
-            f"{n} object(s) in '{layer.name}': {_short(total)} {unit} in all, "
-            f"{_short(mean)} {unit} each on average."
-        )
-
     # -- the cluster table -------------------------------------------------------------------------
     def export_table(self, path: str | Path) -> Path:
-        """The clusters layer's table with a 'visible' column, as CSV."""
-        layer, _, _ = self._state()
+        """The clusters layer's table with a 'visible' column, as CSV; on a stain measurement
+        the slide's numbers follow on every row, named as in the command line's summary.csv
+        (``tissue_px``, ``glass_px``, ``tissue_pct``, ``positive_pct_of_tissue``, weak /
+        moderate / strong ``_pct_of_tissue``, ``h_score``, ``saturated_px``, ``white``,
+        ``dab_thresholds``, ``warning``)."""
+        layer, seg, _ = self._state()
         f = layer.features.copy()
         hidden = set(self.session.hidden())
         f["visible"] = [int(i) not in hidden for i in f["index"]]
+        report = seg.stains
+        if report is not None:
+            for key, value in report.row().items():
+                f[key] = value
+            f["warning"] = " | ".join(" ".join(w.split()) for w in report.warnings)
         return write_csv(f, path)
 
     # -- uncertainty -------------------------------------------------------------------------------
@@ -534,7 +592,3 @@ def _scale_bar_unit(viewer: Any, unit: str) -> None:
     napari reads the layers' units (and deprecates that field)."""
     if not hasattr(viewer.layers, "units"):
         viewer.scale_bar.unit = unit
-
-
-def _short(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"

@@ -15,6 +15,7 @@ request changes nothing. Views observe :attr:`ClusterSession.changed`.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ from ._layers import (
     image_outputs,
     image_slots,
     output_name,
+    unwrap,
 )
 from ._measure_session import SessionMeasure, cluster_features, marked
 from ._stack import overlay_colors, reveal, see_through_default, style
@@ -63,8 +65,40 @@ class _Undo:
     background: tuple[int, ...] = ()
 
 
+def paintable_copy(labels: Any) -> Any:
+    """The labels for a Labels layer: a copy of an in-memory array, so a person painting on
+    the layer never writes into the session's result (a later merge, undo or measurement
+    would carry the strokes, and the counts would no longer match). Lazy and multiscale
+    labels cannot be painted and are shared as they are."""
+    return labels.copy() if isinstance(labels, np.ndarray) else labels
+
+
+# Every session alive, so that the docks on one viewer share the session of a source layer
+# (and hence its layers, undo and measurements) instead of each taking the other's layers
+# for the person's. Weak: a session lives as long as a dock holds it.
+_LIVE: weakref.WeakSet[ClusterSession] = weakref.WeakSet()
+
+
+def live_sessions(viewer: napari.viewer.Viewer) -> list[ClusterSession]:
+    """The sessions any dock holds for source layers still in ``viewer``."""
+    v = unwrap(viewer)
+    return [s for s in list(_LIVE) if unwrap(s.viewer) is v and s.source in v.layers]
+
+
+def shared_session(viewer: napari.viewer.Viewer, source: Image) -> ClusterSession:
+    """The session of ``source`` that another dock on ``viewer`` holds, else a new one."""
+    source = unwrap(source)
+    for s in live_sessions(viewer):
+        if s.source is source:
+            return s
+    return ClusterSession(viewer, source)
+
+
 class ClusterSession:
     """The clusters of one source layer and every action on them.
+
+    Docks share it (:func:`shared_session`): two docks on one viewer work on the same
+    layers of a source.
 
     Parameters
     ----------
@@ -92,6 +126,7 @@ class ClusterSession:
         self.see_through_choice: bool | None = None
         self._auto_see_through = False
         self.measure = SessionMeasure(self)  # background, objects, uncertainty
+        _LIVE.add(self)
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -199,6 +234,7 @@ class ClusterSession:
         self._undo.clear()
         self._reveal()
         self.changed.emit("result")
+        self.measure.announce()  # the slide's warnings, as napari warnings
         return written
 
     def _result_outputs(
@@ -211,9 +247,11 @@ class ClusterSession:
     ) -> list[Output]:
         params = {k: v for k, v in seg.params.items() if k != "spatial_shape"}
         meta = dict(self._extra, source=src.name, params=dict(params, source=src.name), code=self.code)
+        if seg.stains is not None:  # the slide's numbers, for the console
+            meta["stains"] = dict(seg.stains.row(), warnings=list(seg.stains.warnings))
         labels = Output(
             "clusters",
-            seg.labels,
+            paintable_copy(seg.labels),
             dict(
                 name=output_name(src.name, "clusters"),
                 scale=src.label_scale,

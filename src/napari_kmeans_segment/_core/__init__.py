@@ -9,6 +9,7 @@ tissue, measured objects), uncertainty (distance to the centres, outliers).
 """
 
 from .clusters import extract_cluster, mask_clusters, merge_clusters
+from .foreground import FOREGROUNDS, foreground_labels
 from .image import Cancelled, PixelImage
 from .measure import area_table, background_labels, extract_objects, label_counts
 from .model import KMeansModel, load_model
@@ -17,10 +18,12 @@ from .result import Segmentation, cluster_table, recolor
 from .segment import segment
 from .stains import stain_densities, stain_names
 from .suggest import SuggestKResult, suggest_k
+from .tissue import estimate_white_level
 from .uncertainty import distance_map, outlier_fraction
 
 __all__ = [
     "DEFAULTS",
+    "FOREGROUNDS",
     "MIN_OBJECT_PIXELS",
     "INITS",
     "MODES",
@@ -34,8 +37,10 @@ __all__ = [
     "background_labels",
     "cluster_table",
     "distance_map",
+    "estimate_white_level",
     "extract_cluster",
     "extract_objects",
+    "foreground_labels",
     "label_counts",
     "load_model",
     "mask_clusters",

@@ -234,4 +234,4 @@ def extract_cluster(labels, label: int, *, objects: bool = False, min_size: int 
     lut[keep] = np.arange(1, keep.sum() + 1)
     n_obj = int(keep.sum())
     dtype = np.uint8 if n_obj < 256 else np.uint16 if n_obj < 65536 else np.uint32
-    return lut[comp].astype(dtype)
+    return lut.astype(dtype)[comp]  # the small table cast, not the whole image

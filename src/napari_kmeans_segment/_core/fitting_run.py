@@ -321,10 +321,39 @@ class Run:
                 out[c.start + np.flatnonzero(c.valid)] = lab + 1
         return out, counts, sums, compactness
 
+    def smooth(self, centres_f: np.ndarray, sigmas, temperature: float):
+        """Labels 1..K (0 for excluded pixels) by mean-field Potts smoothing of every pixel's
+        distances to ``centres_f`` (:mod:`.smoothing`), slab by slab, under cancel and
+        progress. Returns (labels (N,), compactness)."""
+        from .smoothing import smooth_labels, squared_distances
+
+        img = self.img
+        shape = img.spatial_shape
+        per_row = int(np.prod(shape[1:-1]))  # rows of arr3 per index of the first axis
+        centres = np.asarray(centres_f, np.float64)
+
+        def distances_of(r0: int, r1: int):
+            c = img.chunk(r0 * per_row, r1 * per_row)
+            rows = self.rows(np.arange(c.start, c.stop), c.pixels)
+            with np.errstate(invalid="ignore", over="ignore"):
+                d = squared_distances(rows, centres)
+            d = d.reshape(len(centres), r1 - r0, *shape[1:])
+            valid = None if c.valid is None else c.valid.reshape(r1 - r0, *shape[1:])
+            return d, valid
+
+        def report(f: float, msg: str) -> None:
+            self.report(0.7 + 0.3 * f, msg)
+
+        return smooth_labels(distances_of, shape, len(centres), sigmas, temperature, self.check, report)
+
     def cluster_stats(self, labels: np.ndarray):
         """Counts and sums (working units, see :meth:`FeatureSpace.to_image`) per label of
-        an existing labelling."""
+        an existing labelling. Identity feature spaces take their centres from the fit
+        (:func:`.fitting._image_centres`), so only the counts are computed for them."""
         k = self.opts.n_clusters
+        if self.fs.is_identity:
+            counts = np.bincount(labels, minlength=k + 1).astype(np.int64)
+            return counts[1:], np.zeros((k, self.img.n_channels))
         counts = np.zeros(k + 1, np.int64)
         sums = np.zeros((k + 1, self.img.n_channels))
         for c in self.img.chunks(STEP_PIXELS):

@@ -15,6 +15,7 @@ from .image import PixelImage, empty_message, few_axes_message, guess_rgb
 from .numerics import labels_dtype, nearest, parallel, pieces
 from .options import DEFAULTS, Options, new_seed
 from .result import recolor
+from .smoothing import model_sigmas, smoothing_sigmas
 
 
 def _channels_last(arr, rgb, channel_axis):
@@ -60,6 +61,7 @@ def segment_lazy(
     sample_blocks: int | None = None,
     rgb=None,
     channel_axis=None,
+    scale=None,
     progress=None,
     cancel=None,
     **keywords,
@@ -80,7 +82,9 @@ def segment_lazy(
 
     Returns a :class:`Segmentation` whose ``labels`` and ``recolored`` are dask arrays;
     ``counts`` and ``compactness`` are estimates from the sampled blocks
-    (``params["estimated"] = True``).
+    (``params["estimated"] = True``). With ``smoothing`` (in the units of ``scale`` when
+    given), every block is labelled with a halo of its neighbours' pixels
+    (``map_overlap``), so the labels are those of the whole image.
     """
     import dask
     import dask.array as da
@@ -108,6 +112,7 @@ def segment_lazy(
     if arr.ndim < 3:
         raise ValueError(few_axes_message(image.shape))
     arr = arr.rechunk({arr.ndim - 1: -1})
+    sigmas = smoothing_sigmas(opts.smoothing, arr.shape[:-1], scale)
     valid = None
     if np.ma.isMaskedArray(getattr(arr, "_meta", None)):  # np.ma blocks: masked pixels left out
         valid = ~da.ma.getmaskarray(arr).any(axis=-1)
@@ -130,14 +135,33 @@ def segment_lazy(
     n_read = px.shape[0]
     if valid is not None:
         px = px[np.concatenate([np.asarray(b).ravel() for b in blocks[n_parts:]])]
+    slide: dict = {}
+    if opts.color_space == "hed" and opts.tissue and is_rgb:
+        slide = _sampled_tissue(blocks[:n_parts], px, opts.white_level, opts.tissue_od, seed)
+        if valid is not None:
+            slide["tissue_mask"] = slide["tissue_mask"][
+                np.concatenate([np.asarray(b).ravel() for b in blocks[n_parts:]])
+            ]
     fitted = fit(
         px[:, None, :],
-        opts,
+        replace(opts, smoothing=0.0),  # the centres come from pixels alone; smoothing is spatial
         rgb=is_rgb,
         channel_axis=None if is_rgb else -1,
         progress=progress,
         cancel=cancel,
+        **slide,
     )
+    if sigmas is not None:  # stored in the model, done block by block (with a halo) below
+        temperature = fitted.compactness / max(int(fitted.counts.sum()), 1)
+        fitted = replace(
+            fitted,
+            params=dict(
+                fitted.params,
+                smoothing=opts.smoothing,
+                smoothing_sigma=list(sigmas),
+                smoothing_temperature=temperature,
+            ),
+        )
     labels, recolored = apply_lazy(fitted.model, arr, is_rgb, layout, channel_axis, valid=valid)
     scale = int(np.prod(arr.shape[:-1])) / max(n_read, 1)
     return replace(
@@ -161,9 +185,74 @@ def segment_lazy(
 FIT_BYTES = 1 << 26  # pixel data read to fit a lazy image (sample_blocks=None)
 
 
-def _fit_blocks(arr, sample_blocks: int | None, rng) -> list[tuple[int, ...]]:
+def _sampled_tissue(blocks, px, white_level, tissue_od, seed) -> dict:
+    """The white level (from the pixels read, or given) and the tissue of each block read,
+    decided on the block itself (its neighbourhoods), as one row of the fit's pixels."""
+    from .slide_stains import check_tissue_od
+    from .tissue import check_brightfield, value_range_of, white_of
+
+    rng = np.random.default_rng(seed)
+    vr = value_range_of(px[:, :3])
+    check_brightfield(px[:, :3], vr, rng)
+    white = white_of(px[:, :3], vr, white_level, rng=rng)
+    t = white.auto_tissue_od() if check_tissue_od(tissue_od) is None else float(tissue_od)
+    from .tissue import tissue_mask
+
+    mask = np.concatenate([tissue_mask(np.asarray(b), white.white, t).ravel() for b in blocks])
+    return dict(white_level=white, tissue_mask=mask[:, None])
+
+
+def tissue_lazy(arr, white, tissue_od: float):
+    """The tissue of a channels-last dask array, block by block: each block's tissue is
+    decided with a margin of its neighbours' pixels as wide as the vote's box, so the mask
+    is the one :func:`.tissue.tissue_mask` gives on the whole image."""
+    import dask.array as da
+
+    from .tissue import TISSUE_BOX, tissue_mask
+
+    ndim = arr.ndim
+    margin = TISSUE_BOX // 2
+    depth = {ndim - 3: margin, ndim - 2: margin}
+    wide = da.overlap.overlap(arr, depth=depth, boundary="none")
+
+    def block(rgb):
+        return tissue_mask(rgb, white, tissue_od)
+
+    mask = wide.map_blocks(block, drop_axis=ndim - 1, dtype=bool)
+    return da.overlap.trim_internal(mask, depth, boundary="none")
+
+
+def glass_to_zero(labels, arr, white, tissue_od: float, tissue=None):
+    """Lazy labels with the glass (outside :func:`tissue_lazy`, or ``tissue``) set to 0."""
+    import dask.array as da
+
+    mask = tissue_lazy(arr, white, tissue_od) if tissue is None else tissue
+    return da.where(mask, labels, 0).astype(labels.dtype)
+
+
+def slide_white(arr, fallback=None, white_level=None, seed: int = 0):
+    """The white level of a channels-last dask array from the pixels of random blocks (a
+    quarter of what a fit reads), or ``white_level``; a slide whose blocks show no glass
+    takes ``fallback`` (a model's white level)."""
+    import dask
+
+    from .tissue import WhiteLevel, value_range_of, white_of
+
+    rng = np.random.default_rng(seed)
+    ids = _fit_blocks(arr, None, rng, FIT_BYTES // 4)
+    blocks = dask.compute(*[arr.blocks[i] for i in ids])
+    px = np.concatenate([np.asarray(b)[..., :3].reshape(-1, 3) for b in blocks])
+    try:
+        return white_of(px, value_range_of(px), white_level, rng=rng)
+    except ValueError:
+        if fallback is None:
+            raise
+        return WhiteLevel(white=np.asarray(fallback, np.float64), source="model")
+
+
+def _fit_blocks(arr, sample_blocks: int | None, rng, budget: int | None = None) -> list[tuple[int, ...]]:
     """Indices of the blocks to fit on, in a random order fixed by ``rng``, sorted: that many
-    blocks, or (None) as many as hold :data:`FIT_BYTES` of pixels."""
+    blocks, or (None) as many as hold ``budget`` bytes of pixels (:data:`FIT_BYTES`)."""
     n_blocks = int(np.prod(arr.numblocks))
     order = rng.permutation(n_blocks)
     if sample_blocks is not None:
@@ -175,7 +264,7 @@ def _fit_blocks(arr, sample_blocks: int | None, rng) -> list[tuple[int, ...]]:
             shape[axis] = len(chunks)
             sizes = sizes * np.asarray(chunks, float).reshape(shape)
         sizes = sizes.ravel() * arr.dtype.itemsize
-        enough = int(np.searchsorted(np.cumsum(sizes[order]), FIT_BYTES)) + 1
+        enough = int(np.searchsorted(np.cumsum(sizes[order]), budget or FIT_BYTES)) + 1
         picks = order[:enough]
     return [tuple(int(v) for v in np.unravel_index(i, arr.numblocks)) for i in np.sort(picks)]
 
@@ -280,8 +369,13 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
     import dask
     import dask.array as da
 
+    stains = model.measures_stains
+    white, tissue_od = model.feature_space.white, model.feature_space.tissue_od
+    if stains:  # label every pixel against the slide's white, then set the glass to 0
+        model = model.for_slide(white)
     k = model.n_clusters
     ca = None if is_rgb else -1
+    sigmas = model_sigmas(model.params, arr.shape[:-1])
     colors = model.label_colors()
     n_colour = arr.shape[-1] - int(is_rgb and arr.shape[-1] == 4)
     probe = PixelImage(np.zeros((1, 1, arr.shape[-1]), arr.dtype), rgb=is_rgb, channel_axis=ca)
@@ -292,7 +386,11 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
         if probe.key_bits == 8 and n_colour == 3 and boxes_apply(model.feature_space):
             entries >>= 4  # built box by box (color_boxes): ~1/16 of the colour-by-colour cost
         use_table = n_pixels >= entries
-    if use_table and probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane"):
+    if sigmas is not None:
+        labels = _smoothed_labels(model, arr, is_rgb, ca, sigmas, valid, lab_dtype)
+    elif (
+        use_table and probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane")
+    ):
         # pure=False: a random key instead of hashing the model; the table is one task
         table = dask.delayed(cached_label_table, pure=False)(model, arr.dtype, n_colour)
         labels = da.map_blocks(
@@ -309,11 +407,13 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
 
         labels = arr.map_blocks(label_block, drop_axis=arr.ndim - 1, dtype=lab_dtype)
 
-    if valid is not None:
+    if stains:
+        labels = glass_to_zero(labels, arr, white, float(tissue_od))
+    if valid is not None and sigmas is None:
         labels = da.where(valid, labels, 0).astype(lab_dtype)
 
     def recolor_block(block, lab):
-        if valid is not None:  # label 0 where masked: PixelImage then keeps those pixels
+        if valid is not None or stains:  # label 0 (masked, glass): PixelImage keeps those pixels
             block = np.ma.array(block, mask=np.broadcast_to(lab == 0, block.shape))
         return recolor(PixelImage(block, rgb=is_rgb, channel_axis=ca), lab.ravel(), colors)
 
@@ -323,6 +423,35 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
     elif layout == "axis":
         recolored = da.moveaxis(recolored, -1, channel_axis)
     return labels, recolored
+
+
+def _smoothed_labels(model, arr, is_rgb, ca, sigmas, valid, lab_dtype):
+    """Labels of every block of ``arr`` (channels last) smoothed as in one piece: each block
+    is labelled with a halo of :func:`.smoothing.halo` pixels of its neighbours, then cut back."""
+    import dask.array as da
+
+    from .smoothing import halo
+
+    spatial = arr.ndim - 1
+    depth = {ax: min(h, arr.shape[ax] - 1) for ax, h in enumerate(halo(sigmas))}
+    depth[spatial] = 0
+    pad = da.overlap.overlap(arr, depth=depth, boundary="none")
+    keep = None
+    if valid is not None:
+        keep = da.overlap.overlap(valid, depth={a: depth[a] for a in range(spatial)}, boundary="none")
+
+    def label_block(block, ok=None):
+        with warnings.catch_warnings():  # the model was fitted on a sample of these blocks
+            warnings.simplefilter("ignore", UserWarning)
+            sub = block if ok is None else np.ma.array(block, mask=np.broadcast_to(~ok, block.shape))
+            seg = model.apply(sub, rgb=is_rgb, channel_axis=ca)
+        return np.asarray(seg.labels).astype(lab_dtype)
+
+    if keep is None:
+        labels = pad.map_blocks(label_block, drop_axis=spatial, dtype=lab_dtype)
+    else:
+        labels = da.map_blocks(label_block, pad, keep[..., None], drop_axis=spatial, dtype=lab_dtype)
+    return da.overlap.trim_internal(labels, {a: depth[a] for a in range(spatial)}, boundary="none")
 
 
 def lazy_labels(model, image, rgb: bool, channel_axis: int | None):
@@ -363,6 +492,7 @@ def segment_multiscale(
         ("texture_sigma", opts.texture_sigma),
         ("per_plane", opts.per_plane),
         ("mask", mask is not None),
+        ("smoothing", opts.smoothing),
     ):
         if given:
             raise ValueError(

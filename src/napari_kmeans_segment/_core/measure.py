@@ -15,7 +15,11 @@ import numpy as np
 
 
 def pixel_size(scale: Sequence[float] | None, ndim: int) -> float:
-    """Physical size of one pixel (area in 2D, volume in 3D): the product of ``scale``."""
+    """Physical size of one pixel (area in 2D, volume in 3D): the product of ``|scale|``.
+
+    A negative value flips its axis in napari (``layer.scale``) and leaves the pixel's size
+    unchanged; zero or a non-finite value is refused.
+    """
     if scale is None:
         return 1.0
     s = np.asarray(scale, np.float64).ravel()
@@ -24,9 +28,9 @@ def pixel_size(scale: Sequence[float] | None, ndim: int) -> float:
             f"scale has {s.size} value(s) but the labels have {ndim} spatial axes; pass one "
             "value per axis (napari's layer.scale)."
         )
-    if not (np.isfinite(s).all() and (s > 0).all()):
-        raise ValueError(f"scale={s.tolist()}: every value must be a positive number.")
-    return float(np.prod(s))
+    if not (np.isfinite(s).all() and (s != 0).all()):
+        raise ValueError(f"scale={s.tolist()}: every value must be a finite, non-zero number.")
+    return float(np.prod(np.abs(s)))
 
 
 def area_unit(unit: str | None, ndim: int) -> str:
@@ -59,7 +63,14 @@ def background_labels(index, names) -> list[int]:
 
 
 def area_table(
-    index, counts, *, background: Iterable[int] = (), scale=None, unit: str | None = None, ndim: int = 2
+    index,
+    counts,
+    *,
+    background: Iterable[int] = (),
+    scale=None,
+    unit: str | None = None,
+    ndim: int = 2,
+    image_px: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Cluster areas and shares, one row per cluster.
 
@@ -76,13 +87,16 @@ def area_table(
         Length unit of ``scale`` ("µm").
     ndim : int
         Number of spatial axes (3 gives volumes).
+    image_px : int, optional
+        Pixels of the whole image, those left out (label 0: the glass of a stain
+        measurement, a mask) included. Without it, the labelled pixels.
 
     Returns
     -------
     dict
         ``index``, ``background`` (bool), ``area_px``, ``area`` (physical), ``area_unit``,
-        ``share`` (of all labelled pixels; pixels left out, label 0, do not count) and
-        ``tissue_share`` (of the non-background pixels; NaN on background rows).
+        ``share`` (of the whole image, ``image_px``; NaN when there is no pixel) and
+        ``tissue_share`` (of the non-background clusters' pixels; NaN on background rows).
     """
     index = np.asarray(index, np.int64)
     counts = np.asarray(counts, np.int64)
@@ -96,10 +110,14 @@ def area_table(
         raise ValueError(
             f"Background label(s) {sorted(missing)} are not clusters here: the clusters are {index.tolist()}."
         )
-    total = counts.sum()
+    total = counts.sum() if image_px is None else int(image_px)
+    if total < counts.sum():
+        raise ValueError(f"image_px={image_px} is fewer than the clusters' {counts.sum()} pixels.")
     tissue = counts[~bg].sum()
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = counts / total if total else np.zeros(len(counts))
+        # a cluster without pixels has share 0.0; with no pixel at all a share is undefined (NaN,
+        # an empty cell in a CSV), as the tissue share of a table without tissue
+        share = counts / total if total else np.full(len(counts), np.nan)
         tissue_share = np.where(bg, np.nan, counts / tissue if tissue else np.nan)
     return {
         "index": index,
@@ -145,6 +163,10 @@ def extract_objects(
     rgb: bool | None = None,
     channel_axis: int | None = None,
     channel_names: Sequence[str] | None = None,
+    split: bool = False,
+    radius: float | None = None,
+    progress=None,
+    cancel=None,
 ):
     """Connected objects of one or more clusters, and a table measuring each.
 
@@ -167,6 +189,18 @@ def extract_objects(
         extra last axis has its channels there.
     channel_names : sequence of str, optional
         Column suffixes for the channels (default R, G, B / value / 0, 1, ...).
+    split : bool
+        Cut touching objects apart: a watershed on the distance transform seeded at its
+        peaks (:func:`.split.split_touching`), in 2D and 3D, ``scale`` giving the voxels'
+        shape. ``min_size`` applies to the parts.
+    radius : float, optional
+        With ``split``: the typical radius of one object (pixels, or the units of ``scale``);
+        seeds closer than about one radius merge. None estimates it as the median inscribed
+        radius of the connected pieces.
+    progress : callable(fraction, message), optional
+        Called as the objects are measured.
+    cancel : callable() -> bool, optional
+        Polled between slabs of at most :data:`SLAB_PIXELS` pixels; True stops the work.
 
     Returns
     -------
@@ -177,9 +211,12 @@ def extract_objects(
         ``area_unit``, ``centroid-<axis>`` and ``bbox-<i>`` in pixel (data) coordinates as
         :func:`skimage.measure.regionprops_table` names them, ``mean_<channel>``, and
         ``cluster``: the cluster most of the object's pixels belong to.
-    """
-    from skimage.measure import regionprops_table
 
+    Raises
+    ------
+    Cancelled
+        When ``cancel`` returned True.
+    """
     from .clusters import _labels_array, extract_cluster, member
 
     lab = np.asarray(_labels_array(labels))  # objects need the whole (computed) labels
@@ -193,10 +230,20 @@ def extract_objects(
         raise ValueError("Choose at least one cluster to extract objects from.")
     if not isinstance(min_size, int | np.integer) or min_size < 0:
         raise ValueError(f"min_size={min_size!r}: use a whole number of pixels >= 0.")
+    from .split import check_radius
+
+    radius = check_radius(radius, scale)
+    if scale is not None:
+        pixel_size(scale, lab.ndim)  # one usable size per axis, before any work
     sel = member(lab, wanted)
     if not sel.any():
         raise ValueError(f"Cluster(s) {wanted} have no pixels here; pick labels that exist.")
-    objects = extract_cluster(sel.view(np.uint8), 1, objects=True, min_size=int(min_size))
+    _poll(cancel)
+    if split:
+        objects = _split_objects(sel, radius, scale, int(min_size), lambda: _poll(cancel), progress)
+    else:
+        objects = extract_cluster(sel.view(np.uint8), 1, objects=True, min_size=int(min_size))
+    _poll(cancel)
     intensity, names = _channels_last(image, lab.shape, rgb, channel_axis)
     if channel_names is not None:
         if len(channel_names) != len(names):
@@ -205,7 +252,7 @@ def extract_objects(
     props = ["label", "area", "centroid", "bbox"] + (["intensity_mean"] if intensity is not None else [])
     if intensity is not None and intensity.shape[-1] == 1:
         intensity = intensity[..., 0]  # regionprops then names the column without a suffix
-    rp = regionprops_table(objects, intensity_image=intensity, properties=props)
+    rp = _object_props(objects, intensity, props, progress, cancel)
     ids = np.asarray(rp["label"], np.int64)
     n = len(ids)
     table: dict[str, np.ndarray] = {"index": ids, "label": ids.copy()}
@@ -218,17 +265,111 @@ def extract_objects(
     for j, ch in enumerate(names):
         key = f"intensity_mean-{j}" if len(names) > 1 else "intensity_mean"
         table[f"mean_{ch}"] = np.asarray(rp[key], np.float64)
-    table["cluster"] = _majority(objects, lab, n)
+    table["cluster"] = _majority(objects, lab, n, cancel)
     return objects, table
 
 
-def _majority(objects: np.ndarray, lab: np.ndarray, n: int) -> np.ndarray:
-    """For each object 1..n, the label most of its pixels have in ``lab``."""
-    inside = objects > 0
-    obj = objects[inside].astype(np.int64)
-    cl = lab[inside].astype(np.int64)
-    base = int(np.max(cl, initial=0)) + 1
-    pairs, freq = np.unique(obj * base + cl, return_counts=True)
+SLAB_PIXELS = 1 << 20  # pixels measured between two polls of ``cancel`` (tens of ms)
+
+
+def _slabs(shape: tuple[int, ...], cancel, progress=None, what: str = ""):
+    """``(start, stop)`` along the first axis, slabs of at most :data:`SLAB_PIXELS` pixels
+    (one plane or row at least); ``cancel`` is polled before each and after the last."""
+    plane = int(np.prod(shape[1:], dtype=np.int64))
+    step = max(1, SLAB_PIXELS // max(plane, 1))
+    for start in range(0, shape[0], step):
+        _poll(cancel)
+        if progress is not None:
+            progress(start / max(shape[0], 1), what)
+        yield start, min(start + step, shape[0])
+    _poll(cancel)
+
+
+def _poll(cancel) -> None:
+    if cancel is not None and cancel():
+        from .image import Cancelled
+
+        raise Cancelled("Extracting the objects was cancelled.")
+
+
+def _object_props(objects: np.ndarray, intensity, props: Sequence[str], progress=None, cancel=None) -> dict:
+    """What :func:`skimage.measure.regionprops_table` gives for ``label``, ``area``,
+    ``centroid``, ``bbox`` and ``intensity_mean``, with whole-array sums over slabs of the
+    image instead of a Python loop over the objects (tens of µs each, so seconds for a few
+    hundred thousand objects, with no point to stop at); ``cancel`` is polled between slabs."""
+    n = int(objects.max(initial=0))
+    nd = objects.ndim
+    area = np.zeros(n + 1, np.int64)
+    sums = np.zeros((nd, n + 1))
+    lo = np.full((nd, n + 1), np.iinfo(np.int64).max, np.int64)
+    hi = np.full((nd, n + 1), -1, np.int64)
+    n_ch = 0 if intensity is None else 1 if intensity.ndim == nd else intensity.shape[-1]
+    means = np.zeros((n_ch, n + 1))
+    for start, stop in _slabs(objects.shape, cancel, progress, "measuring the objects"):
+        slab = objects[start:stop]
+        where = np.nonzero(slab)  # the slab's object pixels, one index array per axis
+        obj = slab[where].astype(np.intp)
+        area += np.bincount(obj, minlength=n + 1)
+        for a, coord in enumerate(where):
+            coord = coord.astype(np.int64) + (start if a == 0 else 0)
+            sums[a] += np.bincount(obj, weights=coord, minlength=n + 1)
+            np.minimum.at(lo[a], obj, coord)
+            np.maximum.at(hi[a], obj, coord)
+        if n_ch:
+            values = np.asarray(intensity[start:stop][where], np.float64).reshape(len(obj), n_ch)
+            for j in range(n_ch):
+                means[j] += np.bincount(obj, weights=values[:, j], minlength=n + 1)
+    ids = np.flatnonzero(area[1:]) + 1
+    out: dict[str, np.ndarray] = {"label": ids, "area": area[ids]}
+    if "centroid" in props:
+        for a in range(nd):
+            out[f"centroid-{a}"] = sums[a, ids] / area[ids]
+    if "bbox" in props:
+        for a in range(nd):
+            out[f"bbox-{a}"] = lo[a, ids]
+        for a in range(nd):
+            out[f"bbox-{nd + a}"] = hi[a, ids] + 1
+    if "intensity_mean" in props and n_ch:
+        for j in range(n_ch):
+            out["intensity_mean" if n_ch == 1 else f"intensity_mean-{j}"] = means[j, ids] / area[ids]
+    return out
+
+
+def _split_objects(sel, radius, scale, min_size: int, check, progress) -> np.ndarray:
+    """:func:`.split.split_touching`, then parts below ``min_size`` pixels dropped and the
+    rest numbered 1..n in the smallest unsigned type, as :func:`extract_cluster` gives."""
+    from .split import split_touching
+
+    def report(f: float, msg: str) -> None:
+        if progress is not None:
+            progress(0.5 * f, msg)
+
+    spacing = None if scale is None else [abs(float(v)) for v in np.ravel(scale)]  # a flip keeps sizes
+    objects, n, _ = split_touching(sel, radius=radius, scale=spacing, check=check, report=report)
+    sizes = np.bincount(objects.ravel(), minlength=n + 1)
+    keep = sizes >= max(min_size, 1)
+    keep[0] = False
+    lut = np.zeros(n + 1, np.int64)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1)
+    n_obj = int(keep.sum())
+    dtype = np.uint8 if n_obj < 256 else np.uint16 if n_obj < 65536 else np.uint32
+    return lut[objects].astype(dtype)
+
+
+def _majority(objects: np.ndarray, lab: np.ndarray, n: int, cancel=None) -> np.ndarray:
+    """For each object 1..n, the label most of its pixels have in ``lab`` (the lowest on a
+    tie); (object, label) pairs are counted slab by slab, polling ``cancel`` between slabs."""
+    keys, freqs = [], []
+    base = int(np.max(lab, initial=0)) + 1
+    for start, stop in _slabs(objects.shape, cancel):
+        inside = objects[start:stop] > 0
+        obj = objects[start:stop][inside].astype(np.int64)
+        cl = lab[start:stop][inside].astype(np.int64)
+        k, f = np.unique(obj * base + cl, return_counts=True)
+        keys.append(k)
+        freqs.append(f)
+    pairs, where = np.unique(np.concatenate(keys or [np.zeros(0, np.int64)]), return_inverse=True)
+    freq = np.bincount(where.ravel(), weights=np.concatenate(freqs or [np.zeros(0)]), minlength=len(pairs))
     o, c = np.divmod(pairs, base)
     order = np.lexsort((-freq, o))  # per object, the most frequent cluster first
     first = np.ones(len(order), bool)

@@ -12,6 +12,7 @@ import numpy as np
 
 from .features import COLOR_SPACES, WORK_LIMIT, FeatureSpace
 from .options import MAX_CLUSTERS, MAX_SPATIAL_WEIGHT, Options
+from .uncertainty import DISTANCE_KEY
 
 
 class Damaged(ValueError):
@@ -101,6 +102,14 @@ def check_feature_space(d, n_channels: int, width: int, where: str = "feature_sp
             _vector(d, name, n_colour, positive=name == "std", limit=WORK_LIMIT)
     _number(d, "texture_mean", -np.inf, default=0.0)
     _number(d, "texture_std", 0.0, low_open=True, default=1.0)
+    if d.get("white") is not None:
+        if cs != "hed":
+            raise Damaged(f"{where}.white is set for color_space {cs!r} (only 'hed' measures stains)")
+        _vector(d, "white", 3, positive=True, limit=WORK_LIMIT)
+    if d.get("tissue_od") is not None:
+        if d.get("white") is None:
+            raise Damaged(f"{where}.tissue_od needs the white level it is relative to")
+        _number(d, "tissue_od", 0.0, 5.0, low_open=True)
     if (d.get("offset") is None) != (d.get("scale_exp") is None):
         raise Damaged(f"{where}.offset and scale_exp come together")
     if d.get("offset") is not None:
@@ -138,12 +147,46 @@ def check_params(params, n_channels: int) -> dict:
             a = np.zeros(0)
         if a.shape != (2, n_channels) or np.isnan(a).any():
             raise Damaged("params.image_range is not (min, max) per channel")
+        if not (a[0] <= a[1]).all():
+            raise Damaged("params.image_range has a minimum above its maximum")
     if params.get("image_dtype") is not None:
+        kind: str = ""
         try:
-            np.dtype(str(params["image_dtype"]))
-        except TypeError:
-            raise Damaged("params.image_dtype is not a dtype") from None
+            kind = np.dtype(str(params["image_dtype"])).kind
+        except (TypeError, ValueError):
+            pass
+        if kind not in ("b", "i", "u", "f"):
+            raise Damaged(f"params.image_dtype is not an image's number type: {params['image_dtype']!r:.40}")
+    # The outliers' reference (outlier_fraction): a negative or NaN distance made every image
+    # read as 100% or 0% outliers. 0 is legitimate: a fit on an image of exactly K colours.
+    dist = params.get(DISTANCE_KEY)
+    if dist is not None and (
+        isinstance(dist, bool) or not isinstance(dist, int | float) or not (np.isfinite(dist) and dist >= 0)
+    ):
+        raise Damaged(f"params.{DISTANCE_KEY}={dist!r:.40} is not a finite distance >= 0")
+    for flag in ("per_plane", "normalize"):
+        if params.get(flag) is not None and not isinstance(params[flag], bool):
+            raise Damaged(f"params.{flag} is not true/false: {params[flag]!r:.40}")
+    check_smoothing_params(params)
     return dict(params)
+
+
+def check_smoothing_params(params: dict) -> None:
+    """A smoothing model's width, sigmas (pixels per axis) and temperature are numbers it
+    can smooth with: finite, >= 0 (the temperature > 0)."""
+
+    def number(v) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+    s = params.get("smoothing")
+    if s is not None and not (number(s) and s >= 0):
+        raise Damaged(f"params.smoothing is not a width >= 0: {s!r:.40}")
+    sig = params.get("smoothing_sigma")
+    if sig is not None and not (isinstance(sig, list) and sig and all(number(v) and v >= 0 for v in sig)):
+        raise Damaged("params.smoothing_sigma is not a list of widths >= 0")
+    t = params.get("smoothing_temperature")
+    if t is not None and not (number(t) and t > 0):
+        raise Damaged(f"params.smoothing_temperature is not a number > 0: {t!r:.40}")
 
 
 def check_label_map(v, k: int) -> np.ndarray | None:
@@ -175,7 +218,7 @@ def check_model_dict(d: dict):
     params = check_params(d.get("params"), c.shape[1])
     if params.get("per_plane") and params.get("planes") is not None:
         planes = params["planes"]
-        if not isinstance(planes, list) or not all(isinstance(p, dict) for p in planes):
+        if not isinstance(planes, list) or not planes or not all(isinstance(p, dict) for p in planes):
             raise Damaged("params.planes is not a list of plane models")
         for i, p in enumerate(planes):
             pfc = _matrix(p, "feature_centers", rows=k, limit=WORK_LIMIT)

@@ -11,7 +11,7 @@ until every one is made):
 3. a control of the dock named as the field (``_qt/form.py``; ``run_options`` reads it);
 4. a command-line flag whose ``dest`` is the field's name (``_cli/args.py``; ``fit_options``
    reads it);
-5. a row of the README's parameter table.
+5. a row of the parameter table in ``docs/parameters.md``.
 
 The fit then reads the value from the ``Options`` it is given; models store it with the
 others, and the dock's copied Python writes it when it differs from the default.
@@ -74,6 +74,14 @@ class Options:
     spatial_weight: float = 0.0
     texture_sigma: float = 0.0
     per_plane: bool = False
+    smoothing: float = 0.0  # pixels (or the layer's units): 0 is pixel-wise clustering
+    # color_space="hed" only: tissue and glass from optical density (glass = label 0), the
+    # white level (None: estimated from the glass), the tissue threshold (mean OD; None: from
+    # the glass's noise) and the DAB weak/moderate/strong thresholds (None: from the clusters)
+    tissue: bool = True
+    white_level: float | tuple[float, float, float] | None = None
+    tissue_od: float | None = None
+    dab_thresholds: tuple[float, float, float] | None = None
 
     # -- validation --------------------------------------------------------------------------
     def check(self) -> Options:
@@ -304,8 +312,28 @@ def _weight(name: str) -> Callable[[Any, dict], float]:
     return check
 
 
+def _smoothing(v, _: dict) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float | np.number):
+        raise TypeError(f"smoothing must be a number (0 turns it off), not {v!r}.")
+    if not (np.isfinite(v) and v >= 0):
+        raise ValueError(f"smoothing={v!r}: use a finite number >= 0 (0 turns it off).")
+    return float(v)
+
+
 def _flag(v, _: dict) -> bool:
     return bool(v)
+
+
+def _slide(name: str) -> Callable[[Any, dict], Any]:
+    """The check of a stain-measurement option (:mod:`.slide_stains`): its value, and that
+    it is only set with color_space="hed" and tissue detection on."""
+
+    def check(v, valid: dict):
+        from .slide_stains import check_slide_option
+
+        return check_slide_option(name, v, valid.get("color_space", "hed"), valid.get("tissue", True))
+
+    return check
 
 
 CHECKS: dict[str, Callable[[Any, dict], Any]] = {
@@ -322,6 +350,11 @@ CHECKS: dict[str, Callable[[Any, dict], Any]] = {
     "spatial_weight": _weight("spatial_weight"),
     "texture_sigma": _weight("texture_sigma"),
     "per_plane": _flag,
+    "smoothing": _smoothing,
+    "tissue": _flag,
+    "white_level": _slide("white_level"),
+    "tissue_od": _slide("tissue_od"),
+    "dab_thresholds": _slide("dab_thresholds"),
 }
 
 

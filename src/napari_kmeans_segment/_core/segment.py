@@ -32,6 +32,12 @@ def segment(
     spatial_weight: float = DEFAULTS.spatial_weight,
     texture_sigma: float = DEFAULTS.texture_sigma,
     per_plane: bool = DEFAULTS.per_plane,
+    smoothing: float = DEFAULTS.smoothing,
+    scale=None,
+    tissue: bool = DEFAULTS.tissue,
+    white_level=DEFAULTS.white_level,
+    tissue_od: float | None = DEFAULTS.tissue_od,
+    dab_thresholds=DEFAULTS.dab_thresholds,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> Segmentation:
@@ -90,6 +96,34 @@ def segment(
     per_plane : bool
         Cluster each plane of the first axis on its own, then match clusters to the first
         plane's by centre so the numbering is consistent.
+    smoothing : float
+        Spatially coherent clusters: 0 (default) clusters every pixel alone, the tutorial's
+        recipe; ``s > 0`` labels each pixel by a mean-field Potts smoothing of the
+        pixel-to-centre distances over a Gaussian neighbourhood of width ``s``
+        (:mod:`napari_kmeans_segment._core.smoothing`), so that a dim, noisy object comes out
+        whole instead of speckled. The centres are those of the pixel-wise fit. In pixels, or
+        in the units of ``scale`` when it is given. 1-2 pixels suit nuclei.
+    scale : sequence of float, optional
+        Size of a pixel along each spatial axis (napari's ``layer.scale``), for ``smoothing``
+        in physical units and anisotropic voxels.
+    tissue : bool
+        With "hed": tell tissue from glass by optical density (relative to the white level)
+        before clustering, so pale stroma is tissue; the glass gets label 0 and the stains
+        are clustered within the tissue. The result's :attr:`Segmentation.stains` then
+        measures the slide (tissue area, DAB weak/moderate/strong, H-score, saturated
+        pixels, warnings). False clusters every pixel (the glass becomes a cluster).
+    white_level : float, (float, float, float) or None
+        With "hed" and ``tissue``: the R, G, B of bare glass (one number for grey), in the
+        image's units. None estimates it from the brightest narrow peak of the slide's
+        histogram (the glass); a slide without glass then needs it.
+    tissue_od : float or None
+        With "hed" and ``tissue``: a pixel is tissue where its 5 x 5 neighbourhood absorbs
+        more than this mean optical density (majority vote). None: 0.012, or more on a noisy
+        glass.
+    dab_thresholds : (float, float, float) or None
+        DAB optical densities from which a tissue pixel is weak, moderate, strong. None
+        derives them from the clusters (the valley between negative and DAB tissue, then
+        three intensity classes); the model keeps them for the slides it measures.
     progress : callable(fraction, message), optional
     cancel : callable() -> bool, optional
         Checked between steps; when it returns True the run raises ``Cancelled``.
@@ -112,8 +146,15 @@ def segment(
         spatial_weight=spatial_weight,
         texture_sigma=texture_sigma,
         per_plane=per_plane,
+        smoothing=smoothing,
+        tissue=tissue,
+        white_level=white_level,
+        tissue_od=tissue_od,
+        dab_thresholds=dab_thresholds,
     )
-    layout: dict[str, Any] = dict(rgb=rgb, channel_axis=channel_axis, progress=progress, cancel=cancel)
+    layout: dict[str, Any] = dict(
+        rgb=rgb, channel_axis=channel_axis, scale=scale, progress=progress, cancel=cancel
+    )
     if is_dask(image):
         check_lazy(options, mask)
         return segment_lazy(image, options=options, **layout)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from .._layers import Source, output_name, unwrap
-from .._session import ClusterSession
+from .._session import ClusterSession, live_sessions, shared_session
 from . import tasks
 from .form import KMeansForm, precheck, python_call, read_image_code
 from .jobs import Jobs, report_error
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 
 class KMeansWidget(KMeansForm):
-    """K-means segmentation of an image layer (see the README for every parameter)."""
+    """K-means segmentation of an image layer (docs/parameters.md describes every parameter)."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         check_dock_versions()
@@ -150,12 +150,13 @@ class KMeansWidget(KMeansForm):
 
     # -- sessions ------------------------------------------------------------------------------
     def session_for(self, layer: Image) -> ClusterSession:
-        """The session of a source layer (made on first use)."""
+        """The session of a source layer: this dock's, another dock's on this viewer (they
+        share it, with its layers), or a new one."""
         layer = unwrap(layer)
         for s in self.sessions:
             if s.source is layer:
                 return s
-        s = ClusterSession(self.viewer, layer)
+        s = shared_session(self.viewer, layer)
         self.sessions.append(s)
         return s
 
@@ -166,9 +167,12 @@ class KMeansWidget(KMeansForm):
     def _on_active(self, event: Any = None) -> None:
         self.follow_active()
         active = unwrap(self.viewer.layers.selection.active)
-        for s in self.sessions:
+        for s in [*self.sessions, *live_sessions(self.viewer)]:  # another dock's clusters too
             if s.clusters is not None and s.clusters is active and s is not self.session:
+                if s not in self.sessions:
+                    self.sessions.append(s)
                 self._show(s)
+                break
 
     def _on_removed(self, event: Any = None) -> None:
         self.sessions = [s for s in self.sessions if s.source in self.viewer.layers]
@@ -390,7 +394,7 @@ class KMeansWidget(KMeansForm):
         """The Python call that reproduces the last run."""
         return self._current().code
 
-    # -- console API: measuring (issue 14; the panel's "measure" section) ------------------------
+    # -- console API: measuring (the panel's "measure" section) ------------------------------------
     def set_background(self, labels: list[int]) -> None:
         """Mark exactly these clusters as background (left out of the share of tissue)."""
         self._current().measure.set_background(labels)

@@ -9,6 +9,7 @@ Layout, top to bottom (the dock adds the cluster panel at the bottom of the page
     [one page; it scrolls as a whole only when the window is too short (see .scroll)]
       [the form; it scrolls on its own when the page is squeezed]
         colour space (and stain vectors with hed)
+        > stains: tissue, white level, DAB bins (folded; with hed)
         > channels, mask and more features     (folded)
         > k-means search: starts, steps, seed  (folded; OpenCV's criteria)
         Suggest K's plot and its verdict       (after Suggest K)
@@ -49,6 +50,7 @@ from .expander import Expander
 from .flow import FlowLayout
 from .scroll import FormScroll, PageScroll, reveal
 from .stain_choice import stain_vectors_widget
+from .stain_controls import SlideControls
 from .texts import tooltip
 
 if TYPE_CHECKING:
@@ -150,10 +152,13 @@ class KMeansForm(Container):
         self.suggest_button = t(PushButton(name="suggest_button", text="Suggest K"), "suggest")
         self.color_space = t(
             ComboBox(
-                name="color_space", label="colour space", choices=list(COLOR_SPACES), value=d.color_space
+                name="color_space", label="colour space", choices=self._color_choices, value=d.color_space
             )
         )
         self.stain_vectors = stain_vectors_widget(self.color_space)  # shown with "hed"
+        self.slide = SlideControls(self.color_space)  # tissue, white level, DAB bins: with "hed"
+        self.tissue, self.white_level = self.slide.tissue, self.slide.white_level
+        self.tissue_od, self.dab_thresholds = self.slide.tissue_od, self.slide.dab_thresholds
         # channels, mask and extra features
         self.channel_axis = t(
             ComboBox(name="channel_axis", label="channel axis", choices=self._axis_choices, value=None)
@@ -187,6 +192,11 @@ class KMeansForm(Container):
         self.per_plane = t(
             CheckBox(name="per_plane", text="cluster each plane on its own", value=d.per_plane)
         )
+        self.smoothing = t(
+            FloatSpinBox(
+                name="smoothing", label="smoothing", min=0.0, max=1000.0, step=0.5, value=d.smoothing
+            )
+        )
         # the k-means search (OpenCV's criteria)
         self.mode = t(ComboBox(name="mode", label="speed", choices=list(MODES), value=d.mode))
         self.attempts = t(SpinBox(name="attempts", label="fresh starts", min=1, max=100, value=d.attempts))
@@ -198,7 +208,7 @@ class KMeansForm(Container):
         )
         self.init = t(ComboBox(name="init", label="starting colours", choices=list(INITS), value=d.init))
         # a float spin box because magicgui's integer one (superqt's) cannot show "random"
-        # for -1 (issue 13); no decimals, so it reads and steps as a whole number
+        # for -1; no decimals, so it reads and steps as a whole number
         self.seed = t(FloatSpinBox(name="seed", label="random seed", min=-1, max=2**31 - 2, step=1, value=-1))
         self.seed.native.setDecimals(0)
         self.seed.native.setSpecialValueText("random")  # -1 draws a new seed each run
@@ -235,6 +245,7 @@ class KMeansForm(Container):
                 self.channel_axis,
                 self.channel_layers,
                 self.mask_layer,
+                self.smoothing,
                 self.normalize,
                 self.spatial_weight,
                 self.texture_sigma,
@@ -255,7 +266,7 @@ class KMeansForm(Container):
         self.settings = Container(
             name="settings",
             labels=False,
-            widgets=[basics, self.features_box, self.search_box, self.suggest_box],
+            widgets=[basics, self.slide.box, self.features_box, self.search_box, self.suggest_box],
         )
         self.settings.margins = (0, 0, 4, 0)
         run_row = Container(
@@ -282,9 +293,9 @@ class KMeansForm(Container):
         self._aligners = [
             LabelAligner(self.native, [self.image_layer, k_row]),
             LabelAligner(self.native, [self.color_space, self.stain_vectors]),
-            LabelAligner(self.native, [*self.features_box.body, *self.search_box.body]),
+            LabelAligner(self.native, [*self.slide.box.body, *self.features_box.body, *self.search_box.body]),
         ]
-        for box in (self.features_box, self.search_box):  # an opened section comes into view
+        for box in (self.slide.box, self.features_box, self.search_box):  # opened: into view
             box.toggle.toggled.connect(lambda on, box=box: self._on_opened(on, box.body.native, box.toggle))
         self.color_space.changed.connect(self._on_color_space)  # the stain choice appears
         for w in self.parameter_widgets:  # a value just changed is never scrolled away
@@ -357,9 +368,11 @@ class KMeansForm(Container):
             self.seed,
             self.color_space,
             self.stain_vectors,
+            *self.slide.widgets,
             self.normalize,
             self.spatial_weight,
             self.texture_sigma,
+            self.smoothing,
             self.mask_layer,
             self.channel_axis,
             self.channel_layers,
@@ -371,9 +384,18 @@ class KMeansForm(Container):
 
     def _on_image_changed(self, _: Any = None) -> None:
         """Another image: offer its own channel axes and the layers that fit it as channels."""
+        self.color_space.reset_choices()
         self.channel_axis.reset_choices()
         self.channel_axis.value = None  # a stack's first axis may be z: never guess
         self.channel_layers.reset_choices()
+
+    def _color_choices(self, _w: Any = None) -> list[str]:
+        """Colour spaces that apply to the image: lab, hsv and hed need RGB; a grayscale or
+        multichannel image is clustered on its own values ("rgb": the channels as they are)."""
+        layer = self._image()
+        if layer is None or getattr(layer, "rgb", False):
+            return list(COLOR_SPACES)
+        return [DEFAULTS.color_space]
 
     def _mask_choices(self, _w: Any = None) -> list[tuple[str, Any]]:
         layers = [
@@ -431,6 +453,7 @@ class KMeansForm(Container):
         values["sample_size"] = sample_size_for_mode(values["sample_size"])
         if values["color_space"] != "hed":  # the choice is hidden, and refused, without hed
             values["stain_vectors"] = DEFAULTS.stain_vectors
+        values.update(self.slide.values(values["color_space"]))  # 0 shows "automatic"
         return Options(**values)
 
     def capture(self) -> tuple[Image, Source, Options, np.ndarray | None]:
@@ -476,7 +499,17 @@ def python_call(src: Source, opts: Options) -> str:
     args.append(f"rgb={src.rgb!r}")
     if src.channel_axis is not None:
         args.append(f"channel_axis={src.channel_axis!r}")
+    scale = spatial_scale(src)
+    if opts.smoothing and scale is not None:  # the smoothing is in the layer's units
+        args.append(f"scale={scale!r}")
     return f"{read_image_code(src)}\nseg = nks.segment(image, {', '.join(args)})"
+
+
+def spatial_scale(src: Source) -> tuple[float, ...] | None:
+    """The pixel size along each spatial axis of the layer (``smoothing`` is in its units),
+    or None for napari's default of 1 on every axis."""
+    s = tuple(float(v) for v in src.label_scale)
+    return None if all(v == 1 for v in s) else s
 
 
 def read_image_code(src: Source) -> str:

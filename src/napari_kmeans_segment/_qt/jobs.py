@@ -109,14 +109,20 @@ class Jobs:
         def current() -> bool:
             return not self.closed and self._jobs.get(lane) is job and not cancel.is_set()
 
+        def failed(exc: BaseException) -> None:
+            (on_error or (lambda e: report_error(e, desc)))(exc)
+
         def returned(result: Any) -> None:
             if current():
-                done(result)
+                try:
+                    done(result)
+                except Exception as exc:  # writing the result failed: told like a failed job,
+                    failed(exc)  # never an exception lost in Qt's event loop with a stuck status
 
         def errored(exc: BaseException) -> None:
             if self.closed or self._jobs.get(lane) is not job:
                 return
-            (on_error or (lambda e: report_error(e, desc)))(exc)
+            failed(exc)
 
         def warned(args: tuple) -> None:
             # napari 0.9.2's worker catches warnings.warn and emits `warned`, but its relay

@@ -2,8 +2,7 @@
 the pixel size, the objects extracted (count and areas) and their export, and the
 uncertainty map.
 
-Seen with the section folded: the tissue summary, the objects line (:attr:`objects_count`,
-one label that says how many objects the latest objects layer holds and their areas) and
+Seen with the section folded: the tissue summary, the objects counted (:attr:`counts`) and
 the see-through option. In the body: the table, the pixel size (offered while the image has
 no physical unit) and the buttons, which wrap onto more lines rather than cut their words.
 
@@ -40,6 +39,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._colors import label_colors
+from .._core.foreground import FOREGROUNDS
 from .._measure_session import LENGTH_UNITS, UNCERTAINTY_KINDS
 from .flow import FlowLayout
 from .jobs import Jobs
@@ -60,6 +60,8 @@ _TIPS = [
     "column_tissue_share",
 ]
 TITLE = "measure"  # its tooltip says what is in it
+#: Where the objects come from: the clusters selected in the table, or a named choice.
+SOURCES = [("selected clusters", None)] + [(name, name) for name in FOREGROUNDS]
 MARK_COLUMN = COLUMNS.index("background")  # the name, with the background tick box
 IMAGE_COLUMN = COLUMNS.index("% image")  # the first to go in a narrow dock
 NAME = Qt.ItemDataRole.UserRole + 1  # the cluster's name (shown or not)
@@ -91,6 +93,43 @@ def percent(value: float) -> str:
     return f"{value:.2g}"
 
 
+#: "H-score" is one word: a plain hyphen lets the wrapped summary break it as "H-" / "score"
+NB_HYPHEN = "\N{NON-BREAKING HYPHEN}"
+
+
+def stain_summary(report: Any, f: Any, unit: str) -> tuple[str, str]:
+    """(short text, full text) of the slide's numbers: tissue (area) and glass, DAB
+    positivity with its bins and H-score, and the number of warnings; the full text (the
+    label's tooltip) adds the thresholds, saturated pixels, background marks and warnings."""
+    per_px = float(f["area"].iloc[0] / f["area_px"].iloc[0]) if len(f) and f["area_px"].iloc[0] else 1.0
+    b = 100 * report.bin_shares()
+    short = (
+        f"Tissue {percent(100 * report.tissue_share)}% ({_number(report.tissue_px * per_px)} {unit}), "
+        f"glass {percent(100 * report.glass_share)}% (label 0). DAB+ {percent(100 * report.positive_share)}% "
+        f"of tissue (weak {percent(b[1])}, moderate {percent(b[2])}, strong {percent(b[3])}); "
+        f"H{NB_HYPHEN}score\N{NO-BREAK SPACE}{report.h_score:.0f}."
+    )
+    if report.warnings:
+        short += f" {len(report.warnings)} warning(s): hover here."
+    lines = [
+        short,
+        "The glass is told from the tissue by optical density and left out of the clusters (label 0). "
+        f"DAB optical density from {' / '.join(f'{t:.2g}' for t in report.thresholds)} is weak / "
+        "moderate / strong.",
+        "DAB+ is per pixel: every tissue pixel whose DAB optical density is above the weak "
+        "threshold, whatever its cluster. It is not the DAB cluster's share (the table's % "
+        "tissue), which moves with K and with where k-means draws the clusters' borders. "
+        "Report DAB+ with its bins and H-score.",
+        f"Saturated: {_number(report.saturated_px)} px of the tissue.",
+    ]
+    bg = f["background"].to_numpy(bool)
+    if bg.any():
+        names = ", ".join(f"'{n}'" for n in f.loc[bg, "name"])
+        lines.append(f"Also left out of the % tissue column: {names}.")
+    lines += [f"Warning: {note}" for note in report.warnings]
+    return short, "\n".join(lines)
+
+
 def swatch(rgba: Any, size: int = 10) -> QIcon:
     """A small square of the cluster's colour, as the clusters table shows it."""
     pixmap = QPixmap(size, size)
@@ -118,12 +157,6 @@ class MeasurePanel(QWidget):
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setToolTip(tooltip("tissue_summary"))
-        # how many objects the latest objects layer holds, and their areas
-        self.objects_count = QLabel("")
-        self.objects_count.setObjectName("objects_count")
-        self.objects_count.setWordWrap(True)
-        self.objects_count.setToolTip(tooltip("objects_count"))
-        self.objects_count.setVisible(False)
         # beside the summary, so it is seen with the section folded: it changes the overlay
         self.see_through = QCheckBox("see-through background")
         self.see_through.setObjectName("see_through")
@@ -160,6 +193,22 @@ class MeasurePanel(QWidget):
             self.uncertainty_kind.addItem(kind, kind)
             self.uncertainty_kind.setItemData(i, f"{text}: {how}", Qt.ItemDataRole.ToolTipRole)
         self.uncertainty_kind.setToolTip(tooltip("uncertainty_kind"))
+        # objects: their source, touching ones apart, and the count in sight
+        self.source = QComboBox()
+        for text, value in SOURCES:
+            self.source.addItem(text, value)
+        self.source.setCurrentIndex(1)  # fluorescence: everything brighter than the background
+        self.source.setToolTip(tooltip("objects_source"))
+        self.source.currentIndexChanged.connect(self.refresh)  # the summary names its clusters
+        self.split = QCheckBox("split touching")
+        self.split.setChecked(True)
+        self.split.setToolTip(tooltip("split"))
+        self.count_btn = QPushButton("count objects")
+        self.count_btn.setToolTip(tooltip("count_objects"))
+        self.counts = QLabel("")
+        self.counts.setWordWrap(True)
+        self.counts.setObjectName("object_counts")
+        self.counts.setToolTip(tooltip("object_counts"))
         self.export_objects_btn = QPushButton("objects CSV…")
         self.export_objects_btn.setToolTip(tooltip("export_objects"))
         self.export_objects_btn.clicked.connect(lambda *_: _guarded(self._export_objects)())
@@ -194,7 +243,11 @@ class MeasurePanel(QWidget):
         body.setContentsMargins(12, 0, 0, 0)
         body.addWidget(self.table, 1)
         body.addWidget(self.pixel_row)
-        buttons = FlowLayout()  # wraps onto a second line rather than cut the words
+        objects = FlowLayout()  # wraps onto a second line rather than cut the words
+        for part, stretch in ((self.source, 1), (self.split, 0), (self.count_btn, 1)):
+            objects.add_widget(part, stretch)
+        body.addLayout(objects)
+        buttons = FlowLayout()
         for button in (self.uncertainty_btn, self.uncertainty_kind, self.export_objects_btn):
             buttons.add_widget(button, 1)
         body.addLayout(buttons)
@@ -205,7 +258,7 @@ class MeasurePanel(QWidget):
         head.add_widget(self.see_through, 1)
         lay.addLayout(head)
         lay.addWidget(self.summary)
-        lay.addWidget(self.objects_count)
+        lay.addWidget(self.counts)  # in sight while the section is folded, as the summary
         lay.addWidget(self.body, 1)
         self.granted = 0  # px beyond the table's least height the dock's page gives it
         self.set_expanded(False)
@@ -219,6 +272,8 @@ class MeasurePanel(QWidget):
         self.toggle.setChecked(bool(on))
         self.toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
         self.body.setVisible(bool(on))
+        if self.session is not None:  # the summary's advice depends on the table being in sight
+            self.refresh()
 
     @property
     def step(self) -> int:
@@ -247,6 +302,8 @@ class MeasurePanel(QWidget):
     def _on_jobs(self, lane: str, busy: bool) -> None:
         if lane == "uncertainty":
             self.uncertainty_btn.setText("cancel uncertainty map" if busy else "uncertainty map")
+        elif lane == "objects":
+            self.count_btn.setText("cancel counting" if busy else "count objects")
 
     # -- reading the layer ------------------------------------------------------------------------
     def refresh(self, _: Any = None) -> None:
@@ -257,16 +314,16 @@ class MeasurePanel(QWidget):
         try:
             self.see_through.setEnabled(f is not None)
             self.see_through.setChecked(s is not None and f is not None and s.see_through)
-            count = "" if s is None or f is None else s.measure.objects_summary()
-            self.objects_count.setText(count)
-            self.objects_count.setVisible(bool(count))
+            self.counts.setText("" if s is None or s.seg is None else s.measure.objects_summary())
+            self.counts.setVisible(bool(self.counts.text()))
             self.pixel_row.setVisible(s is not None and f is not None and s.measure.pixel_size() is None)
             if f is None or "area_px" not in f.columns:
                 self.table.setRowCount(0)
                 self.summary.setText("")
                 return
             unit = str(f["area_unit"].iloc[0])
-            self.table.setHorizontalHeaderLabels(COLUMNS[:3] + [f"area ({unit})"] + COLUMNS[4:])
+            word = self._word()
+            self.table.setHorizontalHeaderLabels(COLUMNS[:3] + [f"area ({unit})", COLUMNS[4], f"% {word}"])
             # one area column: in pixels, or in the image's unit (the pixels are in the CSV)
             self.table.setColumnHidden(2, unit != "px")
             self.table.setColumnHidden(3, unit == "px")
@@ -277,9 +334,23 @@ class MeasurePanel(QWidget):
                     self.table.setItem(r, c, item)
             self._fit_height()
             self._fit_columns()
-            self.summary.setText(self._summary(f, unit))
+            report = s.measure.stains() if s is not None else None
+            if report is None:
+                self.summary.setText(self._summary(f, unit, word))
+                self.summary.setToolTip(tooltip("tissue_summary"))
+            else:
+                short, full = stain_summary(report, f, unit)
+                self.summary.setText(short)
+                self.summary.setToolTip(full)
         finally:
             self._updating = False
+
+    def _word(self) -> str:
+        """ "tissue" for slides (a stain run, color space "hed"), "foreground" elsewhere: a
+        fluorescence image has no tissue, and a photo none either."""
+        s = self.session
+        seg = None if s is None else s.seg
+        return "tissue" if seg is not None and seg.params.get("color_space") == "hed" else "foreground"
 
     def _row_items(self, row: Any, rgba: Any) -> list[QTableWidgetItem]:
         fixed = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
@@ -364,18 +435,51 @@ class MeasurePanel(QWidget):
     def _least(self) -> int:
         return min(rows_height(self.table, FEW_ROWS), self._most())
 
-    @staticmethod
-    def _summary(f: Any, unit: str) -> str:
+    def _summary(self, f: Any, unit: str, word: str = "tissue") -> str:
         bg = f["background"].to_numpy(bool)
         if not bg.any():
-            return (
-                "No cluster is marked as background, so the tissue is the whole image; "
-                "open 'measure' and tick background."
+            # where to tick depends on whether the table is in sight; the objects counted
+            # follow their own source, whatever is marked background: say which they are
+            where = "below" if self.expanded else "in 'measure'"
+            text = (
+                f"No cluster is marked as background: % {word} is of every cluster "
+                f"(tick one {where} to leave it out)."
             )
+            source = self.source.currentData()
+            seg = None if self.session is None else self.session.seg
+            if source is not None and seg is not None and len(seg.index) > 1:
+                from .._core.foreground import foreground_labels
+
+                labels = " + ".join(str(v) for v in foreground_labels(seg, source))
+                text += f" Objects are counted in clusters {labels} ('{source}')."
+            return text
         share = float(f.loc[~bg, "share"].sum())
         area = float(f.loc[~bg, "area"].sum())
         names = ", ".join(f"'{n}'" for n in f.loc[bg, "name"])
-        return f"Tissue: {100 * share:.1f}% of the image ({_number(area)} {unit}); background: {names}."
+        return (
+            f"{word.capitalize()}: {100 * share:.1f}% of the image ({_number(area)} {unit}); "
+            f"background: {names}."
+        )
+
+    def stain_numbers(self) -> dict | None:
+        """The slide's numbers the section shows (for tests and scripts): tissue and glass
+        (% of the image), DAB-positive and weak/moderate/strong (% of the tissue), H-score,
+        saturated pixels, warnings; None without a stain measurement."""
+        report = None if self.session is None or self.session.seg is None else self.session.measure.stains()
+        if report is None:
+            return None
+        b = report.bin_shares()
+        return {
+            "tissue": 100 * report.tissue_share,
+            "glass": 100 * report.glass_share,
+            "positive": 100 * report.positive_share,
+            "weak": 100 * float(b[1]),
+            "moderate": 100 * float(b[2]),
+            "strong": 100 * float(b[3]),
+            "h_score": report.h_score,
+            "saturated": report.saturated_px,
+            "warnings": list(report.warnings),
+        }
 
     def rows(self) -> list[dict]:
         """What the table shows (for tests and scripts): label, name, background, pixels,
@@ -437,12 +541,19 @@ class MeasurePanel(QWidget):
         compute, done = s.measure.uncertainty_job(kind)
         return self.jobs.start("uncertainty", f"Uncertainty map of {s.source.name}", compute, done)
 
-    def start_objects(self, labels: list[int], min_size: int = 0) -> Any:
-        """Extract and measure the objects of ``labels`` in the background (the worker; None
-        if objects are already being measured). The progress bar's Cancel drops the result."""
+    def start_objects(self, labels: Any, min_size: int = 0, split: bool | None = None) -> Any:
+        """Extract and measure the objects of ``labels`` (cluster labels, or "all but
+        darkest" / "all but brightest") in the background (the worker; None if objects are
+        already being measured); ``split`` (default: the "split touching" box) cuts touching
+        ones apart. The progress bar's Cancel, or the button again, stops it."""
+        if self.jobs.busy("objects"):
+            self.jobs.cancel("objects")
+            return None
         s = self._require()
-        compute, done = s.measure.objects_job(labels, min_size)
-        return self.jobs.start("objects", f"Objects of cluster(s) {labels} in {s.source.name}", compute, done)
+        split = self.split.isChecked() if split is None else bool(split)
+        compute, done = s.measure.objects_job(labels, min_size, split)
+        what = labels if isinstance(labels, str) else f"cluster(s) {labels}"
+        return self.jobs.start("objects", f"Objects of {what} in {s.source.name}", compute, done)
 
     def _export_objects(self) -> None:
         s = self._require()

@@ -164,9 +164,11 @@ class ClusterPanel(QWidget):
             b.clicked.connect(lambda *_, sig=signal: sig.emit())
             loaded.add_widget(b, 1)
         self._lay.addWidget(self.loaded_row)
-        self.measure = MeasurePanel()  # background, areas, objects, uncertainty (issue 14)
+        self.measure = MeasurePanel()  # background, areas, objects, uncertainty
         self._lay.addWidget(self.measure, 1)  # its table shares the spare height
         self.measure.toggle.toggled.connect(self._on_measure_toggled)
+        count = guarded(self._count_objects)
+        self.measure.count_btn.clicked.connect(lambda *_: count())
         self.set_loaded_model(None, 0)
         self.refresh()
 
@@ -337,6 +339,16 @@ class ClusterPanel(QWidget):
             self.measure.start_objects(sel, self.min_size.value())
         else:
             self._require().extract(sel[0])
+
+    def _count_objects(self) -> None:
+        """The measure section's 'count objects': its source (selected clusters, or all but
+        the darkest / brightest), its 'split touching', and this panel's 'min size'."""
+        source = self.measure.source.currentData()
+        if source is None:
+            source = self.selected_labels()
+            if not source:
+                raise ValueError("Select the clusters to count objects of, or choose 'all but darkest'.")
+        self.measure.start_objects(source, self.min_size.value())
 
     def _export(self) -> None:
         s = self._require()

@@ -100,7 +100,14 @@ class Preview:
             self.status(texts.status("preview_failed", reason=e))
             return None
         data, step, mask, channel_axis = downsample(src, mask)
-        kw = dict(replace(opts, sample_size="auto").to_dict(), rgb=src.rgb, channel_axis=channel_axis)
+        # the copy's pixels are `step` pixels of the image: the smoothing keeps its width
+        pixel = np.asarray(src.label_scale, float)[-len(step) :] * np.asarray(step, float)
+        kw = dict(
+            replace(opts, sample_size="auto").to_dict(),
+            rgb=src.rgb,
+            channel_axis=channel_axis,
+            scale=tuple(float(v) for v in pixel),
+        )
 
         def compute(progress: Any, cancel: Callable[[], bool]) -> Any:
             from .._core import segment

@@ -28,7 +28,7 @@ from qtpy.QtWidgets import (
 
 from .texts import tooltip
 
-VISIBLE_ROWS = 6  # rows the table always has room for (issue 13)
+VISIBLE_ROWS = 6  # rows the table always has room for (at 1280x800)
 FEW_ROWS = 2  # ... and while the measure section is open below it (the window must fit 800 px)
 ROW_HEIGHT_EM = 1.6  # row height in font heights: compact, still easy to click
 LABEL = Qt.ItemDataRole.UserRole  # every cell keeps its row's cluster label here

@@ -25,7 +25,9 @@ def run_segmentation(src: Source, opts: Options, mask: Any, progress: Any, cance
         # the form's per-plane choice does not apply to a pyramid (nor does a mask)
         segs = segment_multiscale(src.data, options=replace(opts, per_plane=False), **layout)
         return replace(segs[0], labels=[s.labels for s in segs], recolored=[s.recolored for s in segs])
-    return segment(src.data, mask=mask, **layout, **opts.to_dict())
+    from .form import spatial_scale
+
+    return segment(src.data, mask=mask, scale=spatial_scale(src), **layout, **opts.to_dict())
 
 
 def apply_model(model: KMeansModel, src: Source, progress: Any, cancel: Any) -> Segmentation:

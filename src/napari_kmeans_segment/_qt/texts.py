@@ -157,7 +157,10 @@ TOOLTIPS: dict[str, str] = {
     ),
     "column_label": "The cluster's number in the clusters layer (0 means no cluster).",
     "column_name": "The cluster's name; double-click to rename it (e.g. 'nuclei', 'background').",
-    "column_share": "Share of the image's pixels in this cluster, in percent.",
+    "column_share": (
+        "Share of the clustered pixels in this cluster, in percent (pixels left out of the "
+        "clusters, such as a slide's glass, do not count: the column sums to 100)."
+    ),
     "column_center": (
         "The cluster's average colour or intensity, in the image's own units, one value per channel."
     ),
@@ -170,7 +173,8 @@ TOOLTIPS: dict[str, str] = {
     "undo": "Take back the last merge.",
     "background": (
         "Mark the selected cluster(s) as background, for example the bright glass of a "
-        "slide. Background is left out when the table reports the share of tissue."
+        "slide. Background is left out of the foreground (a slide's tissue) whose shares the "
+        "table reports."
     ),
     "extract": (
         "Copy the selected cluster into a new layer: a mask of it, or with 'as objects' one "
@@ -200,22 +204,39 @@ TOOLTIPS: dict[str, str] = {
     "copy_python": (
         "Copy the Python code that repeats this run to the clipboard, for napari's console or a script."
     ),
-    # -- stains and measuring (issue 14) ---------------------------------------------------------
+    # -- stains and measuring ----------------------------------------------------------------------
     "stain_vectors": (
         "With hed: which colours count as pure haematoxylin, eosin and DAB. fixed: the "
         "standard published stain colours (Ruifrok and Johnston), right for most slides. "
         "from the image: estimated from this slide's own stained pixels (after Macenko), "
         "which helps when its stains look unusual."
     ),
+    "slide_box": (
+        "With hed: how tissue is told from glass and how the DAB stain is scored. Zero in a number means "
+        "automatic (from the slide's glass, or from the clusters)."
+    ),
+    "tissue": (
+        "With hed: tell tissue from bare glass by how much light it absorbs (optical density), "
+        "before clustering, so pale stroma counts as tissue; the glass is left out (label 0) and "
+        "the stains are clustered within the tissue. Untick to cluster every pixel."
+    ),
+    "white_level": (
+        "The brightness of bare glass on this scanner (8-bit: about 230-250). 'from the glass' "
+        "finds it on each slide; give it for a region without glass."
+    ),
+    "tissue_od": (
+        "How much light a pixel's neighbourhood must absorb to be tissue (mean optical "
+        "density). 'auto': 0.012 (about 3% of the light), more on noisy glass."
+    ),
+    "dab_thresholds": (
+        "DAB optical densities from which tissue is weak, moderate and strong (for the H-score "
+        "and % positive). 0, 0, 0: derived from the clusters, then kept in the model."
+    ),
     "measure": (
         "Open for the numbers: each cluster's area in pixels or in the image's units (set a "
-        "pixel size when it has none), its share of the image and of the tissue once "
-        "background is marked; the objects extracted and their export; a map of how sure "
-        "each pixel's cluster is."
-    ),
-    "objects_count": (
-        "The latest objects layer: how many objects it holds and their area (total and "
-        "average), in the image's units once it has a pixel size."
+        "pixel size when it has none), its share of the image and of the foreground (a "
+        "slide's tissue) once background is marked; objects counted and exported; a map of "
+        "how sure each pixel's cluster is."
     ),
     "pixel_size": (
         "The image has no pixel size, so areas are in pixels. Type the size of one pixel "
@@ -231,25 +252,29 @@ TOOLTIPS: dict[str, str] = {
     ),
     "measure_table": (
         "One row per cluster: its area in pixels and in the layer's units (from its scale), "
-        "its share of the image, and its share of the tissue (the clusters not marked as "
-        "background). Tick 'background' for glass or empty areas."
+        "its share of the image, and its share of the foreground (the clusters not marked as "
+        "background; a slide's tissue). Tick 'background' for glass or empty areas."
     ),
     "tissue_summary": (
-        "How much of the image is tissue (the clusters not marked as background), and its area."
+        "How much of the image is foreground (the clusters not marked as background; called "
+        "tissue for a stained slide), and its area."
     ),
     "column_background": (
         "Tick to mark this cluster as background (glass, empty space): it is left out of the "
-        "share of tissue. Clusters named 'background' start ticked."
+        "foreground (a slide's tissue). Clusters named 'background' start ticked."
     ),
     "column_area_px": "The cluster's area in pixels.",
     "column_area": (
         "The cluster's area in the layer's units: its pixels times the pixel size given by "
         "the layer's scale (and its units, when set)."
     ),
-    "column_image_share": "Share of the image's grouped pixels in this cluster, in percent.",
+    "column_image_share": (
+        "Share of the whole image in this cluster, in percent (pixels left out of the clusters, "
+        "such as a slide's glass, count too: the column then sums to less than 100)."
+    ),
     "column_tissue_share": (
-        "Share of the tissue (every cluster not marked as background) in this cluster, in "
-        "percent; empty for background."
+        "Share of the foreground (every cluster not marked as background; a slide's tissue) "
+        "in this cluster, in percent; empty for background."
     ),
     "uncertainty": (
         "Add a map of how sure each pixel's cluster is, as the layer '<image> uncertainty' "
@@ -262,6 +287,29 @@ TOOLTIPS: dict[str, str] = {
         "cluster: how much nearer it is to its own cluster's average than to the next one "
         "(dark: nearly in another cluster)."
     ),
+    "smoothing": (
+        "Spatially coherent clusters: each pixel also listens to its neighbours within about "
+        "this distance (in the layer's scale units; pixels when it has none), so dim, noisy "
+        "objects come out whole instead of speckled. 0 clusters every pixel alone; 1-2 pixels "
+        "suit nuclei."
+    ),
+    "objects_source": (
+        "Where 'count objects' takes its objects from: every cluster but the darkest (the "
+        "background of a fluorescence image, so dim and bright nuclei count together), every "
+        "cluster but the brightest (a white slide or page), or the clusters selected in the "
+        "clusters table."
+    ),
+    "split": (
+        "Cut touching objects apart where they narrow (a watershed on the distance to the "
+        "background, flooded from each bulge), so two nuclei that touch count as two. Used by "
+        "'count objects' and by 'extract' as objects."
+    ),
+    "count_objects": (
+        "Find the objects (connected pieces, touching ones split if ticked, smaller than "
+        "'min size' dropped), add them as a labels layer whose hover shows each one's "
+        "measurements, and show how many there are. Press again to cancel."
+    ),
+    "object_counts": "How many objects the latest objects layer holds, and their median and mean area.",
     "export_objects": (
         "Save the measurements of the objects layer selected in the layer list (else the "
         "latest one) as a CSV file: one row per object with its area, position, bounding "
@@ -302,7 +350,7 @@ STATUS: dict[str, str] = {
     "nothing_to_undo": "Nothing to take back.",
     "extracted": "Cluster {label}: {n} piece(s) in '{layer}'.",
     "extracted_mask": "Cluster {label} copied to '{layer}'.",
-    "background_marked": "Cluster {label} marked as background; it is left out of the share of tissue.",
+    "background_marked": "Cluster {label} marked as background; it is left out of the foreground.",
     "exported": "Cluster table written to {path}.",
     "model_saved": "Model saved to {path}.",
     "model_loaded": "Model '{model}' loaded ({k} clusters); press 'apply model' to use it.",

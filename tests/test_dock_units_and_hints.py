@@ -1,8 +1,7 @@
-"""Defects found by trying the dock as a biologist would (1280x800 review), each a test."""
+"""The dock at 1280x800: physical units kept, the selected label drawn after a merge, channel-axis hints."""
 
 import numpy as np
 import pytest
-from conftest import needs_layer_units
 from skimage import data
 
 import napari_kmeans_segment as nks
@@ -22,12 +21,12 @@ def run_and_wait(qtbot, widget):
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
 
 
-@needs_layer_units()
 def test_outputs_keep_the_source_units(viewer_widget, qtbot):
     """Outputs written with napari's default "pixel" units made napari warn about inconsistent
     units after every Run and stop using them."""
     viewer, widget = viewer_widget
-    viewer.add_image(data.immunohistochemistry()[::2, ::2], name="ihc", scale=(0.5, 0.5), units=("µm", "µm"))
+    # one unit for every axis: napari 0.5.0's add_image takes no sequence of units
+    viewer.add_image(data.immunohistochemistry()[::2, ::2], name="ihc", scale=(0.5, 0.5), units="µm")
     widget["n_clusters"].value = 3
     run_and_wait(qtbot, widget)
     widget.set_cluster_visible(1, False)
