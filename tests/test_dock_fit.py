@@ -16,6 +16,7 @@ from qtpy.QtCore import QItemSelectionModel, Qt
 from skimage import data
 
 from napari_kmeans_segment._qt import measure_panel
+from napari_kmeans_segment._qt.scroll import reveal, squeezed
 from napari_kmeans_segment._qt.texts import TOOLTIPS
 
 PLUGIN = "napari-kmeans-segment"
@@ -55,10 +56,15 @@ def check_fits(viewer, dock, widget, where):
     assert window.height() <= SCREEN[1], f"{where}: the window grew to {window.height()} px"
     assert dock.minimumSizeHint().height() <= MAX_DOCK_MIN_HEIGHT, where
     panel = widget.panel
-    # nothing is squeezed below its minimum (which clips it), and both tables show rows
+    # nothing is squeezed below its minimum (which clips it)
     for w in (panel, panel.measure, panel.measure.table, panel.table):
         assert w.height() >= w.minimumSizeHint().height(), (where, type(w).__name__)
+    assert squeezed(widget.native) == 0, where
+    # when not all fits at once (Suggest K's answer is shown whole), the dock scrolls as a
+    # page: each table shows its rows, and the buttons below it, where it is scrolled to
+    reveal(panel.table)
     assert whole_rows(panel.table) >= min(3, panel.table.rowCount()), where
+    reveal(panel.measure.body)
     assert whole_rows(panel.measure.table) >= min(3, panel.measure.table.rowCount()), where
     for w in (widget.image_layer.native, panel.measure.uncertainty_btn, panel.measure.export_objects_btn):
         assert w.visibleRegion().boundingRect().height() == w.height() > 0, (where, w)

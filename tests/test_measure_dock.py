@@ -211,7 +211,9 @@ def test_uncertainty_map_in_the_background(dock, qtbot):
     qtbot.waitUntil(lambda: not measure.jobs.busy("uncertainty"), timeout=30_000)
     layer = viewer.layers["ihc uncertainty"]
     names = [ly.name for ly in viewer.layers]
-    assert names.index("ihc uncertainty") == names.index("ihc") + 1 and not layer.visible
+    # on top, shown and selected (it used to be hidden just above the image, under the overlay)
+    assert names[-1] == "ihc uncertainty" and layer.visible
+    assert viewer.layers.selection.active is layer
     seg = widget.session.seg
     np.testing.assert_allclose(layer.data, nks.distance_map(seg, viewer.layers["ihc"].data), rtol=1e-5)
     assert layer.metadata["napari_kmeans_segment"]["measure"] == "distance"

@@ -210,8 +210,9 @@ def test_uncertainty_layer(blocks, kind):
     viewer, s, src = start(img, seg)
     layer = s.measure.uncertainty(kind)
     expected = nks.distance_map(seg, img, kind=kind)
-    assert layer.name == "slide uncertainty" and not layer.visible
-    assert [ly.name for ly in viewer.layers][:2] == ["slide", "slide uncertainty"]
+    # on top of the layer list, shown and selected, as napari adds a layer
+    assert layer.name == "slide uncertainty" and layer.visible
+    assert viewer.layers[-1] is layer and viewer.layers.selection.active is layer
     assert np.isnan(layer.data[:5]).all()  # left out of the run
     np.testing.assert_allclose(layer.data[5:], expected[5:], rtol=1e-5)
     layer.visible = True

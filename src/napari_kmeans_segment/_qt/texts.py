@@ -208,8 +208,8 @@ TOOLTIPS: dict[str, str] = {
     "stain_vectors": (
         "With hed: which colours count as pure haematoxylin, eosin and DAB. fixed: the "
         "standard published stain colours (Ruifrok and Johnston), right for most slides. "
-        "estimated from the image (Macenko): worked out from this slide's own stained "
-        "pixels, which helps when its stains look unusual."
+        "from the image: estimated from this slide's own stained pixels (after Macenko), "
+        "which helps when its stains look unusual."
     ),
     "slide_box": (
         "With hed: how tissue is told from glass and how the DAB stain is scored. Zero in a number means "
@@ -233,10 +233,22 @@ TOOLTIPS: dict[str, str] = {
         "and % positive). 0, 0, 0: derived from the clusters, then kept in the model."
     ),
     "measure": (
-        "The numbers: each cluster's area in pixels and in the image's units, its share of "
-        "the image and of the foreground (a slide's tissue) once background is marked; "
-        "objects counted and exported; "
-        "a map of how sure each pixel's cluster is."
+        "Open for the numbers: each cluster's area in pixels or in the image's units (set a "
+        "pixel size when it has none), its share of the image and of the foreground (a "
+        "slide's tissue) once background is marked; objects counted and exported; a map of "
+        "how sure each pixel's cluster is."
+    ),
+    "pixel_size": (
+        "The image has no pixel size, so areas are in pixels. Type the size of one pixel "
+        "(e.g. 0.5 µm, from the microscope or scanner) and press 'set': it is written to the "
+        "image's layer (its scale and units, so napari's scale bar agrees) and to the layers "
+        "made from it, and areas are given in that unit."
+    ),
+    "see_through": (
+        "Draw the clusters marked as background (tick them under 'measure') see-through in "
+        "the clusters layer, so the image shows through them. On at first for stained slides "
+        "(colour space hed) "
+        "and for two clusters; your choice is kept for the next runs of this image."
     ),
     "measure_table": (
         "One row per cluster: its area in pixels and in the layer's units (from its scale), "
@@ -266,7 +278,8 @@ TOOLTIPS: dict[str, str] = {
     ),
     "uncertainty": (
         "Add a map of how sure each pixel's cluster is, as the layer '<image> uncertainty' "
-        "(added hidden, just above the image). Runs in the background; press again to stop."
+        "(added on top of the layer list and shown; untick its eye to see the clusters "
+        "again). Runs in the background; press again to stop."
     ),
     "uncertainty_kind": (
         "What the uncertainty map shows. distance to centre: how far each pixel's colour is "
