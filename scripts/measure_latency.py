@@ -1,4 +1,5 @@
-"""Cancel latency and GIL hold of the long cases named in issue 11 (a measurement, not a test).
+"""Cancel latency and GIL hold of the long cases: large texture scales, float RGB at K = 64,
+distinct values of a nearly constant image, extreme numbers (a measurement, not a test).
 
 For each case, one full run records
 - the longest gap between two polls of ``cancel`` (the worst wait after pressing Cancel),

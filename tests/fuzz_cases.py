@@ -7,6 +7,13 @@ damaged model files (random field edits of a real saved model). A case passes wh
 in a result that passes the invariant checks (:func:`check_result`) or in a
 ValueError/TypeError whose message says what to do (:func:`check_message`).
 
+Command-line cases (``--cli``) build a folder per case: a damaged OME-Zarr store (random edits of
+its OME metadata or array metadata, or a cut chunk file), a real model rewritten with hostile
+cluster names and background labels, or images named like formulas, options, or with tabs and
+line breaks; then run ``main()`` there. A case passes when it exits 0/1/2 without a traceback,
+with every message on its own line, nothing written when refused, no live formula in any CSV
+and no temporary or lock file left (:func:`check_cli_outcome`).
+
 Run it
 ------
 In the test suite (``tests/test_fuzz.py``) a few hundred cases run in a child process. A
@@ -18,6 +25,7 @@ longer profile::
 Replay one case (its seed is printed by the test on a crash, timeout or failed check)::
 
     PYTHONPATH=src python tests/fuzz_cases.py --case 123456789 -v
+    PYTHONPATH=src python tests/fuzz_cases.py --cli --case 123456789 -v   # a command-line case
 
 Protocol (child -> parent, one line each, flushed): ``CASE <seed> <kind>`` before a case,
 ``OK``, ``ERR <ExceptionType>`` or ``FAIL <why>`` after it, ``DONE <n>`` at the end. A case
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import csv
 import faulthandler
 import json
 import os
@@ -523,24 +532,268 @@ def case_seeds(base: int, n: int, start: int = 0) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------
+# Command-line cases: damaged stores, hostile model names, hostile file names
+# ------------------------------------------------------------------------------------------
+PROG = "napari-kmeans-segment:"
+LIVE = ("=", "+", "-", "@", "\t", "\r", "\n")
+HOSTILE_TEXT = [
+    '=HYPERLINK("http://evil.example","x")',
+    "+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1+1)",
+    "=1+1",
+    "\t=1+1",
+    "a,b;c\"d'e",
+    "background",
+    "Background 2",
+    "DAB",
+    "\u202egnp.exe",
+    "ü—漢字🙂",
+    "x" * 200,
+    "x" * 201,
+    " ",
+    "",
+    "a\nb",
+    "a\x00b",
+    "\x1b[2J",
+]
+FILE_NAMES = [
+    "=1+1",
+    "@cmd",
+    "+x",
+    "-x",
+    "-1",
+    "a b",
+    "a,b",
+    'q"uote',
+    "semi;colon",
+    "\u202egnp",
+    "ü漢字🙂",
+    "tab\tname",
+    "new\nline",
+    "x" * 240,
+    ".hidden",
+    "summary",
+]
+
+
+def _small_png(path: Path, rng, rgb: bool = True) -> Path:
+    import cv2
+
+    shape = (int(rng.integers(8, 24)), int(rng.integers(8, 24)))
+    img = rng.integers(0, 255, (*shape, 3) if rgb else shape, dtype=np.uint8)
+    img[: shape[0] // 2] //= 4  # two groups of colours: K = 2 or 3 always finds clusters
+    ok, buf = cv2.imencode(".png", img)
+    path.write_bytes(buf.tobytes())
+    return path
+
+
+def _good_store(path: Path, rng) -> None:
+    import zarr
+
+    rgb = bool(rng.random() < 0.5)
+    shape = (24, 24, 3) if rgb else (24, 24)
+    g = zarr.open_group(str(path), mode="w", zarr_format=2)
+    names = ["y", "x", "c"] if rgb else ["y", "x"]
+    g.attrs["multiscales"] = [
+        {
+            "version": "0.4",
+            "axes": [{"name": n, "type": "channel" if n == "c" else "space"} for n in names],
+            "datasets": [
+                {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0] * len(shape)}]}
+            ],
+        }
+    ]
+    a = g.create_array(
+        "0",
+        shape=shape,
+        chunks=(8, 8, 3) if rgb else (8, 8),
+        dtype="u1",
+        chunk_key_encoding={"name": "v2", "separator": "/"},
+    )
+    a[...] = rng.integers(0, 255, shape, dtype=np.uint8)
+
+
+def _damage_store(path: Path, rng) -> None:
+    """Random edits of the store's OME metadata, its array metadata or its chunk files."""
+    r = rng.random()
+    if r < 0.55:
+        meta = path / ".zattrs"
+        meta.write_text(json.dumps(damage(json.loads(meta.read_text()), rng)))
+    elif r < 0.8:
+        meta = path / "0" / ".zarray"
+        d = json.loads(meta.read_text())
+        key = str(rng.choice(["shape", "chunks", "dtype", "fill_value", "compressor", "order"]))
+        pool = [None, "x", 0, -1, [], [0, 0], [10**12, 10**12], [2.5, 3], {"id": "nope"}, "<f16", "|O"]
+        d[key] = copy.deepcopy(pool[int(rng.integers(len(pool)))])
+        meta.write_text(json.dumps(d))
+    else:
+        chunks = sorted(p for p in (path / "0").rglob("*") if p.is_file() and not p.name.startswith("."))
+        victim = chunks[int(rng.integers(len(chunks)))]
+        data = victim.read_bytes()
+        victim.write_bytes(data[: int(rng.integers(0, max(len(data), 1)))])
+
+
+def _hostile_model(path: Path, image: Path, rng) -> None:
+    """A real model of ``image`` whose names (and background) are hostile, written as JSON
+    directly (as an attacker would), so the loader meets names it never wrote."""
+    import cv2
+
+    import napari_kmeans_segment as nks
+
+    img = cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB)
+    k = int(rng.integers(2, 4))
+    d = nks.segment(img, k, seed=0).model.to_dict()
+    names = {}
+    for lab in range(1, k + 1):
+        if rng.random() < 0.8:
+            names[str(lab)] = HOSTILE_TEXT[int(rng.integers(len(HOSTILE_TEXT)))]
+    if rng.random() < 0.15:
+        names[str(rng.choice(["0", str(k + 1), "x", "1.5"]))] = "=1+1"
+    d["names"] = names
+    if rng.random() < 0.4:
+        d["background"] = [int(v) for v in rng.integers(0, k + 2, size=int(rng.integers(0, 3)))]
+    path.write_text(json.dumps(d))
+
+
+def draw_cli_case(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    kind = str(rng.choice(["store", "model names", "file names"], p=[0.4, 0.3, 0.3]))
+    return dict(kind=kind, seed=seed)
+
+
+def build_cli_case(case: dict, folder: Path) -> list[str]:
+    """Write the case's files into ``folder``; return the command line (paths relative to it)."""
+    rng = np.random.default_rng(case["seed"] + 1)
+    argv: list[str] = []
+    if case["kind"] == "store":
+        _good_store(folder / "s.zarr", rng)
+        _damage_store(folder / "s.zarr", rng)
+        argv = ["s.zarr", "-k", "2"]
+        if rng.random() < 0.5:
+            argv.insert(0, str(_small_png(folder / "good.png", rng).name))
+    elif case["kind"] == "model names":
+        image = _small_png(folder / "img.png", rng)
+        _hostile_model(folder / "m.json", image, rng)
+        argv = ["img.png", "--model", "m.json"]
+    else:
+        for _ in range(int(rng.integers(1, 3))):
+            name = FILE_NAMES[int(rng.integers(len(FILE_NAMES)))] + str(rng.choice([".png", ".PNG", ".jpg"]))
+            path = folder / name
+            if path.exists():
+                continue
+            if path.suffix == ".jpg":
+                import cv2
+
+                cv2.imwrite(str(path), rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+            else:
+                _small_png(path, rng)
+            argv.append("./" + name)  # as a shell completes it: never read as an option
+        argv += ["-k", str(int(rng.integers(2, 4)))]
+    if rng.random() < 0.3:
+        argv += [
+            "--background",
+            ",".join(str(int(v)) for v in rng.integers(1, 4, size=int(rng.integers(1, 4)))),
+        ]
+    if rng.random() < 0.2:
+        argv += ["--objects", "1"]
+    if rng.random() < 0.3:
+        argv.append("--skip-unreadable")
+    return argv
+
+
+def check_cli_outcome(rc, err: str, out: Path) -> None:
+    """The invariants of any command-line run; raises CheckFailed."""
+
+    def need(cond, why):
+        if not cond:
+            raise CheckFailed(why)
+
+    need(rc in (0, 1, 2), f"exit status {rc!r}")
+    need("Traceback" not in err and "Exception ignored" not in err, f"traceback: {err[-400:]!r}")
+    for line in err.split("\n"):
+        need(
+            line == "" or line.startswith(PROG) or line.startswith("\r"),
+            f"a message not on its own line: {line[:200]!r}",
+        )
+    left = [p.name for p in out.rglob("*")] if out.exists() else []
+    need(not [n for n in left if n.endswith(".tmp") or n.endswith(".lock")], f"left behind: {left}")
+    if rc == 2:
+        need(not out.exists() or not left, f"refused, yet wrote {left}")
+        return
+    for table in out.glob("*.csv"):
+        with open(table, newline="", encoding="utf-8") as fh:
+            for row in csv.reader(fh):
+                for cell in row:
+                    if cell.startswith(LIVE):
+                        try:
+                            float(cell)
+                        except ValueError:
+                            raise CheckFailed(f"a live formula in {table.name}: {cell[:80]!r}") from None
+    if rc == 0:
+        need((out / "summary.csv").exists(), "exit 0 without summary.csv")
+        with open(out / "summary.csv", newline="", encoding="utf-8") as fh:
+            statuses = [r["status"] for r in csv.DictReader(fh)]
+        need(statuses and all(s == "ok" for s in statuses), f"exit 0 with statuses {statuses}")
+
+
+def run_cli_case(case: dict) -> int:
+    """One command line in this process (stderr captured); returns its exit status."""
+    import contextlib
+    import io
+
+    from napari_kmeans_segment._cli import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        argv = build_cli_case(case, folder) + ["-o", "out"]
+        case["argv"] = argv
+        err = io.StringIO()
+        here = os.getcwd()
+        os.chdir(folder)
+        try:
+            with contextlib.redirect_stderr(err):
+                rc = main(argv)
+        finally:
+            os.chdir(here)
+            case["err"] = err.getvalue()
+        check_cli_outcome(rc, case["err"], folder / "out")
+    return rc
+
+
+# ------------------------------------------------------------------------------------------
 # Child and parent
 # ------------------------------------------------------------------------------------------
-def child(seeds: list[int], verbose: bool = False) -> int:
+def child(seeds: list[int], verbose: bool = False, cli: bool = False) -> int:
     faulthandler.enable()
     timeout = float(os.environ.get("NKS_FUZZ_CASE_TIMEOUT", "60"))
     warnings.simplefilter("ignore")
     np.seterr(all="ignore")
     for seed in seeds:
-        case = draw_case(seed)
-        print(f"CASE {seed} {case['kind']}", flush=True)
-        if verbose:
+        case = draw_cli_case(seed) if cli else draw_case(seed)
+        print(f"CASE {seed} {case['kind'].replace(' ', '_')}", flush=True)
+        if verbose and not cli:
             print("  " + describe(case), flush=True)
         faulthandler.dump_traceback_later(timeout, exit=True)
         try:
+            if cli:  # a refusal is a clean exit status; any exception escaping main() fails
+                try:
+                    rc = run_cli_case(case)
+                except CheckFailed:
+                    raise
+                except BaseException as e:  # noqa: BLE001 - judged here, with the command line
+                    raise CheckFailed(f"{type(e).__name__} escaped main(): {str(e)[:200]}") from None
+                finally:
+                    if verbose:
+                        said = [ln for ln in case.get("err", "").split("\n") if ln.startswith(PROG)]
+                        print(f"  {case.get('argv')}\n    " + "\n    ".join(said), flush=True)
+                print("OK" if rc == 0 else f"ERR exit {rc}", flush=True)
+                continue
             run_case(case)
             print("OK", flush=True)
         except CheckFailed as e:
-            print(f"FAIL {str(e)[:300]} :: {describe(case)[:300]}".replace("\n", " "), flush=True)
+            what = str(case.get("argv")) if cli else describe(case)
+            print(f"FAIL {str(e)[:300]} :: {what[:300]}".replace("\n", " "), flush=True)
         except Exception as e:  # noqa: BLE001 - every exception is judged by check_message
             why = check_message(e)
             if why is None:
@@ -559,6 +812,7 @@ def run_fuzz(
     max_crashes: int = 10,
     timeout: float = 600.0,
     src: str | None = None,
+    cli: bool = False,
 ) -> dict:
     """Run ``n_cases`` cases in child processes; a crash restarts the child after that case.
 
@@ -577,7 +831,7 @@ def run_fuzz(
             f.flush()
             try:
                 p = subprocess.run(
-                    [sys.executable, __file__, "--seed-file", f.name],
+                    [sys.executable, __file__, "--seed-file", f.name, *(["--cli"] if cli else [])],
                     capture_output=True,
                     text=True,
                     timeout=timeout,
@@ -651,12 +905,13 @@ def main(argv=None) -> int:
     ap.add_argument("--case", type=int, action="append", help="replay the case with this seed")
     ap.add_argument("--seed-file", help="(child) run the case seeds listed in this file")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--cli", action="store_true", help="command-line cases (files, stores, model names)")
     a = ap.parse_args(argv)
     if a.seed_file:
-        return child([int(s) for s in Path(a.seed_file).read_text().split()], a.verbose)
+        return child([int(s) for s in Path(a.seed_file).read_text().split()], a.verbose, a.cli)
     if a.case:
-        return child(a.case, verbose=True)
-    res = run_fuzz(a.cases, a.seed)
+        return child(a.case, verbose=True, cli=a.cli)
+    res = run_fuzz(a.cases, a.seed, cli=a.cli)
     for seed, kind, how, err in res["crashes"]:
         print(f"CRASH ({how}) case {seed} [{kind}]\n{err}")
     for seed, line in res["failures"]:

@@ -1,4 +1,4 @@
-"""The batch summary (issue 14 item 4): one CSV across all images, measured with one model."""
+"""The batch summary: one CSV across all images, measured with one model."""
 
 import csv
 
@@ -144,28 +144,14 @@ def test_summary_elsewhere_needs_an_existing_folder(tmp_path):
 
 def test_stain_colour_space_from_the_shell(tmp_path):
     files = three_slides(tmp_path)
+    whole = tmp_path / "whole.png"  # the whole slide: tissue and glass
+    cv2.imwrite(str(whole), cv2.cvtColor(data.immunohistochemistry(), cv2.COLOR_RGB2BGR))
     out = tmp_path / "out"
     assert main([str(files[0]), "-k", "3", "-o", str(out), "--stain-vectors", "macenko"]) == 2
     assert not out.exists()
-    assert (
-        main(
-            [
-                str(files[0]),
-                "-k",
-                "3",
-                "--seed",
-                "0",
-                "-o",
-                str(out),
-                "--color-space",
-                "hed",
-                "--stain-vectors",
-                "macenko",
-            ]
-        )
-        == 0
-    )
-    names = [r["name"] for r in csv.DictReader(open(out / "s1_clusters.csv"))]
+    hed = ["-k", "3", "--seed", "0", "-o", str(out), "--color-space", "hed", "--stain-vectors", "macenko"]
+    assert main([str(whole), *hed]) == 0
+    names = [r["name"] for r in csv.DictReader(open(out / "whole_clusters.csv"))]
     assert "DAB" in names
 
 
@@ -182,30 +168,72 @@ def test_objects_default_to_the_docks_smallest_size(tmp_path):
     assert objects_of(labels, 1, 0) > int(row["objects_1"])  # specks exist and are left out
 
 
-def test_hed_background_is_left_out_of_the_tissue_as_in_the_dock(tmp_path):
-    """The dock ticks the cluster a hed fit names "background"; the CLI reported no tissue
-    share without --background and saved no background in the model, so the README's
-    --model run on a folder measured glass as tissue."""
-    files = three_slides(tmp_path)
-    whole = tmp_path / "whole.png"  # the whole slide: tissue and glass
-    cv2.imwrite(str(whole), cv2.cvtColor(data.immunohistochemistry(), cv2.COLOR_RGB2BGR))
+def write_rgb(path, img):
+    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def test_hed_summary_measures_tissue_glass_and_positivity_in_named_columns(tmp_path):
+    """The README's recipe from the shell on synthetic slides with known truth: the glass is
+    left out by optical density (label 0), columns are named by the clusters (a legend says
+    which label), and the slide's tissue, DAB bins, H-score and warnings are in the row."""
+    from napari_kmeans_segment._core.synthetic_slides import make_slide
+
+    slides = [make_slide(seed, layout, shape=(320, 320)) for seed, layout in ((0, "islands"), (1, "edge"))]
+    files = [write_rgb(tmp_path / f"slide{i}.png", s.image) for i, s in enumerate(slides)]
     out, model = tmp_path / "out", tmp_path / "ihc.json"
-    fit = [str(whole), "-k", "3", "--seed", "0", "--color-space", "hed", "-o", str(out)]
-    assert main([*fit, "--save-model", str(model)]) == 0
-    table = list(csv.DictReader(open(out / "whole_clusters.csv")))
-    (bg,) = [int(r["index"]) for r in table if r["name"] == "background"]
-    assert nks.load_model(model).background == (bg,)
-    (row,) = read_summary(out / "summary.csv")
-    counts = {int(r["index"]): int(r["count"]) for r in table}
-    tissue = sum(counts.values()) - counts[bg]
-    assert int(row["tissue"]) == tissue and f"tissue_share_{bg}" not in row
-    for lab in set(counts) - {bg}:
-        assert float(row[f"tissue_share_{lab}"]) == pytest.approx(counts[lab] / tissue)
-    out2 = tmp_path / "out2"  # the folder, measured with the model: the same background
+    args = ["-k", "3", "--seed", "0", "--color-space", "hed", "-o", str(out), "--save-model", str(model)]
+    assert main([*map(str, files), *args]) == 0
+    rows = read_summary(out / "summary.csv")
+    header = next(csv.reader(open(out / "summary.csv")))
+    assert {"tissue_share_DAB", "share_DAB", "h_score", "saturated_px", "legend", "warning"} <= set(header)
+    m = nks.load_model(model)
+    dab = [lab for lab, n in zip(m.labels, m.label_names()) if n == "DAB"][0]
+    for s, f, row in zip(slides, files, rows):
+        labels = tifffile.imread(out / f"{f.stem}_labels.tif")
+        counts = np.bincount(labels.ravel(), minlength=4)
+        assert int(row["tissue"]) == int((labels > 0).sum()) == int(row["clustered"])
+        assert int(row["glass_px"]) == int((labels == 0).sum())
+        assert float(row["tissue_pct"]) == pytest.approx(100 * s.tissue_share, abs=3)
+        assert float(row["positive_pct_of_tissue"]) == pytest.approx(100 * s.positive_share, abs=4)
+        assert float(row["tissue_share_DAB"]) == pytest.approx(counts[dab] / counts[1:].sum())
+        assert f"DAB={dab}" in row["legend"].split("; ")
+        bins = [float(row[f"{b}_pct_of_tissue"]) for b in ("weak", "moderate", "strong")]
+        assert sum(bins) == pytest.approx(float(row["positive_pct_of_tissue"]))
+        assert float(row["h_score"]) == pytest.approx(bins[0] + 2 * bins[1] + 3 * bins[2])
+        assert row["warning"] == ""
+    assert m.measures_stains and m.background is None or m.background == ()
+
+
+def test_hed_model_from_the_shell_measures_each_slide_against_its_own_white(tmp_path):
+    from napari_kmeans_segment._core.synthetic_slides import make_slide, rescan
+
+    s = make_slide(3, "edge", shape=(320, 320))
+    corners = [(y, x) for y in range(0, 220, 10) for x in range(0, 220, 10)]
+    y, x = next((y, x) for y, x in corners if s.tissue[y : y + 100, x : x + 100].all())
+    fit_file = write_rgb(tmp_path / "fit.png", s.image)
+    out, model = tmp_path / "out", tmp_path / "m.json"
+    fit = ["-k", "3", "--seed", "0", "--color-space", "hed", "-o", str(out), "--save-model", str(model)]
+    assert main([str(fit_file), *fit]) == 0
+    (ref,) = read_summary(out / "summary.csv")
+    scans = {
+        "dark": rescan(s.image, 0.85),
+        "bright": rescan(s.image, 1.08),
+        "over": rescan(s.image, 1.15),
+        "inside": s.image[y : y + 100, x : x + 100],  # no glass: the model's white level
+    }
+    files = [write_rgb(tmp_path / f"{name}.png", img) for name, img in scans.items()]
+    out2 = tmp_path / "out2"
     assert main([*map(str, files), "--model", str(model), "-o", str(out2)]) == 0
-    rows = read_summary(out2 / "summary.csv")
-    assert all(f"tissue_share_{bg}" not in r and int(r["tissue"]) > 0 for r in rows)
-    out3 = tmp_path / "out3"  # --background still says which, over the model
-    assert main([str(files[1]), "--model", str(model), "-o", str(out3), "--background", "1"]) == 0
+    rows = {r["file"]: r for r in read_summary(out2 / "summary.csv")}
+    for name in ("dark", "bright"):
+        row = rows[str(tmp_path / f"{name}.png")]
+        assert abs(float(row["positive_pct_of_tissue"]) - float(ref["positive_pct_of_tissue"])) <= 2
+        assert row["warning"] == ""
+    assert "full scale" in rows[str(tmp_path / "over.png")]["warning"]
+    assert "No bare glass" in rows[str(tmp_path / "inside.png")]["warning"]
+    # marking a tissue cluster as background is questioned in the row
+    out3 = tmp_path / "out3"
+    assert main([str(fit_file), "--model", str(model), "-o", str(out3), "--background", "1"]) == 0
     (r3,) = read_summary(out3 / "summary.csv")
-    assert "tissue_share_1" not in r3 and f"tissue_share_{bg}" in r3
+    assert "stained tissue" in r3["warning"] and "tissue_share_1" not in r3

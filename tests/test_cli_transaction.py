@@ -1,4 +1,4 @@
-"""The command line as a transaction per image (issue 11): plan first, refuse with nothing
+"""The command line as a transaction per image: plan first, refuse with nothing
 written, never touch an input, write through temporary files, clear messages."""
 
 import os

@@ -1,4 +1,4 @@
-"""Large images from the shell (issue 12 item 3): zarr/OME-Zarr and pyramidal TIFF read block
+"""Large images from the shell: zarr/OME-Zarr and pyramidal TIFF read block
 by block, labels written block by block as OME-Zarr, on any dask scheduler."""
 
 import csv
@@ -183,6 +183,38 @@ def test_a_distributed_cluster_gives_identical_labels(tmp_path, store):
         ref, _ = ome_level0(tmp_path / "threads" / f"slide_{name}.ome.zarr")
         got, _ = ome_level0(tmp_path / "dist" / f"slide_{name}.ome.zarr")
         assert np.array_equal(got[:], ref[:])
+
+
+def test_a_large_hed_slide_is_measured_block_by_block_as_in_memory(tmp_path):
+    """A synthetic H-DAB slide as zarr: glass left out block by block (the same labels as in
+    memory), the slide's report summed over the blocks (truth within 3 / 4 points), and a
+    saved model applied to another exposure of it against that scan's own white level."""
+    from napari_kmeans_segment._core.synthetic_slides import make_slide, rescan
+
+    s = make_slide(2, "fragments", shape=(768, 768))
+    paths = {}
+    for name, img in (("slide", s.image), ("dark", rescan(s.image, 0.85))):
+        paths[name] = tmp_path / f"{name}.zarr"
+        z = zarr.create_array(str(paths[name]), shape=img.shape, chunks=(256, 256, 3), dtype=np.uint8)
+        z[:] = img
+    out, model = tmp_path / "out", tmp_path / "m.json"
+    fit = ["-k", "3", "--seed", "0", "--color-space", "hed", "--chunk", "256"]
+    assert run_cli(paths["slide"], *fit, "-o", out, "--save-model", model) == 0
+    m = nks.load_model(model)
+    assert m.measures_stains
+    labels, _ = ome_level0(out / "slide_labels.ome.zarr")
+    expect = m.apply(s.image)
+    assert np.array_equal(labels[:], expect.labels)
+    (row,) = list(csv.DictReader(open(out / "summary.csv")))
+    assert int(row["glass_px"]) == int((expect.labels == 0).sum())
+    assert float(row["tissue_pct"]) == pytest.approx(100 * s.tissue_share, abs=3)
+    assert float(row["positive_pct_of_tissue"]) == pytest.approx(100 * s.positive_share, abs=4)
+    assert float(row["positive_pct_of_tissue"]) == pytest.approx(100 * expect.stains.positive_share)
+    out2 = tmp_path / "out2"
+    assert run_cli(paths["dark"], "--model", model, "--chunk", "256", "-o", out2) == 0
+    (dark,) = list(csv.DictReader(open(out2 / "summary.csv")))
+    assert abs(float(dark["positive_pct_of_tissue"]) - float(row["positive_pct_of_tissue"])) <= 2
+    assert [float(v) for v in dark["white"].split()] == pytest.approx([v * 0.85 for v in s.white], abs=1.5)
 
 
 def test_a_saved_model_labels_a_large_input_through_the_label_table(tmp_path, store, image, monkeypatch):

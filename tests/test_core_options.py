@@ -38,9 +38,12 @@ def test_every_option_has_its_check():
 
 
 def test_check_returns_the_validated_copy():
-    opts = Options(n_clusters=np.int64(4), epsilon=1, init="kmeans++", normalize=1, spatial_weight=2)
+    opts = Options(
+        n_clusters=np.int64(4), epsilon=1, init="kmeans++", normalize=np.bool_(True), spatial_weight=2
+    )
     checked = opts.check()
     assert checked == Options(n_clusters=4, epsilon=1.0, init="k-means++", normalize=True, spatial_weight=2.0)
+    assert type(checked.normalize) is bool
     assert type(checked.n_clusters) is int and type(checked.epsilon) is float
     assert opts.init == "kmeans++"  # the original is left as it was given
     assert checked.check() == checked

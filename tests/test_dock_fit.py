@@ -1,4 +1,4 @@
-"""The dock on a 1280x800 screen with everything open (review 3): the measure section, a
+"""The dock on a 1280x800 screen with everything open: the measure section, a
 loaded model and Suggest K's plot at any K; what the measure table shows; answers and
 selections that belonged to another image; the loaded model's label count; a short last axis.
 
@@ -16,6 +16,7 @@ from qtpy.QtCore import QItemSelectionModel, Qt
 from skimage import data
 
 from napari_kmeans_segment._qt import measure_panel
+from napari_kmeans_segment._qt.scroll import reveal, squeezed
 from napari_kmeans_segment._qt.texts import TOOLTIPS
 
 PLUGIN = "napari-kmeans-segment"
@@ -65,10 +66,15 @@ def check_fits(viewer, dock, widget, where):
     assert window.height() <= SCREEN[1], f"{where}: the window grew to {window.height()} px"
     assert dock.minimumSizeHint().height() <= max_dock_min_height(widget), where
     panel = widget.panel
-    # nothing is squeezed below its minimum (which clips it), and both tables show rows
+    # nothing is squeezed below its minimum (which clips it)
     for w in (panel, panel.measure, panel.measure.table, panel.table):
         assert w.height() >= w.minimumSizeHint().height(), (where, type(w).__name__)
+    assert squeezed(widget.native) == 0, where
+    # when not all fits at once (Suggest K's answer is shown whole), the dock scrolls as a
+    # page: each table shows its rows, and the buttons below it, where it is scrolled to
+    reveal(panel.table)
     assert whole_rows(panel.table) >= min(3, panel.table.rowCount()), where
+    reveal(panel.measure.body)
     assert whole_rows(panel.measure.table) >= min(3, panel.measure.table.rowCount()), where
     for w in (widget.image_layer.native, panel.measure.uncertainty_btn, panel.measure.export_objects_btn):
         assert w.visibleRegion().boundingRect().height() == w.height() > 0, (where, w)
@@ -217,17 +223,20 @@ def test_loaded_model_says_how_many_clusters_it_writes_on_one_line(screen, qtbot
     assert len(widget.clusters_layer.features) == 4
 
 
-def test_colour_space_tooltip_recommends_hed_for_slides_as_the_readme_does():
-    """Regression: the tooltip called lab 'a good start for stained slides'; the README
-    recommends hed for brightfield slides."""
+def test_colour_space_tooltip_recommends_hed_for_slides_as_the_docs_do():
+    """The tooltip recommends hed, not lab, for brightfield slides, as the dock's page
+    (docs/dock.md) and the README's slide recipe do."""
     from pathlib import Path
 
     text = TOOLTIPS["color_space"]
     lab = re.search(r"lab:(.*?)\. ", text).group(1)
     hed = re.search(r"hed:(.*?)\.", text).group(1)
     assert "slide" not in lab and "brightfield" in hed and "slides" in hed
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    assert re.search(r"`hed`\s+for brightfield", readme)
+    root = Path(__file__).parents[1]
+    dock_page = (root / "docs" / "dock.md").read_text(encoding="utf-8")
+    assert re.search(r"`hed`\s+for brightfield", dock_page)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert re.search(r"\*\*colour space\*\* `hed`", readme[readme.index("### A stained slide") :])
 
 
 def test_a_short_last_axis_run_as_a_stack_gets_a_channel_axis_hint(screen, qtbot):

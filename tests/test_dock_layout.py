@@ -1,4 +1,4 @@
-"""Issue 13: the dock fits a 1280x800 screen, explains every control, and stacks its layers
+"""The dock fits a 1280x800 screen, explains every control, and stacks its layers
 so that none hides what the person looks at.
 
 The layout tests show a real napari window resized to 1280x800 (napari's default docks: layer
@@ -186,8 +186,9 @@ def test_layer_stack_after_run_and_hiding(make_napari_viewer, qtbot):
     widget.set_cluster_visible(2, False)  # makes "coffee masked"
     names = [ly.name for ly in viewer.layers]
     pos = {n: names.index(n) for n in names}
-    # bottom to top: the image, its recoloured copy, the masked copy, the clusters overlay
-    assert pos["coffee"] < pos["coffee recolored"] < pos["coffee masked"] < pos["coffee clusters"]
+    # bottom to top: the image, the masked copy, the recoloured copy (ticking its eye shows
+    # it), the clusters overlay
+    assert pos["coffee"] < pos["coffee masked"] < pos["coffee recolored"] < pos["coffee clusters"]
     assert pos["coffee clusters"] < pos["other on top"]  # the person's layers keep their place
     assert not viewer.layers["coffee recolored"].visible  # never covers what is looked at
     clusters = viewer.layers["coffee clusters"]
@@ -307,7 +308,7 @@ def test_new_layers_are_stacked_above_their_source():
     src, other, rec, clusters = object(), object(), object(), object()
     slots = {rec: "recolored", clusters: "clusters"}
     layers = [src, rec, clusters, other]
-    assert stack_index(layers, "masked", [src, rec, clusters], slots.get) == 2  # under clusters
+    assert stack_index(layers, "masked", [src, rec, clusters], slots.get) == 1  # under recolored
     assert stack_index(layers, "preview", [src, rec, clusters], slots.get) == 3
     assert stack_index([src, other], "recolored", [src], slots.get) == 1
     assert stack_index(layers, "cluster 2", [src, rec, clusters], slots.get) == 4  # on top

@@ -1,4 +1,4 @@
-"""Cluster areas, shares of tissue and measured objects (issue 14, items 2 and 3)."""
+"""Cluster areas, shares of tissue and measured objects."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from napari_kmeans_segment._core.stains import names_for
 @pytest.fixture(scope="module")
 def ihc_seg():
     img = data.immunohistochemistry()
-    return img, segment(img, 3, color_space="hed", seed=0)
+    # every pixel clustered (no tissue detection): the glass is a cluster named background
+    return img, segment(img, 3, color_space="hed", seed=0, tissue=False)
 
 
 # -- areas and shares -----------------------------------------------------------------------------
@@ -173,6 +174,33 @@ def test_segmentation_table_with_areas(ihc_seg):
     assert "tissue_share" not in seg.table()  # the plain table is unchanged
 
 
+def test_share_of_the_image_counts_the_glass_left_out_of_the_clusters():
+    """With tissue detection the glass is label 0, in no cluster: ``share`` is still of the
+    whole image (the sample: 5% glass, so the clusters' shares sum to 95%), ``fraction`` of
+    the clustered pixels, ``tissue_share`` of the non-background clusters."""
+    seg = segment(data.immunohistochemistry(), 3, color_space="hed", seed=0)
+    glass = np.count_nonzero(seg.labels == 0)
+    assert 0.03 < glass / seg.labels.size < 0.07
+    t = seg.table(background=[])
+    for i, label in enumerate(seg.index):
+        n = np.count_nonzero(seg.labels == label)
+        assert t["share"][i] == pytest.approx(n / seg.labels.size)
+        assert t["fraction"][i] == pytest.approx(n / (seg.labels.size - glass))
+    assert t["share"].sum() == pytest.approx(1 - glass / seg.labels.size)
+    assert t["share"].sum() == pytest.approx(seg.stains.tissue_share)
+    # one cluster marked background: the share of tissue is of the other clusters
+    t = seg.table(background=[int(seg.index[0])])
+    rest = np.isin(seg.labels, seg.index[1:]).sum()
+    assert t["tissue_share"][1] == pytest.approx(np.count_nonzero(seg.labels == seg.index[1]) / rest)
+
+
+def test_area_table_share_of_the_image_checks_the_image_size():
+    t = area_table([1, 2], [30, 50], image_px=100)
+    np.testing.assert_allclose(t["share"], [0.3, 0.5])
+    with pytest.raises(ValueError, match="image_px"):
+        area_table([1, 2], [30, 50], image_px=60)
+
+
 def test_worked_example_script_on_three_slides(tmp_path, capsys):
     import csv
     import importlib.util
@@ -206,22 +234,64 @@ def test_worked_example_script_on_three_slides(tmp_path, capsys):
     )
     rows = list(csv.DictReader(out.open()))
     assert [r["image"] for r in rows] == ["slide_a.png", "slide_b.png", "slide_c.png"]
-    # Recompute one slide's DAB % of tissue from the labels of the saved model.
     model = load_model(tmp_path / "m.json")
-    # the stain names and the background are stored, so the CLI's --model and the dock
-    # leave out the same background (they were null in the file)
-    assert sorted(model.names.values()) == ["DAB", "background", "haematoxylin"]
-    assert [model.names[b] for b in model.background] == ["background"]
-    seg = model.apply(io.imread(tmp_path / "slides" / "slide_c.png"))
+    # the stain names are stored, so the CLI's --model and the dock give the same classes;
+    # the glass is not a cluster (tissue is told from glass by optical density)
+    assert model.measures_stains and sorted(model.names.values()) == ["DAB", "haematoxylin", "haematoxylin 2"]
+    assert model.background == ()
+    # Recompute one slide's numbers from the labels of the saved model.
+    seg = model.apply(io.imread(tmp_path / "slides" / "slide_b.png"))
     names = dict(zip(seg.index.tolist(), seg.default_names()))
-    assert sorted(names.values()) == ["DAB", "background", "haematoxylin"]
-    lab = seg.labels
-    tissue = (lab > 0) & (lab != [k for k, n in names.items() if n == "background"][0])
-    dab = lab == [k for k, n in names.items() if n == "DAB"][0]
-    assert float(rows[2]["DAB_pct_of_tissue"]) == pytest.approx(100 * dab.sum() / tissue.sum())
-    assert float(rows[2]["tissue_area"]) == pytest.approx(tissue.sum() * 0.25)
+    tissue = seg.labels > 0
+    dab = seg.labels == [k for k, n in names.items() if n == "DAB"][0]
+    row = rows[1]
+    assert float(row["tissue_share_DAB"]) == pytest.approx(100 * dab.sum() / tissue.sum())
+    assert float(row["tissue_area"]) == pytest.approx(tissue.sum() * 0.25)
+    assert float(row["glass_area"]) == pytest.approx((~tissue).sum() * 0.25)
+    assert float(row["positive_pct_of_tissue"]) == pytest.approx(100 * seg.stains.positive_share)
+    assert float(row["h_score"]) == pytest.approx(seg.stains.h_score)
     assert all(float(r["outlier_fraction"]) < 0.05 for r in rows)
-    assert "warning" not in capsys.readouterr().err
+    # the right half shows too little glass for a white level of its own: said, per slide
+    assert rows[0]["warning"] == rows[1]["warning"] == ""
+    assert "No bare glass" in rows[2]["warning"]
+    assert "slide_c.png: No bare glass" in capsys.readouterr().err
+
+
+def test_worked_example_script_against_the_truth_of_synthetic_slides(tmp_path):
+    """The slide script on synthetic slides with known truth, one of them scanned darker:
+    tissue within 3 points, DAB-positive share of tissue within 4, the rescan within 2 of
+    the slide as scanned."""
+    import csv
+    import importlib.util
+    from pathlib import Path
+
+    from skimage import io
+
+    from napari_kmeans_segment._core.synthetic_slides import make_slide, rescan
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "dab_share_of_tissue.py"
+    spec = importlib.util.spec_from_file_location("dab_share_of_tissue", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    slides = {
+        "a": make_slide(0, "islands", shape=(320, 320)),
+        "b": make_slide(1, "fragments", shape=(320, 320)),
+    }
+    folder = tmp_path / "slides"
+    folder.mkdir()
+    for name, s in slides.items():
+        io.imsave(folder / f"{name}.png", s.image, check_contrast=False)
+    io.imsave(folder / "a_dark.png", rescan(slides["a"].image, 0.85), check_contrast=False)
+    out = tmp_path / "dab.csv"
+    assert script.main([str(folder), "-o", str(out)]) == 0
+    rows = {r["image"]: r for r in csv.DictReader(out.open())}
+    for name, s in slides.items():
+        row = rows[f"{name}.png"]
+        assert float(row["tissue_pct"]) == pytest.approx(100 * s.tissue_share, abs=3)
+        assert float(row["positive_pct_of_tissue"]) == pytest.approx(100 * s.positive_share, abs=4)
+        assert row["warning"] == ""
+    dark, bright = rows["a_dark.png"], rows["a.png"]
+    assert abs(float(dark["positive_pct_of_tissue"]) - float(bright["positive_pct_of_tissue"])) <= 2
 
 
 def test_background_labels_from_names_and_dask_objects(ihc_seg):

@@ -1,4 +1,4 @@
-"""Issue 14 in a real viewer: hed in the dock, background and tissue in the panel, measured
+"""Stains and measuring in a real viewer: hed in the dock, background and tissue in the panel, measured
 objects, the uncertainty map, and warnings from the background jobs as notifications."""
 
 import csv
@@ -42,10 +42,38 @@ def run(qtbot, widget):
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
 
 
-def hed_run(qtbot, widget, k=3):
+def hed_run(qtbot, widget, k=3, tissue=True):
+    """A Run in stain densities; ``tissue=False`` clusters every pixel (the glass is then a
+    cluster named background)."""
     widget["n_clusters"].value = k
     widget["color_space"].value = "hed"
+    widget["tissue"].value = tissue
     run(qtbot, widget)
+
+
+def breaks_inside(label, start, length):
+    """Widths (px, 120-600) at which ``label``'s word wrap breaks a line inside
+    ``text[start:start + length]``, laid out with its font as the QLabel does."""
+    from qtpy.QtGui import QTextLayout, QTextOption
+
+    text = label.text()
+    found = []
+    for width in range(120, 601, 4):
+        layout = QTextLayout(text, label.font())
+        option = QTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WordWrap)
+        layout.setTextOption(option)
+        layout.beginLayout()
+        while True:
+            line = layout.createLine()
+            if not line.isValid():
+                break
+            line.setLineWidth(width)
+            end = line.textStart() + line.textLength()
+            if start < end < start + length:
+                found.append(width)
+        layout.endLayout()
+    return found
 
 
 def label_of(layer, name):
@@ -62,8 +90,11 @@ def test_hed_in_the_dock_names_clusters_by_stain(dock, qtbot):
     hed_run(qtbot, widget)
     assert shown() and vectors.value == "fixed"
     clusters = viewer.layers["ihc clusters"]
-    assert sorted(clusters.features["name"]) == ["DAB", "background", "haematoxylin"]
-    assert sorted(r["name"] for r in widget.panel.rows()) == ["DAB", "background", "haematoxylin"]
+    # the glass is label 0 (told by optical density), the clusters are stains of the tissue
+    names = ["DAB", "haematoxylin", "haematoxylin 2"]
+    assert sorted(clusters.features["name"]) == names
+    assert sorted(r["name"] for r in widget.panel.rows()) == names
+    assert (np.asarray(clusters.data) == 0).any()
     assert "color_space='hed'" in widget.python_code()
     widget.rename_cluster(label_of(clusters, "DAB"), "positive")  # still editable
     assert "positive" in set(clusters.features["name"])
@@ -79,7 +110,7 @@ def test_panel_reports_areas_and_share_of_tissue(dock, qtbot):
     viewer, widget = dock
     viewer.layers["ihc"].scale = (0.5, 0.5)
     viewer.layers["ihc"].units = ("um", "um")
-    hed_run(qtbot, widget)
+    hed_run(qtbot, widget, tissue=False)
     clusters = viewer.layers["ihc clusters"]
     lab = np.asarray(clusters.data)
     measure = widget.panel.measure
@@ -180,7 +211,9 @@ def test_uncertainty_map_in_the_background(dock, qtbot):
     qtbot.waitUntil(lambda: not measure.jobs.busy("uncertainty"), timeout=30_000)
     layer = viewer.layers["ihc uncertainty"]
     names = [ly.name for ly in viewer.layers]
-    assert names.index("ihc uncertainty") == names.index("ihc") + 1 and not layer.visible
+    # on top, shown and selected (it used to be hidden just above the image, under the overlay)
+    assert names[-1] == "ihc uncertainty" and layer.visible
+    assert viewer.layers.selection.active is layer
     seg = widget.session.seg
     np.testing.assert_allclose(layer.data, nks.distance_map(seg, viewer.layers["ihc"].data), rtol=1e-5)
     assert layer.metadata["napari_kmeans_segment"]["measure"] == "distance"
@@ -214,3 +247,56 @@ def test_objects_measured_while_the_clusters_change_are_not_written(dock, qtbot)
     widget.merge_clusters(others[:2])
     qtbot.waitUntil(lambda: not panel.measure.jobs.busy("objects"), timeout=60_000)
     assert not [ly.name for ly in viewer.layers if "objects" in ly.name]
+
+
+@pytest.mark.parametrize(("seed", "layout"), [(0, "islands"), (2, "fragments")])
+def test_dock_measures_tissue_and_dab_positivity_against_the_truth(
+    make_napari_viewer, qtbot, notes, seed, layout
+):
+    """Run in the dock on a synthetic H-DAB slide with known truth: the measure section
+    shows the tissue (pale stroma included) and glass, and the DAB-positive share of the
+    tissue with its bins and H-score, within 3 and 4 points of the truth; the model applied
+    to an overexposed scan of the slide warns in napari."""
+    from napari_kmeans_segment._core.synthetic_slides import make_slide, rescan
+
+    s = make_slide(seed, layout, shape=(384, 384))
+    viewer = make_napari_viewer()
+    viewer.add_image(s.image, name="slide")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-means segmentation")
+    widget["seed"].value = 0
+    hed_run(qtbot, widget)
+    measure = widget.panel.measure
+    got = measure.stain_numbers()
+    assert got["tissue"] == pytest.approx(100 * s.tissue_share, abs=3)
+    assert got["glass"] == pytest.approx(100 - got["tissue"])
+    assert got["positive"] == pytest.approx(100 * s.positive_share, abs=4)
+    assert got["weak"] + got["moderate"] + got["strong"] == pytest.approx(got["positive"])
+    assert got["h_score"] == pytest.approx(got["weak"] + 2 * got["moderate"] + 3 * got["strong"])
+    assert got["warnings"] == []
+    text = measure.summary.text()
+    assert "glass" in text and "label 0" in text and "DAB+" in text
+    # "H-score" never breaks at its hyphen, nor before its number
+    assert "H\N{NON-BREAKING HYPHEN}score\N{NO-BREAK SPACE}" in text and "H-score" not in text
+    assert not breaks_inside(measure.summary, text.index("H\N{NON-BREAKING HYPHEN}score"), len("H-score 12"))
+    tip = measure.summary.toolTip()
+    assert "optical density" in tip
+    # the DAB+ share is per pixel, not the DAB cluster's share: the tooltip says so
+    assert "DAB+ is per pixel" in tip and "not the DAB cluster's share" in tip and "Report DAB+" in tip
+    clusters = viewer.layers["slide clusters"]
+    lab = np.asarray(clusters.data)
+    assert (lab == 0).mean() == pytest.approx(got["glass"] / 100)
+    assert clusters.metadata["napari_kmeans_segment"]["stains"]["h_score"] == pytest.approx(got["h_score"])
+    # one model, another exposure: the same numbers; an overexposed one is flagged
+    model = widget.current_model()
+    viewer.add_image(rescan(s.image, 0.9), name="dark")
+    assert widget.apply_model(viewer.layers["dark"], model) is not None
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    dark = widget.session.measure.stains()
+    assert abs(100 * dark.positive_share - got["positive"]) <= 2
+    viewer.add_image(rescan(s.image, 1.15), name="over")
+    assert widget.apply_model(viewer.layers["over"], model) is not None
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: any("'over'" in n and "full scale" in n for n in notes), timeout=5000)
+    # marking a tissue cluster as background is questioned
+    widget.set_background([1])
+    qtbot.waitUntil(lambda: any("stained tissue" in n for n in notes), timeout=5000)

@@ -1,4 +1,4 @@
-"""Issue 14 on the Qt-free session: stain names, background and tissue, measured objects,
+"""Stains and measuring on the Qt-free session: stain names, background and tissue, measured objects,
 uncertainty; on napari's ViewerModel (no window)."""
 
 import csv
@@ -23,7 +23,8 @@ def ihc():
 
 @pytest.fixture(scope="module")
 def ihc_seg(ihc):
-    return nks.segment(ihc, 3, color_space="hed", seed=0)
+    # every pixel clustered (no tissue detection): the glass is a cluster named background
+    return nks.segment(ihc, 3, color_space="hed", seed=0, tissue=False)
 
 
 def start(img, seg, **layer_kw):
@@ -170,6 +171,36 @@ def test_cluster_table_export_has_areas_and_tissue(ihc, ihc_seg, tmp_path):
     assert sum(float(r["tissue_share"] or 0) for r in rows) == pytest.approx(1.0)
 
 
+def test_cluster_table_export_carries_the_slides_numbers_as_the_command_line_names_them(ihc, tmp_path):
+    """With tissue detection: the slide's tissue, glass, DAB bins, H-score, saturated pixels
+    and warning on every row, under summary.csv's names; and the three shares differ: of
+    the whole image (``share``, the glass counted), of the clustered pixels (``fraction``),
+    of the clusters not marked background (``tissue_share``)."""
+    from napari_kmeans_segment._cli.summary import STAIN_COLUMNS
+    from napari_kmeans_segment._core.synthetic_slides import rescan
+
+    bright = rescan(ihc, 1.08, truncate=True)  # the glass at full scale: a warning to carry
+    seg = nks.segment(bright, 3, color_space="hed", seed=0)
+    viewer, s, _ = start(bright, seg)
+    s.measure.set_background([int(seg.index[0])])
+    rows = list(csv.DictReader(open(s.export_table(tmp_path / "c.csv"), encoding="utf-8")))
+    r = seg.stains
+    assert len(rows) == len(seg.index) and r.warnings
+    for row in rows:
+        assert set(STAIN_COLUMNS) | {"tissue_px", "warning"} <= set(row)
+        assert float(row["tissue_pct"]) == pytest.approx(100 * r.tissue_share)
+        assert int(row["glass_px"]) == r.glass_px == np.count_nonzero(seg.labels == 0)
+        assert float(row["positive_pct_of_tissue"]) == pytest.approx(100 * r.positive_share)
+        assert float(row["h_score"]) == pytest.approx(r.h_score)
+        assert int(row["saturated_px"]) == r.saturated_px
+        assert "full scale" in row["warning"]
+    n = np.array([np.count_nonzero(seg.labels == i) for i in seg.index])
+    np.testing.assert_allclose([float(x["share"]) for x in rows], n / seg.labels.size)
+    np.testing.assert_allclose([float(x["fraction"]) for x in rows], n / n.sum())
+    assert rows[0]["tissue_share"] == ""
+    np.testing.assert_allclose([float(x["tissue_share"]) for x in rows[1:]], n[1:] / n[1:].sum())
+
+
 @pytest.mark.parametrize("kind", ["distance", "margin"])
 def test_uncertainty_layer(blocks, kind):
     img, _ = blocks
@@ -179,8 +210,9 @@ def test_uncertainty_layer(blocks, kind):
     viewer, s, src = start(img, seg)
     layer = s.measure.uncertainty(kind)
     expected = nks.distance_map(seg, img, kind=kind)
-    assert layer.name == "slide uncertainty" and not layer.visible
-    assert [ly.name for ly in viewer.layers][:2] == ["slide", "slide uncertainty"]
+    # on top of the layer list, shown and selected, as napari adds a layer
+    assert layer.name == "slide uncertainty" and layer.visible
+    assert viewer.layers[-1] is layer and viewer.layers.selection.active is layer
     assert np.isnan(layer.data[:5]).all()  # left out of the run
     np.testing.assert_allclose(layer.data[5:], expected[5:], rtol=1e-5)
     layer.visible = True

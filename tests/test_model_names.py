@@ -58,7 +58,7 @@ def test_names_and_background_survive_save_load_and_apply(ihc, seg4, tmp_path):
 
 
 def test_an_emptied_background_is_kept_not_taken_from_the_names(ihc, tmp_path):
-    seg = nks.segment(ihc, 3, color_space="hed", seed=0)
+    seg = nks.segment(ihc, 3, color_space="hed", seed=0, tissue=False)  # the glass is a cluster
     assert "background" in seg.default_names() and seg.default_background()
     path = seg.model.named(background=[]).save(tmp_path / "m.json")
     applied = nks.load_model(path).apply(ihc[::-1].copy())
@@ -189,8 +189,10 @@ def test_cli_writes_the_models_names_and_measures_its_background(ihc, seg4, tmp_
     counts = {int(r["index"]): int(r["count"]) for r in rows}
     tissue = sum(counts.values()) - counts[4]
     assert int(summary["tissue"]) == tissue
-    assert float(summary["tissue_share_1"]) == pytest.approx(counts[1] / tissue)
-    assert "tissue_share_4" not in summary
+    # columns named by the clusters' names (a legend says which label), numbers for the rest
+    assert float(summary["tissue_share_beans_dark"]) == pytest.approx(counts[1] / tissue)
+    assert summary["legend"] == "beans_dark=1; nuclei=3"
+    assert "tissue_share_4" not in summary and "tissue_share_1" not in summary
     # --background still decides
     out2 = tmp_path / "out2"
     assert main([str(img), "--model", str(model), "-o", str(out2), "--background", "2"]) == 0
@@ -220,4 +222,4 @@ def test_cli_block_by_block_writes_the_names_of_a_merged_model(ihc, seg4, tmp_pa
     rows = list(csv.DictReader(open(out / "slide_clusters.csv")))
     assert [(int(r["index"]), r["name"]) for r in rows] == [(1, "beans"), (2, "cluster 2"), (4, "glass")]
     (summary,) = csv.DictReader(open(out / "summary.csv"))
-    assert "tissue_share_4" not in summary and "tissue_share_1" in summary
+    assert "tissue_share_glass" not in summary and "tissue_share_beans" in summary

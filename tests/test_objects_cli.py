@@ -41,7 +41,7 @@ def test_count_nuclei_from_the_command_line(nuclei_files):
         assert row["foreground_clusters"] == "2+3"
         assert abs(int(row["objects_foreground"]) - nu.n) <= max(2, 0.1 * nu.n)
         assert int(plain_rows[name]["objects_foreground"]) < int(row["objects_foreground"])
-        # the same numbers as the Python call the README shows
+        # the same numbers as the Python call docs/console.md shows
         seg = nks.segment(nu.image, 3, seed=0, smoothing=1)
         _, table = nks.extract_objects(seg.labels, [2, 3], split=True, min_size=20)
         assert int(row["objects_foreground"]) == len(table["index"])

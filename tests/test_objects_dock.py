@@ -73,6 +73,33 @@ def test_fluorescence_speaks_of_foreground_not_tissue(nuclei_dock, qtbot):
     assert header is not None and header.text() == "% foreground"
 
 
+def test_summary_names_the_counted_clusters_and_asks_to_open_measure_only_when_folded(nuclei_dock, qtbot):
+    """K = 3, smoothing 1, objects from 'all but darkest': the summary says which clusters
+    are counted (not "the foreground is the whole image"), and asks to open 'measure' only
+    while it is folded."""
+    viewer, widget, _ = nuclei_dock
+    widget["smoothing"].value = 1
+    run(qtbot, widget)
+    measure = widget.panel.measure
+    assert not measure.expanded
+    folded = measure.summary.text()
+    assert "in 'measure'" in folded and "Objects are counted in clusters 2 + 3 ('all but darkest')" in folded
+    assert "whole image" not in folded
+    measure.toggle.click()  # open the section
+    assert measure.expanded
+    opened = measure.summary.text()
+    assert "'measure'" not in opened and "below" in opened and "clusters 2 + 3" in opened
+    measure.source.setCurrentIndex(measure.source.findData("all but brightest"))
+    assert "('all but brightest')" in measure.summary.text()
+    measure.source.setCurrentIndex(measure.source.findData(None))  # the selected clusters
+    assert "Objects are counted" not in measure.summary.text()
+    measure.source.setCurrentIndex(measure.source.findData("all but darkest"))
+    measure.count_btn.click()
+    qtbot.waitUntil(lambda: not measure.jobs.busy("objects"), timeout=60_000)
+    layer = [ly for ly in viewer.layers if ly.name.endswith("objects")][-1]
+    assert layer.metadata["napari_kmeans_segment"]["labels"] == [2, 3]
+
+
 def test_grayscale_image_is_not_offered_stain_colour_spaces(nuclei_dock, qtbot):
     viewer, widget, _ = nuclei_dock
     assert list(widget["color_space"].choices) == ["rgb"]

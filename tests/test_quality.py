@@ -1,4 +1,4 @@
-"""The fast path's quality at every seed (issue 12): small clusters found, no bad seeds."""
+"""The fast path's quality at every seed: small clusters found, no bad seeds."""
 
 import numpy as np
 import pytest
@@ -91,7 +91,7 @@ def test_starts_are_reproducible_and_distinct_centres():
 
 @pytest.mark.parametrize("k", [6, 12])
 def test_float_photographs_reach_the_optimum_at_every_seed(k):
-    """Float RGB in 0..1 (attack review, session 3): epsilon=0.2 in data units let every
+    """Regression, float RGB in 0..1: epsilon=0.2 in data units let every
     refinement stop after a step, and the default path ended 1-4% above the best clustering
     at K=12 (ratio 1.036 at one seed). The tolerance now stays below 1e-4 of the variance."""
     from sklearn.cluster import KMeans

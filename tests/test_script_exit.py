@@ -1,6 +1,6 @@
 """A console script that uses the dock and ends without closing the viewer exits cleanly.
 
-Found in review: at interpreter exit Qt deleted the preview timer before the dock's
+At interpreter exit Qt deleted the preview timer before the dock's
 ``destroyed`` handler ran, which raised inside a Qt slot and aborted Python (exit 134).
 """
 

@@ -61,7 +61,7 @@ def test_result_layers_and_events(viewer):
 
 
 def test_a_persons_layer_names_do_not_pile_up_outputs(viewer):
-    """Regression (issue 10): once a person owned an output's name, every Run, hide and
+    """Regression: once a person owned an output's name, every Run, hide and
     preview added another "(n)" layer."""
     layer = viewer.add_image(data.astronaut()[::8, ::8], name="img")
     for kind in ("clusters", "masked", "preview"):
@@ -84,7 +84,7 @@ def test_a_persons_layer_names_do_not_pile_up_outputs(viewer):
 
 
 def test_merge_writes_the_plugins_own_layer_not_an_edited_one(viewer):
-    """Regression (issue 10): after a Run kept an edited recoloured layer and wrote to
+    """Regression: after a Run kept an edited recoloured layer and wrote to
     "... (1)", merge wrote into the edited layer (outputs were found by name)."""
     session, src, _ = start(viewer)
     edited = viewer.layers["img recolored"]

@@ -1,4 +1,4 @@
-"""Stain-aware features (color_space="hed") and stain names (issue 14, item 1)."""
+"""Stain-aware features (color_space="hed") and stain names."""
 
 from __future__ import annotations
 
@@ -110,11 +110,16 @@ def test_names_for_other_colour_spaces_is_none(ihc):
 
 
 # -- the immunohistochemistry slide ---------------------------------------------------------------
-@pytest.mark.parametrize(("k", "sample_size"), [(3, "auto"), (3, None), (4, "auto")])
-def test_ihc_dab_haematoxylin_background(ihc, k, sample_size):
-    seg = segment(ihc, k, color_space="hed", seed=0, sample_size=sample_size)
+@pytest.mark.parametrize(
+    ("k", "sample_size", "tissue"),
+    [(3, "auto", True), (3, None, True), (4, "auto", True), (3, "auto", False)],
+)
+def test_ihc_dab_haematoxylin_background(ihc, k, sample_size, tissue):
+    seg = segment(ihc, k, color_space="hed", seed=0, sample_size=sample_size, tissue=tissue)
     names, dab = dab_names(seg)
-    assert {"DAB", "haematoxylin", "background"} <= set(names)
+    # with tissue detection the glass is label 0, not a cluster; without, a cluster of its own
+    assert {"DAB", "haematoxylin"} <= set(names)
+    assert ("background" in names) is not tissue and bool((seg.labels == 0).any()) is tissue
     hed = rgb2hed(ihc)
     otsu = hed[..., 2] > threshold_otsu(hed[..., 2])
     ours = np.isin(seg.labels, dab)
@@ -128,13 +133,14 @@ def test_ihc_dab_haematoxylin_background(ihc, k, sample_size):
 def test_ihc_k2_names_the_nuclei_cluster_by_its_stain_not_background(ihc):
     # At K=2 the light cluster holds the glass and the nuclei (more haematoxylin than the
     # K=3 background): it is not unstained, so nothing is named (and ticked) background.
-    seg = segment(ihc, 2, color_space="hed", seed=0)
+    # (Every pixel clustered: with tissue detection the glass is never a cluster.)
+    seg = segment(ihc, 2, color_space="hed", seed=0, tissue=False)
     names = seg.default_names()
     assert sorted(names) == ["DAB", "haematoxylin"]
     assert seg.default_background() == []
     hed = rgb2hed(ihc)[..., 0]
     h = int(seg.index[names.index("haematoxylin")])
-    k3 = segment(ihc, 3, color_space="hed", seed=0)
+    k3 = segment(ihc, 3, color_space="hed", seed=0, tissue=False)
     bg3 = int(k3.index[k3.default_names().index("background")])
     assert hed[seg.labels == h].mean() > hed[k3.labels == bg3].mean() + 0.003
     # the threshold is absolute: the palest cluster is not background for being palest
@@ -151,11 +157,18 @@ def test_rgb_default_has_no_haematoxylin_cluster(ihc):
     assert max(mean_h_hed) > max(mean_h) + 0.01
 
 
-def test_hed_model_round_trip(ihc, tmp_path):
-    seg = segment(ihc[:200, :200], 3, color_space="hed", seed=0)
+@pytest.mark.parametrize("tissue", [True, False])
+def test_hed_model_round_trip(ihc, tmp_path, tissue):
+    part = ihc[:, :256]  # with glass on the left
+    seg = segment(part, 3, color_space="hed", seed=0, tissue=tissue)
     model = load_model(seg.save(tmp_path / "m.json"))
     np.testing.assert_allclose(model.feature_space.stain_scale, seg.feature_space.stain_scale)
-    np.testing.assert_array_equal(model.apply(ihc[:200, :200]).labels, seg.labels)
+    again = model.apply(part)
+    np.testing.assert_array_equal(again.labels, seg.labels)
+    if tissue:
+        np.testing.assert_allclose(model.feature_space.white, seg.feature_space.white)
+        assert model.feature_space.tissue_od == seg.feature_space.tissue_od
+        assert again.stains.bins == seg.stains.bins and again.stains.tissue_px == seg.stains.tissue_px
     fs = FeatureSpace.from_dict(seg.feature_space.to_dict())
     px = ihc[:5, :5].reshape(-1, 3)
     np.testing.assert_allclose(fs.colour(px), seg.feature_space.colour(px))
@@ -165,7 +178,8 @@ def test_hed_on_a_lazy_image(ihc):
     import dask.array as da
 
     seg = segment(da.from_array(ihc, chunks=(256, 256, 3)), 3, color_space="hed", seed=0)
-    assert sorted(dab_names(seg)[0]) == ["DAB", "background", "haematoxylin"]
+    assert sorted(dab_names(seg)[0]) == ["DAB", "haematoxylin", "haematoxylin 2"]
+    assert (seg.labels == 0).any().compute()  # the glass
 
 
 def test_suggest_k_accepts_hed(ihc):
@@ -226,7 +240,7 @@ def test_segment_with_macenko_vectors(ihc):
     assert seg.params["stain_vectors"] == "macenko"
     assert seg.feature_space.stain_matrix is not None
     names, dab = dab_names(seg)
-    assert sorted(names) == ["DAB", "background", "haematoxylin"]
+    assert sorted(names) == ["DAB", "haematoxylin", "haematoxylin 2"]
     hed = rgb2hed(ihc)
     otsu = hed[..., 2] > threshold_otsu(hed[..., 2])
     ours = np.isin(seg.labels, dab)

@@ -7,7 +7,7 @@ import pytest
 from napari_kmeans_segment._qt.texts import STATUS, TOOLTIPS, placeholders, status, tooltip
 
 # Every control and button the dock has today (magicgui names in _widget.py, attribute names
-# in _cluster_panel.py), and the ones issue 13/14 add.
+# in _cluster_panel.py), including the layout and measuring ones.
 TODAY_FORM = [
     "image_layer",
     "n_clusters",

@@ -230,7 +230,7 @@ def test_dask_image_gives_lazy_layers(viewer_widget, qtbot):
 
 
 def test_suggest_k_offers_k_and_sets_it_only_when_asked(viewer_widget, qtbot):
-    """Regression (issue 10): Suggest K changed K behind the person's back."""
+    """Regression: Suggest K changed K behind the person's back."""
     viewer, widget = viewer_widget
     img, _ = blocks_image(
         shape=(80, 120), colours=((20, 20, 200), (220, 30, 30), (30, 200, 40), (230, 230, 230))

@@ -9,6 +9,11 @@ without entries for every label), a CyclicLabelColormap (napari's "auto" colour 
 Hiding or showing always writes a DirectLabelColormap holding, for every cluster, the colour
 the person saw: in "auto" mode that switches the layer to direct mode with the same colours,
 which is the only way napari can draw one label transparent.
+
+A cluster drawn with the tiny alpha :data:`~._stack.SEE_THROUGH_ALPHA` is *see-through*:
+shown (ticked in the table, not blacked out in the masked layer) but invisible on the
+canvas, so the image shows through it; the plugin draws background clusters so
+(:func:`see_through_colormap`).
 """
 
 from __future__ import annotations
@@ -146,3 +151,44 @@ def copy_colormap(colormap: Any) -> Any:
     # pydantic 2's model_dump (napari >= 0.6); napari 0.5's models have pydantic 1's dict()
     dump = colormap.model_dump() if hasattr(colormap, "model_dump") else colormap.dict()
     return type(colormap)(**dump)
+
+
+def see_through_colormap(colormap: Any, labels: Iterable[int], dtype: Any, see_through: Iterable[int]) -> Any:
+    """``colormap`` with exactly the ``see_through`` labels drawn see-through.
+
+    Hidden labels stay hidden, a label no longer see-through becomes opaque again, and any
+    other alpha the person chose is kept. The colormap itself is returned when nothing
+    changes (a cyclic "auto" colormap stays one), else a DirectLabelColormap.
+    """
+    from ._stack import SEE_THROUGH_ALPHA
+
+    index = [int(v) for v in labels]
+    wanted = {int(v) for v in see_through}
+    colors = colormap_colors(colormap, index, dtype)
+    changed = False
+    new = {}
+    for lab, c in zip(index, colors):
+        c = c.copy()
+        if c[3] > 0:  # hidden clusters stay hidden
+            alpha = SEE_THROUGH_ALPHA if lab in wanted else 1.0 if _is_see_through(c[3]) else c[3]
+            changed |= alpha != c[3]
+            c[3] = alpha
+        new[lab] = c
+    if not changed:
+        return colormap
+    out = direct_colormap(new, default=_default_color(colormap))
+    out.use_selection = getattr(colormap, "use_selection", False)
+    out.selection = getattr(colormap, "selection", 0)
+    return out
+
+
+def see_through_labels(layer: Labels, labels: Iterable[int] | None = None) -> list[int]:
+    """Clusters ``layer``'s colormap draws see-through (shown, but invisible)."""
+    index = cluster_index(layer) if labels is None else [int(v) for v in labels]
+    return sorted(lab for lab, c in zip(index, label_colors(layer, index)) if _is_see_through(c[3]))
+
+
+def _is_see_through(alpha: float) -> bool:
+    from ._stack import SEE_THROUGH_ALPHA
+
+    return 0 < alpha <= 2 * SEE_THROUGH_ALPHA

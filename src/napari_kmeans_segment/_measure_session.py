@@ -13,7 +13,6 @@ of the same name runs both, for the console and scripts.
 
 from __future__ import annotations
 
-import csv
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -29,9 +28,17 @@ if TYPE_CHECKING:
     from napari.layers import Labels, Layer
 
     from ._core import KMeansModel, Segmentation
+    from ._core.positivity import StainReport
     from ._layers import Source
     from ._session import ClusterSession
 
+LENGTH_UNITS = ("nm", "µm", "mm", "cm", "m")  # offered for a pixel size (any pint length works)
+# The columns napari's status bar shows first when the pointer is over a label (it lists a
+# layer's features in their order and is cut at the window's edge): what the person reads.
+FIRST_COLUMNS = {
+    "clusters": ("name", "share", "tissue_share", "area", "area_unit", "background"),
+    "objects": ("area", "area_unit", "cluster_name", "cluster"),
+}
 OUTLIER_WARN = 0.05  # warn when more of an image's pixels than this are far from every centre
 # kind -> (what it is, how to read it)
 UNCERTAINTY_KINDS = {
@@ -92,7 +99,19 @@ def cluster_features(
         scale=scale,
         unit=unit,
     )
-    return pd.DataFrame(table)
+    return important_first(pd.DataFrame(table), "clusters")
+
+
+def important_first(features: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``features`` with :data:`FIRST_COLUMNS` of ``kind`` first ("index" stays first; the
+    mean colour columns follow the objects' first columns), so napari's status bar shows
+    them before it runs out of width. A copy; the other columns keep their order."""
+    cols = list(features.columns)
+    first = [c for c in FIRST_COLUMNS[kind] if c in cols]
+    if kind == "objects":
+        first += [c for c in cols if c.startswith("mean_")]
+    lead = [c for c in ("index",) if c in cols]
+    return features[lead + first + [c for c in cols if c not in first and c not in lead]]
 
 
 def with_background(features: pd.DataFrame, background: Iterable[int]) -> pd.DataFrame:
@@ -116,23 +135,11 @@ def marked(features: pd.DataFrame) -> list[int]:
 
 
 def write_csv(features: pd.DataFrame, path: str | Path) -> Path:
-    """``features`` as CSV (numbers as Python numbers, NaN as an empty cell)."""
-    path = Path(path)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(list(features.columns))
-        for row in features.itertuples(index=False):
-            w.writerow(
-                [
-                    ""
-                    if isinstance(v, float) and np.isnan(v)
-                    else v.item()
-                    if isinstance(v, np.generic)
-                    else v
-                    for v in row
-                ]
-            )
-    return path
+    """``features`` as CSV (numbers as numbers, NaN as an empty cell, text that a spreadsheet
+    would run as a formula quoted: :func:`._core.csv_safe.write_csv`)."""
+    from ._core.csv_safe import write_csv as safe_write
+
+    return safe_write(path, features)
 
 
 def count_line(features: Any, name: str) -> str:
@@ -196,15 +203,58 @@ class SessionMeasure:
         return marked(self._state()[0].features)
 
     def set_background(self, labels: Iterable[int]) -> None:
-        """Mark exactly ``labels`` as background (``[]`` clears every mark)."""
-        layer, _, _ = self._state()
+        """Mark exactly ``labels`` as background (``[]`` clears every mark); a napari warning
+        when a marked cluster holds stained tissue."""
+        from ._colors import assign_colormap
+
+        layer, seg, _ = self._state()
         labels = self.session._check(labels)
+        added = set(labels) - set(self.background())
+        cmap = self.session._see_through(layer.colormap, seg, labels)  # see-through follows
         self.session._writing = True
         try:
             layer.features = with_background(layer.features, labels)
+            if cmap is not layer.colormap:
+                assign_colormap(layer, cmap)
         finally:
             self.session._writing = False
+        self.session._reveal()
         self.session.changed.emit("background")
+        if added:
+            note = self.stained_background(sorted(added))
+            if note:
+                show_warning(note)
+
+    # -- stains ---------------------------------------------------------------------------------
+    def stains(self) -> StainReport | None:
+        """The slide's report of the current result (``color_space="hed"`` with tissue
+        detection): tissue and glass, DAB bins, H-score, saturated pixels, warnings."""
+        seg = self.session.seg
+        return None if seg is None else seg.stains
+
+    def stained_background(self, labels: Iterable[int] | None = None) -> str:
+        """A sentence when clusters marked background (or ``labels``) hold stained tissue:
+        their pixels absorb more light than the glass. Empty when they do not, or when it
+        cannot be told (not an RGB image held in memory)."""
+        from ._core.slide_stains import stained_background
+
+        layer, seg, src = self._state()
+        labels = self.background() if labels is None else list(labels)
+        if not labels or not src.rgb or src.multiscale or not isinstance(seg.labels, np.ndarray):
+            return ""
+        white = None if seg.stains is None else seg.stains.white
+        return stained_background(src.data, seg.labels, labels, self.session.names(), white_level=white)
+
+    def announce(self) -> None:
+        """Show the current result's warnings as napari warnings: the slide's (no glass,
+        clipped glass, saturation, another stain pair) and background marks on tissue."""
+        _, _, src = self._state()
+        report = self.stains()
+        for note in () if report is None else report.warnings:
+            show_warning(f"'{src.name}': {note}")
+        note = self.stained_background()
+        if note:
+            show_warning(f"'{src.name}': {note}")
 
     def follow_features(self) -> bool:
         """The features were replaced from outside (the console): recompute the shares of
@@ -332,6 +382,8 @@ class SessionMeasure:
             "labels",
         )
         (new,) = self.session._write(seg, src, [out], "extract")
+        self.session.show_new(new)
+        new.features = important_first(new.features, "objects")  # the status bar shows them
         self._objects = [s for s in self._objects if s != kind] + [kind]
         self.session.changed.emit("objects")  # the count in the measure section
         if len(features):
@@ -362,13 +414,98 @@ class SessionMeasure:
         """Write an objects layer's table (default: the latest) as CSV."""
         return write_csv(self.objects_layer(layer).features, path)
 
+    # -- pixel size ------------------------------------------------------------------------------
+    def pixel_size(self) -> tuple[float, str] | None:
+        """The in-plane pixel size and its unit when the image has physical units (from its
+        layer's scale and units), else None: areas are then in pixels."""
+        _, seg, src = self._state()
+        scale, unit = physical(src.scale, src.units, _ndim(seg), src.channel_axis)
+        if scale is None or unit in (None, "unit"):
+            return None
+        return float(scale[-1]), str(unit)
+
+    def set_pixel_size(self, size: float, unit: str) -> None:
+        """Give the image a pixel size: ``size`` ``unit`` (a length, e.g. 0.5 "µm") along
+        its two in-plane axes, written to the scale and units of the image layer(s) and of
+        every layer the plugin made from them (so they stay aligned and napari's scale bar
+        agrees); areas are measured in ``unit``^2 from then on.
+
+        Raises
+        ------
+        ValueError
+            If ``size`` is not a positive number or ``unit`` is not a length.
+        """
+        import dataclasses
+
+        import pint
+
+        from ._core.measure import area_unit, pixel_size
+
+        layer, seg, src = self._state()
+        try:
+            size = float(size)
+        except (TypeError, ValueError):
+            raise ValueError(f"Pixel size {size!r}: type a number such as 0.5.") from None
+        if not np.isfinite(size) or size <= 0:
+            raise ValueError(f"Pixel size {size!r}: it must be a positive number.")
+        registry = pint.get_application_registry()
+        try:
+            length = registry.Unit(str(unit).strip())
+        except Exception:  # pint's UndefinedUnitError and parse errors
+            raise ValueError(f"Unit {unit!r}: use a length such as {', '.join(LENGTH_UNITS)}.") from None
+        if length.dimensionality != registry.Unit("m").dimensionality:
+            raise ValueError(f"Unit {unit!r} is not a length; use one of {', '.join(LENGTH_UNITS)}.")
+        name = f"{length:~}"
+        new = dataclasses.replace(src, scale=_in_plane(src, size), units=(name,) * len(src.scale))
+        mine = [self.session.slots.get(s) for s in self.session.slots.slots()]
+        for ly in [*src.layers, *(m for m in mine if m is not None)]:
+            n = len(ly.scale)
+            scale = (
+                new.scale
+                if n == len(new.scale)
+                else new.label_scale
+                if n == len(new.label_scale)
+                else tuple(new.scale)[-n:]
+            )
+            ly.scale = scale
+            ly.units = (name,) * n
+        _scale_bar_unit(self.session.viewer, name)
+        # napari's own units (pint), as a run reads them from the layer
+        new = dataclasses.replace(new, units=tuple(getattr(src.layers[0], "units", None) or ()) or None)
+        self.session.src = new
+        ndim = _ndim(seg)
+        self.session._writing = True
+        try:
+            layer.features = cluster_features(seg, new, self.session.names(), self.background())
+            for slot in self._objects:
+                objects = self.session.slots.get(slot)
+                if objects is not None and "area_px" in objects.features:
+                    f = objects.features.copy()
+                    axes, u = physical(new.scale, new.units, ndim, new.channel_axis)
+                    f["area"] = f["area_px"] * pixel_size(axes, ndim)
+                    f["area_unit"] = area_unit(u, ndim)
+                    objects.features = f
+        finally:
+            self.session._writing = False
+        self.session.viewer.reset_view()  # the image's size in the canvas changed
+        self.session.changed.emit("scale")
+
     # -- the cluster table -------------------------------------------------------------------------
     def export_table(self, path: str | Path) -> Path:
-        """The clusters layer's table with a 'visible' column, as CSV."""
-        layer, _, _ = self._state()
+        """The clusters layer's table with a 'visible' column, as CSV; on a stain measurement
+        the slide's numbers follow on every row, named as in the command line's summary.csv
+        (``tissue_px``, ``glass_px``, ``tissue_pct``, ``positive_pct_of_tissue``, weak /
+        moderate / strong ``_pct_of_tissue``, ``h_score``, ``saturated_px``, ``white``,
+        ``dab_thresholds``, ``warning``)."""
+        layer, seg, _ = self._state()
         f = layer.features.copy()
         hidden = set(self.session.hidden())
         f["visible"] = [int(i) not in hidden for i in f["index"]]
+        report = seg.stains
+        if report is not None:
+            for key, value in report.row().items():
+                f[key] = value
+            f["warning"] = " | ".join(" ".join(w.split()) for w in report.warnings)
         return write_csv(f, path)
 
     # -- uncertainty -------------------------------------------------------------------------------
@@ -416,8 +553,6 @@ class SessionMeasure:
         return done(compute())
 
     def _write_uncertainty(self, d: np.ndarray, kind: str, seg: Segmentation, src: Source) -> Layer:
-        viewer = self.session.viewer
-        fresh = self.session.slots.get("uncertainty") is None
         top = float(np.nanpercentile(d, 99.5)) if np.isfinite(d).any() else 1.0
         nd = d.ndim
         out = Output(
@@ -429,18 +564,31 @@ class SessionMeasure:
                 translate=tuple(src.translate)[-nd:],
                 colormap="magma",
                 contrast_limits=[0.0, max(top, 1e-6)],
-                visible=not fresh,
                 metadata={MARK: {"kind": "uncertainty", "source": src.name, "measure": kind}},
             ),
             "image",
         )
         (layer,) = self.session._write(seg, src, [out], "uncertainty")
-        if fresh and self.session.source in viewer.layers:
-            # just above the image, hidden: it never covers what the person looks at
-            viewer.layers.move(viewer.layers.index(layer), viewer.layers.index(self.session.source) + 1)
-            what, how = UNCERTAINTY_KINDS[kind]
-            show_info(
-                f"'{layer.name}' ({what}; {how}) added, hidden, just above "
-                f"'{src.name}': tick its eye in the layer list to see it."
-            )
+        self.session.show_new(layer)  # on top (a new layer), shown and selected
+        what, how = UNCERTAINTY_KINDS[kind]
+        show_info(f"'{layer.name}': {what} ({how}). Untick its eye to see the clusters again.")
         return layer
+
+
+def _in_plane(src: Source, size: float) -> tuple:
+    """``src``'s scale with its last two spatial axes (rows and columns) ``size``; a channel
+    axis and the other axes (z, time) keep theirs."""
+    scale = [float(v) for v in src.scale]
+    spatial = list(range(len(scale)))
+    if src.channel_axis is not None and not src.rgb and not src.split_channels:
+        spatial.remove(src.channel_axis % len(scale))
+    for i in spatial[-2:]:
+        scale[i] = size
+    return tuple(scale)
+
+
+def _scale_bar_unit(viewer: Any, unit: str) -> None:
+    """napari before layer units (0.5) labels its scale bar with its own ``unit``; newer
+    napari reads the layers' units (and deprecates that field)."""
+    if not hasattr(viewer.layers, "units"):
+        viewer.scale_bar.unit = unit

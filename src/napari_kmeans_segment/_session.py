@@ -33,6 +33,7 @@ from ._colors import (
     direct_colormap,
     hidden_labels,
     label_colors,
+    see_through_colormap,
     visibility_colormap,
 )
 from ._layers import (
@@ -47,7 +48,7 @@ from ._layers import (
     unwrap,
 )
 from ._measure_session import SessionMeasure, cluster_features, marked
-from ._stack import overlay_colors, style
+from ._stack import overlay_colors, reveal, see_through_default, style
 
 if TYPE_CHECKING:
     import napari
@@ -106,7 +107,7 @@ class ClusterSession:
         The layer that was segmented (never modified).
     """
 
-    changed = Signal(str)  # what changed: result, visibility, names, background, merge, undo
+    changed = Signal(str)  # result, visibility, names, background, merge, undo, objects, scale
 
     def __init__(self, viewer: napari.viewer.Viewer, source: Image):
         self.viewer = viewer
@@ -119,6 +120,11 @@ class ClusterSession:
         self._undo: list[_Undo] = []
         self._writing = False
         self._watched: Labels | None = None
+        # whether clusters marked as background are drawn see-through in the overlay: None
+        # follows each run (:func:`~._stack.see_through_default`); True/False is the
+        # person's choice, kept for later runs of this image
+        self.see_through_choice: bool | None = None
+        self._auto_see_through = False
         self.measure = SessionMeasure(self)  # background, objects, uncertainty
         _LIVE.add(self)
 
@@ -150,6 +156,46 @@ class ClusterSession:
         """Clusters the clusters layer's colormap draws fully transparent."""
         return hidden_labels(self._require()[0])
 
+    @property
+    def see_through(self) -> bool:
+        """True when clusters marked as background are drawn see-through in the overlay,
+        so the image shows through them (see :meth:`set_see_through`)."""
+        return self._auto_see_through if self.see_through_choice is None else self.see_through_choice
+
+    def set_see_through(self, on: bool) -> None:
+        """Draw the clusters marked as background see-through (True) or in their overlay
+        colour (False); kept for later runs of this image."""
+        layer, seg = self._require()
+        self.see_through_choice = bool(on)
+        assert self.src is not None
+        self._write(seg, self.src, [], "visibility", colormap_only=self._see_through(layer.colormap))
+        self._reveal()
+        self.changed.emit("visibility")
+
+    def _see_through(
+        self, colormap: Any, seg: Segmentation | None = None, background: Iterable[int] | None = None
+    ) -> Any:
+        """``colormap`` with the background clusters of ``seg`` (default: the current
+        result) see-through, or none when that is off."""
+        seg = seg if seg is not None else self._require()[1]
+        marks = self.measure.background() if background is None else list(background)
+        return see_through_colormap(
+            colormap, seg.index.tolist(), _labels_dtype(seg), marks if self.see_through else []
+        )
+
+    def layers(self) -> list[Layer]:
+        """The layers the plugin wrote for this source that are still in the viewer."""
+        return [ly for ly in (self.slots.get(s) for s in self.slots.slots()) if ly is not None]
+
+    def _reveal(self, layer: Layer | None = None) -> None:
+        """Bring ``layer`` (default: the clusters layer) into view with the source image
+        and the plugin's other layers for it (see :func:`~._stack.reveal`)."""
+        layer = layer if layer is not None else self.clusters
+        if layer is None or layer not in self.viewer.layers:
+            return
+        group = [*(self.src.layers if self.src is not None else [self.source]), *self.layers()]
+        reveal(self.viewer.layers, layer, group)
+
     def _require(self) -> tuple[Labels, Segmentation]:
         layer = self.clusters
         if self.seg is None:
@@ -178,11 +224,17 @@ class ClusterSession:
         colors = overlay_colors(centre_colors(seg.centers, src), seg.counts)
         cmap = direct_colormap(dict(zip(seg.index.tolist(), colors)))
         self._extra = dict(extra or {})
+        auto = see_through_default(seg.feature_space.color_space, seg.n_clusters, src.multiscale)
+        if (auto if self.see_through_choice is None else self.see_through_choice) and background:
+            cmap = see_through_colormap(cmap, seg.index.tolist(), _labels_dtype(seg), background)
         outputs = self._result_outputs(seg, src, names, cmap, background)
-        outputs += self._masked_outputs(seg, src, [])  # a new result shows every cluster
-        written = self._write(seg, src, outputs, "result")
+        # a new result shows every cluster: no masked layer
+        written = self._write(seg, src, outputs, "result", drop=image_slots("masked", src))
+        self._auto_see_through = auto  # merges and undo keep the run's default
         self._undo.clear()
+        self._reveal()
         self.changed.emit("result")
+        self.measure.announce()  # the slide's warnings, as napari warnings
         return written
 
     def _result_outputs(
@@ -195,6 +247,8 @@ class ClusterSession:
     ) -> list[Output]:
         params = {k: v for k, v in seg.params.items() if k != "spatial_shape"}
         meta = dict(self._extra, source=src.name, params=dict(params, source=src.name), code=self.code)
+        if seg.stains is not None:  # the slide's numbers, for the console
+            meta["stains"] = dict(seg.stains.row(), warnings=list(seg.stains.warnings))
         labels = Output(
             "clusters",
             paintable_copy(seg.labels),
@@ -211,18 +265,25 @@ class ClusterSession:
         )
         return [labels, *image_outputs("recolored", seg.recolored, src, meta)]
 
-    def _masked_outputs(self, seg: Segmentation, src: Source, hidden: list[int]) -> list[Output]:
-        """The masked image, when something is hidden or the plugin's masked layer is shown."""
-        if not hidden and not any(
-            self.slots.reusable(s, "image", {"rgb": src.rgb}) for s in image_slots("masked", src)
-        ):
-            return []
-        return image_outputs("masked", seg.masked(src.data, hidden), src)
+    def _masked(self, seg: Segmentation, src: Source, hidden: list[int]) -> dict[str, Any]:
+        """``_write``'s arguments for the masked image: its layer(s) while something is
+        hidden. With every cluster shown it would only repeat the image (and cover the
+        recolored layer above it), so the plugin's masked layer is removed then."""
+        if not hidden:
+            return {"outputs": [], "drop": image_slots("masked", src)}
+        return {"outputs": image_outputs("masked", seg.masked(src.data, hidden), src), "drop": []}
 
     def _write(
-        self, seg: Segmentation, src: Source, outputs: list[Output], what: str, colormap_only: Any = None
+        self,
+        seg: Segmentation,
+        src: Source,
+        outputs: list[Output],
+        what: str,
+        colormap_only: Any = None,
+        drop: Iterable[str] = (),
     ) -> list[Layer]:
-        """Write layers computed beforehand; our own colormap events are not re-handled."""
+        """Write layers computed beforehand and remove the plugin's layers of the ``drop``
+        slots (a layer the person edited stays); our own colormap events are not re-handled."""
         self._writing = True
         written = []
         try:
@@ -234,6 +295,10 @@ class ClusterSession:
                 written.append(layer)
                 if note:
                     show_warning(note)
+            for slot in drop:
+                note = self.slots.remove(slot)
+                if note:
+                    show_info(note)
         finally:
             self._writing = False
         self._watch(self.clusters)
@@ -255,9 +320,8 @@ class ClusterSession:
         if self._writing or self.seg is None or self.src is None:
             return
         try:
-            self._write(
-                self.seg, self.src, self._masked_outputs(self.seg, self.src, self.hidden()), "visibility"
-            )
+            masked = self._masked(self.seg, self.src, self.hidden())
+            self._write(self.seg, self.src, masked["outputs"], "visibility", drop=masked["drop"])
         except ValueError as e:  # e.g. the source changed shape since the run
             show_warning(f"The masked layer was not updated: {e}")
         self.changed.emit("visibility")
@@ -278,8 +342,10 @@ class ClusterSession:
             if c[3] == 0
         ]
         assert self.src is not None
-        outputs = self._masked_outputs(seg, self.src, hidden)
-        self._write(seg, self.src, outputs, "visibility", colormap_only=cmap)
+        masked = self._masked(seg, self.src, hidden)
+        cmap = self._see_through(cmap)
+        self._write(seg, self.src, masked["outputs"], "visibility", colormap_only=cmap, drop=masked["drop"])
+        self._reveal()
         self.changed.emit("visibility")
 
     def invert(self) -> None:
@@ -299,9 +365,12 @@ class ClusterSession:
         cmap = self._merged_colormap(layer, seg, new, group[0])
         hidden = [h for h in self.hidden() if h not in group[1:]]
         marks = marked(layer.features)  # the merged cluster keeps its first label's mark
-        outputs = self._result_outputs(new, self.src, names, cmap, [b for b in marks if b not in group[1:]])
-        outputs += self._masked_outputs(new, self.src, hidden)
-        self._write(new, self.src, outputs, "merge")
+        kept = [b for b in marks if b not in group[1:]]
+        cmap = self._see_through(cmap, new, kept)
+        outputs = self._result_outputs(new, self.src, names, cmap, kept)
+        masked = self._masked(new, self.src, hidden)
+        self._write(new, self.src, outputs + masked["outputs"], "merge", drop=masked["drop"])
+        self._reveal()
         if layer.selected_label in group[1:]:  # that label is gone: "show selected label"
             layer.selected_label = group[0]  # would otherwise draw nothing
         self._undo.append(_Undo(seg, names, before, tuple(marks)))
@@ -340,9 +409,11 @@ class ClusterSession:
         hidden = [lab for lab, c in zip(index, colors) if c[3] == 0]
         now, cur = set(self.index()), set(marked(layer.features))  # marks given since are
         marks = [b for b in index if (b in cur if b in now else b in state.background)]  # kept
-        outputs = self._result_outputs(state.seg, self.src, names, state.colormap, marks)
-        outputs += self._masked_outputs(state.seg, self.src, hidden)
-        self._write(state.seg, self.src, outputs, "undo")
+        cmap = self._see_through(state.colormap, state.seg, marks)
+        outputs = self._result_outputs(state.seg, self.src, names, cmap, marks)
+        masked = self._masked(state.seg, self.src, hidden)
+        self._write(state.seg, self.src, outputs + masked["outputs"], "undo", drop=masked["drop"])
+        self._reveal()
         self._undo.pop()
         self.changed.emit("undo")
 
@@ -376,6 +447,7 @@ class ClusterSession:
             "labels",
         )
         (new,) = self._write(seg, self.src, [out], "extract")
+        self.show_new(new)
         n = int(np.max(np.asarray(data[0] if isinstance(data, list) else data)))
         show_info(
             f"Cluster {label}: {n} object(s) in '{new.name}'."
@@ -383,6 +455,12 @@ class ClusterSession:
             else f"Cluster {label} extracted to '{new.name}'."
         )
         return new
+
+    def show_new(self, layer: Layer) -> None:
+        """A layer an action just wrote (an extracted cluster, objects, a map): visible,
+        above what would cover it, and selected, as napari selects a layer it adds."""
+        reveal(self.viewer.layers, layer)
+        self.viewer.layers.selection.active = layer
 
     def rename(self, label: int, name: str) -> None:
         layer, _ = self._require()
@@ -429,3 +507,8 @@ class ClusterSession:
         if note:
             show_warning(note)
         return layer
+
+
+def _labels_dtype(seg: Segmentation) -> Any:
+    level = seg.labels[0] if seg.multiscale else seg.labels
+    return getattr(level, "dtype", np.dtype(np.uint8))

@@ -3,13 +3,18 @@
 Qt-free. Bottom to top, just above the source layer(s)::
 
     source image(s)
-    <image> recolored   hidden at first: the image in its clusters' average colours
-    <image> masked      the image with the hidden clusters blacked out (made on first hide)
+    <image> masked      the image with the hidden clusters blacked out (made on the first
+                        hide, removed again when every cluster is shown)
+    <image> recolored   hidden at first: the image in its clusters' average colours; above
+                        the masked copy, so ticking its eye always changes the canvas
     <image> clusters    a see-through overlay in colours chosen to stand out
     <image> preview     the live preview (removed when preview is switched off)
 
-Extracted clusters go on top. A layer is placed only when it is made: a layer the plugin
-updates keeps the place and visibility the person gave it.
+Extracted clusters, objects and the uncertainty map go on top, as napari puts a new layer.
+A layer is placed only when it is made: a layer the plugin updates keeps the place the
+person gave it. What an action made or changed is then brought into view
+(:func:`reveal`): made visible, and moved (with the image it belongs to) above any opaque
+image of the person's that would cover it.
 
 Why the overlay is not drawn in the clusters' average colours: over the image it came from,
 a cluster drawn in its own average colour matches the pixels under it and cannot be seen at
@@ -17,6 +22,11 @@ any opacity (the first release drew it so at 0.7). Each cluster is drawn instead
 saturated colour far from its average colour, at :data:`OVERLAY_OPACITY`, so the image shows
 through and the boundaries stand out; the average colours stay in the table's tooltips, the
 layer's features and the recolored layer.
+
+Clusters marked as background can be drawn see-through (:data:`SEE_THROUGH_ALPHA`), so the
+image shows through them: on by default for slides (``hed``, multiscale images) and for
+two-cluster runs (:func:`see_through_default`). A see-through cluster is not hidden: only
+a fully transparent one is (see :mod:`._colors`).
 """
 
 from __future__ import annotations
@@ -27,7 +37,12 @@ from typing import Any
 import numpy as np
 
 OVERLAY_OPACITY = 0.5
-RANKS = {"recolored": 1, "masked": 2, "clusters": 3, "preview": 4}  # bottom to top
+RANKS = {"masked": 1, "recolored": 2, "clusters": 3, "preview": 4}  # bottom to top
+# The alpha a see-through (background) cluster is drawn with: invisible on the canvas, yet
+# not 0, which means hidden (blacked out in the masked layer, unticked in the table).
+SEE_THROUGH_ALPHA = 1 / 1024
+# blendings that let what lies below show through whatever the opacity
+_SHOW_THROUGH = ("additive", "minimum")
 STYLES: dict[str, dict[str, Any]] = {
     "clusters": {"opacity": OVERLAY_OPACITY},
     "preview": {"opacity": OVERLAY_OPACITY},
@@ -174,3 +189,54 @@ def stack_index(
 
 def _unwrap(obj: Any) -> Any:
     return getattr(obj, "__wrapped__", obj)
+
+
+def see_through_default(color_space: str, n_clusters: int, multiscale: bool = False) -> bool:
+    """Whether background clusters start see-through: for slides (``hed``, a multiscale
+    image) and for two-cluster (foreground/background) runs, where the background would
+    otherwise be painted over half the image."""
+    return color_space == "hed" or multiscale or n_clusters == 2
+
+
+def covers(upper: Any, lower: Any) -> bool:
+    """True when ``upper``, drawn above ``lower``, hides most of it: a visible image drawn
+    opaque (opaque blending, or opacity near 1 without additive/minimum blending) over more
+    than half of ``lower``'s extent. Labels, points and shapes leave most of the canvas
+    free; a small image over a corner leaves the rest in view."""
+    from napari.layers import Image
+
+    if not isinstance(upper, Image) or not upper.visible or upper.blending in _SHOW_THROUGH:
+        return False
+    if upper.blending != "opaque" and upper.opacity < 0.95:
+        return False
+    a, b = np.asarray(upper.extent.world, float), np.asarray(lower.extent.world, float)
+    n = min(a.shape[1], b.shape[1], 2)  # the displayed (last two) axes
+    a, b = a[:, -n:], b[:, -n:]
+    overlap = np.clip(np.minimum(a[1], b[1]) - np.maximum(a[0], b[0]), 0, None)
+    return bool(np.prod(overlap) > 0.5 * np.prod(np.maximum(b[1] - b[0], 1e-12)))
+
+
+def reveal(layers: Any, layer: Any, group: Sequence[Any] = ()) -> bool:
+    """Bring ``layer`` into view in napari's ``layers`` (a LayerList): make it visible and,
+    if an opaque image not in ``group`` covers it, move it and the ``group`` layers below
+    that image (in their order) just above it. Returns True if anything moved.
+
+    ``group`` holds the layers that belong with ``layer``: the image it was made from and
+    the plugin's other layers for that image, which keep the order the person gave them.
+    """
+    layer = _unwrap(layer)
+    layer.visible = True
+    items = [_unwrap(ly) for ly in layers]
+    ids = [id(ly) for ly in items]
+    members = {id(layer)} | {id(_unwrap(g)) for g in group if id(_unwrap(g)) in ids}
+    low = ids.index(id(layer)) if id(layer) in ids else None
+    if low is None:
+        return False
+    low = min(ids.index(m) for m in members)
+    over = [i for i in range(low + 1, len(items)) if ids[i] not in members and covers(items[i], layer)]
+    if not over:
+        return False
+    top = max(over)
+    below = [i for i in range(top) if ids[i] in members]
+    layers.move_multiple(below, top + 1)
+    return True

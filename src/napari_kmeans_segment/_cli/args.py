@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,17 @@ from .._core.options import (
     sample_size_for_mode,
 )
 from .._core.options import names as option_names
+from .._core.slide_stains import check_slide_option
 from .._core.stains import STAIN_VECTORS
 from .console import PROG, CliError, cli_words
+from .inputs import MAX_PIXELS, MAX_PIXELS_ENV
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 EPILOG = f"""\
 outputs (in OUTDIR, per image NAME):
-  NAME_labels.tif        cluster number of every pixel (1..K; 0 = left out)
+  NAME_labels.tif        cluster number of every pixel (1..K; 0 = left out: the glass of
+                         a --color-space hed slide)
   NAME_recolored.png     every pixel in its cluster's centre colour; 8/16-bit 2D images as
                          they are, other types scaled from the image's min..max to 16 bits.
                          Stacks and images whose channels are not gray/RGB(A) get
@@ -32,8 +36,16 @@ outputs (in OUTDIR, per image NAME):
   NAME_clusters.csv      one row per cluster: index (label), name, count, fraction, centre per channel
   summary.csv            one row per image: pixels, share of each cluster, the tissue and each
                          cluster's share of it (background: --background, the model's, or
-                         the cluster a hed fit names so), objects (--objects, --objects-of)
-                         with their median and mean area in pixels
+                         the cluster a hed fit without tissue detection names so), objects
+                         (--objects, --objects-of) with their median and mean area in
+                         pixels; columns named by the clusters' names (tissue_share_DAB)
+                         with a legend; for hed: glass, tissue %, DAB-positive % and
+                         weak/moderate/strong % of the tissue, H-score, saturated pixels,
+                         and a warning column. A cluster without pixels has share 0.0; a
+                         share of nothing (no tissue) is an empty cell and the column
+                         reason says why.
+  Every CSV is safe to open in a spreadsheet: text starting with = + - @ or a tab is written
+  with a leading ' (shown as text, never run as a formula).
   large inputs (zarr/OME-Zarr stores, pyramidal or > 1 GiB TIFF/SVS, or --lazy) are read
   block by block and written as NAME_labels.ome.zarr (and NAME_recolored.ome.zarr with
   --recolored), OME-NGFF 0.4 on zarr format 2.
@@ -42,8 +54,12 @@ safety:
   Every output path is planned before any work: the run is refused, with nothing written,
   if an output would replace an input (same path, symbolic or hard link) or an existing
   file without --overwrite, or if an input is missing or unreadable (all problems are
-  listed at once). Each image's outputs are written to temporary files and moved into
-  place together only when all of them succeeded.
+  listed at once: damaged files, FIFOs, devices, link loops, truncated PNG/JPEG, images
+  over --max-pixels), or if a folder to write into (outputs, --summary, --save-model) does
+  not take new files. --skip-unreadable leaves unreadable inputs out instead. Each image's
+  outputs are written to temporary files and moved into place together only when all of
+  them succeeded. One run at a time writes into an output folder (a second one is refused,
+  naming the first).
 
 exit status:
   0  every image was segmented and written
@@ -131,6 +147,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="cluster each plane of a stack on its own, numbering matched by centre "
         "(images read into memory only)",
     )
+    stains = p.add_argument_group("stain measurements (--color-space hed)")
+    stains.add_argument(
+        "--no-tissue",
+        dest="tissue",
+        action="store_false",
+        default=DEFAULTS.tissue,
+        help="cluster every pixel (the glass becomes a cluster) instead of telling tissue from "
+        "glass by optical density and clustering the stains within the tissue",
+    )
+    stains.add_argument(
+        "--white-level",
+        type=_numbers(1, 3),
+        default=DEFAULTS.white_level,
+        metavar="W|R,G,B",
+        help="the glass's brightness, e.g. 240 or 236,238,240 (default: from each slide's glass; "
+        "needed for a slide without glass)",
+    )
+    stains.add_argument(
+        "--tissue-od",
+        type=float,
+        default=DEFAULTS.tissue_od,
+        metavar="OD",
+        help="mean optical density above which a pixel is tissue (default: 0.012, or more on noisy glass)",
+    )
+    stains.add_argument(
+        "--dab-thresholds",
+        type=_numbers(3, 3),
+        default=DEFAULTS.dab_thresholds,
+        metavar="WEAK,MODERATE,STRONG",
+        help="DAB optical densities of the weak, moderate and strong bins, e.g. 0.15,0.4,0.7 "
+        "(default: derived from the clusters and kept in the model)",
+    )
     p.add_argument(
         "--channel-axis",
         type=_axis,
@@ -140,6 +188,21 @@ def build_parser() -> argparse.ArgumentParser:
         "every axis is spatial (a grayscale stack); default: from the file",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="inputs that cannot be read (missing, damaged, not an image) are reported, listed as "
+        "failed in the summary and left out, and the others are processed (exit status 1); "
+        "by default such an input refuses the run",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse, before decoding, images read into memory with more than N pixels (default "
+        f"{MAX_PIXELS:,} or ${MAX_PIXELS_ENV})",
+    )
     p.add_argument(
         "--summary",
         type=Path,
@@ -221,6 +284,22 @@ def _axis(text: str) -> int | None | str:
         raise argparse.ArgumentTypeError(f"{text!r} is not an axis number or 'none'") from None
 
 
+def _numbers(low: int, high: int):
+    """An argparse type: one number (``low`` = 1) or ``high`` numbers separated by commas."""
+
+    def parse(text: str):
+        try:
+            values = tuple(float(t) for t in text.split(",") if t.strip())
+        except ValueError:
+            values = ()
+        if len(values) not in (low, high):
+            what = "one number or three (R,G,B)" if low != high else f"{high} numbers"
+            raise argparse.ArgumentTypeError(f"{text!r}: give {what} separated by commas")
+        return values[0] if len(values) == 1 else values
+
+    return parse
+
+
 def _labels(text: str) -> tuple[int, ...]:
     try:
         out = tuple(int(t) for t in text.split(",") if t.strip())
@@ -249,6 +328,11 @@ def check_options(args) -> list[str]:
             check_stain_vectors(args.stain_vectors, args.color_space)
         except ValueError as e:
             problems.append(cli_words(str(e)))
+        for name in ("white_level", "dab_thresholds"):  # a saved model's slides, measured with these
+            try:
+                check_slide_option(name, getattr(args, name))
+            except (TypeError, ValueError) as e:
+                problems.append(cli_words(str(e)))
     if args.min_size is not None and args.min_size < 0:
         problems.append(f"--min-size {args.min_size}: use a number of pixels >= 0.")
     if args.min_size is not None and not (args.objects or args.objects_of):
@@ -257,7 +341,29 @@ def check_options(args) -> list[str]:
         problems.append("--split applies to --objects or --objects-of: say which clusters to count.")
     if args.chunk < 64:
         problems.append(f"--chunk {args.chunk}: use blocks of at least 64 pixels a side.")
+    try:
+        max_pixels(args)
+    except ValueError as e:
+        problems.append(str(e))
     return problems
+
+
+def max_pixels(args) -> int:
+    """--max-pixels, else $NAPARI_KMEANS_SEGMENT_MAX_PIXELS, else the default cap."""
+    if args.max_pixels is not None:
+        if args.max_pixels < 1:
+            raise ValueError(f"--max-pixels {args.max_pixels}: give a number of pixels >= 1.")
+        return int(args.max_pixels)
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return MAX_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{MAX_PIXELS_ENV}={text!r:.40}: give a number of pixels >= 1.")
+    return value
 
 
 #: Options fields whose flag stores them under another name (``dest``), read by a function of
@@ -285,14 +391,32 @@ def fit_options(args) -> Options:
     return Options(**values)
 
 
-def check_labels_exist(args, n_labels: int) -> list[str]:
-    """--objects/--background name clusters 1..n_labels."""
+def check_labels_exist(args, labels: list[int]) -> list[str]:
+    """--objects/--background name clusters among ``labels`` (1..K, fewer after merges)."""
     problems = []
-    for flag, labels in (("--objects", args.objects), ("--background", args.background)):
-        bad = [lab for lab in labels if lab > n_labels]
+    known = set(labels)
+    for flag, given in (("--objects", args.objects), ("--background", args.background)):
+        bad = [lab for lab in given if lab not in known]
         if bad:
-            problems.append(f"{flag} {','.join(map(str, bad))}: the clusters are 1..{n_labels}.")
+            which = f"1..{labels[-1]}" if labels == list(range(1, len(labels) + 1)) else str(labels)[1:-1]
+            problems.append(f"{flag} {','.join(map(str, bad))}: the clusters are {which}.")
     return problems
+
+
+def drop_repeats(args) -> list[str]:
+    """--objects/--background with each cluster once (a repeated label was counted twice, and
+    --background 2,2,2 gave negative tissue); a note for each flag that repeated one."""
+    notes = []
+    for flag in ("objects", "background"):
+        given = tuple(getattr(args, flag))
+        once = tuple(dict.fromkeys(given))
+        if once != given:
+            setattr(args, flag, once)
+            notes.append(
+                f"--{flag} {','.join(map(str, given))}: a cluster was listed more than once; "
+                f"counted once ({','.join(map(str, once))})."
+            )
+    return notes
 
 
 def parse(argv: list[str]):

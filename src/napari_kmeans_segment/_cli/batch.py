@@ -31,15 +31,23 @@ def run(plan: Plan, args, console: Console) -> int:
         from .wsi import LazyEnv, process_lazy
 
         lazy_env = LazyEnv(args.scheduler, console)  # an unreachable scheduler refuses the run
+    created: list[Path] = []
+    lock = None
     try:
         created = _make_folder(plan.outdir)
+        lock = _lock(plan, args, console)
     except BaseException:
+        if lock is not None:
+            lock.release()
+        _remove_folders(created)
         if lazy_env is not None:
             lazy_env.close()
         raise
     model = plan.model
-    rows: list[dict] = []
-    failed = 0
+    # inputs --skip-unreadable left out: failed rows, so the summary lists every input
+    rows: list[dict] = [failed_row(str(path), why) for path, why in plan.skipped]
+    failed = len(plan.skipped)
+    summary_failed = False
     n = len(plan.images)
     try:
         for i, item in enumerate(plan.images):
@@ -80,19 +88,54 @@ def run(plan: Plan, args, console: Console) -> int:
         console.progress(f"{bar(n, n)} {n}/{n} done")
         console.end_line()
         if plan.summary is not None and len(rows) > failed:
-            with Transaction() as tx:
-                write_summary(plan.summary, rows, tx)
-                tx.commit()
+            try:
+                with Transaction() as tx:
+                    write_summary(plan.summary, rows, tx)
+                    tx.commit()
+            except OSError as e:  # a full disk: the images are written, say what is missing
+                console.say(
+                    f"{plan.summary}: the summary could not be written ({e.strerror or e}); "
+                    "the images' outputs were written."
+                )
+                summary_failed = True
     finally:
+        if lock is not None:
+            lock.release()
         if lazy_env is not None:
             lazy_env.close()
-        if failed == n:
-            for folder in reversed(created):  # nothing written: leave no empty folders either
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
-    return EXIT_FAILED if failed else EXIT_OK
+        if len(rows) == failed:  # nothing written: leave no empty folders either
+            _remove_folders(created)
+    return EXIT_FAILED if failed or summary_failed else EXIT_OK
+
+
+def _lock(plan: Plan, args, console: Console):
+    """Take the output folder's lock, then check the outputs again: a run that ended while
+    this one was planning may have written them."""
+    from .lock import FolderLock
+    from .plan import check_outputs
+
+    lock = FolderLock(plan.outdir)
+    if lock.took_over and lock.took_over.get("pid"):
+        info = lock.took_over
+        console.say(
+            f"-o {plan.outdir}: took over the lock left by a run that ended "
+            f"(pid {info.get('pid')} on {info.get('host', 'an unknown host')})."
+        )
+    problems = check_outputs(plan, args)
+    if problems:
+        lock.release()
+        for problem in problems:
+            console.say(problem)
+        raise CliError(f"refused: nothing was written ({len(problems)} problem(s) above).")
+    return lock
+
+
+def _remove_folders(created: list[Path]) -> None:
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _describe(e: BaseException) -> str:
@@ -127,6 +170,7 @@ def _make_folder(outdir: Path) -> list[Path]:
 def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, prefix: str):
     """Read, segment and write one image held in memory. Returns (model, summary row)."""
     import napari_kmeans_segment as nks
+    from napari_kmeans_segment._core.slide_stains import stained_background
 
     def progress(fraction: float, message: str) -> None:
         console.progress(f"{prefix}: {int(100 * fraction)}% {message}")
@@ -134,7 +178,14 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
     src = item.source
     img = read_array(src)
     if model is not None:
-        seg = model.apply(img, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress)
+        slide = dict(white_level=args.white_level, dab_thresholds=args.dab_thresholds)
+        seg = model.apply(
+            img,
+            rgb=src.rgb,
+            channel_axis=src.channel_axis,
+            progress=progress,
+            **slide if model.measures_stains else {},
+        )
     else:
         seg = nks.segment(
             img, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, **fit_options(args).to_dict()
@@ -145,8 +196,23 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
         _write_recolored(item.outputs["recolored"], np.asarray(seg.recolored), img, src, tx)
     write_table(tx.temp(item.outputs["clusters"]), seg.table())
     counts = np.bincount(labels.ravel(), minlength=int(labels.max(initial=0)) + 1)
+    names = dict(zip((int(i) for i in seg.index), seg.default_names()))
+    background = tuple(args.background) or tuple(seg.default_background())
+    notes = [stained_background(img, labels, background, names)] if background and src.rgb else []
     foreground = nks.foreground_labels(seg, args.objects_of.replace("-", " ")) if args.objects_of else ()
-    return seg.model, image_row(str(src.path), counts, labels, args, seg.default_background(), foreground)
+    row = image_row(
+        str(src.path),
+        counts,
+        labels,
+        args,
+        background,
+        foreground,
+        names=names,
+        stains=seg.stains,
+        notes=notes,
+        index=seg.model.labels,
+    )
+    return seg.model, row
 
 
 def _write_recolored(path: Path, rec: np.ndarray, img: np.ndarray, src: Source, tx) -> None:

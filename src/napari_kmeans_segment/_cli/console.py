@@ -28,6 +28,7 @@ class Console:
 
     def progress(self, text: str) -> None:
         """Replace the progress line with ``text``."""
+        text = printable(text)
         pad = max(self._width - len(text), 0)
         self.stream.write("\r" + text + " " * pad)
         self.stream.flush()
@@ -37,7 +38,7 @@ class Console:
     def say(self, text: str) -> None:
         """Print ``text`` on its own line (after ending a progress line, if one is showing)."""
         self.end_line()
-        self.stream.write(f"{PROG}: {text}\n")
+        self.stream.write(f"{PROG}: {printable(text)}\n")
         self.stream.flush()
 
     def end_line(self) -> None:
@@ -46,6 +47,15 @@ class Console:
             self.stream.flush()
             self._open = False
             self._width = 0
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters written as escapes (a file named "a\\nb.png" must not
+    break a message into two lines or move the cursor)."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def bar(done: int, total: int, width: int = 20) -> str:

@@ -3,7 +3,6 @@ place together once every one of them was written, removed otherwise."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import secrets
@@ -11,6 +10,8 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+
+from .._core.csv_safe import write_csv
 
 
 class Transaction:
@@ -106,27 +107,14 @@ def write_png(path: Path, rec: np.ndarray) -> None:
 
 
 def write_table(path: Path, table: dict) -> None:
-    """A dict of equal-length columns as CSV."""
-    cols = list(table)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols)
-        n = len(table[cols[0]]) if cols else 0
-        for i in range(n):
-            w.writerow([_cell(table[c][i]) for c in cols])
+    """A dict of equal-length columns as CSV (formula-safe: see :mod:`.._core.csv_safe`)."""
+    write_csv(path, table)
 
 
 def write_rows(path: Path, rows: list[dict], columns: list[str]) -> None:
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=columns, restval="")
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: _cell(v) for k, v in row.items()})
+    """Rows as CSV in ``columns`` order; a key a row lacks is an empty cell (formula-safe)."""
+    write_csv(path, rows, columns)
 
 
 def write_model(path: Path, model) -> None:
     path.write_text(json.dumps(model.to_dict(), indent=2))
-
-
-def _cell(v):
-    return v.item() if isinstance(v, np.generic) else v

@@ -4,6 +4,7 @@ block as OME-Zarr, never holding the image in memory."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from contextlib import contextmanager
@@ -20,6 +21,50 @@ from .outputs import write_table
 from .plan import ImagePlan
 from .summary import image_row
 
+# seconds to reach a dask scheduler and hear it answer as one
+SCHEDULER_TIMEOUT = 10.0
+
+
+def check_scheduler(address: str, timeout: float) -> None:
+    """CliError unless a dask scheduler answers at ``address`` within ``timeout`` seconds.
+
+    dask.distributed's Client waited minutes on a peer that accepts the connection and says
+    nothing, and read a garbage length prefix as a 3 EiB message; here the whole exchange
+    (connect, handshake, one "identity" request) has one deadline, and the answer must come
+    from a Scheduler.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def ask():
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    what = f"--scheduler {address}"
+    try:
+        reply = asyncio.run(asyncio.wait_for(ask(), timeout))
+    except TimeoutError:
+        raise CliError(
+            f"{what}: no dask scheduler answered within {timeout:.0f} s; check the address "
+            "and that the scheduler is running."
+        ) from None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - a peer speaking another protocol: any error
+        from .inputs import one_line
+
+        raise CliError(
+            f"{what}: what answers there is not a dask scheduler, or could not be reached ({one_line(e)})."
+        ) from None
+    if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):
+        kind = reply.get("type") if isinstance(reply, dict) else type(reply).__name__
+        raise CliError(f"{what}: what answers there is not a dask scheduler (it says it is {kind!r:.40}).")
+
 
 class LazyEnv:
     """The dask scheduler large inputs run on: local threads or processes, or a
@@ -35,8 +80,9 @@ class LazyEnv:
                     f"--scheduler {scheduler}: connecting to a dask scheduler needs "
                     "dask.distributed (pip install distributed)."
                 ) from None
+            check_scheduler(scheduler, SCHEDULER_TIMEOUT)
             try:
-                self.client = Client(scheduler, timeout="5s", set_as_default=False)
+                self.client = Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT}s", set_as_default=False)
             except (OSError, TimeoutError, ValueError) as e:
                 raise CliError(
                     f"--scheduler {scheduler}: could not connect to a dask scheduler there ({e})."
@@ -49,19 +95,21 @@ class LazyEnv:
         with dask.config.set(scheduler=self.client if self.client is not None else self.scheduler):
             yield
 
-    def compute(self, tasks: list, tick) -> list:
-        """Compute ``tasks`` (dask delayed), calling ``tick()`` as each one finishes."""
+    def compute(self, arrays: list, tick) -> list:
+        """Compute the dask ``arrays`` (or delayed values), calling ``tick()`` as each of their
+        blocks finishes."""
         if self.client is not None:
-            from distributed import as_completed
+            from distributed import as_completed, futures_of
 
-            futures = self.client.compute(tasks)
-            for _ in as_completed(futures, loop=self.client.loop):
+            persisted = self.client.persist(arrays)
+            for _ in as_completed(futures_of(persisted), loop=self.client.loop):
                 tick()
-            return self.client.gather(futures)
+            return list(self.client.compute(persisted, sync=True))
         import dask
         from dask.callbacks import Callback
+        from dask.core import flatten
 
-        keys = {t.key for t in tasks}
+        keys = {k for a in arrays for k in flatten(a.__dask_keys__())}
 
         class Count(Callback):
             def _posttask(self, key, result, dsk, state, id):  # noqa: A002 - dask's name
@@ -70,13 +118,13 @@ class LazyEnv:
 
         if self.scheduler != "threads":
             with Count():
-                return list(dask.compute(*tasks, scheduler=self.scheduler))
+                return list(dask.compute(*arrays, scheduler=self.scheduler))
         from concurrent.futures import ThreadPoolExecutor
 
         pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
         try:
             with Count():
-                return list(dask.compute(*tasks, scheduler="threads", pool=pool))
+                return list(dask.compute(*arrays, scheduler="threads", pool=pool))
         finally:
             # A failing block ends compute() while other threads still write theirs: wait for
             # them, or a late write recreates the temporary folder the clean-up just removed.
@@ -115,17 +163,26 @@ class TiffLevel:
         return {k: v for k, v in self.__dict__.items() if k != "_z"} | {"_z": None}
 
 
-def open_lazy(src: Source, target: int):
-    """A dask array of level 0 in blocks of about ``target`` x ``target`` pixels."""
+# Blocks an input is processed in, at most (while blocks can grow to MAX_BLOCK_SIDE): dask
+# spends about a millisecond per task building and ordering the graph, and each block pays
+# the model's setup, so 160,000 blocks of --chunk 64 took minutes before the first was written.
+MAX_BLOCKS = 4096
+MAX_BLOCK_SIDE = 8192
+
+
+def open_lazy(src: Source, target: int, console: Console | None = None):
+    """A dask array of level 0 in blocks of about ``target`` x ``target`` pixels (larger
+    when that would make more than :data:`MAX_BLOCKS` blocks, with a note)."""
     import dask.array as da
 
     if src.kind == "zarr":
         import zarr
 
         z = zarr.open_array(src.zarr_path, mode="r")
-        return da.from_zarr(z, chunks=block_chunks(z.shape, z.chunks, _channel_dim(src), target))
+        chunks = fewer_blocks(src, z.shape, z.chunks, target, console)
+        return da.from_zarr(z, chunks=chunks)
     level = TiffLevel(src.path)
-    chunks = block_chunks(level.shape, level.chunks, _channel_dim(src), target)
+    chunks = fewer_blocks(src, level.shape, level.chunks, target, console)
     return da.from_array(
         level,
         chunks=chunks,
@@ -136,7 +193,28 @@ def open_lazy(src: Source, target: int):
     )
 
 
-def _channel_dim(src: Source) -> int | None:
+def fewer_blocks(src: Source, shape, store_chunks, target: int, console: Console | None):
+    """:func:`block_chunks` for ``target``, doubled until there are at most MAX_BLOCKS blocks."""
+    dim = channel_dim_of(src)
+    chunks = block_chunks(shape, store_chunks, dim, target)
+    n = n_blocks(shape, chunks)
+    side = target
+    while n_blocks(shape, chunks) > MAX_BLOCKS and side * 2 <= MAX_BLOCK_SIDE:
+        side *= 2
+        chunks = block_chunks(shape, store_chunks, dim, side)
+    if side != target and console is not None:
+        console.say(
+            f"{src.path}: --chunk {target} would make {n:,} blocks; using blocks of about {side} "
+            f"pixels a side ({n_blocks(shape, chunks):,} blocks), which dask handles much faster."
+        )
+    return chunks
+
+
+def n_blocks(shape, chunks) -> int:
+    return math.prod(-(-int(s) // int(c)) for s, c in zip(shape, chunks))
+
+
+def channel_dim_of(src: Source) -> int | None:
     if src.channel_axis is not None:
         return src.channel_axis
     return len(src.shape or ()) - 1 if src.rgb else None
@@ -167,7 +245,7 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     import napari_kmeans_segment as nks
 
     src = item.source
-    arr = open_lazy(src, args.chunk)
+    arr = open_lazy(src, args.chunk, console)
     with env.active():
         if model is None:
 
@@ -182,50 +260,104 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
                 **fit_options(args).to_dict(),
             )
             model, labels, recolored = seg.model, seg.labels, seg.recolored
+            white = None
+            if model.measures_stains:
+                from .._core.tissue import WhiteLevel
+
+                w = seg.params["white"]
+                white = WhiteLevel(np.asarray(w["white"], np.float64), w["source"], clipped=w["clipped"])
         else:
+            white = None
+            if model.measures_stains:  # every block against this slide's own white level
+                from .._core.lazy import slide_white
+
+                white = slide_white(_rgb_last(arr, src), fallback=model.feature_space.white)
+                model = model.on_white(white.white)
             # the core's lazy apply (the label table of every colour), without its estimated
             # counts: the blocks are counted exactly as they are written
             labels, recolored = lazy_labels(model, arr, bool(src.rgb), src.channel_axis)
     index = model.labels
     nbins = index[-1] + 1
-    channel_dim = _channel_dim(src)
+    channel_dim = channel_dim_of(src)
     spatial_axes, scale = ome_axes(src, channel_dim)
-    tasks = block_writes(
+    labels_path = create_ome_array(
+        tx.temp(item.outputs["labels"]),
+        src.stem + " labels",
         labels,
-        create_ome_array(
-            tx.temp(item.outputs["labels"]),
-            src.stem + " labels",
-            labels,
-            spatial_axes,
-            scale,
-            colors=_label_colors(model, index, src),
-        ),
-        nbins,
+        spatial_axes,
+        scale,
+        colors=_label_colors(model, index, src),
     )
+    writes = [block_writes(labels, labels_path, nbins)]
     if "recolored" in item.outputs:
         rec = recolored if channel_dim is None else _channels_first(recolored, channel_dim)
         axes = spatial_axes if channel_dim is None else [{"name": "c", "type": "channel"}, *spatial_axes]
         rscale = scale if channel_dim is None or scale is None else [1.0, *scale]
-        tasks += block_writes(
-            rec,
-            create_ome_array(tx.temp(item.outputs["recolored"]), src.stem + " recolored", rec, axes, rscale),
-            0,
+        rec_path = create_ome_array(
+            tx.temp(item.outputs["recolored"]), src.stem + " recolored", rec, axes, rscale
         )
+        writes.append(block_writes(rec, rec_path, 0))
+    n_writes = len(writes)
+    finish = None
+    work: list = list(writes)  # dask arrays of block writes, then the stain report's tasks
+    if white is not None:  # the slide's report, block by block with the writes (shared reads)
+        from .._core.slide_stains import lazy_report
+
+        fs = model.feature_space
+        stain_tasks, finish = lazy_report(
+            _rgb_last(arr, src),
+            labels > 0,  # the tissue: a stain model's glass is label 0
+            white,
+            fs.tissue_od,
+            model.params["positivity_thresholds"],
+            fs.stain_matrix,
+            fs.value_range,
+        )
+        work += stain_tasks
+    # a block of each write, and one delayed stain count per block
+    total = sum(math.prod(w.numblocks) for w in writes) + len(work) - n_writes
     done = [0]
 
     def tick():
         done[0] += 1
-        console.progress(f"{prefix}: writing {bar(done[0], len(tasks))} {done[0]}/{len(tasks)} blocks")
+        console.progress(f"{prefix}: writing {bar(done[0], total)} {done[0]}/{total} blocks")
 
-    results = env.compute(tasks, tick)
-    counts = np.sum([r for r in results if r is not None], axis=0)
+    console.progress(f"{prefix}: writing {bar(0, total)} 0/{total} blocks")
+    results = env.compute(work, tick)
+    stains = None
+    if finish is not None and white is not None:
+        from .._core.slide_stains import white_notes
+
+        stains = finish(results[n_writes:], white_notes(white, model.feature_space.value_range))
+    counts = results[0].reshape(-1, nbins).sum(axis=0)
     centers = _centers(model, index)
     from .._core import cluster_table
 
     names = model.label_names()  # the model's names (as in memory), else stain names for "hed"
     table = cluster_table(np.asarray(index), counts[index], centers, names)
     write_table(tx.temp(item.outputs["clusters"]), table)
-    return model, image_row(str(src.path), counts, None, args, model.default_background())
+    label_names = dict(zip(index, names))
+    row = image_row(
+        str(src.path),
+        counts,
+        None,
+        args,
+        model.default_background(),
+        names=label_names,
+        stains=stains,
+        index=model.labels,
+    )
+    return model, row
+
+
+def _rgb_last(arr, src: Source):
+    """The image with its channels last and whole (as the tissue is decided on)."""
+    import dask.array as da
+
+    channel_dim = channel_dim_of(src)
+    if channel_dim is not None and channel_dim != arr.ndim - 1:
+        arr = da.moveaxis(arr, channel_dim, -1)
+    return arr.rechunk({arr.ndim - 1: -1})
 
 
 def _channels_first(arr, channel_dim: int):
@@ -234,28 +366,49 @@ def _channels_first(arr, channel_dim: int):
     return da.moveaxis(arr, channel_dim, 0)
 
 
-def block_writes(arr, path: str, nbins: int) -> list:
-    """One delayed task per block of ``arr``: write it into the zarr array at ``path`` (same
-    chunks, so blocks never share a stored chunk) and return its label counts."""
-    import dask
+def block_writes(arr, path: str, nbins: int):
+    """A dask array with one block per block of ``arr``: computing it writes that block into
+    the zarr array at ``path`` (same chunks, so blocks never share a stored chunk) and gives
+    its label counts, shape ``(1,) * arr.ndim + (nbins,)`` (one 0 when ``nbins`` is 0).
 
-    blocks = arr.to_delayed(optimize_graph=False)
-    starts = [np.cumsum((0, *c)) for c in arr.chunks]
-    write = dask.delayed(_write_block, pure=True)
-    tasks = []
-    for idx in np.ndindex(*arr.numblocks):
-        loc = tuple(slice(int(starts[d][i]), int(starts[d][i + 1])) for d, i in enumerate(idx))
-        tasks.append(write(blocks[idx], path, loc, nbins, dask_key_name=f"write-{path}-{idx}"))
-    return tasks
+    One graph layer for all blocks: a delayed call per block made a layer each, and dask's
+    graph culling then took minutes, without a word and deaf to Ctrl-C, for 100k blocks.
+    """
+    width = max(nbins, 1)
+    chunks = tuple((1,) * n for n in arr.numblocks) + ((width,),)
+    # where each block starts, per axis: block_id indexes it (dask's block_info builds a
+    # dictionary per block, a graph layer of its own)
+    starts = tuple(tuple(int(v) for v in np.cumsum((0, *c))) for c in arr.chunks)
+    return arr.map_blocks(
+        _write_block,
+        path,
+        nbins,
+        starts,
+        chunks=chunks,
+        new_axis=arr.ndim,
+        dtype=np.int64,
+        meta=np.empty((0,) * (arr.ndim + 1), np.int64),
+        name=f"write-{path}",
+    )
 
 
-def _write_block(block, path: str, loc, nbins: int):
+def _write_block(block, path: str, nbins: int, starts, block_id=None):
+    loc = tuple(slice(starts[d][i], starts[d][i + 1]) for d, i in enumerate(block_id[: len(starts)]))
+    block = np.asarray(block)
+    _open_for_writing(path)[loc] = block
+    shape = (1,) * block.ndim + (max(nbins, 1),)
+    if nbins:
+        return np.bincount(block.ravel(), minlength=nbins).reshape(shape)
+    return np.zeros(shape, np.int64)
+
+
+@functools.lru_cache(maxsize=8)
+def _open_for_writing(path: str):
+    """The zarr array at ``path``, opened once per process (opening reads its metadata: as
+    long as writing a small block)."""
     import zarr
 
-    zarr.open_array(path, mode="r+")[loc] = block
-    if nbins:
-        return np.bincount(np.asarray(block).ravel(), minlength=nbins)
-    return None
+    return zarr.open_array(path, mode="r+")
 
 
 def _centers(model, index) -> np.ndarray:

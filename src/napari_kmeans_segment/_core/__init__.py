@@ -18,6 +18,7 @@ from .result import Segmentation, cluster_table, recolor
 from .segment import segment
 from .stains import stain_densities, stain_names
 from .suggest import SuggestKResult, suggest_k
+from .tissue import estimate_white_level
 from .uncertainty import distance_map, outlier_fraction
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "background_labels",
     "cluster_table",
     "distance_map",
+    "estimate_white_level",
     "extract_cluster",
     "extract_objects",
     "foreground_labels",

@@ -30,13 +30,20 @@ def apply_lazily(
     rgb: bool | None,
     channel_axis: int | None,
     multiscale: bool = False,
+    white_level=None,
+    dab_thresholds=None,
     progress=None,
     cancel=None,
 ) -> Segmentation:
     """:meth:`KMeansModel.apply` for a dask array, or (``multiscale``) a list of levels,
     finest first: lazy labels and recoloured image (lists of levels for a multiscale image),
     and counts and compactness estimated from about :data:`SAMPLE_PIXELS` pixels of the
-    coarsest level, read with a stride (``params["estimated"] = True``)."""
+    coarsest level, read with a stride (``params["estimated"] = True``).
+
+    A model that measures stains takes the slide's white level from that sample (or
+    ``white_level``) and labels every block against it, the glass decided block by block;
+    the result's ``stains`` report is the sample's (estimated too).
+    """
     levels = list(image) if multiscale else [image]
     coarse = levels[-1]
     shape = tuple(coarse.shape)
@@ -48,8 +55,16 @@ def apply_lazily(
     step = max(1, int(np.ceil((np.prod(spatial) / SAMPLE_PIXELS) ** (1 / len(spatial)))))
     strided = tuple(slice(None) if d == chan else slice(None, None, step) for d in range(len(shape)))
     seg = model.apply(
-        np.asarray(coarse[strided]), rgb=rgb, channel_axis=channel_axis, progress=progress, cancel=cancel
+        np.asarray(coarse[strided]),
+        rgb=rgb,
+        channel_axis=channel_axis,
+        white_level=white_level,
+        dab_thresholds=dab_thresholds,
+        progress=progress,
+        cancel=cancel,
     )
+    if seg.stains is not None:  # every block against this slide's white level
+        model = model.on_white(seg.stains.white)
     lazy = [lazy_labels(model, level, bool(rgb), channel_axis) for level in levels]
     scale = int(np.prod(lazy[0][0].shape)) / max(int(np.prod(seg.labels.shape)), 1)
     return replace(

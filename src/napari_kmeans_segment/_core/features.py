@@ -46,6 +46,25 @@ class FeatureSpace:
     stain_vectors: str = "fixed"
     stain_matrix: np.ndarray | None = None
     stain_scale: np.ndarray | None = None
+    # "hed" with tissue detection: the white level (R, G, B of the glass, image units) optical
+    # densities are taken against, and the tissue threshold (mean OD). None: white is
+    # value_range and every pixel is clustered (no tissue detection).
+    white: np.ndarray | None = None
+    tissue_od: float | None = None
+
+    @property
+    def white_level(self):
+        """What optical densities are relative to: :attr:`white`, else ``value_range``."""
+        return self.value_range if self.white is None else self.white
+
+    def on_white(self, white) -> FeatureSpace:
+        """A copy measuring optical densities against another slide's ``white``: the same
+        features for the same stains, whatever that slide's exposure."""
+        from copy import copy
+
+        fs = copy(self)
+        fs.white = np.asarray(white, np.float64)
+        return fs
 
     @classmethod
     def from_options(cls, options) -> FeatureSpace:
@@ -139,12 +158,19 @@ class FeatureSpace:
         elif self.color_space == "hed":
             from .stains import stain_densities
 
-            x = stain_densities(x, self.value_range, self.stain_matrix)
+            x = stain_densities(x, self._white_working(), self.stain_matrix)
             if self.stain_scale is not None:
                 x /= self.stain_scale
         if self.normalize and self.mean is not None:
             x = (x - self.mean) / self.std
         return x
+
+    def _white_working(self):
+        if self.white is None:
+            return self.value_range
+        if self.offset is None or self.scale_exp is None:
+            return self.white
+        return np.ldexp(np.asarray(self.white, np.float64) - self.offset, -self.scale_exp)
 
     def transform(
         self,
@@ -204,10 +230,9 @@ class FeatureSpace:
         if self.stain_vectors not in STAIN_VECTORS:
             raise ValueError(f"stain_vectors={self.stain_vectors!r}: choose one of {STAIN_VECTORS}.")
         sample_px = self.working(sample_px)  # value_range is in working units
-        self.stain_matrix = (
-            macenko_matrix(sample_px, self.value_range) if self.stain_vectors == "macenko" else None
-        )
-        self.stain_scale = stain_scale(stain_densities(sample_px, self.value_range, self.stain_matrix))
+        white = self._white_working()
+        self.stain_matrix = macenko_matrix(sample_px, white) if self.stain_vectors == "macenko" else None
+        self.stain_scale = stain_scale(stain_densities(sample_px, white, self.stain_matrix))
 
     def to_dict(self) -> dict:
         d = {
@@ -218,6 +243,8 @@ class FeatureSpace:
             "value_range": self.value_range,
         }
         d["stain_vectors"] = self.stain_vectors
+        d["white"] = None if self.white is None else [float(v) for v in self.white]
+        d["tissue_od"] = None if self.tissue_od is None else float(self.tissue_od)
         for name in ("mean", "std", "spatial_scale", "stain_matrix", "stain_scale", "offset", "scale_exp"):
             v = getattr(self, name)
             d[name] = None if v is None else np.asarray(v).tolist()
@@ -243,6 +270,10 @@ class FeatureSpace:
             fs.scale_exp = np.asarray(d["scale_exp"], np.int64)
         if d.get("stain_matrix") is not None:
             fs.stain_matrix = np.asarray(d["stain_matrix"], np.float64)
+        if d.get("white") is not None:
+            fs.white = np.asarray(d["white"], np.float64)
+        if d.get("tissue_od") is not None:
+            fs.tissue_od = float(d["tissue_od"])
         fs._tex_mean = float(d.get("texture_mean", 0.0))
         fs._tex_std = float(d.get("texture_std", 1.0))
         return fs

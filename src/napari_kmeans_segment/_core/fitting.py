@@ -20,6 +20,7 @@ from .image import PixelImage
 from .numerics import labels_dtype, luminance_order
 from .options import CancelFn, Options, ProgressFn, check_color_space, check_texture_sigma, new_seed
 from .result import Segmentation, recolor
+from .slide_stains import SlidePlan, finish_fit, plan_slide
 from .smoothing import smoothing_sigmas
 from .uncertainty import fit_reference
 
@@ -34,19 +35,41 @@ def fit(
     scale=None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    tissue_mask: np.ndarray | None = None,
+    white_level=None,
 ) -> Segmentation:
     """:func:`napari_kmeans_segment.segment` for an in-memory image, with its tunables as one
     :class:`Options` (checked here); ``scale``: the pixel size per spatial axis, for
-    ``smoothing`` in physical units."""
+    ``smoothing`` in physical units.
+
+    ``tissue_mask`` (spatial bool): the tissue decided already (the lazy path decides it
+    block by block on the blocks it read, then fits their pixels as one row);
+    ``white_level`` a :class:`.tissue.WhiteLevel` found already, over ``options``'.
+    """
     opts = options.check()
     img = PixelImage(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
     check_color_space(opts.color_space, img.rgb, img.n_channels)
     check_texture_sigma(opts.texture_sigma, img.spatial_shape)
     smooth = Smooth(opts.smoothing, smoothing_sigmas(opts.smoothing, img.spatial_shape, scale))
     seed_used = opts.seed if opts.seed is not None else new_seed()
+    slide = None
+    if opts.color_space == "hed" and opts.tissue:
+        slide = plan_slide(
+            img,
+            image,
+            rgb=rgb,
+            channel_axis=channel_axis,
+            white_level=opts.white_level if white_level is None else white_level,
+            tissue_od=opts.tissue_od,
+            tissue=tissue_mask,
+            rng=np.random.default_rng(seed_used),
+        )
+        img = slide.img  # the glass is left out: the stains are clustered within the tissue
     if opts.per_plane:
-        return _fit_planes(img, opts, seed_used, progress, cancel, smooth)
-    return _fit_image(img, opts, seed_used, progress, cancel, smooth)
+        seg = _fit_planes(img, opts, seed_used, progress, cancel, smooth, slide)
+    else:
+        seg = _fit_image(img, opts, seed_used, progress, cancel, smooth, slide)
+    return seg if slide is None else finish_fit(seg, slide, opts.dab_thresholds, seed_used)
 
 
 class Smooth:
@@ -73,10 +96,13 @@ def _fit_image(
     progress=None,
     cancel=None,
     smooth: Smooth | None = None,
+    slide: SlidePlan | None = None,
 ) -> Segmentation:
     smooth = smooth or Smooth()
     k = opts.n_clusters
     fs = FeatureSpace.from_options(opts)
+    if slide is not None:
+        fs.white, fs.tissue_od = np.asarray(slide.white.white, np.float64), slide.tissue_od
     run = Run(img, fs, opts, seed_used, progress, cancel)
     # value range -> working representation (float32-safe), texture; cancellable
     run.prepare()
@@ -227,7 +253,7 @@ def _exact_span(img: PixelImage, check=None) -> tuple | None:
     return (lo[0].item() if one else lo.tolist()), (hi[0].item() if one else hi.tolist())
 
 
-def _fit_planes(img: PixelImage, opts: Options, seed_used: int, progress, cancel, smooth: Smooth):
+def _fit_planes(img: PixelImage, opts: Options, seed_used: int, progress, cancel, smooth: Smooth, slide=None):
     """Cluster each plane of the first spatial axis on its own; match numbering by centre."""
     from scipy.optimize import linear_sum_assignment
 
@@ -248,7 +274,7 @@ def _fit_planes(img: PixelImage, opts: Options, seed_used: int, progress, cancel
 
         plane = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1, mask=None if mask is None else mask[i])
         try:
-            parts.append(_fit_image(plane, opts, seed_used, sub_progress, cancel, smooth.plane()))
+            parts.append(_fit_image(plane, opts, seed_used, sub_progress, cancel, smooth.plane(), slide))
         except ValueError as e:  # say which plane: "The image is constant" misleads for a stack
             raise ValueError(
                 f"Plane {i} (index on axis 0, of {n_planes}; per_plane=True "

@@ -135,6 +135,13 @@ def segment_lazy(
     n_read = px.shape[0]
     if valid is not None:
         px = px[np.concatenate([np.asarray(b).ravel() for b in blocks[n_parts:]])]
+    slide: dict = {}
+    if opts.color_space == "hed" and opts.tissue and is_rgb:
+        slide = _sampled_tissue(blocks[:n_parts], px, opts.white_level, opts.tissue_od, seed)
+        if valid is not None:
+            slide["tissue_mask"] = slide["tissue_mask"][
+                np.concatenate([np.asarray(b).ravel() for b in blocks[n_parts:]])
+            ]
     fitted = fit(
         px[:, None, :],
         replace(opts, smoothing=0.0),  # the centres come from pixels alone; smoothing is spatial
@@ -142,6 +149,7 @@ def segment_lazy(
         channel_axis=None if is_rgb else -1,
         progress=progress,
         cancel=cancel,
+        **slide,
     )
     if sigmas is not None:  # stored in the model, done block by block (with a halo) below
         temperature = fitted.compactness / max(int(fitted.counts.sum()), 1)
@@ -177,9 +185,74 @@ def segment_lazy(
 FIT_BYTES = 1 << 26  # pixel data read to fit a lazy image (sample_blocks=None)
 
 
-def _fit_blocks(arr, sample_blocks: int | None, rng) -> list[tuple[int, ...]]:
+def _sampled_tissue(blocks, px, white_level, tissue_od, seed) -> dict:
+    """The white level (from the pixels read, or given) and the tissue of each block read,
+    decided on the block itself (its neighbourhoods), as one row of the fit's pixels."""
+    from .slide_stains import check_tissue_od
+    from .tissue import check_brightfield, value_range_of, white_of
+
+    rng = np.random.default_rng(seed)
+    vr = value_range_of(px[:, :3])
+    check_brightfield(px[:, :3], vr, rng)
+    white = white_of(px[:, :3], vr, white_level, rng=rng)
+    t = white.auto_tissue_od() if check_tissue_od(tissue_od) is None else float(tissue_od)
+    from .tissue import tissue_mask
+
+    mask = np.concatenate([tissue_mask(np.asarray(b), white.white, t).ravel() for b in blocks])
+    return dict(white_level=white, tissue_mask=mask[:, None])
+
+
+def tissue_lazy(arr, white, tissue_od: float):
+    """The tissue of a channels-last dask array, block by block: each block's tissue is
+    decided with a margin of its neighbours' pixels as wide as the vote's box, so the mask
+    is the one :func:`.tissue.tissue_mask` gives on the whole image."""
+    import dask.array as da
+
+    from .tissue import TISSUE_BOX, tissue_mask
+
+    ndim = arr.ndim
+    margin = TISSUE_BOX // 2
+    depth = {ndim - 3: margin, ndim - 2: margin}
+    wide = da.overlap.overlap(arr, depth=depth, boundary="none")
+
+    def block(rgb):
+        return tissue_mask(rgb, white, tissue_od)
+
+    mask = wide.map_blocks(block, drop_axis=ndim - 1, dtype=bool)
+    return da.overlap.trim_internal(mask, depth, boundary="none")
+
+
+def glass_to_zero(labels, arr, white, tissue_od: float, tissue=None):
+    """Lazy labels with the glass (outside :func:`tissue_lazy`, or ``tissue``) set to 0."""
+    import dask.array as da
+
+    mask = tissue_lazy(arr, white, tissue_od) if tissue is None else tissue
+    return da.where(mask, labels, 0).astype(labels.dtype)
+
+
+def slide_white(arr, fallback=None, white_level=None, seed: int = 0):
+    """The white level of a channels-last dask array from the pixels of random blocks (a
+    quarter of what a fit reads), or ``white_level``; a slide whose blocks show no glass
+    takes ``fallback`` (a model's white level)."""
+    import dask
+
+    from .tissue import WhiteLevel, value_range_of, white_of
+
+    rng = np.random.default_rng(seed)
+    ids = _fit_blocks(arr, None, rng, FIT_BYTES // 4)
+    blocks = dask.compute(*[arr.blocks[i] for i in ids])
+    px = np.concatenate([np.asarray(b)[..., :3].reshape(-1, 3) for b in blocks])
+    try:
+        return white_of(px, value_range_of(px), white_level, rng=rng)
+    except ValueError:
+        if fallback is None:
+            raise
+        return WhiteLevel(white=np.asarray(fallback, np.float64), source="model")
+
+
+def _fit_blocks(arr, sample_blocks: int | None, rng, budget: int | None = None) -> list[tuple[int, ...]]:
     """Indices of the blocks to fit on, in a random order fixed by ``rng``, sorted: that many
-    blocks, or (None) as many as hold :data:`FIT_BYTES` of pixels."""
+    blocks, or (None) as many as hold ``budget`` bytes of pixels (:data:`FIT_BYTES`)."""
     n_blocks = int(np.prod(arr.numblocks))
     order = rng.permutation(n_blocks)
     if sample_blocks is not None:
@@ -191,7 +264,7 @@ def _fit_blocks(arr, sample_blocks: int | None, rng) -> list[tuple[int, ...]]:
             shape[axis] = len(chunks)
             sizes = sizes * np.asarray(chunks, float).reshape(shape)
         sizes = sizes.ravel() * arr.dtype.itemsize
-        enough = int(np.searchsorted(np.cumsum(sizes[order]), FIT_BYTES)) + 1
+        enough = int(np.searchsorted(np.cumsum(sizes[order]), budget or FIT_BYTES)) + 1
         picks = order[:enough]
     return [tuple(int(v) for v in np.unravel_index(i, arr.numblocks)) for i in np.sort(picks)]
 
@@ -296,6 +369,10 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
     import dask
     import dask.array as da
 
+    stains = model.measures_stains
+    white, tissue_od = model.feature_space.white, model.feature_space.tissue_od
+    if stains:  # label every pixel against the slide's white, then set the glass to 0
+        model = model.for_slide(white)
     k = model.n_clusters
     ca = None if is_rgb else -1
     sigmas = model_sigmas(model.params, arr.shape[:-1])
@@ -330,11 +407,13 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
 
         labels = arr.map_blocks(label_block, drop_axis=arr.ndim - 1, dtype=lab_dtype)
 
+    if stains:
+        labels = glass_to_zero(labels, arr, white, float(tissue_od))
     if valid is not None and sigmas is None:
         labels = da.where(valid, labels, 0).astype(lab_dtype)
 
     def recolor_block(block, lab):
-        if valid is not None:  # label 0 where masked: PixelImage then keeps those pixels
+        if valid is not None or stains:  # label 0 (masked, glass): PixelImage keeps those pixels
             block = np.ma.array(block, mask=np.broadcast_to(lab == 0, block.shape))
         return recolor(PixelImage(block, rgb=is_rgb, channel_axis=ca), lab.ravel(), colors)
 

@@ -63,7 +63,14 @@ def background_labels(index, names) -> list[int]:
 
 
 def area_table(
-    index, counts, *, background: Iterable[int] = (), scale=None, unit: str | None = None, ndim: int = 2
+    index,
+    counts,
+    *,
+    background: Iterable[int] = (),
+    scale=None,
+    unit: str | None = None,
+    ndim: int = 2,
+    image_px: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Cluster areas and shares, one row per cluster.
 
@@ -80,13 +87,16 @@ def area_table(
         Length unit of ``scale`` ("µm").
     ndim : int
         Number of spatial axes (3 gives volumes).
+    image_px : int, optional
+        Pixels of the whole image, those left out (label 0: the glass of a stain
+        measurement, a mask) included. Without it, the labelled pixels.
 
     Returns
     -------
     dict
         ``index``, ``background`` (bool), ``area_px``, ``area`` (physical), ``area_unit``,
-        ``share`` (of all labelled pixels; pixels left out, label 0, do not count) and
-        ``tissue_share`` (of the non-background pixels; NaN on background rows).
+        ``share`` (of the whole image, ``image_px``; NaN when there is no pixel) and
+        ``tissue_share`` (of the non-background clusters' pixels; NaN on background rows).
     """
     index = np.asarray(index, np.int64)
     counts = np.asarray(counts, np.int64)
@@ -100,10 +110,14 @@ def area_table(
         raise ValueError(
             f"Background label(s) {sorted(missing)} are not clusters here: the clusters are {index.tolist()}."
         )
-    total = counts.sum()
+    total = counts.sum() if image_px is None else int(image_px)
+    if total < counts.sum():
+        raise ValueError(f"image_px={image_px} is fewer than the clusters' {counts.sum()} pixels.")
     tissue = counts[~bg].sum()
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = counts / total if total else np.zeros(len(counts))
+        # a cluster without pixels has share 0.0; with no pixel at all a share is undefined (NaN,
+        # an empty cell in a CSV), as the tissue share of a table without tissue
+        share = counts / total if total else np.full(len(counts), np.nan)
         tissue_share = np.where(bg, np.nan, counts / tissue if tissue else np.nan)
     return {
         "index": index,
@@ -206,6 +220,13 @@ def extract_objects(
     from .clusters import _labels_array, extract_cluster, member
 
     lab = np.asarray(_labels_array(labels))  # objects need the whole (computed) labels
+    if np.asarray(label).dtype.kind not in "iuf" or isinstance(label, bool):
+        # "1" or True would otherwise be read as cluster 1
+        raise TypeError(
+            f"label must be a cluster label (a whole number) or a list of them, not {label!r:.60}."
+        )
+    if not isinstance(split, bool | np.bool_):
+        raise TypeError(f"split must be True or False, not {split!r:.40}.")
     try:
         wanted = sorted({int(v) for v in np.atleast_1d(np.asarray(label, dtype=np.int64))})
     except OverflowError:  # 2**64 - 1 on uint64 labels: no cluster has such a number

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 MODEL_FORMAT = "napari-kmeans-segment model"
 MODEL_FORMAT_VERSION = 1
+# A model holds K x channels numbers twice, names and a few settings: even 65535 clusters of
+# 4 channels with names stay far below this. Larger files are refused before reading them.
+MAX_MODEL_BYTES = 64 * 2**20
 
 
 def package_version() -> str:
@@ -68,6 +72,24 @@ class KMeansModel:
         always the model's)."""
         return options_of({**self.params, "n_clusters": self.n_clusters})
 
+    @property
+    def measures_stains(self) -> bool:
+        """True for a ``hed`` model with tissue detection (it measures each slide it labels)."""
+        fs = self.feature_space
+        return fs.color_space == "hed" and fs.tissue_od is not None and fs.white is not None
+
+    def on_white(self, white) -> KMeansModel:
+        """This model measuring optical densities against a slide's own ``white`` level."""
+        return replace(self, feature_space=self.feature_space.on_white(white))
+
+    def for_slide(self, white) -> KMeansModel:
+        """This model measuring optical densities against a slide's own ``white`` level and
+        labelling every pixel (no tissue detection): what labels a large slide block by
+        block, where the tissue is decided per block afterwards (:func:`.lazy.glass_to_zero`)."""
+        fs = self.feature_space.on_white(white)
+        fs.tissue_od = None
+        return replace(self, feature_space=fs)
+
     def apply(
         self,
         image,
@@ -77,11 +99,19 @@ class KMeansModel:
         channel_axis=None,
         multiscale: bool = False,
         scale=None,
+        white_level=None,
+        dab_thresholds=None,
         progress=None,
         cancel=None,
     ) -> Segmentation:
         """Assign every pixel of ``image`` to the nearest saved centre (labels keep their
         numbers, so label 3 means the same class on every image).
+
+        A model that measures stains (``color_space="hed"`` with tissue detection) first
+        finds this slide's white level (``white_level`` if given, else from its glass, else
+        the model's own) and its tissue, then labels the tissue against that white level,
+        so another exposure gives the same optical densities; the result's ``stains``
+        measures the slide with the model's DAB thresholds (or ``dab_thresholds``).
 
         Parameters
         ----------
@@ -99,6 +129,10 @@ class KMeansModel:
         scale : sequence of float, optional
             The pixel size per spatial axis: a model fitted with ``smoothing`` smooths over
             its width in these units; without it, over the pixels it was fitted with.
+        white_level : float, (float, float, float) or None
+            A model that measures stains: this slide's white level (default: from its glass).
+        dab_thresholds : (float, float, float) or None
+            A model that measures stains: DAB thresholds other than the model's.
         progress, cancel
             As for :func:`~napari_kmeans_segment.segment`.
 
@@ -129,6 +163,8 @@ class KMeansModel:
                 rgb=rgb,
                 channel_axis=channel_axis,
                 multiscale=multiscale,
+                white_level=white_level,
+                dab_thresholds=dab_thresholds,
                 progress=progress,
                 cancel=cancel,
             )
@@ -138,6 +174,32 @@ class KMeansModel:
                 f"This model was fitted on images with {self.n_channels} channel(s); the "
                 f"image has {img.n_channels}. Apply it to images like the one it came from."
             )
+        fs = self.feature_space
+        slide = None
+        if white_level is not None or dab_thresholds is not None:
+            from .slide_stains import check_slide_option
+
+            if not self.measures_stains:
+                raise ValueError(
+                    "white_level and dab_thresholds apply to a model that measures stains "
+                    "(color_space='hed' with tissue detection); this one does not."
+                )
+            check_slide_option("white_level", white_level)
+            check_slide_option("dab_thresholds", dab_thresholds)
+        if self.measures_stains:
+            from .slide_stains import plan_slide
+
+            slide = plan_slide(
+                img,
+                image,
+                rgb=rgb,
+                channel_axis=channel_axis,
+                white_level=white_level,
+                tissue_od=fs.tissue_od,
+                fallback_white=fs.white,
+            )
+            img = slide.img
+            fs = fs.on_white(slide.white.white)
         if (
             self.feature_space.spatial_weight > 0
             and self.params.get("spatial_shape")
@@ -150,14 +212,15 @@ class KMeansModel:
             )
         sigmas = model_sigmas(self.params, img.spatial_shape, scale)
         opts = for_model(self.n_clusters)
-        run = Run(img, self.feature_space, opts, 0, progress, cancel)
+        run = Run(img, fs, opts, 0, progress, cancel)
         note = range_warning(self.params, img, img.value_bounds(run.check))
         if note:
             warnings.warn(note, UserWarning, stacklevel=2)
         planes = self.params.get("planes") if self.params.get("per_plane") else None
         if planes and len(img.spatial_shape) >= 3 and img.spatial_shape[0] == len(planes):
+            white = None if slide is None else slide.white.white
             labels, counts, compactness = self._assign_planes(
-                img, planes, opts, progress, cancel, None if sigmas is None else sigmas[1:]
+                img, planes, opts, progress, cancel, None if sigmas is None else sigmas[1:], white
             )
         else:
             if planes:
@@ -190,7 +253,7 @@ class KMeansModel:
             centers = self.label_colors()[index - 1]
         # Recolour with the model's centres: a class keeps its colour on every image.
         recolored = recolor(img, labels, self.label_colors())
-        return Segmentation(
+        seg = Segmentation(
             labels=labels.reshape(img.spatial_shape),
             recolored=recolored,
             centers=centers,
@@ -203,8 +266,13 @@ class KMeansModel:
             names=None if self.names is None else dict(self.names),
             background=self.background,
         )
+        if slide is None:
+            return seg
+        from .slide_stains import finish_apply
 
-    def _assign_planes(self, img, planes, opts, progress, cancel, sigmas=None):
+        return finish_apply(seg, slide, fs, dab_thresholds)
+
+    def _assign_planes(self, img, planes, opts, progress, cancel, sigmas=None, white=None):
         """Each plane of the stack with its own plane's feature space and centres (stored in
         the reference numbering), as the per-plane fit labelled it."""
         from .fitting_run import Run
@@ -222,6 +290,8 @@ class KMeansModel:
 
             sub = PixelImage(moved[i], rgb=img.rgb, channel_axis=-1, mask=None if mask is None else mask[i])
             fs = FeatureSpace.from_dict(plane["feature_space"])
+            if white is not None:
+                fs = fs.on_white(white)
             run = Run(sub, fs, opts, 0, sub_progress, cancel)
             run.prepare(fitted=True)
             fc = np.asarray(plane["feature_centers"], np.float32)
@@ -390,14 +460,38 @@ class KMeansModel:
 
 
 def load_model(path) -> KMeansModel:
-    """Read a model written by :meth:`Segmentation.save` (plain JSON, never pickle)."""
+    """Read a model written by :meth:`Segmentation.save` (plain JSON, never pickle).
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is missing, not a regular file (a FIFO or a device such as /dev/zero
+        would block or never end), larger than any model (:data:`MAX_MODEL_BYTES`), not JSON,
+        or a damaged model (every field is checked: :mod:`.model_check`).
+    """
     path = Path(path)
     try:
-        text = path.read_text()
+        st = os.stat(path)
     except FileNotFoundError:
         raise ValueError(f"No model file at {path}.") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
+        raise ValueError(f"Could not read {path} as a model file: {e.strerror or e}.") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(
+            f"{path} is not a regular file (a folder, FIFO or device); give a model's .json file."
+        )
+    if st.st_size > MAX_MODEL_BYTES:
+        raise ValueError(_too_big(path, st.st_size))
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_MODEL_BYTES + 1)  # the size can change after the stat
+        if len(data) > MAX_MODEL_BYTES:
+            raise ValueError(_too_big(path, len(data)))
+        text = data.decode("utf-8")
+    except OSError as e:
         raise ValueError(f"Could not read {path} as a model file: {e}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a model file (not UTF-8 text).") from None
     try:
         d = json.loads(text)
     except json.JSONDecodeError:
@@ -405,6 +499,13 @@ def load_model(path) -> KMeansModel:
     except RecursionError:  # '[' * 100000: valid-looking JSON nested too deep to read
         raise ValueError(f"{path} is not a model file (JSON nested too deeply).") from None
     return KMeansModel.from_dict(d)
+
+
+def _too_big(path: Path, size: int) -> str:
+    return (
+        f"{path} is not a model file: {size / 2**20:.0f} MiB or more, larger than any model "
+        f"({MAX_MODEL_BYTES // 2**20} MiB at most). Choose the model's .json file."
+    )
 
 
 def range_warning(params: dict, img: PixelImage, bounds) -> str | None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from .features import COLOR_SPACES, WORK_LIMIT, FeatureSpace
 from .options import MAX_CLUSTERS, MAX_SPATIAL_WEIGHT, Options
+from .uncertainty import DISTANCE_KEY
 
 
 class Damaged(ValueError):
@@ -101,6 +102,15 @@ def check_feature_space(d, n_channels: int, width: int, where: str = "feature_sp
             _vector(d, name, n_colour, positive=name == "std", limit=WORK_LIMIT)
     _number(d, "texture_mean", -np.inf, default=0.0)
     _number(d, "texture_std", 0.0, low_open=True, default=1.0)
+    if d.get("white") is not None:
+        if cs != "hed":
+            raise Damaged(f"{where}.white is set for color_space {cs!r} (only 'hed' measures stains)")
+        _vector(d, "white", 3, positive=True, limit=WORK_LIMIT)
+    if d.get("tissue_od") is not None:
+        if d.get("white") is None:
+            raise Damaged(f"{where}.tissue_od needs the white level it is relative to")
+        _number(d, "tissue_od", 0.0, 5.0, low_open=True)
+    check_stain_fields(d, cs, where)
     if (d.get("offset") is None) != (d.get("scale_exp") is None):
         raise Damaged(f"{where}.offset and scale_exp come together")
     if d.get("offset") is not None:
@@ -112,6 +122,29 @@ def check_feature_space(d, n_channels: int, width: int, where: str = "feature_sp
         return FeatureSpace.from_dict(d)
     except (KeyError, TypeError, ValueError) as e:
         raise Damaged(f"{where}: {e}") from None
+
+
+#: Largest condition number of a stain matrix: Macenko's and the fixed matrices are near 1-10;
+#: beyond this the densities are noise amplified (a singular matrix cannot be applied at all).
+MAX_STAIN_CONDITION = 1e6
+
+
+def check_stain_fields(d: dict, cs: str, where: str = "feature_space") -> None:
+    """The stain matrix (3 x 3, finite, invertible) and per-stain divisors (3 finite numbers
+    > 0) of a feature space: a damaged one made every stain density wrong or crashed apply."""
+    m = d.get("stain_matrix")
+    if m is not None:
+        try:
+            a = np.asarray(m, np.float64)
+        except (TypeError, ValueError):
+            a = np.zeros(0)
+        if a.shape != (3, 3) or not np.isfinite(a).all():
+            raise Damaged(f"{where}.stain_matrix should be a 3 x 3 table of finite numbers, not {m!r:.80}")
+        if not np.linalg.cond(a) <= MAX_STAIN_CONDITION:
+            raise Damaged(f"{where}.stain_matrix is singular (its stains cannot be told apart)")
+    if cs == "hed" or d.get("stain_scale") is not None:
+        # every "hed" fit stores its divisors; without them one stain dominates k-means
+        _vector(d, "stain_scale", 3, positive=True, limit=WORK_LIMIT)
 
 
 def check_params(params, n_channels: int) -> dict:
@@ -138,11 +171,26 @@ def check_params(params, n_channels: int) -> dict:
             a = np.zeros(0)
         if a.shape != (2, n_channels) or np.isnan(a).any():
             raise Damaged("params.image_range is not (min, max) per channel")
+        if not (a[0] <= a[1]).all():
+            raise Damaged("params.image_range has a minimum above its maximum")
     if params.get("image_dtype") is not None:
+        kind: str = ""
         try:
-            np.dtype(str(params["image_dtype"]))
-        except TypeError:
-            raise Damaged("params.image_dtype is not a dtype") from None
+            kind = np.dtype(str(params["image_dtype"])).kind
+        except (TypeError, ValueError):
+            pass
+        if kind not in ("b", "i", "u", "f"):
+            raise Damaged(f"params.image_dtype is not an image's number type: {params['image_dtype']!r:.40}")
+    # The outliers' reference (outlier_fraction): a negative or NaN distance made every image
+    # read as 100% or 0% outliers. 0 is legitimate: a fit on an image of exactly K colours.
+    dist = params.get(DISTANCE_KEY)
+    if dist is not None and (
+        isinstance(dist, bool) or not isinstance(dist, int | float) or not (np.isfinite(dist) and dist >= 0)
+    ):
+        raise Damaged(f"params.{DISTANCE_KEY}={dist!r:.40} is not a finite distance >= 0")
+    for flag in ("per_plane", "normalize"):
+        if params.get(flag) is not None and not isinstance(params[flag], bool):
+            raise Damaged(f"params.{flag} is not true/false: {params[flag]!r:.40}")
     check_smoothing_params(params)
     return dict(params)
 
@@ -194,7 +242,7 @@ def check_model_dict(d: dict):
     params = check_params(d.get("params"), c.shape[1])
     if params.get("per_plane") and params.get("planes") is not None:
         planes = params["planes"]
-        if not isinstance(planes, list) or not all(isinstance(p, dict) for p in planes):
+        if not isinstance(planes, list) or not planes or not all(isinstance(p, dict) for p in planes):
             raise Damaged("params.planes is not a list of plane models")
         for i, p in enumerate(planes):
             pfc = _matrix(p, "feature_centers", rows=k, limit=WORK_LIMIT)
@@ -203,7 +251,29 @@ def check_model_dict(d: dict):
             )
     if d.get("options") is not None:  # files written before it keep the options in params only
         params.update(check_options(d["options"], k).to_dict())
+    check_tissue_recorded(fs, params)
     return fc, c, fs, params, check_label_map(d.get("label_map"), k)
+
+
+def check_tissue_recorded(fs: FeatureSpace, params: dict) -> None:
+    """A "hed" model fitted with tissue detection keeps its threshold (``tissue_od``):
+    without it the model would silently cluster the glass with the tissue. A file that does
+    not record the ``tissue`` option predates tissue detection: it is applied as it was
+    fitted (glass clustered), with a warning."""
+    if fs.color_space != "hed" or fs.tissue_od is not None:
+        return
+    tissue = params.get("tissue")
+    if tissue is True:
+        raise Damaged("feature_space.tissue_od is missing, but the model was fitted with tissue detection")
+    if tissue is None:
+        import warnings
+
+        warnings.warn(
+            "This model file predates tissue detection: its glass is clustered with the tissue "
+            "(no label 0, no stain measurements). Fit and save the model again to detect tissue.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def check_options(v, k: int) -> Options:

@@ -11,7 +11,7 @@ until every one is made):
 3. a control of the dock named as the field (``_qt/form.py``; ``run_options`` reads it);
 4. a command-line flag whose ``dest`` is the field's name (``_cli/args.py``; ``fit_options``
    reads it);
-5. a row of the README's parameter table.
+5. a row of the parameter table in ``docs/parameters.md``.
 
 The fit then reads the value from the ``Options`` it is given; models store it with the
 others, and the dock's copied Python writes it when it differs from the default.
@@ -75,6 +75,13 @@ class Options:
     texture_sigma: float = 0.0
     per_plane: bool = False
     smoothing: float = 0.0  # pixels (or the layer's units): 0 is pixel-wise clustering
+    # color_space="hed" only: tissue and glass from optical density (glass = label 0), the
+    # white level (None: estimated from the glass), the tissue threshold (mean OD; None: from
+    # the glass's noise) and the DAB weak/moderate/strong thresholds (None: from the clusters)
+    tissue: bool = True
+    white_level: float | tuple[float, float, float] | None = None
+    tissue_od: float | None = None
+    dab_thresholds: tuple[float, float, float] | None = None
 
     # -- validation --------------------------------------------------------------------------
     def check(self) -> Options:
@@ -313,8 +320,26 @@ def _smoothing(v, _: dict) -> float:
     return float(v)
 
 
-def _flag(v, _: dict) -> bool:
-    return bool(v)
+def _flag(name: str) -> Callable[[Any, dict], bool]:
+    def check(v, _: dict) -> bool:
+        # bool("no") is True: text or numbers would turn an option on by accident
+        if not isinstance(v, bool | np.bool_):
+            raise TypeError(f"{name} must be True or False, not {v!r:.40}.")
+        return bool(v)
+
+    return check
+
+
+def _slide(name: str) -> Callable[[Any, dict], Any]:
+    """The check of a stain-measurement option (:mod:`.slide_stains`): its value, and that
+    it is only set with color_space="hed" and tissue detection on."""
+
+    def check(v, valid: dict):
+        from .slide_stains import check_slide_option
+
+        return check_slide_option(name, v, valid.get("color_space", "hed"), valid.get("tissue", True))
+
+    return check
 
 
 CHECKS: dict[str, Callable[[Any, dict], Any]] = {
@@ -327,11 +352,15 @@ CHECKS: dict[str, Callable[[Any, dict], Any]] = {
     "sample_size": _sample_size,
     "color_space": _color_space,
     "stain_vectors": _stain_vectors,
-    "normalize": _flag,
+    "normalize": _flag("normalize"),
     "spatial_weight": _weight("spatial_weight"),
     "texture_sigma": _weight("texture_sigma"),
-    "per_plane": _flag,
+    "per_plane": _flag("per_plane"),
     "smoothing": _smoothing,
+    "tissue": _flag("tissue"),
+    "white_level": _slide("white_level"),
+    "tissue_od": _slide("tissue_od"),
+    "dab_thresholds": _slide("dab_thresholds"),
 }
 
 

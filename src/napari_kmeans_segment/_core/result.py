@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from .features import FeatureSpace
 from .image import PixelImage
 from .model import KMeansModel
 from .numerics import parallel, pieces
+
+if TYPE_CHECKING:
+    from .positivity import StainReport
 
 
 def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -108,6 +111,10 @@ class Segmentation:
         :meth:`KMeansModel.named`); None for a fit.
     background : tuple of int or None
         The labels that model marks as background; None: decided by the names.
+    stains : StainReport or None
+        For ``color_space="hed"`` with tissue detection: the slide's tissue and glass, DAB
+        positivity (weak, moderate, strong; H-score), saturated pixels and warnings
+        (:mod:`.positivity`). The glass is label 0.
     """
 
     labels: Any
@@ -121,6 +128,7 @@ class Segmentation:
     label_map: np.ndarray | None = None
     names: dict[int, str] | None = None
     background: tuple[int, ...] | None = None
+    stains: StainReport | None = None
 
     @property
     def n_clusters(self) -> int:
@@ -171,8 +179,9 @@ class Segmentation:
 
         ``names`` default to :meth:`default_names`. Given ``background`` (labels),
         ``scale`` (pixel size per spatial axis) or ``unit``, the area columns of
-        :func:`.measure.area_table` are added: background, area_px, area, area_unit, share,
-        tissue_share.
+        :func:`.measure.area_table` are added: background, area_px, area, area_unit, share
+        (of the whole image, label 0 included), tissue_share (of the non-background
+        clusters).
         """
         names = self.default_names() if names is None else names
         table = cluster_table(
@@ -189,7 +198,13 @@ class Segmentation:
             level = self.labels[0] if self.multiscale else self.labels
             ndim = len(self.params.get("spatial_shape") or np.shape(level))
             areas = area_table(
-                self.index, self.counts, background=background or (), scale=scale, unit=unit, ndim=ndim
+                self.index,
+                self.counts,
+                background=background or (),
+                scale=scale,
+                unit=unit,
+                ndim=ndim,
+                image_px=int(np.prod(np.shape(level))),  # glass (label 0) included: % of the image
             )
             table.update({k: v for k, v in areas.items() if k != "index"})
         return table
@@ -311,7 +326,7 @@ def cluster_table(index, counts, centers, names=None, channel_names=None, *, rgb
     three-channel fluorescence stack's channels are 0, 1, 2)."""
     index = np.asarray(index)
     counts = np.asarray(counts, np.int64)
-    total = max(int(counts.sum()), 1)
+    total = int(counts.sum())
     centers = np.asarray(centers, np.float64)
     if channel_names is None:
         channel_names = (
@@ -325,7 +340,8 @@ def cluster_table(index, counts, centers, names=None, channel_names=None, *, rgb
         "index": index,
         "name": np.array(names if names is not None else [f"cluster {i}" for i in index], dtype=object),
         "count": counts,
-        "fraction": counts / total,
+        # 0.0 for a cluster without pixels; undefined (NaN, an empty CSV cell) without any pixel
+        "fraction": counts / total if total else np.full(len(counts), np.nan),
     }
     for j, ch in enumerate(channel_names):
         table[f"center_{ch}"] = centers[:, j]

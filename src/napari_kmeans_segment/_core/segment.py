@@ -34,6 +34,10 @@ def segment(
     per_plane: bool = DEFAULTS.per_plane,
     smoothing: float = DEFAULTS.smoothing,
     scale=None,
+    tissue: bool = DEFAULTS.tissue,
+    white_level=DEFAULTS.white_level,
+    tissue_od: float | None = DEFAULTS.tissue_od,
+    dab_thresholds=DEFAULTS.dab_thresholds,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> Segmentation:
@@ -102,6 +106,24 @@ def segment(
     scale : sequence of float, optional
         Size of a pixel along each spatial axis (napari's ``layer.scale``), for ``smoothing``
         in physical units and anisotropic voxels.
+    tissue : bool
+        With "hed": tell tissue from glass by optical density (relative to the white level)
+        before clustering, so pale stroma is tissue; the glass gets label 0 and the stains
+        are clustered within the tissue. The result's :attr:`Segmentation.stains` then
+        measures the slide (tissue area, DAB weak/moderate/strong, H-score, saturated
+        pixels, warnings). False clusters every pixel (the glass becomes a cluster).
+    white_level : float, (float, float, float) or None
+        With "hed" and ``tissue``: the R, G, B of bare glass (one number for grey), in the
+        image's units. None estimates it from the brightest narrow peak of the slide's
+        histogram (the glass); a slide without glass then needs it.
+    tissue_od : float or None
+        With "hed" and ``tissue``: a pixel is tissue where its 5 x 5 neighbourhood absorbs
+        more than this mean optical density (majority vote). None: 0.012, or more on a noisy
+        glass.
+    dab_thresholds : (float, float, float) or None
+        DAB optical densities from which a tissue pixel is weak, moderate, strong. None
+        derives them from the clusters (the valley between negative and DAB tissue, then
+        three intensity classes); the model keeps them for the slides it measures.
     progress : callable(fraction, message), optional
     cancel : callable() -> bool, optional
         Checked between steps; when it returns True the run raises ``Cancelled``.
@@ -125,6 +147,10 @@ def segment(
         texture_sigma=texture_sigma,
         per_plane=per_plane,
         smoothing=smoothing,
+        tissue=tissue,
+        white_level=white_level,
+        tissue_od=tissue_od,
+        dab_thresholds=dab_thresholds,
     )
     layout: dict[str, Any] = dict(
         rgb=rgb, channel_axis=channel_axis, scale=scale, progress=progress, cancel=cancel

@@ -34,17 +34,17 @@ def fixed_matrix() -> np.ndarray:
     return np.asarray(hed_from_rgb, np.float64)
 
 
-def optical_density(
-    px: np.ndarray, value_range: float, min_transmission: float = MIN_TRANSMISSION
-) -> np.ndarray:
+def optical_density(px: np.ndarray, value_range, min_transmission: float = MIN_TRANSMISSION) -> np.ndarray:
     """(n, 3) pixel values -> (n, 3) float32 optical density ``-log10(I / value_range)``.
+
+    ``value_range`` is white: one value, or the R, G, B of a slide's glass (its white level).
 
     Transmission is floored at ``min_transmission`` (1/255: an 8-bit 0 reads as a 1).
     ``rgb2hed`` floors at 1e-6, so a 0 in one 8-bit channel reads as an OD of 6 and a 1
     as 2.4: a handful of clipped pixels then sit far from all others and can capture a
     cluster of their own. Pass 1e-6 to reproduce ``rgb2hed`` exactly.
     """
-    x = np.asarray(px, np.float32)[:, :3] / np.float32(value_range)
+    x = np.asarray(px, np.float32)[:, :3] / np.asarray(value_range, np.float32)
     return -np.log10(np.maximum(x, np.float32(min_transmission)))
 
 
@@ -69,7 +69,15 @@ def stain_densities(
     """
     m = fixed_matrix() if matrix is None else np.asarray(matrix, np.float64)
     od = optical_density(px, value_range, min_transmission)
-    d = (od / np.float32(6.0)) @ m.astype(np.float32)
+    # column by column, not a matrix product: BLAS's own threads on an (n, 3) x (3, 3)
+    # product made a slide's colour table take 1-8 s on a busy 2-core machine
+    w = (m / 6.0).astype(np.float32)
+    d = np.empty_like(od)
+    for j in range(3):
+        col = d[:, j]
+        np.multiply(od[:, 0], w[0, j], out=col)
+        col += od[:, 1] * w[1, j]
+        col += od[:, 2] * w[2, j]
     return np.maximum(d, 0, out=d)
 
 
@@ -208,12 +216,18 @@ def stain_names(
 
 
 def names_for(centers, feature_space, **kw) -> list[str] | None:
-    """Default cluster names for a result in ``feature_space``: stain names for "hed", else None."""
+    """Default cluster names for a result in ``feature_space``: stain names for "hed", else None.
+
+    With tissue detection (``feature_space.tissue_od`` set) the glass is left out before
+    clustering, so no cluster is named background: the palest is pale tissue (stroma).
+    """
     if getattr(feature_space, "color_space", None) != "hed":
         return None
+    if getattr(feature_space, "tissue_od", None) is not None:
+        kw.setdefault("background_od", -np.inf)
     return stain_names(
         centers,
-        feature_space.value_range,
+        feature_space.white_level,
         matrix=feature_space.stain_matrix,
         scale=feature_space.stain_scale,
         **kw,

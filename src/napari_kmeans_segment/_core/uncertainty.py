@@ -52,6 +52,7 @@ def _run_for(model, image, rgb, channel_axis, mask, progress, cancel):
     from .image import PixelImage
     from .options import for_model
 
+    stains = getattr(model, "stains", None)  # a Segmentation's slide: its white level
     model = getattr(model, "model", model)  # a Segmentation gives its model
     if rgb is None and channel_axis is None:
         rgb, channel_axis = model.params.get("rgb"), model.params.get("channel_axis")
@@ -61,8 +62,22 @@ def _run_for(model, image, rgb, channel_axis, mask, progress, cancel):
             f"This model was fitted on images with {model.n_channels} channel(s); the image has "
             f"{img.n_channels}. Measure images like the one it came from."
         )
+    fs = model.feature_space
+    if model.measures_stains:  # as the model labels it: the glass left out, the slide's white
+        from .slide_stains import plan_slide
+
+        slide = plan_slide(
+            img,
+            image,
+            rgb=rgb,
+            channel_axis=channel_axis,
+            white_level=None if stains is None else stains.white,
+            tissue_od=fs.tissue_od,
+            fallback_white=fs.white,
+        )
+        img, fs = slide.img, fs.on_white(slide.white.white)
     opts = for_model(model.n_clusters)
-    return model, img, Run(img, model.feature_space, opts, 0, progress, cancel)
+    return model, img, Run(img, fs, opts, 0, progress, cancel)
 
 
 def distance_map(
@@ -94,7 +109,8 @@ def distance_map(
     Returns
     -------
     ndarray (float32)
-        The image's spatial shape; NaN where pixels are left out (mask, NaN, transparent).
+        The image's spatial shape; NaN where pixels are left out (mask, NaN, transparent,
+        and the glass for a model that measures stains).
     """
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r}: choose one of {KINDS}.")
@@ -105,7 +121,7 @@ def distance_map(
     if run.use_histogram():
         # 8-bit colour features: each distinct colour once, then a lookup per pixel.
         keys, colors, _ = run.histogram()
-        d1, d2 = two_nearest(model.feature_space.transform(colors), model.feature_centers, groups)
+        d1, d2 = two_nearest(run.fs.transform(colors), model.feature_centers, groups)
         table = np.full(1 << (img.key_bits * img.n_channels), np.nan, np.float32)
         table[keys] = d1 if kind == "distance" else d2 - d1
     for i, c in enumerate(img.chunks()):
@@ -155,7 +171,8 @@ def outlier_fraction(
 
     About 0.01 on images like the training image; much more means the model fits this
     image poorly (a batch should warn). Needs a model fitted by this version (its params
-    hold ``distance_p99``).
+    hold ``distance_p99``). A model that measures stains counts the tissue only (the glass
+    is left out, as when it labels the slide).
     """
     m = getattr(model, "model", model)
     ref = m.params.get(DISTANCE_KEY)

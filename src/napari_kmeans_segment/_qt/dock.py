@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 
 class KMeansWidget(KMeansForm):
-    """K-means segmentation of an image layer (see the README for every parameter)."""
+    """K-means segmentation of an image layer (docs/parameters.md describes every parameter)."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         check_dock_versions()
@@ -51,7 +51,12 @@ class KMeansWidget(KMeansForm):
             self, self.jobs, self.session_for, self._set_status, lambda: list(self.sessions)
         )
         self.panel = ClusterPanel()
-        self.native.layout().addWidget(self.panel, 1)  # the table takes the spare height
+        self.add_below(self.panel, 1)  # the table takes the spare height
+        # the spare height goes to the tables' rows first, then to the form (Suggest K's plot)
+        self.page.elastic[:0] = [self.panel.table, self.panel.measure]
+        self.panel.measure.toggle.toggled.connect(
+            lambda on: self._on_opened(on, self.panel.measure.body, self.panel.measure.toggle)
+        )
         self.panel.apply_model_requested.connect(self._guarded(self.apply_model))
         self.panel.load_model_requested.connect(self._guarded(self.load_model))
         self.panel.forget_model_requested.connect(self.forget_model)
@@ -249,6 +254,7 @@ class KMeansWidget(KMeansForm):
         written = session.set_result(seg, src, code=code)
         self._runs += 1
         self._show(session)
+        self.reveal_later(self.panel.table, self.panel.heading)  # the table of the result
         clusters = session.clusters
         if clusters is not None:  # napari's label controls, ready for "show selected label"
             self.viewer.layers.selection.active = clusters
@@ -294,6 +300,7 @@ class KMeansWidget(KMeansForm):
         self.loaded_model_path = str(Path(path).resolve())
         k = labels_given(self.loaded_model)
         self.panel.set_loaded_model(self.loaded_model_name, k)
+        self.reveal_later(self.panel.loaded_row)  # its name and 'apply model'
         self._set_status(status("model_loaded", model=self.loaded_model_name, k=k))
         return self.loaded_model
 
@@ -387,7 +394,7 @@ class KMeansWidget(KMeansForm):
         """The Python call that reproduces the last run."""
         return self._current().code
 
-    # -- console API: measuring (issue 14; the panel's "measure" section) ------------------------
+    # -- console API: measuring (the panel's "measure" section) ------------------------------------
     def set_background(self, labels: list[int]) -> None:
         """Mark exactly these clusters as background (left out of the share of tissue)."""
         self._current().measure.set_background(labels)

@@ -1,24 +1,29 @@
 """The dock's form: the controls in task order, and reading them (with the layers) on the GUI
 thread.
 
-Layout, top to bottom (the dock adds the cluster panel below)::
+Layout, top to bottom (the dock adds the cluster panel at the bottom of the page)::
 
-    image              the layer to segment (never scrolls out of view)
-    [scrolls when the screen is short]
-      clusters (K)     [K]  [Suggest K]
-      colour space
-      > channels, mask and more features     (folded)
-      > k-means search: starts, steps, seed  (folded; OpenCV's criteria)
-      Suggest K's plot, its verdict and [use K = n]   (after Suggest K)
-    [live preview] [Run] [Cancel]
-    status line (wraps)
+    image              the layer to segment           } never scroll out of view: what an
+    clusters (K)  [K] [Suggest K] [use K = n]         } answer is about, and the value
+                                                       } 'use K = n' changes
+    [one page; it scrolls as a whole only when the window is too short (see .scroll)]
+      [the form; it scrolls on its own when the page is squeezed]
+        colour space (and stain vectors with hed)
+        > stains: tissue, white level, DAB bins (folded; with hed)
+        > channels, mask and more features     (folded)
+        > k-means search: starts, steps, seed  (folded; OpenCV's criteria)
+        Suggest K's plot and its verdict       (after Suggest K)
+      [live preview] [Run] [Cancel]
+      status line (wraps)
+      the cluster panel (the dock's)
 
-Every control's tooltip and every status message comes from :mod:`.texts`.
+Rows of buttons wrap rather than cut their words (:class:`~.flow.FlowLayout`); labels in
+one group share a width so their inputs start at one x. Every control's tooltip and every
+status message comes from :mod:`.texts`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,99 +39,33 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.layers import Image, Labels, Shapes
-from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
-from qtpy.QtWidgets import QComboBox, QLabel, QScrollArea, QSizePolicy, QWidget
+from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtWidgets import QAbstractSpinBox, QComboBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from .._core.features import COLOR_SPACES
 from .._core.options import DEFAULTS, INITS, MODES, Options, sample_size_for_mode
 from .._core.options import names as option_names
 from .._layers import MARK, Source, unwrap
 from .expander import Expander
+from .flow import FlowLayout
+from .scroll import FormScroll, PageScroll, reveal
 from .stain_choice import stain_vectors_widget
+from .stain_controls import SlideControls
 from .texts import tooltip
 
 if TYPE_CHECKING:
     import napari
 
-MIN_FORM_HEIGHT = 80  # px the form keeps on a short screen (it scrolls below that)
-
-
-class FormScroll(QScrollArea):
-    """Scrolls the form vertically; asks for the form's full height but can shrink to
-    :data:`MIN_FORM_HEIGHT`, so the cluster table below keeps its rows and the window never
-    grows past the screen."""
-
-    def __init__(self, content: Any):
-        super().__init__()
-        self.setWidget(content)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
-        content.installEventFilter(self)
-        self.keep_in_view: Any = None  # a widget kept in view when the area's height changes
-        self.fit: Callable[[int], None] | None = None  # lets it fit the area's height first
-        bar = self.verticalScrollBar()
-        if bar is not None:  # the person scrolls: the view is theirs again
-            bar.sliderPressed.connect(self.release)
-
-    def show_widget(self, widget: Any, fit: Callable[[int], None] | None = None) -> None:
-        """Scroll ``widget`` into view, and keep it there while the area is resized (a Run
-        that fills the table below shrinks it) until the person scrolls. ``fit(height)`` is
-        called first with the height the area shows, so that the widget can fit in it (Suggest
-        K's plot gives up some height where larger fonts leave the form less room)."""
-        self.keep_in_view, self.fit = widget, fit
-        self._keep()
-
-    def _keep(self) -> None:
-        view = self.viewport()
-        if self.fit is not None and view is not None:
-            self.fit(view.height() - 2 * 4)  # the 4-px margins ensureWidgetVisible keeps
-        self.ensureWidgetVisible(self.keep_in_view, 0, 4)
-
-    def _in_view(self) -> None:
-        if self.keep_in_view is not None and self.keep_in_view.isVisible():
-            self.ensureWidgetVisible(self.keep_in_view, 0, 4)
-
-    def release(self) -> None:
-        self.keep_in_view = self.fit = None
-
-    def wheelEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
-        self.release()
-        super().wheelEvent(event)
-
-    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
-        super().resizeEvent(event)
-        if self.keep_in_view is not None and self.keep_in_view.isVisible():
-            self._keep()
-
-    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
-        """The form changed size (a section opened, Suggest K's plot appeared): ask the dock
-        to lay out again (a scroll area does not pass its content's size on by itself)."""
-        if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
-            self.updateGeometry()
-        elif obj is self.widget() and event.type() == QEvent.Type.Resize and self.keep_in_view is not None:
-            QTimer.singleShot(0, self._in_view)  # once the form has laid its widgets out again
-        return super().eventFilter(obj, event)
-
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
-        inner = self.widget()
-        h = inner.sizeHint().height() if inner is not None else 0
-        return QSize(super().sizeHint().width(), h + 2 * self.frameWidth())
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
-        inner = self.widget()
-        w = inner.minimumSizeHint().width() if inner is not None else 0
-        bar = self.verticalScrollBar()
-        return QSize(w + (bar.sizeHint().width() if bar is not None else 0), MIN_FORM_HEIGHT)
-
 
 class LabelAligner(QObject):
-    """Gives the labels of widgets in different containers one width, so their inputs line
-    up; again whenever the form is shown or restyled (napari's theme sets the font)."""
+    """Gives the labels of widgets in different containers widths that make their inputs
+    start at one x position, whatever the indent of the container (a folded section's
+    body is indented under its title); again whenever the form is shown or restyled
+    (napari's theme sets the font)."""
 
     def __init__(self, root: QWidget, widgets: list[Any]):
         super().__init__(root)
+        self.root = root
         # magicgui keeps a widget's label in a private wrapper: without it (another magicgui),
         # the labels are simply not aligned
         wrappers = [getattr(w, "_labeled_widget", lambda: None)() for w in widgets]
@@ -134,13 +73,25 @@ class LabelAligner(QObject):
         root.installEventFilter(self)
         self.align()
 
+    def indent(self, label: QWidget) -> int:
+        """How far right of ``root`` the label starts: the left margins of the layouts it
+        sits in (known before the folded sections are ever laid out)."""
+        x, w = 0, label.parentWidget()
+        while w is not None and w is not self.root:
+            lay = w.layout()
+            if lay is not None:
+                x += lay.contentsMargins().left()
+            w = w.parentWidget()
+        return x
+
     def align(self) -> None:
         labels = [lb for lb in self.labels if lb is not None]
         for lb in labels:
             lb.setMinimumWidth(0)
-        widest = max((lb.sizeHint().width() for lb in labels), default=0)
-        for lb in labels:
-            lb.setMinimumWidth(widest)
+        indents = [self.indent(lb) for lb in labels]
+        edge = max((i + lb.sizeHint().width() for i, lb in zip(indents, labels)), default=0)
+        for i, lb in zip(indents, labels):
+            lb.setMinimumWidth(edge - i)
 
     def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
         if event.type() in (QEvent.Type.Show, QEvent.Type.StyleChange, QEvent.Type.FontChange):
@@ -148,14 +99,40 @@ class LabelAligner(QObject):
         return False
 
 
+LAYER_CHOICES = {"image_layer", "mask_layer", "channel_axis"}  # choices that follow the layers
+MIN_INPUT_WIDTH = 72  # px an input may shrink to: its values are short ("0.20", "random")
+
+
+def flowing(row: Container) -> Container:
+    """``row`` (a horizontal magicgui container) with its widgets in a
+    :class:`~.flow.FlowLayout`: they wrap onto a second line rather than be cut. The
+    container still lists them (``row["name"]``, ``reset_choices``)."""
+    row.margins = (0, 0, 0, 0)
+    holder = QWidget()
+    flow = FlowLayout(holder)
+    for w in row:
+        flow.add_widget(w.native, 0 if isinstance(w, SpinBox | FloatSpinBox) else 1)
+    layout = row.native.layout()
+    assert layout is not None
+    layout.addWidget(holder)
+    return row
+
+
 def _tipped(widget: Any, key: str | None = None) -> Any:
     """Give a magicgui widget its tooltip (before it is put in a container, which copies it
     onto the label in front of it)."""
     widget.tooltip = tooltip(key or widget.name)
     native = widget.native
-    if isinstance(native, QComboBox):  # a long layer name must not widen the dock
+    if isinstance(native, QComboBox) and widget.name in LAYER_CHOICES:
+        # a long layer name must not widen the dock (it is cut; the list shows it whole)
         native.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        native.setMinimumContentsLength(8)
+        native.setMinimumContentsLength(6)
+    elif isinstance(native, QComboBox):  # a fixed choice ("k-means++") is never cut
+        native.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+    elif isinstance(native, QAbstractSpinBox):
+        # a spin box asks for the width of its largest value (epsilon's 1000000.00), which
+        # would make the dock too wide for napari's small default window
+        native.setMinimumWidth(MIN_INPUT_WIDTH)
     return widget
 
 
@@ -179,6 +156,9 @@ class KMeansForm(Container):
             )
         )
         self.stain_vectors = stain_vectors_widget(self.color_space)  # shown with "hed"
+        self.slide = SlideControls(self.color_space)  # tissue, white level, DAB bins: with "hed"
+        self.tissue, self.white_level = self.slide.tissue, self.slide.white_level
+        self.tissue_od, self.dab_thresholds = self.slide.tissue_od, self.slide.dab_thresholds
         # channels, mask and extra features
         self.channel_axis = t(
             ComboBox(name="channel_axis", label="channel axis", choices=self._axis_choices, value=None)
@@ -224,13 +204,11 @@ class KMeansForm(Container):
             SpinBox(name="max_iter", label="steps per start", min=1, max=10_000, value=d.max_iter)
         )
         self.epsilon = t(
-            FloatSpinBox(
-                name="epsilon", label="stop below (epsilon)", min=0.0, max=1e6, step=0.05, value=d.epsilon
-            )
+            FloatSpinBox(name="epsilon", label="stop below", min=0.0, max=1e6, step=0.05, value=d.epsilon)
         )
         self.init = t(ComboBox(name="init", label="starting colours", choices=list(INITS), value=d.init))
         # a float spin box because magicgui's integer one (superqt's) cannot show "random"
-        # for -1 (issue 13); no decimals, so it reads and steps as a whole number
+        # for -1; no decimals, so it reads and steps as a whole number
         self.seed = t(FloatSpinBox(name="seed", label="random seed", min=-1, max=2**31 - 2, step=1, value=-1))
         self.seed.native.setDecimals(0)
         self.seed.native.setSpecialValueText("random")  # -1 draws a new seed each run
@@ -243,20 +221,23 @@ class KMeansForm(Container):
         self.cancel_button = t(PushButton(name="cancel_button", text="Cancel", enabled=False), "cancel")
         self.status = t(Label(name="status", value=""), "status")
 
-        k_row = Container(
-            name="k_row",
-            label="clusters (K)",
-            layout="horizontal",
-            labels=False,
-            widgets=[self.n_clusters, self.suggest_button],
-            tooltip=tooltip("n_clusters"),
+        # 'use K = n' beside K (on a line of its own below it in a narrow dock): pressing it
+        # changes a value in view
+        k_row = flowing(
+            Container(
+                name="k_row",
+                label="clusters (K)",
+                layout="horizontal",
+                labels=False,
+                widgets=[self.n_clusters, self.suggest_button, self.use_k_button],
+                tooltip=tooltip("n_clusters"),
+            )
         )
-        k_row.margins = (0, 0, 0, 0)
-        # the image stays above the scrolling settings: Suggest K's plot, kept in view in a
-        # short form, must not hide which image the settings (and its answer) are for
-        image_row = Container(name="image_row", widgets=[self.image_layer])
+        # the image and K stay above everything that scrolls: Suggest K's answer, kept in view
+        # in a short form, must not hide which image and which K it is about
+        image_row = Container(name="image_row", widgets=[self.image_layer, k_row])
         image_row.margins = (0, 0, 4, 0)
-        basics = Container(name="basics", widgets=[k_row, self.color_space, self.stain_vectors])
+        basics = Container(name="basics", widgets=[self.color_space, self.stain_vectors])
         basics.margins = (0, 0, 0, 0)
         self.features_box = Expander(
             "channels, mask and more features",
@@ -279,15 +260,13 @@ class KMeansForm(Container):
             name="search_box",
             tooltip=tooltip("search_settings"),
         )
-        self.suggest_box = Container(
-            name="suggest_box", labels=False, widgets=[self.suggest_result, self.use_k_button]
-        )
+        self.suggest_box = Container(name="suggest_box", labels=False, widgets=[self.suggest_result])
         self.suggest_box.margins = (0, 0, 0, 0)
         self.suggest_box.visible = False
         self.settings = Container(
             name="settings",
             labels=False,
-            widgets=[basics, self.features_box, self.search_box, self.suggest_box],
+            widgets=[basics, self.slide.box, self.features_box, self.search_box, self.suggest_box],
         )
         self.settings.margins = (0, 0, 4, 0)
         run_row = Container(
@@ -297,16 +276,76 @@ class KMeansForm(Container):
             widgets=[self.live_preview, self.run_button, self.cancel_button],
         )
         run_row.margins = (0, 0, 0, 0)
-        self.extend([image_row, run_row, self.status])
+        self.append(image_row)
+        # below the image and K, one page that scrolls as a whole only in a short window
         self.scroll = FormScroll(self.settings.native)
-        self.native.layout().insertWidget(1, self.scroll)
-        self._aligner = LabelAligner(
-            self.native, [self.image_layer, k_row, self.color_space, self.stain_vectors]
-        )
+        body = QWidget()
+        self._body = QVBoxLayout(body)
+        self._body.setContentsMargins(0, 0, 0, 0)
+        for w in (self.scroll, run_row.native, self.status.native):
+            self._body.addWidget(w)
+        self.page = PageScroll(body)
+        self.page.elastic.append(self.scroll)
+        self.native.layout().addWidget(self.page, 1)
+        # the inputs start at one x within the top rows, and within the folded sections
+        # (one x for all would make the top labels as wide as the longest folded one,
+        # and the dock wider than napari's small default window allows)
+        self._aligners = [
+            LabelAligner(self.native, [self.image_layer, k_row]),
+            LabelAligner(self.native, [self.color_space, self.stain_vectors]),
+            LabelAligner(self.native, [*self.slide.box.body, *self.features_box.body, *self.search_box.body]),
+        ]
+        for box in (self.slide.box, self.features_box, self.search_box):  # opened: into view
+            box.toggle.toggled.connect(lambda on, box=box: self._on_opened(on, box.body.native, box.toggle))
+        self.color_space.changed.connect(self._on_color_space)  # the stain choice appears
+        for w in self.parameter_widgets:  # a value just changed is never scrolled away
+            w.changed.connect(lambda *_, w=w: self.note_changed(w.native))
+        self._changed: QWidget | None = None
+        self.changes = 0  # values changed so far (a job's answer keeps one changed meanwhile)
         for label in (self.status, self.suggest_result):
             label.native.setWordWrap(True)  # long text wraps instead of widening the dock
             label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.image_layer.changed.connect(self._on_image_changed)
+
+    def add_below(self, widget: QWidget, stretch: int = 0) -> None:
+        """Put ``widget`` at the bottom of the page (the dock's cluster panel)."""
+        self._body.addWidget(widget, stretch)
+
+    def note_changed(self, widget: QWidget) -> None:
+        """``widget``'s value was just changed: an answer that arrives after it does not
+        scroll it out of view (see :meth:`kept`)."""
+        self._changed = widget
+        self.changes += 1
+
+    def reveal_later(self, widget: QWidget, *keep: QWidget) -> None:
+        """Once laid out, scroll ``widget`` into view (and keep ``keep`` in view)."""
+
+        def now() -> None:
+            if widget.isVisible():
+                reveal(widget, *keep)
+
+        QTimer.singleShot(0, now)
+
+    def _on_opened(self, on: bool, body: QWidget, title: QWidget) -> None:
+        if on:
+            self.reveal_later(body, title)
+
+    def _on_color_space(self, value: str) -> None:
+        if value == "hed":
+            self.reveal_later(self.stain_vectors.native)
+
+    def kept(self, since: int | None = None) -> list[QWidget]:
+        """The value changed last, while it is shown (and, given ``since``, only if it was
+        changed after :attr:`changes` was ``since``): scrolling keeps it in view."""
+        if since is not None and self.changes == since:
+            return []
+        return [self._changed] if self._changed is not None and self._changed.isVisible() else []
+
+    def show_use_k(self, k: int | None) -> None:
+        """Show 'use K = k' under K (None hides it)."""
+        if k is not None:
+            self.use_k_button.text = f"use K = {k}"
+        self.use_k_button.visible = k is not None
 
     def reset_choices(self, *_: Any) -> None:
         """Refresh the layer choices (napari calls this when layers change); the settings
@@ -329,6 +368,7 @@ class KMeansForm(Container):
             self.seed,
             self.color_space,
             self.stain_vectors,
+            *self.slide.widgets,
             self.normalize,
             self.spatial_weight,
             self.texture_sigma,
@@ -413,6 +453,7 @@ class KMeansForm(Container):
         values["sample_size"] = sample_size_for_mode(values["sample_size"])
         if values["color_space"] != "hed":  # the choice is hidden, and refused, without hed
             values["stain_vectors"] = DEFAULTS.stain_vectors
+        values.update(self.slide.values(values["color_space"]))  # 0 shows "automatic"
         return Options(**values)
 
     def capture(self) -> tuple[Image, Source, Options, np.ndarray | None]:

@@ -7,7 +7,8 @@ the panel only asks for them (Qt signals the dock connects).
 
 Extending it: columns are declared in :mod:`.table` (``ClusterTable.add_column``); buttons
 sit in named rows (:data:`ROWS`) and :meth:`ClusterPanel.add_button` puts another one in a
-row (a new row name makes a new row, above the model row).
+row (a new row name makes a new row, above the model row). A row wraps onto a second line
+rather than cut a button's words (:class:`~.flow.FlowLayout`).
 """
 
 from __future__ import annotations
@@ -16,27 +17,27 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QEvent, QSize, Qt, Signal
+from qtpy.QtCore import QSize, Qt, Signal
 from qtpy.QtWidgets import (
     QAbstractButton,
     QCheckBox,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QMenu,
     QPushButton,
     QSizePolicy,
     QSpinBox,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from .._colors import drawn_labels, label_colors
 from .._core.options import MIN_OBJECT_PIXELS
 from .elided import ElidedLabel
+from .flow import FlowLayout
 from .measure_panel import MeasurePanel
-from .table import DRAWN, FEW_ROWS, LABEL, VALUE, VISIBLE_ROWS, ClusterTable, RowData, rows_height
+from .scroll import LeastLayout
+from .table import DRAWN, FEW_ROWS, LABEL, VALUE, VISIBLE_ROWS, ClusterTable, RowData
 from .texts import file_name, status, tooltip
 
 if TYPE_CHECKING:
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 _DISPLAY_EVENTS = ("show_selected_label", "selected_label")  # change what is drawn, not the state
 ROWS = ("clusters", "extract", "files")  # button rows, top to bottom
 PANEL_WIDTH = 380  # px: the dock's default width follows this hint (a 1280-px screen)
-SHARED_ROWS = 3  # rows the clusters table keeps before an open measure section's table grows
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,17 +88,16 @@ class ClusterPanel(QWidget):
         self.heading = wrapped_label("clusters: press Run", "clusters_heading")
         self.table = ClusterTable()
         self.table.itemChanged.connect(self._on_item_changed)
-        self.table.installEventFilter(self)  # its height changes: share it (_share_height)
         self.note = wrapped_label("", "note")
         self.note.setVisible(False)
 
-        self._lay = QVBoxLayout(self)
+        self._lay = LeastLayout(self)  # the dock's page shares the spare height out
         self._lay.setContentsMargins(0, 0, 0, 0)
         self._lay.setSpacing(4)
         self._lay.addWidget(self.heading)
         self._lay.addWidget(self.table, 1)
         self._lay.addWidget(self.note)
-        self.button_rows: dict[str, QHBoxLayout] = {}
+        self.button_rows: dict[str, FlowLayout] = {}
         for row in ROWS:
             self._row(row)
 
@@ -124,15 +123,14 @@ class ClusterPanel(QWidget):
         self.min_size.setValue(MIN_OBJECT_PIXELS)
         self.min_size.setSuffix(" px")
         self.min_size.setToolTip(tooltip("min_size"))
-        self.button_rows["extract"].addWidget(self.objects)
-        self.button_rows["extract"].addWidget(self.min_size)
+        self.button_rows["extract"].add_widget(self.objects, 0)
+        self.button_rows["extract"].add_widget(self.min_size, 1)
         self.export_btn = add("files", "export", "export CSV…", self._export)
         self.copy_btn = add("files", "copy_python", "copy Python", self._copy_python)
         # the model's actions share one menu button: saving and applying are rarer than the rest
         self.model_btn = QPushButton("model…")
         self.model_btn.setObjectName("model_menu")
         self.model_btn.setToolTip(tooltip("model_menu"))
-        self.model_btn.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         menu = QMenu(self.model_btn)
         menu.setToolTipsVisible(True)
         self.model_actions = {}
@@ -148,13 +146,13 @@ class ClusterPanel(QWidget):
             action.triggered.connect(lambda *_, f=run: f())
             self.model_actions[key] = action
         self.model_btn.setMenu(menu)
-        self.button_rows["files"].addWidget(self.model_btn, 1)
-        # shown while a loaded model waits to be applied: its name, apply, and clear
+        self.button_rows["files"].add_widget(self.model_btn, 1)
+        # shown while a loaded model waits to be applied: its name, apply, and clear; the
+        # buttons go to a line of their own when the name needs the width
         self.loaded_row = QWidget()
-        loaded = QHBoxLayout(self.loaded_row)
-        loaded.setContentsMargins(0, 0, 0, 0)
-        self.model_label = ElidedLabel("", "loaded_model")  # one line: the dock must fit 800 px
-        loaded.addWidget(self.model_label, 2)  # the buttons keep room for their words
+        loaded = FlowLayout(self.loaded_row)
+        self.model_label = ElidedLabel("", "loaded_model")  # cut only if wider than the dock
+        loaded.add_widget(self.model_label, 2)
         self.apply_model_btn = QPushButton("apply model")
         self.forget_model_btn = QPushButton("clear")
         for b, key, signal in (
@@ -164,12 +162,9 @@ class ClusterPanel(QWidget):
             b.setObjectName(key)
             b.setToolTip(tooltip(key))
             b.clicked.connect(lambda *_, sig=signal: sig.emit())
-            # short fixed words, so a long model name cannot push the line aside
-            b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-            b.setMinimumWidth(40)
-            loaded.addWidget(b, 1)
+            loaded.add_widget(b, 1)
         self._lay.addWidget(self.loaded_row)
-        self.measure = MeasurePanel()  # background, areas, objects, uncertainty (issue 14)
+        self.measure = MeasurePanel()  # background, areas, objects, uncertainty
         self._lay.addWidget(self.measure, 1)  # its table shares the spare height
         self.measure.toggle.toggled.connect(self._on_measure_toggled)
         count = guarded(self._count_objects)
@@ -178,12 +173,11 @@ class ClusterPanel(QWidget):
         self.refresh()
 
     # -- building ----------------------------------------------------------------------------
-    def _row(self, name: str) -> QHBoxLayout:
+    def _row(self, name: str) -> FlowLayout:
         """The button row ``name``; a new name makes a new row below the others (above the
         loaded model and the measure section)."""
         if name not in self.button_rows:
-            row = QHBoxLayout()
-            row.setSpacing(4)
+            row = FlowLayout()
             last = self.button_rows[list(self.button_rows)[-1]] if self.button_rows else None
             at = self._lay.indexOf(self.note) + 1 if last is None else self._lay.indexOf(last) + 1
             self._lay.insertLayout(at, row)
@@ -196,12 +190,9 @@ class ClusterPanel(QWidget):
         b = QPushButton(text)
         b.setObjectName(name)
         b.setToolTip(tooltip(name))
-        # buttons share the row's width and never widen the dock
-        b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        b.setMinimumWidth(40)
         action = guarded(slot)
         b.clicked.connect(lambda *_: action())  # drop Qt's "checked" argument
-        self._row(row).addWidget(b, 1)
+        self._row(row).add_widget(b, 1)  # the row shares its width and wraps, never cuts
         return b
 
     def buttons(self) -> list[QAbstractButton]:
@@ -224,23 +215,6 @@ class ClusterPanel(QWidget):
         """The measure section lists the clusters too: while it is open, the clusters table
         may shrink to a few rows (it scrolls) so that the dock still fits the screen."""
         self.table.set_min_rows(FEW_ROWS if on else VISIBLE_ROWS)
-        if not on:
-            self.measure.set_room(None)
-
-    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
-        if obj is self.table and event.type() == QEvent.Type.Resize:
-            self._share_height()
-        return super().eventFilter(obj, event)
-
-    def _share_height(self) -> None:
-        """With 'measure' open, its table takes rows (up to its MAX_ROWS) only while the
-        clusters table keeps SHARED_ROWS. Qt lays the section out at its full height, as it
-        holds wrapped text, and the clusters table got what was left: two rows where the
-        system's fonts are larger (Qt 5 on Linux)."""
-        if not self.measure.expanded:
-            return
-        room = self.table.height() + self.measure.table.height()
-        self.measure.set_room(room - rows_height(self.table, min(SHARED_ROWS, max(self.table.rowCount(), 1))))
 
     def _on_changed(self, what: str = "") -> None:
         self.refresh()

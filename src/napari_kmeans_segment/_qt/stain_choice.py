@@ -7,7 +7,8 @@ from magicgui.widgets import ComboBox
 from .._core.options import DEFAULTS
 from .texts import tooltip
 
-STAIN_CHOICES = [("fixed", "fixed"), ("estimated from the image (Macenko)", "macenko")]
+# short words: the choice is shown whole in a narrow dock (the tooltip says more)
+STAIN_CHOICES = [("fixed", "fixed"), ("from the image", "macenko")]
 
 
 def stain_vectors_widget(color_space: ComboBox) -> ComboBox:

@@ -18,7 +18,6 @@ from .jobs import report_error
 from .texts import status, tooltip
 
 PLOT_HEIGHT = 150  # px
-PLOT_MIN_HEIGHT = 100  # px: the least the plot shrinks to for the suggestion to fit in view
 
 if TYPE_CHECKING:
     from .._core import SuggestKResult
@@ -44,6 +43,7 @@ class SuggestK:
         self.k: int | None = None
         self.plot: SuggestKPlot | None = None  # made on first use: matplotlib loads then
         self.layer: Any = None  # the image the shown (or coming) answer is for
+        self.changes = 0
 
     def start(self, k_range: range = range(2, 11)) -> Any:
         """Start scoring; returns the worker (None when the inputs are unusable or busy)."""
@@ -77,12 +77,13 @@ class SuggestK:
         )
         if worker is not None:
             self.layer = layer
+            self.changes = form.changes  # a value changed while it runs stays in view
             text = status("suggest_running", k_min=k_range.start, k_max=k_range.stop - 1)
             self.set_status(text)
             self._plot().show_message(text)
             self.k = None  # an earlier answer was for other settings
             form.suggest_result.value = ""
-            form.use_k_button.visible = False
+            form.show_use_k(None)
             form.suggest_box.visible = True
         return worker
 
@@ -105,7 +106,7 @@ class SuggestK:
             return
         self.k = None
         self.form.suggest_result.value = ""
-        self.form.use_k_button.visible = False
+        self.form.show_use_k(None)
         self.form.suggest_box.visible = False
         self.form.scroll.release()
 
@@ -133,24 +134,12 @@ class SuggestK:
         self.k = int(res.k)
         self._plot().set_result(res)
         form.suggest_result.value = verdict(res)
-        form.use_k_button.text = f"use K = {res.k}"
-        form.use_k_button.visible = True
+        form.show_use_k(res.k)  # under K, which stays in view above the scrolling form
         self.set_status(status("suggest_done", k=res.k))
-        # once laid out, scroll the form so the plot and the button are in view
-        QTimer.singleShot(0, lambda: form.scroll.show_widget(form.suggest_box.native, self._fit_plot))
-
-    def _fit_plot(self, room: int) -> None:
-        """Give the plot a height between PLOT_MIN_HEIGHT and PLOT_HEIGHT with which the plot,
-        its verdict and 'use K = n' fit in ``room`` px: where the system's fonts are larger
-        (Qt 5 on Linux draws the same font about a fifth taller), the cluster table's rows
-        leave the form less room than the whole suggestion takes at PLOT_HEIGHT."""
-        if self.plot is None:
-            return
-        rest = self.form.suggest_box.native.sizeHint().height() - self.plot.minimumHeight()
-        height = max(PLOT_MIN_HEIGHT, min(PLOT_HEIGHT, room - rest))
-        if height != self.plot.minimumHeight():
-            self.plot.setFixedHeight(height)
-            self.plot.canvas.setFixedHeight(height)
+        # once laid out, scroll the form so the plot and its verdict are in view (and a value
+        # the person changed meanwhile stays in view)
+        kept = form.kept(since=self.changes)
+        QTimer.singleShot(0, lambda: form.scroll.show_widget(form.suggest_box.native, *kept))
 
     def _failed(self, exc: BaseException) -> None:
         from .._core import Cancelled

@@ -157,7 +157,10 @@ TOOLTIPS: dict[str, str] = {
     ),
     "column_label": "The cluster's number in the clusters layer (0 means no cluster).",
     "column_name": "The cluster's name; double-click to rename it (e.g. 'nuclei', 'background').",
-    "column_share": "Share of the image's pixels in this cluster, in percent.",
+    "column_share": (
+        "Share of the clustered pixels in this cluster, in percent (pixels left out of the "
+        "clusters, such as a slide's glass, do not count: the column sums to 100)."
+    ),
     "column_center": (
         "The cluster's average colour or intensity, in the image's own units, one value per channel."
     ),
@@ -201,18 +204,51 @@ TOOLTIPS: dict[str, str] = {
     "copy_python": (
         "Copy the Python code that repeats this run to the clipboard, for napari's console or a script."
     ),
-    # -- stains and measuring (issue 14) ---------------------------------------------------------
+    # -- stains and measuring ----------------------------------------------------------------------
     "stain_vectors": (
         "With hed: which colours count as pure haematoxylin, eosin and DAB. fixed: the "
         "standard published stain colours (Ruifrok and Johnston), right for most slides. "
-        "estimated from the image (Macenko): worked out from this slide's own stained "
-        "pixels, which helps when its stains look unusual."
+        "from the image: estimated from this slide's own stained pixels (after Macenko), "
+        "which helps when its stains look unusual."
+    ),
+    "slide_box": (
+        "With hed: how tissue is told from glass and how the DAB stain is scored. Zero in a number means "
+        "automatic (from the slide's glass, or from the clusters)."
+    ),
+    "tissue": (
+        "With hed: tell tissue from bare glass by how much light it absorbs (optical density), "
+        "before clustering, so pale stroma counts as tissue; the glass is left out (label 0) and "
+        "the stains are clustered within the tissue. Untick to cluster every pixel."
+    ),
+    "white_level": (
+        "The brightness of bare glass on this scanner (8-bit: about 230-250). 'from the glass' "
+        "finds it on each slide; give it for a region without glass."
+    ),
+    "tissue_od": (
+        "How much light a pixel's neighbourhood must absorb to be tissue (mean optical "
+        "density). 'auto': 0.012 (about 3% of the light), more on noisy glass."
+    ),
+    "dab_thresholds": (
+        "DAB optical densities from which tissue is weak, moderate and strong (for the H-score "
+        "and % positive). 0, 0, 0: derived from the clusters, then kept in the model."
     ),
     "measure": (
-        "The numbers: each cluster's area in pixels and in the image's units, its share of "
-        "the image and of the foreground (a slide's tissue) once background is marked; "
-        "objects counted and exported; "
-        "a map of how sure each pixel's cluster is."
+        "Open for the numbers: each cluster's area in pixels or in the image's units (set a "
+        "pixel size when it has none), its share of the image and of the foreground (a "
+        "slide's tissue) once background is marked; objects counted and exported; a map of "
+        "how sure each pixel's cluster is."
+    ),
+    "pixel_size": (
+        "The image has no pixel size, so areas are in pixels. Type the size of one pixel "
+        "(e.g. 0.5 µm, from the microscope or scanner) and press 'set': it is written to the "
+        "image's layer (its scale and units, so napari's scale bar agrees) and to the layers "
+        "made from it, and areas are given in that unit."
+    ),
+    "see_through": (
+        "Draw the clusters marked as background (tick them under 'measure') see-through in "
+        "the clusters layer, so the image shows through them. On at first for stained slides "
+        "(colour space hed) "
+        "and for two clusters; your choice is kept for the next runs of this image."
     ),
     "measure_table": (
         "One row per cluster: its area in pixels and in the layer's units (from its scale), "
@@ -232,14 +268,18 @@ TOOLTIPS: dict[str, str] = {
         "The cluster's area in the layer's units: its pixels times the pixel size given by "
         "the layer's scale (and its units, when set)."
     ),
-    "column_image_share": "Share of the image's grouped pixels in this cluster, in percent.",
+    "column_image_share": (
+        "Share of the whole image in this cluster, in percent (pixels left out of the clusters, "
+        "such as a slide's glass, count too: the column then sums to less than 100)."
+    ),
     "column_tissue_share": (
         "Share of the foreground (every cluster not marked as background; a slide's tissue) "
         "in this cluster, in percent; empty for background."
     ),
     "uncertainty": (
         "Add a map of how sure each pixel's cluster is, as the layer '<image> uncertainty' "
-        "(added hidden, just above the image). Runs in the background; press again to stop."
+        "(added on top of the layer list and shown; untick its eye to see the clusters "
+        "again). Runs in the background; press again to stop."
     ),
     "uncertainty_kind": (
         "What the uncertainty map shows. distance to centre: how far each pixel's colour is "

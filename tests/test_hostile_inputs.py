@@ -1,4 +1,4 @@
-"""Regressions for a hostile tester's findings against main (one test per finding)."""
+"""Hostile inputs to the core and the command line: each refused in one clear sentence, or handled."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Extreme numbers (issue 11): no crash, correct clusters or a clear ValueError.
+"""Extreme numbers: no crash, correct clusters or a clear ValueError.
 
 Calls that used to kill the process (segfault in cv2.kmeans on values that are finite in
 float64 but inf in float32) run in a child process, so a crash fails the test instead of
@@ -25,7 +25,7 @@ def run_child(code: str, timeout: float = 120.0) -> str:
 
 
 def test_plus_minus_1e308_gives_three_clusters_not_a_segfault():
-    # issue 11: segment(np.tile([-1e308, 0, 1e308], (4, 4)), 3) crashed the process
+    # regression: segment(np.tile([-1e308, 0, 1e308], (4, 4)), 3) crashed the process
     run_child("""
         import numpy as np, napari_kmeans_segment as nks
         from conftest import same_partition
@@ -46,7 +46,7 @@ def test_plus_minus_1e308_gives_three_clusters_not_a_segfault():
 
 
 def test_values_beyond_float32_cluster_correctly():
-    # issue 11: a float64 layer with +-1e39 killed napari (exit 139)
+    # regression: a float64 layer with +-1e39 killed napari (exit 139)
     run_child("""
         import numpy as np, napari_kmeans_segment as nks
         from conftest import same_partition
@@ -64,7 +64,7 @@ def test_values_beyond_float32_cluster_correctly():
 
 
 def test_values_beyond_float32_on_one_side_give_clusters_or_advice():
-    # issue 11: values beyond float32 on one side gave AxisError/IndexError instead of advice
+    # regression: values beyond float32 on one side gave AxisError/IndexError instead of advice
     run_child("""
         import numpy as np, napari_kmeans_segment as nks
         from conftest import same_partition
@@ -87,7 +87,7 @@ def test_values_beyond_float32_on_one_side_give_clusters_or_advice():
 
 
 def test_infinite_spatial_weight_or_texture_sigma_is_refused():
-    # issue 11: segment(img, 3, spatial_weight=inf) crashed the process
+    # regression: segment(img, 3, spatial_weight=inf) crashed the process
     run_child("""
         import numpy as np, napari_kmeans_segment as nks
         img = np.random.default_rng(0).random((16, 16))
@@ -107,7 +107,7 @@ def test_infinite_spatial_weight_or_texture_sigma_is_refused():
 @pytest.mark.parametrize("normalize", [False, True])
 @pytest.mark.parametrize("sample_size", [None, "auto"])
 def test_three_groups_around_1e_30_give_three_clusters(normalize, sample_size):
-    # issue 11: three groups of values around 1e-30 collapsed into one (float32 underflow)
+    # regression: three groups of values around 1e-30 collapsed into one (float32 underflow)
     rng = np.random.default_rng(0)
     truth = np.repeat([0, 1, 2], 30_000 if sample_size == "auto" else 100)
     rng.shuffle(truth)
@@ -131,7 +131,7 @@ def test_huge_scale_groups_are_found():
 
 @pytest.mark.parametrize("dtype", [np.int64, np.uint64])
 def test_integer_extremes_recolour_without_wrapping(dtype):
-    # issue 11: a centre at int64 max became int64 min in the recoloured image
+    # regression: a centre at int64 max became int64 min in the recoloured image
     info = np.iinfo(dtype)
     row = [info.min, (info.min + info.max) // 2 + 1, info.max]
     img = np.array([row * 5] * 4, dtype=dtype)
@@ -148,7 +148,7 @@ def test_integer_extremes_recolour_without_wrapping(dtype):
 
 
 def test_masked_array_mask_is_honoured_and_combined_with_mask():
-    # issue 11: np.ma masked arrays lost their mask
+    # regression: np.ma masked arrays lost their mask
     rng = np.random.default_rng(0)
     data = rng.random((12, 14)) * 100
     data[:3] = 1e6  # masked-out garbage that would pull a centre if it were used

@@ -1,4 +1,4 @@
-"""Model files (issue 11): validated field by field on load, bounded memory, warnings on apply."""
+"""Model files: validated field by field on load, bounded memory, warnings on apply."""
 
 import json
 import textwrap
@@ -20,7 +20,7 @@ def saved():
 
 
 def test_huge_label_map_is_refused_on_load_without_allocating(tmp_path, saved):
-    # issue 11: label_map [1, 2, 3, 10**9] loaded fine and apply allocated until killed
+    # regression: label_map [1, 2, 3, 10**9] loaded fine and apply allocated until killed
     img, d = saved
     d = dict(d, label_map=[1, 2, 10**9])
     path = tmp_path / "bad.json"
@@ -87,7 +87,7 @@ def test_damaged_model_fields_are_refused_on_load(tmp_path, saved, path, value, 
 
 
 def test_model_warns_when_applied_far_from_its_fitted_range(tmp_path):
-    # issue 11: a uint8 model applied to a float [0, 1] copy gave one cluster without a word
+    # regression: a uint8 model applied to a float [0, 1] copy gave one cluster without a word
     img, _ = blocks_image()
     model = nks.segment(img, 3, seed=0).model
     with warnings.catch_warnings():
@@ -105,7 +105,7 @@ def test_model_warns_when_applied_far_from_its_fitted_range(tmp_path):
 
 
 def test_per_plane_model_applies_to_its_own_stack(tmp_path):
-    # issue 11: a per-plane model could not be applied to the stack it came from
+    # regression: a per-plane model could not be applied to the stack it came from
     rng = np.random.default_rng(0)
     base = rng.integers(0, 3, (3, 20, 20))
     levels = np.array([[10, 100, 200], [40, 90, 250], [0, 60, 120]])  # each plane its own levels

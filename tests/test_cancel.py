@@ -1,4 +1,4 @@
-"""Long runs (issue 11): every stage polls ``cancel``, no single call holds the GIL for long,
+"""Long runs: every stage polls ``cancel``, no single call holds the GIL for long,
 and options that would run for minutes are refused with a reason.
 
 Cancel latency is tested structurally, never with a timer: the heavy primitives are wrapped
@@ -57,7 +57,7 @@ class Meter:
 
 
 def test_texture_is_computed_in_cancellable_pieces(monkeypatch):
-    # issue 11: texture_sigma=100 on a 16 MP float image returned 27 s after Cancel
+    # regression: texture_sigma=100 on a 16 MP float image returned 27 s after Cancel
     # (local_std ran over the whole image before any check)
     import cv2
 
@@ -80,7 +80,7 @@ def test_texture_is_computed_in_cancellable_pieces(monkeypatch):
 
 
 def test_assignment_with_many_centres_polls_cancel_often(monkeypatch):
-    # issue 11: float RGB at K=64 took up to 1.2 s between checks (a 4 MP chunk at a time)
+    # regression: float RGB at K=64 took up to 1.2 s between checks (a 4 MP chunk at a time)
     mod = _core("numerics", "kmeans")
     meter = Meter()
     nearest = mod.nearest
@@ -100,7 +100,7 @@ def test_assignment_with_many_centres_polls_cancel_often(monkeypatch):
 
 
 def test_fast_path_at_large_k_polls_cancel_often_and_bounds_its_memory(monkeypatch):
-    """K=100 and 200 with many attempts (attack review, session 3): k-means++ seeding never
+    """Regression: K=100 and 200 with many attempts: k-means++ seeding never
     polled cancel (5.7 s), the histogram polish measured 100M distances before its first poll
     (6.7 s), and attempts=1000 at K=255 asked for one (2000, 1000, 255) float64 array (3.8 GiB,
     MemoryError): starts now run in groups of at most MAX_DISTANCES per Lloyd step."""
@@ -131,7 +131,7 @@ def test_fast_path_at_large_k_polls_cancel_often_and_bounds_its_memory(monkeypat
 
 
 def test_distinct_value_count_works_in_small_pieces(monkeypatch):
-    # issue 11: counting distinct values of a nearly constant 16 MP float image held the GIL
+    # regression: counting distinct values of a nearly constant 16 MP float image held the GIL
     # for 5.8 s (np.unique over 4 MP rows at a time), with no cancel check
     meter = Meter()
     unique = np.unique
@@ -161,7 +161,7 @@ def test_distinct_value_count_works_in_small_pieces(monkeypatch):
     ids=["attempts", "texture_sigma"],
 )
 def test_options_that_would_run_for_minutes_are_refused(call):
-    # issue 11: attempts=10**6 or texture_sigma=1e6 on a tiny image ran on for minutes
+    # regression: attempts=10**6 or texture_sigma=1e6 on a tiny image ran on for minutes
     rc, out, err = run_python(
         textwrap.dedent(f"""
         import numpy as np, napari_kmeans_segment as nks
@@ -186,7 +186,7 @@ def test_options_that_would_run_for_minutes_are_refused(call):
     ids=["max_iter", "init", "channel_axis"],
 )
 def test_raw_messages_are_replaced_by_advice(kwargs, exc, words):
-    # issue 11: "integer won't fit into a C int", "unhashable type: 'list'",
+    # regression: "integer won't fit into a C int", "unhashable type: 'list'",
     # "'float' object is not iterable"
     img = np.random.default_rng(0).random((6, 6, 2))
     with pytest.raises(exc) as e:
@@ -197,7 +197,7 @@ def test_raw_messages_are_replaced_by_advice(kwargs, exc, words):
 
 
 def test_constant_image_says_it_is_constant():
-    # issue 11: "choose K <= 1" for a constant image
+    # regression: "choose K <= 1" for a constant image
     with pytest.raises(ValueError) as e:
         nks.segment(np.full((8, 8), 5.0), 3)
     msg = str(e.value)
@@ -205,7 +205,7 @@ def test_constant_image_says_it_is_constant():
 
 
 def test_suggest_k_refuses_a_silhouette_sample_it_cannot_hold():
-    # issue 11: MemoryError (or minutes of work) from suggest_k(silhouette_size=10**6)
+    # regression: MemoryError (or minutes of work) from suggest_k(silhouette_size=10**6)
     img = np.random.default_rng(0).random((30, 30))
     with pytest.raises(ValueError, match="at most"):
         nks.suggest_k(img, range(2, 4), silhouette_size=10**6)

@@ -1,4 +1,4 @@
-"""Defects found by trying the dock as a biologist would (1280x800 review), each a test."""
+"""The dock at 1280x800: physical units kept, the selected label drawn after a merge, channel-axis hints."""
 
 import numpy as np
 import pytest
