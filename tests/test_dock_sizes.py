@@ -76,7 +76,8 @@ def test_every_word_shows_whole_with_every_section_open(window, qtbot, tmp_path)
     grew to 669 px; with 'measure' open the Suggest-K verdict was cut through a line."""
     viewer, dock, widget, start, start_dock = window
     widget["seed"].value = 0
-    widget["color_space"].value = "hed"  # the stain choice appears
+    widget["color_space"].value = "hed"  # the stain choice and the stains section appear
+    widget.slide.box.expanded = True
     widget.features_box.expanded = True
     widget.search_box.expanded = True
     widget.panel.measure.set_expanded(True)

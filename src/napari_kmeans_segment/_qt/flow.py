@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from qtpy.QtCore import QPoint, QRect, QSize, Qt
-from qtpy.QtWidgets import QLayout, QLayoutItem, QWidget
+from qtpy.QtWidgets import QAbstractSpinBox, QLayout, QLayoutItem, QWidget
 
 
 class FlowLayout(QLayout):
@@ -141,3 +141,18 @@ def _hint(item: QLayoutItem) -> QSize:
     if w is None:
         return item.sizeHint()
     return w.sizeHint().expandedTo(w.minimumSize()).boundedTo(w.maximumSize())
+
+
+def flowing(row: Any) -> Any:
+    """``row`` (a horizontal magicgui container) with its widgets in a
+    :class:`~.flow.FlowLayout`: they wrap onto a second line rather than be cut. The
+    container still lists them (``row["name"]``, ``reset_choices``)."""
+    row.margins = (0, 0, 0, 0)
+    holder = QWidget()
+    flow = FlowLayout(holder)
+    for w in row:
+        flow.add_widget(w.native, 0 if isinstance(w.native, QAbstractSpinBox) else 1)
+    layout = row.native.layout()
+    assert layout is not None
+    layout.addWidget(holder)
+    return row

@@ -47,7 +47,7 @@ from .._core.options import DEFAULTS, INITS, MODES, Options, sample_size_for_mod
 from .._core.options import names as option_names
 from .._layers import MARK, Source, unwrap
 from .expander import Expander
-from .flow import FlowLayout
+from .flow import flowing
 from .scroll import FormScroll, PageScroll, reveal
 from .stain_choice import stain_vectors_widget
 from .stain_controls import SlideControls
@@ -101,21 +101,6 @@ class LabelAligner(QObject):
 
 LAYER_CHOICES = {"image_layer", "mask_layer", "channel_axis"}  # choices that follow the layers
 MIN_INPUT_WIDTH = 72  # px an input may shrink to: its values are short ("0.20", "random")
-
-
-def flowing(row: Container) -> Container:
-    """``row`` (a horizontal magicgui container) with its widgets in a
-    :class:`~.flow.FlowLayout`: they wrap onto a second line rather than be cut. The
-    container still lists them (``row["name"]``, ``reset_choices``)."""
-    row.margins = (0, 0, 0, 0)
-    holder = QWidget()
-    flow = FlowLayout(holder)
-    for w in row:
-        flow.add_widget(w.native, 0 if isinstance(w, SpinBox | FloatSpinBox) else 1)
-    layout = row.native.layout()
-    assert layout is not None
-    layout.addWidget(holder)
-    return row
 
 
 def _tipped(widget: Any, key: str | None = None) -> Any:

@@ -66,6 +66,7 @@ MARK_COLUMN = COLUMNS.index("background")  # the name, with the background tick 
 IMAGE_COLUMN = COLUMNS.index("% image")  # the first to go in a narrow dock
 NAME = Qt.ItemDataRole.UserRole + 1  # the cluster's name (shown or not)
 CHECK_WIDTH = 28  # px of a cell's tick box and padding
+FIT_SLACK = 8  # px kept spare when deciding what fits (widths round, a frame)
 MAX_ROWS = 6  # the table asks for room for this many rows at most (more scroll), as the
 # clusters table does, so that the two share the dock's height
 
@@ -406,6 +407,7 @@ class MeasurePanel(QWidget):
         )
         others = [c for c in range(t.columnCount()) if c != MARK_COLUMN and not t.isColumnHidden(c)]
         need = sum(column_need(t, c) for c in others) + max(widest + CHECK_WIDTH, column_need(t, MARK_COLUMN))
+        need += FIT_SLACK
         if need > room:
             t.setColumnHidden(IMAGE_COLUMN, True)
             need -= column_need(t, IMAGE_COLUMN)

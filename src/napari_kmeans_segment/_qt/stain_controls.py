@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, TupleEdit
+from qtpy.QtWidgets import QAbstractSpinBox
 
 from .._core.options import DEFAULTS
 from .expander import Expander
+from .flow import flowing
 from .texts import tooltip
 
 #: The option fields these controls set, in the order they are shown.
@@ -22,12 +24,15 @@ class SlideControls:
 
     def __init__(self, color_space: ComboBox):
         d = DEFAULTS
-        self.tissue = CheckBox(name="tissue", text="tell tissue from glass (optical density)", value=d.tissue)
+        # short words: the dock may be narrow (the tooltip says how: by optical density)
+        self.tissue = CheckBox(name="tissue", text="tell tissue from glass", value=d.tissue)
         # one grey level here; R, G, B from the console or --white-level R,G,B
         self.white_level = FloatSpinBox(
             name="white_level", label="white level", min=0.0, max=65535.0, step=1.0, value=0.0
         )
         self.white_level.native.setSpecialValueText("from the glass")
+        # typed rather than stepped: without arrows its words fit a narrow dock
+        self.white_level.native.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)
         self.tissue_od = FloatSpinBox(
             name="tissue_od", label="tissue above OD", min=0.0, max=1.0, step=0.002, value=0.0
         )
@@ -36,7 +41,7 @@ class SlideControls:
         spin = dict(widget_type="FloatSpinBox", min=0.0, max=5.0, step=0.05)
         self.dab_thresholds = TupleEdit(
             name="dab_thresholds",
-            label="DAB weak/mod./strong",
+            label="DAB bins",  # weak, moderate, strong: each box's tooltip
             value=(0.0, 0.0, 0.0),
             options=spin,
         )
@@ -46,6 +51,7 @@ class SlideControls:
             w.tooltip = f"DAB optical density from which tissue is {bin_name} (0: from the clusters)."
         for w in self.widgets:
             w.tooltip = tooltip(w.name)
+        flowing(self.dab_thresholds)  # the three boxes wrap in a narrow dock
         self.box = Expander(
             "stains: tissue, white level, DAB bins",
             self.widgets,

@@ -218,7 +218,7 @@ class ClusterTable(QTableWidget):
         name = self.column_index("name")
         for key in NARROW_HIDES:
             shown = [c for c in range(self.columnCount()) if not self.isColumnHidden(c)]
-            if sum(column_need(self, c) for c in shown) <= room:
+            if sum(column_need(self, c) for c in shown) + 8 <= room:  # 8: rounding, the frame
                 break
             if key in {c.key for c in self.columns} and not self.isColumnHidden(i := self.column_index(key)):
                 if i != name:
