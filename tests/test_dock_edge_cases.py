@@ -1,6 +1,7 @@
 """The dock in a real napari viewer at the edges of what napari allows: a flipped or
 zero-size axis, painting on the clusters layer, two docks on one viewer, cancelling the
-measurement of hundreds of thousands of objects, and a failure while writing a result."""
+measurement of hundreds of thousands of objects, a failure while writing a result, and
+napari closing right after a Run."""
 
 import contextlib
 import sys
@@ -9,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 from napari.utils.notifications import notification_manager
+from qtpy import sip
 from skimage import data
 
 import napari_kmeans_segment as nks
@@ -256,3 +258,16 @@ def test_measuring_objects_polls_cancel_with_bounded_work_between(lattice_dock, 
     np.testing.assert_array_equal(table["bbox-3"], np.tile(np.arange(1, 401, 2), 200))
     np.testing.assert_array_equal(table["mean_R"], 220.0)
     assert (table["cluster"] == red).all()
+
+
+def test_a_scroll_queued_just_before_the_dock_closes_is_dropped(make_napari_viewer, qtbot):
+    """What Run or a model scrolls into view once laid out is dropped when the dock closed
+    first (closing napari right after a Run must not raise from the event loop)."""
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(data.coffee()[::4, ::4], name="coffee")
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-means segmentation")
+    qtbot.wait(50)
+    widget.reveal_later(widget.panel.table, widget.panel.heading)
+    viewer.window.remove_dock_widget(dock)
+    sip.delete(widget.native)  # napari closing: the C++ widgets go before the event loop returns
+    qtbot.wait(100)

@@ -39,7 +39,7 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.layers import Image, Labels, Shapes
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QAbstractSpinBox, QComboBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from .._core.features import COLOR_SPACES
@@ -48,7 +48,7 @@ from .._core.options import names as option_names
 from .._layers import MARK, Source, unwrap
 from .expander import Expander
 from .flow import flowing
-from .scroll import FormScroll, PageScroll, reveal
+from .scroll import FormScroll, PageScroll, after_layout, reveal
 from .stain_choice import stain_vectors_widget
 from .stain_controls import SlideControls
 from .texts import tooltip
@@ -309,7 +309,7 @@ class KMeansForm(Container):
             if widget.isVisible():
                 reveal(widget, *keep)
 
-        QTimer.singleShot(0, now)
+        after_layout(now, widget)
 
     def _on_opened(self, on: bool, body: QWidget, title: QWidget) -> None:
         if on:

@@ -19,9 +19,10 @@ a scroll area on the top of a row, so no row is half hidden under the controls a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from qtpy.QtCore import QEvent, QPoint, QSize, Qt
+from qtpy.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer
 from qtpy.QtWidgets import (
     QAbstractButton,
     QAbstractSpinBox,
@@ -132,6 +133,27 @@ def snap(area: QScrollArea, old: int, keep: QWidget | None = None) -> None:
     bar.setValue(min(target, bar.maximum()))
 
 
+def deleted(obj: QObject) -> bool:
+    """Whether the C++ side of ``obj`` is gone (its dock was closed): PyQt and PySide raise
+    RuntimeError on any call then."""
+    try:
+        obj.objectName()
+    except RuntimeError:
+        return True
+    return False
+
+
+def after_layout(call: Callable[[], None], *needs: QObject) -> None:
+    """Call ``call`` once Qt has laid out what is pending, unless one of ``needs`` was
+    deleted meanwhile (the dock closed before the event loop came back)."""
+
+    def now() -> None:
+        if not any(deleted(w) for w in needs):
+            call()
+
+    QTimer.singleShot(0, now)
+
+
 def reveal(widget: QWidget, *keep: QWidget) -> None:
     """Scroll every scroll area around ``widget`` so it is in view (its top first when it
     is taller than the view), then bring each of ``keep`` (a value just changed) back into
@@ -149,7 +171,7 @@ def reveal(widget: QWidget, *keep: QWidget) -> None:
         if top < bar.value():  # taller than the view: its top (a heading, a title) first
             bar.setValue(max(top - MARGIN, 0))
         for k in keep:
-            if k is not None and k.isVisible() and inner.isAncestorOf(k):
+            if k is not None and not deleted(k) and k.isVisible() and inner.isAncestorOf(k):
                 area.ensureWidgetVisible(k, 0, MARGIN)
         snap(area, old, widget)
 

@@ -12,9 +12,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QTimer
 
 from .jobs import report_error
+from .scroll import after_layout
 from .texts import status, tooltip
 
 PLOT_HEIGHT = 150  # px
@@ -139,7 +139,8 @@ class SuggestK:
         # once laid out, scroll the form so the plot and its verdict are in view (and a value
         # the person changed meanwhile stays in view)
         kept = form.kept(since=self.changes)
-        QTimer.singleShot(0, lambda: form.scroll.show_widget(form.suggest_box.native, *kept))
+        box = form.suggest_box.native
+        after_layout(lambda: form.scroll.show_widget(box, *kept), form.scroll, box)
 
     def _failed(self, exc: BaseException) -> None:
         from .._core import Cancelled
