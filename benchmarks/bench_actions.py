@@ -24,8 +24,8 @@ def main() -> None:
     from skimage import data
 
     import napari_kmeans_segment as nks
-    from napari_kmeans_segment._layers import Source
-    from napari_kmeans_segment._session import ClusterSession
+    from napari_kmeans_segment._session.layers import Source
+    from napari_kmeans_segment._session.session import ClusterSession
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--side", type=int, default=4000)

@@ -27,7 +27,7 @@ import numpy as np
 from skimage import data
 
 import napari_kmeans_segment as nks
-from napari_kmeans_segment._core.numerics import _SCRATCH
+from napari_kmeans_segment._core.fit.numerics import _SCRATCH
 
 IMAGES = ("rocket", "astronaut", "chelsea")  # the tests use coffee and others at native size
 

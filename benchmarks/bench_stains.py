@@ -155,8 +155,8 @@ def timed(fn, repeat=3):
 
 
 def speed_table(quick: bool) -> None:
-    from napari_kmeans_segment._core.positivity import count_block
-    from napari_kmeans_segment._core.tissue import estimate_white, tissue_mask
+    from napari_kmeans_segment._core.features.tissue import estimate_white, tissue_mask
+    from napari_kmeans_segment._core.measure.positivity import count_block
 
     side = 1024 if quick else 2048
     s = make_slide(0, "islands", shape=(side, side))

@@ -81,7 +81,7 @@ def test_texture_is_computed_in_cancellable_pieces(monkeypatch):
 
 def test_assignment_with_many_centres_polls_cancel_often(monkeypatch):
     # regression: float RGB at K=64 took up to 1.2 s between checks (a 4 MP chunk at a time)
-    mod = _core("numerics", "kmeans")
+    mod = _core("fit.numerics", "kmeans")
     meter = Meter()
     nearest = mod.nearest
 
@@ -106,7 +106,7 @@ def test_fast_path_at_large_k_polls_cancel_often_and_bounds_its_memory(monkeypat
     MemoryError): starts now run in groups of at most MAX_DISTANCES per Lloyd step."""
     import tracemalloc
 
-    from napari_kmeans_segment._core import candidates
+    from napari_kmeans_segment._core.fit import candidates
 
     meter = Meter()
     distances = candidates.squared_distances

@@ -232,7 +232,7 @@ def test_core_advice_reaches_the_shell_as_flags(tmp_path, coffee, capsys):
 
 def test_cli_words_translates_the_cores_layout_advice():
     from napari_kmeans_segment._cli.console import cli_words
-    from napari_kmeans_segment._core.image import PixelImage
+    from napari_kmeans_segment._core.features.image import PixelImage
 
     with pytest.raises(ValueError) as e:
         PixelImage(np.zeros((8, 8), np.uint8), rgb=True)

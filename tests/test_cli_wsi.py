@@ -222,7 +222,7 @@ def test_a_saved_model_labels_a_large_input_through_the_label_table(tmp_path, st
     the label of every colour, never run through model.apply (which took two full
     assignments per block, one for the labels and one for the recoloured image)."""
     from napari_kmeans_segment._core import lazy
-    from napari_kmeans_segment._core.model import KMeansModel
+    from napari_kmeans_segment._core.model.model import KMeansModel
 
     fit = nks.segment(image[::4, ::4], 3, seed=1)
     fit.save(tmp_path / "m.json")

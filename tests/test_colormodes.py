@@ -9,7 +9,7 @@ import pytest
 from napari.utils.colormaps import DirectLabelColormap, label_colormap
 from skimage import data
 
-from napari_kmeans_segment._colors import copy_colormap, hidden_labels
+from napari_kmeans_segment._session.colors import copy_colormap, hidden_labels
 
 PLUGIN = "napari-kmeans-segment"
 

@@ -46,7 +46,7 @@ def test_bad_input_says_what_to_do(image, kwargs, exc, words):
 
 
 def test_exact_run_that_cannot_fit_in_memory_is_refused(monkeypatch):
-    from napari_kmeans_segment._core import numerics
+    from napari_kmeans_segment._core.fit import numerics
 
     monkeypatch.setattr(numerics, "available_memory", lambda: 1000)
     with pytest.raises(ValueError, match="fast path"):

@@ -258,7 +258,7 @@ def test_free_functions_accept_dask_labels():
 def test_fill_and_member_on_large_images_match_numpy(shape, channel_axis, n_color, lab_dtype):
     """The threaded copyto fill and the cv2.LUT membership used on large images (hide and
     merge took seconds on 16 MP) give exactly what np.where / np.isin give."""
-    from napari_kmeans_segment._core.clusters import fill, member
+    from napari_kmeans_segment._core.model.clusters import fill, member
 
     rng = np.random.default_rng(0)
     data = rng.integers(0, 60000, shape).astype(np.uint16)

@@ -125,7 +125,7 @@ def test_multiscale_fits_on_coarse_level():
 @pytest.mark.parametrize("kind", ["rgb8", "float", "masked16"])
 def test_chunked_run_equals_single_chunk_run(monkeypatch, kind):
     """Large images are processed in chunks; the chunking must not change the result."""
-    from napari_kmeans_segment._core import image as image_mod
+    from napari_kmeans_segment._core.features import image as image_mod
 
     img = data.astronaut()
     kw = {}

@@ -61,8 +61,8 @@ def test_cli_clusters_csv_and_summary_quote_formula_names_and_file_names(tmp_pat
 def test_dock_exports_quote_a_name_typed_as_a_formula(tmp_path):
     from napari.components import ViewerModel
 
-    from napari_kmeans_segment._layers import Source
-    from napari_kmeans_segment._session import ClusterSession
+    from napari_kmeans_segment._session.layers import Source
+    from napari_kmeans_segment._session.session import ClusterSession
 
     img = data.immunohistochemistry()[:128, :128]
     seg = nks.segment(img, 3, color_space="hed", seed=0)

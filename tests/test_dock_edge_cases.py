@@ -14,7 +14,7 @@ from qtpy import sip
 from skimage import data
 
 import napari_kmeans_segment as nks
-from napari_kmeans_segment._layers import MARK
+from napari_kmeans_segment._session.layers import MARK
 
 PLUGIN = "napari-kmeans-segment"
 
@@ -78,7 +78,7 @@ def test_a_zero_scale_is_refused_before_any_work(dock, qtbot, notes):
 def test_a_failure_writing_the_result_is_reported_not_lost(dock, qtbot, notes, monkeypatch):
     """Whatever goes wrong after the work ends in a notification and a status that says so,
     never in an exception lost in Qt's event loop with the status stuck on 'Grouping…'."""
-    from napari_kmeans_segment._session import ClusterSession
+    from napari_kmeans_segment._session.session import ClusterSession
 
     def broken(*a, **kw):
         raise RuntimeError("the result could not be written")
@@ -185,7 +185,7 @@ def lattice_dock(dock, qtbot):
 
 
 def test_cancel_stops_measuring_objects_and_adds_nothing(lattice_dock, qtbot, notes, monkeypatch):
-    from napari_kmeans_segment._core import clusters
+    from napari_kmeans_segment._core.model import clusters
 
     viewer, widget, red = lattice_dock
     gate = threading.Event()

@@ -284,7 +284,7 @@ def test_channel_axis_of_one_multichannel_layer(make_napari_viewer, qtbot):
 def test_overlay_colors_are_distinct_and_stand_out_from_the_clusters(k):
     """Qt-free: the overlay colour of each cluster differs from every other and, for the
     palette's clusters, from the cluster's own average colour (which it is drawn over)."""
-    from napari_kmeans_segment._stack import PALETTE, overlay_colors
+    from napari_kmeans_segment._session.stack import PALETTE, overlay_colors
 
     rng = np.random.default_rng(k)
     average = rng.random((k, 3))
@@ -303,7 +303,7 @@ def test_overlay_colors_are_distinct_and_stand_out_from_the_clusters(k):
 def test_new_layers_are_stacked_above_their_source():
     """Qt-free: stack_index puts a new output just above the source and the plugin's layers
     that belong below it, not on top of the person's other layers."""
-    from napari_kmeans_segment._stack import stack_index
+    from napari_kmeans_segment._session.stack import stack_index
 
     src, other, rec, clusters = object(), object(), object(), object()
     slots = {rec: "recolored", clusters: "clusters"}

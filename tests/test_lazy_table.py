@@ -100,7 +100,7 @@ def test_the_table_is_one_task_shared_by_every_block(rgb_model):
 
 
 def test_suggest_k_reports_progress_to_the_end_and_can_be_cancelled():
-    from napari_kmeans_segment._core.image import Cancelled
+    from napari_kmeans_segment._core.features.image import Cancelled
 
     img = np.random.default_rng(7).integers(0, 256, (60, 60, 3), np.uint8)
     seen = []
@@ -168,7 +168,7 @@ def test_model_apply_labels_dask_and_multiscale_images_as_it_labels_numpy_ones()
 
 
 def test_lazy_apply_estimates_counts_from_a_strided_sample_of_the_spatial_axes(monkeypatch):
-    from napari_kmeans_segment._core import apply
+    from napari_kmeans_segment._core.model import apply
 
     monkeypatch.setattr(apply, "SAMPLE_PIXELS", 5_000)
     rng = np.random.default_rng(3)

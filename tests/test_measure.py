@@ -9,8 +9,8 @@ from skimage.measure import label as cc_label
 from skimage.measure import regionprops_table
 
 from napari_kmeans_segment import segment
-from napari_kmeans_segment._core.measure import area_table, extract_objects, label_counts
-from napari_kmeans_segment._core.stains import names_for
+from napari_kmeans_segment._core.features.stains import names_for
+from napari_kmeans_segment._core.measure.measure import area_table, extract_objects, label_counts
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +297,7 @@ def test_worked_example_script_against_the_truth_of_synthetic_slides(tmp_path):
 def test_background_labels_from_names_and_dask_objects(ihc_seg):
     import dask.array as da
 
-    from napari_kmeans_segment._core.measure import background_labels
+    from napari_kmeans_segment._core.measure.measure import background_labels
 
     assert background_labels([1, 2, 3, 4], ["DAB", "Background", "haematoxylin", "background 2"]) == [2, 4]
     img, seg = ihc_seg

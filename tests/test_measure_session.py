@@ -11,9 +11,9 @@ from skimage import data
 from skimage.measure import regionprops_table
 
 import napari_kmeans_segment as nks
-from napari_kmeans_segment._layers import Source
-from napari_kmeans_segment._measure_session import check_outliers, physical
-from napari_kmeans_segment._session import ClusterSession
+from napari_kmeans_segment._session.layers import Source
+from napari_kmeans_segment._session.measure import check_outliers, physical
+from napari_kmeans_segment._session.session import ClusterSession
 
 
 @pytest.fixture(scope="module")

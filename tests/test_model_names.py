@@ -13,10 +13,10 @@ from skimage import data
 
 import napari_kmeans_segment as nks
 from napari_kmeans_segment._cli import main
-from napari_kmeans_segment._core.model import KMeansModel
-from napari_kmeans_segment._core.model_check import MAX_NAME_LENGTH
-from napari_kmeans_segment._layers import Source
-from napari_kmeans_segment._session import ClusterSession
+from napari_kmeans_segment._core.model.model import KMeansModel
+from napari_kmeans_segment._core.model.model_check import MAX_NAME_LENGTH
+from napari_kmeans_segment._session.layers import Source
+from napari_kmeans_segment._session.session import ClusterSession
 
 
 @pytest.fixture(scope="module")

@@ -112,7 +112,7 @@ def test_smoothing_cancelled_and_reported(nuclei):
 
 
 def test_smoothing_in_slabs_equals_one_piece(monkeypatch, nuclei):
-    from napari_kmeans_segment._core import smoothing
+    from napari_kmeans_segment._core.fit import smoothing
 
     whole = nks.segment(nuclei.image, 3, seed=0, smoothing=1.5)
     monkeypatch.setattr(smoothing, "SLAB_WORK", 3 * 256 * 30)  # slabs of a few rows

@@ -138,7 +138,7 @@ def test_preview_keeps_the_smoothing_width_on_its_strided_copy(make_napari_viewe
     widget["live_preview"].value = True
     qtbot.waitUntil(lambda: "big preview" in viewer.layers, timeout=30_000)
     import napari_kmeans_segment as nks
-    from napari_kmeans_segment._layers import Source
+    from napari_kmeans_segment._session.layers import Source
 
     data, step, _, _ = downsample(Source.from_layers([viewer.layers["big"]]))
     assert step[0] > 1

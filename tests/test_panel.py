@@ -7,7 +7,7 @@ import pytest
 from skimage import data
 
 import napari_kmeans_segment as nks
-from napari_kmeans_segment._colors import hidden_labels
+from napari_kmeans_segment._session.colors import hidden_labels
 
 PLUGIN = "napari-kmeans-segment"
 

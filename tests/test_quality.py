@@ -6,8 +6,8 @@ from scipy.optimize import linear_sum_assignment
 from skimage import data
 
 import napari_kmeans_segment as nks
-from napari_kmeans_segment._core import candidates as C
-from napari_kmeans_segment._core import summaries as S
+from napari_kmeans_segment._core.fit import candidates as C
+from napari_kmeans_segment._core.fit import summaries as S
 
 BIG = np.array(
     [

@@ -10,8 +10,8 @@ from napari.components import ViewerModel
 from skimage import data
 
 import napari_kmeans_segment as nks
-from napari_kmeans_segment._layers import MARK, LayerSlots, Output, Source
-from napari_kmeans_segment._session import ClusterSession
+from napari_kmeans_segment._session.layers import MARK, LayerSlots, Output, Source
+from napari_kmeans_segment._session.session import ClusterSession
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def names(viewer):
 
 def test_session_needs_no_qt():
     code = (
-        "import sys; import napari_kmeans_segment._session, napari_kmeans_segment._colors; "
+        "import sys; import napari_kmeans_segment._session.session, napari_kmeans_segment._session.colors; "
         "bad = [m for m in ('qtpy', 'PyQt6', 'PyQt5') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -9,8 +9,8 @@ from skimage.color import rgb2hed, rgb_from_hed
 from skimage.filters import threshold_otsu
 
 from napari_kmeans_segment import load_model, segment, suggest_k
-from napari_kmeans_segment._core.features import FeatureSpace
-from napari_kmeans_segment._core.stains import (
+from napari_kmeans_segment._core.features.features import FeatureSpace
+from napari_kmeans_segment._core.features.stains import (
     FEATURE_SPAN,
     dominant_stains,
     names_for,
@@ -205,7 +205,7 @@ def _two_stain_image(second: int, n=20_000, seed=0):
 
 @pytest.mark.parametrize("second", [1, 2])
 def test_macenko_recovers_the_stain_vectors(second):
-    from napari_kmeans_segment._core.stains import macenko_matrix
+    from napari_kmeans_segment._core.features.stains import macenko_matrix
 
     rows = np.linalg.inv(macenko_matrix(_two_stain_image(second), 255.0))
     ref = np.asarray(rgb_from_hed) / np.linalg.norm(rgb_from_hed, axis=1, keepdims=True)
@@ -227,7 +227,7 @@ def test_macenko_feature_space_on_ihc(ihc):
 
 
 def test_macenko_needs_stained_pixels():
-    from napari_kmeans_segment._core.stains import macenko_matrix
+    from napari_kmeans_segment._core.features.stains import macenko_matrix
 
     with pytest.raises(ValueError, match="fixed"):
         macenko_matrix(np.full((500, 3), 250, np.uint8), 255.0)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import napari_kmeans_segment as nks
-from napari_kmeans_segment._core.positivity import check_thresholds, derive_thresholds
-from napari_kmeans_segment._core.slide_stains import stained_background
+from napari_kmeans_segment._core.features.tissue import estimate_white, given_white, tissue_mask
+from napari_kmeans_segment._core.measure.positivity import check_thresholds, derive_thresholds
+from napari_kmeans_segment._core.measure.slide_stains import stained_background
 from napari_kmeans_segment._core.synthetic_slides import make_slide, rescan
-from napari_kmeans_segment._core.tissue import estimate_white, given_white, tissue_mask
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_glass_at_full_scale_is_found_and_flagged_not_taken_for_no_glass():
     lands at 254-255, half of it clipped, in a comb of empty and doubled levels."""
     from skimage import data
 
-    from napari_kmeans_segment._core.slide_stains import white_notes
+    from napari_kmeans_segment._core.measure.slide_stains import white_notes
 
     bright = rescan(data.immunohistochemistry(), 1.08, truncate=True)
     np.testing.assert_allclose(nks.estimate_white_level(bright), (254, 254, 252), atol=1.0)
@@ -190,7 +190,7 @@ def test_a_background_cluster_holding_stained_tissue_is_flagged(slide):
 
 
 def test_8_bit_counting_by_colour_table_equals_counting_pixel_by_pixel():
-    from napari_kmeans_segment._core.positivity import count_block
+    from napari_kmeans_segment._core.measure.positivity import count_block
 
     rng = np.random.default_rng(3)
     img = rng.integers(0, 256, (97, 131, 3)).astype(np.uint8)

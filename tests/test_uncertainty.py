@@ -7,7 +7,7 @@ import pytest
 from skimage import data
 
 from napari_kmeans_segment import load_model, segment
-from napari_kmeans_segment._core.uncertainty import distance_map, outlier_fraction, two_nearest
+from napari_kmeans_segment._core.measure.uncertainty import distance_map, outlier_fraction, two_nearest
 
 
 @pytest.fixture(scope="module")

@@ -186,7 +186,7 @@ def test_reveal_moves_the_group_above_a_covering_image_only():
     from napari.components import LayerList
     from napari.layers import Image, Labels
 
-    from napari_kmeans_segment._stack import covers, reveal
+    from napari_kmeans_segment._session.stack import covers, reveal
 
     src = Image(np.zeros((10, 10)), name="src")
     mine = Labels(np.zeros((10, 10), np.uint8), name="mine", opacity=0.5)

@@ -6,7 +6,7 @@ from conftest import blocks_image, same_partition
 from skimage import data
 
 import napari_kmeans_segment as nks
-from napari_kmeans_segment._layers import MARK
+from napari_kmeans_segment._session.layers import MARK
 
 PLUGIN = "napari-kmeans-segment"
 

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._core.features import COLOR_SPACES
+from .._core.features.features import COLOR_SPACES
+from .._core.features.stains import STAIN_VECTORS
+from .._core.measure.slide_stains import check_slide_option
 from .._core.options import (
     DEFAULTS,
     INIT_ALIASES,
@@ -18,8 +20,6 @@ from .._core.options import (
     sample_size_for_mode,
 )
 from .._core.options import names as option_names
-from .._core.slide_stains import check_slide_option
-from .._core.stains import STAIN_VECTORS
 from .console import PROG, CliError, cli_words
 from .inputs import MAX_PIXELS, MAX_PIXELS_ENV
 

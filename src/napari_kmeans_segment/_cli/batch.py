@@ -170,7 +170,7 @@ def _make_folder(outdir: Path) -> list[Path]:
 def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, prefix: str):
     """Read, segment and write one image held in memory. Returns (model, summary row)."""
     import napari_kmeans_segment as nks
-    from napari_kmeans_segment._core.slide_stains import stained_background
+    from napari_kmeans_segment._core.measure.slide_stains import stained_background
 
     def progress(fraction: float, message: str) -> None:
         console.progress(f"{prefix}: {int(100 * fraction)}% {message}")

@@ -261,7 +261,7 @@ def _probe_zarr(path: Path) -> Source:
         if ca is not None:
             rgb = shape[ca] in (3, 4) and dtype == np.uint8
     else:
-        from .._core.image import guess_rgb
+        from .._core.features.image import guess_rgb
 
         rgb = guess_rgb(shape)
     if scale is not None and len(scale) != len(shape):

@@ -145,7 +145,7 @@ def failed_row(name: str, message: str) -> dict:
 def object_stats(labels: np.ndarray, clusters: Sequence[int], min_size: int, split: bool) -> tuple:
     """(count, median area, mean area) in pixels of the objects of ``clusters`` (the same
     objects as the dock's "count objects"); empty areas when there is no object."""
-    from .._core.measure import extract_objects
+    from .._core.measure.measure import extract_objects
 
     present = [c for c in clusters if (labels == c).any()]
     if not present:

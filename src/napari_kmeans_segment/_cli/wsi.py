@@ -262,7 +262,7 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
             model, labels, recolored = seg.model, seg.labels, seg.recolored
             white = None
             if model.measures_stains:
-                from .._core.tissue import WhiteLevel
+                from .._core.features.tissue import WhiteLevel
 
                 w = seg.params["white"]
                 white = WhiteLevel(np.asarray(w["white"], np.float64), w["source"], clipped=w["clipped"])
@@ -301,7 +301,7 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     finish = None
     work: list = list(writes)  # dask arrays of block writes, then the stain report's tasks
     if white is not None:  # the slide's report, block by block with the writes (shared reads)
-        from .._core.slide_stains import lazy_report
+        from .._core.measure.slide_stains import lazy_report
 
         fs = model.feature_space
         stain_tasks, finish = lazy_report(
@@ -326,7 +326,7 @@ def process_lazy(item: ImagePlan, model, args, tx, console: Console, env: LazyEn
     results = env.compute(work, tick)
     stains = None
     if finish is not None and white is not None:
-        from .._core.slide_stains import white_notes
+        from .._core.measure.slide_stains import white_notes
 
         stains = finish(results[n_writes:], white_notes(white, model.feature_space.value_range))
     counts = results[0].reshape(-1, nbins).sum(axis=0)

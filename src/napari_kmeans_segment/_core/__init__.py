@@ -1,25 +1,37 @@
 """The Qt-free compute core: numpy and OpenCV only (cv2 is imported where it is used).
 
-One job per file: options (Options: every tunable of a fit, its default and its check),
-numerics (nearest centre, Lloyd, thread pool), fitting_run (the Run's steps), fitting (the
-fitter), segment (the dispatcher), lazy (dask and multiscale), result (Segmentation), model
-(KMeansModel and its file), clusters (hide/merge/extract on labels), suggest (which K),
-features, image, stains (colour deconvolution and stain names), measure (areas, shares of
-tissue, measured objects), uncertainty (distance to the centres, outliers).
+Subpackages by job:
+
+- ``features/``: image (an array read as pixels), features (the feature space), stains (colour
+  deconvolution and stain names), tissue (white level, optical density, tissue mask);
+- ``fit/``: numerics (nearest center, Lloyd, thread pool), fitting_run (the Run's steps, the
+  exact recipe), fitting_fast, summaries and candidates (the fast path), fitting (the fitter),
+  smoothing (spatially coherent labels), color_boxes (the label of every 8-bit colour);
+- ``model/``: result (Segmentation and its operations), clusters (hide/merge/extract on
+  labels), model (KMeansModel and its file), model_check (validation of a model file), apply
+  (a model on dask and multiscale images);
+- ``measure/``: measure (areas, shares of tissue, measured objects), split (touching objects
+  apart), foreground, positivity (DAB bins, H-score), slide_stains (a slide's stains inside a
+  fit or an apply), uncertainty (distance to the centers, outliers).
+
+At the top: options (Options: every tunable of a fit, its default and its check), segment (the
+dispatcher), lazy (dask and multiscale), suggest (which K), versions (working library
+versions), csv_safe (the CSV writer), truth and synthetic_slides (known answers for tests and
+benchmarks).
 """
 
-from .clusters import extract_cluster, mask_clusters, merge_clusters
-from .foreground import FOREGROUNDS, foreground_labels
-from .image import Cancelled, PixelImage
-from .measure import area_table, background_labels, extract_objects, label_counts
-from .model import KMeansModel, load_model
+from .features.image import Cancelled, PixelImage
+from .features.stains import stain_densities, stain_names
+from .features.tissue import estimate_white_level
+from .measure.foreground import FOREGROUNDS, foreground_labels
+from .measure.measure import area_table, background_labels, extract_objects, label_counts
+from .measure.uncertainty import distance_map, outlier_fraction
+from .model.clusters import extract_cluster, mask_clusters, merge_clusters
+from .model.model import KMeansModel, load_model
+from .model.result import Segmentation, cluster_table, recolor
 from .options import DEFAULTS, INITS, MIN_OBJECT_PIXELS, MODES, Options
-from .result import Segmentation, cluster_table, recolor
 from .segment import segment
-from .stains import stain_densities, stain_names
 from .suggest import SuggestKResult, suggest_k
-from .tissue import estimate_white_level
-from .uncertainty import distance_map, outlier_fraction
 
 __all__ = [
     "DEFAULTS",

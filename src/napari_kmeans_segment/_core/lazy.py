@@ -9,13 +9,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from .color_boxes import boxes_apply, rgb8_labels
-from .fitting import fit
-from .image import PixelImage, empty_message, few_axes_message, guess_rgb
-from .numerics import labels_dtype, nearest, parallel, pieces
+from .features.image import PixelImage, empty_message, few_axes_message, guess_rgb
+from .fit.color_boxes import boxes_apply, rgb8_labels
+from .fit.fitting import fit
+from .fit.numerics import labels_dtype, nearest, parallel, pieces
+from .fit.smoothing import model_sigmas, smoothing_sigmas
+from .model.result import recolor
 from .options import DEFAULTS, Options, new_seed
-from .result import recolor
-from .smoothing import model_sigmas, smoothing_sigmas
 
 
 def _channels_last(arr, rgb, channel_axis):
@@ -188,15 +188,15 @@ FIT_BYTES = 1 << 26  # pixel data read to fit a lazy image (sample_blocks=None)
 def _sampled_tissue(blocks, px, white_level, tissue_od, seed) -> dict:
     """The white level (from the pixels read, or given) and the tissue of each block read,
     decided on the block itself (its neighbourhoods), as one row of the fit's pixels."""
-    from .slide_stains import check_tissue_od
-    from .tissue import check_brightfield, value_range_of, white_of
+    from .features.tissue import check_brightfield, value_range_of, white_of
+    from .measure.slide_stains import check_tissue_od
 
     rng = np.random.default_rng(seed)
     vr = value_range_of(px[:, :3])
     check_brightfield(px[:, :3], vr, rng)
     white = white_of(px[:, :3], vr, white_level, rng=rng)
     t = white.auto_tissue_od() if check_tissue_od(tissue_od) is None else float(tissue_od)
-    from .tissue import tissue_mask
+    from .features.tissue import tissue_mask
 
     mask = np.concatenate([tissue_mask(np.asarray(b), white.white, t).ravel() for b in blocks])
     return dict(white_level=white, tissue_mask=mask[:, None])
@@ -208,7 +208,7 @@ def tissue_lazy(arr, white, tissue_od: float):
     is the one :func:`.tissue.tissue_mask` gives on the whole image."""
     import dask.array as da
 
-    from .tissue import TISSUE_BOX, tissue_mask
+    from .features.tissue import TISSUE_BOX, tissue_mask
 
     ndim = arr.ndim
     margin = TISSUE_BOX // 2
@@ -236,7 +236,7 @@ def slide_white(arr, fallback=None, white_level=None, seed: int = 0):
     takes ``fallback`` (a model's white level)."""
     import dask
 
-    from .tissue import WhiteLevel, value_range_of, white_of
+    from .features.tissue import WhiteLevel, value_range_of, white_of
 
     rng = np.random.default_rng(seed)
     ids = _fit_blocks(arr, None, rng, FIT_BYTES // 4)
@@ -430,7 +430,7 @@ def _smoothed_labels(model, arr, is_rgb, ca, sigmas, valid, lab_dtype):
     is labelled with a halo of :func:`.smoothing.halo` pixels of its neighbours, then cut back."""
     import dask.array as da
 
-    from .smoothing import halo
+    from .fit.smoothing import halo
 
     spatial = arr.ndim - 1
     depth = {ax: min(h, arr.shape[ax] - 1) for ax, h in enumerate(halo(sigmas))}

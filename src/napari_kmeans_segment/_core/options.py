@@ -26,7 +26,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from .features import COLOR_SPACES
+from .features.features import COLOR_SPACES
 
 #: The two ways of running k-means: "fast" fits a sample then refines on all pixels,
 #: "exact" is the tutorial's cv2.kmeans on every pixel. ``params["method"]`` is one of
@@ -335,7 +335,7 @@ def _slide(name: str) -> Callable[[Any, dict], Any]:
     it is only set with color_space="hed" and tissue detection on."""
 
     def check(v, valid: dict):
-        from .slide_stains import check_slide_option
+        from .measure.slide_stains import check_slide_option
 
         return check_slide_option(name, v, valid.get("color_space", "hed"), valid.get("tissue", True))
 
@@ -406,7 +406,7 @@ def check_texture_sigma(texture_sigma, spatial_shape) -> None:
 
 def check_stain_vectors(stain_vectors: str, color_space: str) -> None:
     """ValueError unless ``stain_vectors`` is known (and only non-default with "hed")."""
-    from .stains import STAIN_VECTORS
+    from .features.stains import STAIN_VECTORS
 
     if stain_vectors not in STAIN_VECTORS:
         raise ValueError(f"stain_vectors={stain_vectors!r}: choose one of {STAIN_VECTORS}.")

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .clusters import is_dask
-from .fitting import fit
+from .fit.fitting import fit
 from .lazy import check_lazy, segment_lazy
+from .model.clusters import is_dask
+from .model.result import Segmentation
 from .options import DEFAULTS, CancelFn, Options, ProgressFn
-from .result import Segmentation
 
 
 def segment(
@@ -68,7 +68,7 @@ def segment(
         ``attempts x ceil(K/3)`` k-means++ starts run on them, the best three (K / 3 for
         larger K) are refined on a finer summary (10,000-30,000 points) and the best of
         those labels every pixel
-        (:mod:`napari_kmeans_segment._core.fitting_fast`). With "auto", integer images of
+        (:mod:`napari_kmeans_segment._core.fit.fitting_fast`). With "auto", integer images of
         at most max(20,000, 2,500 K) pixels use the exact recipe (K <= 16; float images
         never: epsilon would stop it early on values in 0..1); with an int, images of at
         most that many pixels do.
@@ -100,7 +100,7 @@ def segment(
         Spatially coherent clusters: 0 (default) clusters every pixel alone, the tutorial's
         recipe; ``s > 0`` labels each pixel by a mean-field Potts smoothing of the
         pixel-to-centre distances over a Gaussian neighbourhood of width ``s``
-        (:mod:`napari_kmeans_segment._core.smoothing`), so that a dim, noisy object comes out
+        (:mod:`napari_kmeans_segment._core.fit.smoothing`), so that a dim, noisy object comes out
         whole instead of speckled. The centres are those of the pixel-wise fit. In pixels, or
         in the units of ``scale`` when it is given. 1-2 pixels suit nuclei.
     scale : sequence of float, optional

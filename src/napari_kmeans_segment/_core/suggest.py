@@ -7,10 +7,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .features import FeatureSpace
-from .fitting import _check_enough_pixels
-from .fitting_run import Run
-from .image import PixelImage
+from .features.features import FeatureSpace
+from .features.image import PixelImage
+from .fit.fitting import _check_enough_pixels
+from .fit.fitting_run import Run
 from .options import DEFAULTS, Options, _int, check_color_space, names, new_seed
 
 

@@ -1,7 +1,7 @@
 """The dock widget: the form, its buttons, the cluster panel, and the console API.
 
 Data flows one way: form + layers -> (worker) core -> Segmentation -> session -> layers.
-Each source layer has a :class:`~.._session.ClusterSession` that owns what the plugin wrote
+Each source layer has a :class:`~.._session.session.ClusterSession` that owns what the plugin wrote
 for it and every cluster action; the console methods here delegate to the current one.
 """
 
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from .._layers import Source, output_name, unwrap
-from .._session import ClusterSession, live_sessions, shared_session
+from .._session.layers import Source, output_name, unwrap
+from .._session.session import ClusterSession, live_sessions, shared_session
 from . import tasks
 from .form import KMeansForm, precheck, python_call, read_image_code
 from .jobs import Jobs, report_error

@@ -42,10 +42,10 @@ from napari.layers import Image, Labels, Shapes
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QAbstractSpinBox, QComboBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from .._core.features import COLOR_SPACES
+from .._core.features.features import COLOR_SPACES
 from .._core.options import DEFAULTS, INITS, MODES, Options, sample_size_for_mode
 from .._core.options import names as option_names
-from .._layers import MARK, Source, unwrap
+from .._session.layers import MARK, Source, unwrap
 from .expander import Expander
 from .flow import flowing
 from .scroll import FormScroll, PageScroll, after_layout, reveal
@@ -508,7 +508,7 @@ def read_image_code(src: Source) -> str:
 
 def precheck(src: Source, opts: Options) -> None:
     """Cheap checks before starting a worker, so a bad input changes nothing."""
-    from .._core.image import check_array_dtype
+    from .._core.features.image import check_array_dtype
 
     data = src.data
     check_array_dtype(np.empty(0, data.dtype))

@@ -6,7 +6,7 @@ Seen with the section folded: the tissue summary, the objects counted (:attr:`co
 the see-through option. In the body: the table, the pixel size (offered while the image has
 no physical unit) and the buttons, which wrap onto more lines rather than cut their words.
 
-A view of one session's :class:`~.._measure_session.SessionMeasure`: the table is read from
+A view of one session's :class:`~.._session.measure.SessionMeasure`: the table is read from
 the clusters layer's ``features`` (where the background marks and areas live) whenever the
 session changes; each control is one call into the session. The uncertainty map is computed
 through the background-job helper (its own lanes), cancellable from napari's activity panel
@@ -38,9 +38,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._colors import label_colors
-from .._core.foreground import FOREGROUNDS
-from .._measure_session import LENGTH_UNITS, UNCERTAINTY_KINDS
+from .._core.measure.foreground import FOREGROUNDS
+from .._session.colors import label_colors
+from .._session.measure import LENGTH_UNITS, UNCERTAINTY_KINDS
 from .flow import FlowLayout
 from .jobs import Jobs
 from .scroll import LeastLayout
@@ -48,7 +48,7 @@ from .table import FEW_ROWS, column_need, compact_rows, rows_height
 from .texts import file_name, tooltip
 
 if TYPE_CHECKING:
-    from .._session import ClusterSession
+    from .._session.session import ClusterSession
 
 COLUMNS = ["label", "background", "pixels", "area", "% image", "% tissue"]
 _TIPS = [
@@ -450,7 +450,7 @@ class MeasurePanel(QWidget):
             source = self.source.currentData()
             seg = None if self.session is None else self.session.seg
             if source is not None and seg is not None and len(seg.index) > 1:
-                from .._core.foreground import foreground_labels
+                from .._core.measure.foreground import foreground_labels
 
                 labels = " + ".join(str(v) for v in foreground_labels(seg, source))
                 text += f" Objects are counted in clusters {labels} ('{source}')."

@@ -1,4 +1,4 @@
-"""The cluster panel: a view of one :class:`~.._session.ClusterSession`.
+"""The cluster panel: a view of one :class:`~.._session.session.ClusterSession`.
 
 The table is read from the clusters layer (names from ``features``, colours and visibility
 through the colormap's own mapping) whenever the session or the layer changes; every button
@@ -31,8 +31,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._colors import drawn_labels, label_colors
 from .._core.options import MIN_OBJECT_PIXELS
+from .._session.colors import drawn_labels, label_colors
 from .elided import ElidedLabel
 from .flow import FlowLayout
 from .measure_panel import MeasurePanel
@@ -43,7 +43,7 @@ from .texts import file_name, status, tooltip
 if TYPE_CHECKING:
     from napari.layers import Labels
 
-    from .._session import ClusterSession
+    from .._session.session import ClusterSession
 
 _DISPLAY_EVENTS = ("show_selected_label", "selected_label")  # change what is drawn, not the state
 ROWS = ("clusters", "extract", "files")  # button rows, top to bottom

@@ -10,15 +10,15 @@ import numpy as np
 from napari.utils.notifications import show_warning
 from qtpy.QtCore import QTimer
 
-from .._layers import Source, centre_colors
-from .._stack import overlay_colors
+from .._session.layers import Source, centre_colors
+from .._session.stack import overlay_colors
 from . import texts
 from .form import precheck
 
 if TYPE_CHECKING:
     from napari.layers import Image
 
-    from .._session import ClusterSession
+    from .._session.session import ClusterSession
     from .form import KMeansForm
     from .jobs import Jobs
 

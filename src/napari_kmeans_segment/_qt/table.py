@@ -78,7 +78,7 @@ def _show(row: RowData) -> QTableWidgetItem:
 
 
 def _color(row: RowData) -> QTableWidgetItem:
-    from .._stack import SEE_THROUGH_ALPHA
+    from .._session.stack import SEE_THROUGH_ALPHA
 
     item = QTableWidgetItem()
     item.setData(VALUE, [float(v) for v in row.rgba])
@@ -104,7 +104,7 @@ class SwatchDelegate(QStyledItemDelegate):
         rgba = index.data(VALUE)
         if rgba is None or painter is None:
             return
-        from .._stack import SEE_THROUGH_ALPHA
+        from .._session.stack import SEE_THROUGH_ALPHA
 
         color = QColor(*(int(round(float(v) * 255)) for v in list(rgba)[:3]))
         rect = option.rect.adjusted(3, 3, -3, -3)

@@ -10,7 +10,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .._core import KMeansModel, Options, Segmentation
-    from .._layers import Source
+    from .._session.layers import Source
 
 
 def load_for_writing() -> None:
@@ -19,8 +19,8 @@ def load_for_writing() -> None:
     (several where Python compiles every module afresh) after the first Run."""
     import pandas  # noqa: F401
 
-    from .. import _measure_session  # noqa: F401
-    from .._core import measure  # noqa: F401
+    from .._core.measure import measure  # noqa: F401
+    from .._session import measure as _measure_session  # noqa: F401
 
 
 def run_segmentation(src: Source, opts: Options, mask: Any, progress: Any, cancel: Any) -> Segmentation:
@@ -56,7 +56,7 @@ def apply_model(model: KMeansModel, src: Source, progress: Any, cancel: Any) -> 
         cancel=cancel,
     )
     if isinstance(src.data, np.ndarray):
-        from .._measure_session import check_outliers
+        from .._session.measure import check_outliers
 
         def checking(f: float, msg: str) -> None:
             if progress is not None:

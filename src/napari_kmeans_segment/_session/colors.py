@@ -10,7 +10,7 @@ Hiding or showing always writes a DirectLabelColormap holding, for every cluster
 the person saw: in "auto" mode that switches the layer to direct mode with the same colours,
 which is the only way napari can draw one label transparent.
 
-A cluster drawn with the tiny alpha :data:`~._stack.SEE_THROUGH_ALPHA` is *see-through*:
+A cluster drawn with the tiny alpha :data:`~.stack.SEE_THROUGH_ALPHA` is *see-through*:
 shown (ticked in the table, not blacked out in the masked layer) but invisible on the
 canvas, so the image shows through it; the plugin draws background clusters so
 (:func:`see_through_colormap`).
@@ -160,7 +160,7 @@ def see_through_colormap(colormap: Any, labels: Iterable[int], dtype: Any, see_t
     other alpha the person chose is kept. The colormap itself is returned when nothing
     changes (a cyclic "auto" colormap stays one), else a DirectLabelColormap.
     """
-    from ._stack import SEE_THROUGH_ALPHA
+    from .stack import SEE_THROUGH_ALPHA
 
     index = [int(v) for v in labels]
     wanted = {int(v) for v in see_through}
@@ -189,6 +189,6 @@ def see_through_labels(layer: Labels, labels: Iterable[int] | None = None) -> li
 
 
 def _is_see_through(alpha: float) -> bool:
-    from ._stack import SEE_THROUGH_ALPHA
+    from .stack import SEE_THROUGH_ALPHA
 
     return 0 < alpha <= 2 * SEE_THROUGH_ALPHA

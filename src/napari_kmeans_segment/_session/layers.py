@@ -208,7 +208,7 @@ def image_slots(kind: str, src: Source) -> list[str]:
 def image_outputs(kind: str, data: Any, src: Source, extra: dict | None = None) -> list[Output]:
     """Image layer(s) of the source's layout: one per channel layer for several channel
     layers, else one layer shaped like the source (a channel axis stays where it was)."""
-    from ._stack import style
+    from .stack import style
 
     md = {MARK: dict(extra or {}, kind=kind, source=src.name)}
     common: dict = {"scale": src.scale, "translate": src.translate, "metadata": md, **style(kind)}
@@ -289,12 +289,12 @@ class LayerSlots:
         """Write one output; returns (layer, a note for the person or None).
 
         A new layer is stacked just above the ``anchors`` (the source layers) and the
-        plugin's own layers that belong below it (:func:`~._stack.stack_index`); a layer
+        plugin's own layers that belong below it (:func:`~.stack.stack_index`); a layer
         updated in place keeps the place and visibility the person gave it.
         """
         from napari.layers import Layer
 
-        from ._stack import RANKS, kind_of, stack_index
+        from .stack import RANKS, kind_of, stack_index
 
         out = replace(out, meta=_with_units(out.meta, anchors))
         if self.reusable(out.slot, out.layer_type, out.meta):
@@ -380,7 +380,7 @@ def _with_units(meta: dict, anchors: Sequence[Any]) -> dict:
 def _update(layer: Any, data: Any, meta: dict) -> None:
     """Update the plugin's own layer in place; the person's display choices (opacity,
     blending, an image colormap) are kept."""
-    from ._colors import assign_colormap
+    from .colors import assign_colormap
 
     set_data(layer, data)
     for key in ("scale", "units", "translate", "features", "contrast_limits"):
@@ -426,7 +426,7 @@ def set_data(layer: Any, data: Any) -> None:
 def _napari_before(version: tuple[int, ...]) -> bool:
     import napari
 
-    from ._core.versions import version_tuple
+    from .._core.versions import version_tuple
 
     return version_tuple(napari.__version__) < version
 

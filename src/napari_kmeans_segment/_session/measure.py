@@ -1,6 +1,6 @@
 """Numbers from a session's clusters: background and tissue, measured objects, uncertainty.
 
-Qt-free, like :mod:`._session`, which composes one :class:`SessionMeasure` per source
+Qt-free, like :mod:`.session`, which composes one :class:`SessionMeasure` per source
 (``session.measure``). Which clusters are background lives in the clusters layer's
 ``features["background"]`` (beside the names), so napari's features table and the console
 see it; the area columns (``area_px``, ``area``, ``area_unit``, ``share``, ``tissue_share``)
@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from napari.utils.notifications import show_info, show_warning
 
-from ._layers import MARK, Output, output_name
+from .layers import MARK, Output, output_name
 
 if TYPE_CHECKING:
     import pandas as pd
     from napari.layers import Labels, Layer
 
-    from ._core import KMeansModel, Segmentation
-    from ._core.positivity import StainReport
-    from ._layers import Source
-    from ._session import ClusterSession
+    from .._core import KMeansModel, Segmentation
+    from .._core.measure.positivity import StainReport
+    from .layers import Source
+    from .session import ClusterSession
 
 LENGTH_UNITS = ("nm", "µm", "mm", "cm", "m")  # offered for a pixel size (any pint length works)
 # The columns napari's status bar shows first when the pointer is over a label (it lists a
@@ -116,7 +116,7 @@ def important_first(features: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 def with_background(features: pd.DataFrame, background: Iterable[int]) -> pd.DataFrame:
     """A copy of ``features`` with new background marks and shares of tissue."""
-    from ._core.measure import area_table
+    from .._core.measure.measure import area_table
 
     f = features.copy()
     areas = area_table(
@@ -136,8 +136,8 @@ def marked(features: pd.DataFrame) -> list[int]:
 
 def write_csv(features: pd.DataFrame, path: str | Path) -> Path:
     """``features`` as CSV (numbers as numbers, NaN as an empty cell, text that a spreadsheet
-    would run as a formula quoted: :func:`._core.csv_safe.write_csv`)."""
-    from ._core.csv_safe import write_csv as safe_write
+    would run as a formula quoted: :func:`.._core.csv_safe.write_csv`)."""
+    from .._core.csv_safe import write_csv as safe_write
 
     return safe_write(path, features)
 
@@ -164,8 +164,8 @@ def check_outliers(model: KMeansModel, src: Source, progress: Any = None, cancel
     """Warn (``warnings.warn``; the dock shows it) when many of the image's pixels are far
     from every centre of ``model``. Returns the share, or None when it cannot be told (a
     lazy image, or a model saved without the reference distance)."""
-    from ._core import outlier_fraction
-    from ._core.uncertainty import DISTANCE_KEY
+    from .._core import outlier_fraction
+    from .._core.measure.uncertainty import DISTANCE_KEY
 
     if DISTANCE_KEY not in model.params or not isinstance(src.data, np.ndarray):
         return None
@@ -205,7 +205,7 @@ class SessionMeasure:
     def set_background(self, labels: Iterable[int]) -> None:
         """Mark exactly ``labels`` as background (``[]`` clears every mark); a napari warning
         when a marked cluster holds stained tissue."""
-        from ._colors import assign_colormap
+        from .colors import assign_colormap
 
         layer, seg, _ = self._state()
         labels = self.session._check(labels)
@@ -236,7 +236,7 @@ class SessionMeasure:
         """A sentence when clusters marked background (or ``labels``) hold stained tissue:
         their pixels absorb more light than the glass. Empty when they do not, or when it
         cannot be told (not an RGB image held in memory)."""
-        from ._core.slide_stains import stained_background
+        from .._core.measure.slide_stains import stained_background
 
         layer, seg, src = self._state()
         labels = self.background() if labels is None else list(labels)
@@ -274,7 +274,7 @@ class SessionMeasure:
         self, labels: str | Iterable[int], min_size: int = 0, split: bool = False
     ) -> tuple[np.ndarray, Any]:
         """Connected objects of the clusters ``labels`` and their measurements
-        (:func:`~._core.measure.extract_objects`, with the cluster's name added)."""
+        (:func:`~.._core.measure.measure.extract_objects`, with the cluster's name added)."""
         compute, _ = self.objects_job(labels, min_size, split)
         objects, f = compute()
         return objects, self._named(f)
@@ -285,7 +285,7 @@ class SessionMeasure:
         """``(compute(progress, cancel), done(result))`` for :meth:`extract_objects`: compute
         reads only the (frozen) result and the source data; done writes the layer.
         ``labels``: cluster labels, or "all but darkest" / "all but brightest"."""
-        from ._core import extract_objects, foreground_labels
+        from .._core import extract_objects, foreground_labels
 
         _, seg, src = self._state()
         if isinstance(labels, str):
@@ -397,7 +397,7 @@ class SessionMeasure:
 
     def objects_layer(self, prefer: Any = None) -> Labels:
         """``prefer`` if it is an objects layer the plugin wrote, else the latest one."""
-        from ._layers import unwrap
+        from .layers import unwrap
 
         prefer = unwrap(prefer)
         mine = [self.session.slots.get(s) for s in self._objects]
@@ -439,7 +439,7 @@ class SessionMeasure:
 
         import pint
 
-        from ._core.measure import area_unit, pixel_size
+        from .._core.measure.measure import area_unit, pixel_size
 
         layer, seg, src = self._state()
         try:
@@ -513,7 +513,7 @@ class SessionMeasure:
         self, kind: str = "distance"
     ) -> tuple[Callable[..., Any], Callable[[Any], Layer | None]]:
         """``(compute(progress, cancel), done(map))`` for the uncertainty map of the result."""
-        from ._core import distance_map
+        from .._core import distance_map
 
         if kind not in UNCERTAINTY_KINDS:
             raise ValueError(f"kind={kind!r}: choose one of {list(UNCERTAINTY_KINDS)}.")

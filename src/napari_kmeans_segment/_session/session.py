@@ -2,9 +2,9 @@
 
 Qt-free (napari layers only). The session holds
 
-- the source layer and what was read from it (:class:`~._layers.Source`);
-- the layers the plugin wrote for it, by identity (:class:`~._layers.LayerSlots`);
-- the current :class:`~._core.Segmentation` in memory (a model is serialised only when saved);
+- the source layer and what was read from it (:class:`~.layers.Source`);
+- the layers the plugin wrote for it, by identity (:class:`~.layers.LayerSlots`);
+- the current :class:`~.._core.Segmentation` in memory (a model is serialised only when saved);
 - the undo stack (earlier Segmentations with the names and colormap to restore).
 
 Cluster names live in the clusters layer's ``features`` and visibility in its colormap, so
@@ -25,7 +25,7 @@ import numpy as np
 from napari.utils.notifications import show_info, show_warning
 from psygnal import Signal
 
-from ._colors import (
+from .colors import (
     assign_colormap,
     cluster_index,
     colormap_colors,
@@ -36,7 +36,7 @@ from ._colors import (
     see_through_colormap,
     visibility_colormap,
 )
-from ._layers import (
+from .layers import (
     MARK,
     LayerSlots,
     Output,
@@ -47,14 +47,14 @@ from ._layers import (
     output_name,
     unwrap,
 )
-from ._measure_session import SessionMeasure, cluster_features, marked
-from ._stack import overlay_colors, reveal, see_through_default, style
+from .measure import SessionMeasure, cluster_features, marked
+from .stack import overlay_colors, reveal, see_through_default, style
 
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image, Labels, Layer
 
-    from ._core import KMeansModel, Segmentation
+    from .._core import KMeansModel, Segmentation
 
 
 @dataclass
@@ -121,7 +121,7 @@ class ClusterSession:
         self._writing = False
         self._watched: Labels | None = None
         # whether clusters marked as background are drawn see-through in the overlay: None
-        # follows each run (:func:`~._stack.see_through_default`); True/False is the
+        # follows each run (:func:`~.stack.see_through_default`); True/False is the
         # person's choice, kept for later runs of this image
         self.see_through_choice: bool | None = None
         self._auto_see_through = False
@@ -189,7 +189,7 @@ class ClusterSession:
 
     def _reveal(self, layer: Layer | None = None) -> None:
         """Bring ``layer`` (default: the clusters layer) into view with the source image
-        and the plugin's other layers for it (see :func:`~._stack.reveal`)."""
+        and the plugin's other layers for it (see :func:`~.stack.reveal`)."""
         layer = layer if layer is not None else self.clusters
         if layer is None or layer not in self.viewer.layers:
             return

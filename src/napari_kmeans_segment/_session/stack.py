@@ -26,7 +26,7 @@ layer's features and the recolored layer.
 Clusters marked as background can be drawn see-through (:data:`SEE_THROUGH_ALPHA`), so the
 image shows through them: on by default for slides (``hed``, multiscale images) and for
 two-cluster runs (:func:`see_through_default`). A see-through cluster is not hidden: only
-a fully transparent one is (see :mod:`._colors`).
+a fully transparent one is (see :mod:`.colors`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .versions import require_working_versions
+from ..versions import require_working_versions
 
 # Pixels per chunk: large enough that numpy's per-call overhead vanishes, small enough
 # that a float32 feature chunk stays around 50 MB.

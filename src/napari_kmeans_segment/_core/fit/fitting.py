@@ -13,16 +13,16 @@ from typing import cast
 
 import numpy as np
 
-from .features import FeatureSpace
+from ..features.features import FeatureSpace
+from ..features.image import PixelImage
+from ..measure.slide_stains import SlidePlan, finish_fit, plan_slide
+from ..measure.uncertainty import fit_reference
+from ..model.result import Segmentation, recolor
+from ..options import CancelFn, Options, ProgressFn, check_color_space, check_texture_sigma, new_seed
 from .fitting_fast import fit_fast
 from .fitting_run import Run
-from .image import PixelImage
 from .numerics import labels_dtype, luminance_order
-from .options import CancelFn, Options, ProgressFn, check_color_space, check_texture_sigma, new_seed
-from .result import Segmentation, recolor
-from .slide_stains import SlidePlan, finish_fit, plan_slide
 from .smoothing import smoothing_sigmas
-from .uncertainty import fit_reference
 
 
 def fit(

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import FeatureSpace, local_std
-from .image import STEP_PIXELS, Cancelled, PixelImage
+from ..features.features import FeatureSpace, local_std
+from ..features.image import STEP_PIXELS, Cancelled, PixelImage
+from ..options import CancelFn, Options, ProgressFn
 from .numerics import (
     assign_rows,
     check_memory,
@@ -33,7 +34,6 @@ from .numerics import (
     scratch,
     sums_by_label,
 )
-from .options import CancelFn, Options, ProgressFn
 
 
 class Run:

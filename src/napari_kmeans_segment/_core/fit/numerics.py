@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .image import PixelImage
+from ..features.image import PixelImage
 
 LUMA = np.array([0.299, 0.587, 0.114])
 

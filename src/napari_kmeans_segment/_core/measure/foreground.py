@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .numerics import luminance_order
+from ..fit.numerics import luminance_order
 
 #: The named choices, as the dock and the CLI offer them.
 FOREGROUNDS = ("all but darkest", "all but brightest")

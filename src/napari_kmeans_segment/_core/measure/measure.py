@@ -217,7 +217,7 @@ def extract_objects(
     Cancelled
         When ``cancel`` returned True.
     """
-    from .clusters import _labels_array, extract_cluster, member
+    from ..model.clusters import _labels_array, extract_cluster, member
 
     lab = np.asarray(_labels_array(labels))  # objects need the whole (computed) labels
     if np.asarray(label).dtype.kind not in "iuf" or isinstance(label, bool):
@@ -294,7 +294,7 @@ def _slabs(shape: tuple[int, ...], cancel, progress=None, what: str = ""):
 
 def _poll(cancel) -> None:
     if cancel is not None and cancel():
-        from .image import Cancelled
+        from ..features.image import Cancelled
 
         raise Cancelled("Extracting the objects was cancelled.")
 

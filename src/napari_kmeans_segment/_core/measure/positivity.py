@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .stains import STAINS, fixed_matrix
+from ..features.stains import STAINS, fixed_matrix
 
 #: Used when the clusters do not show both negative and DAB tissue (QuPath's 1+/2+/3+).
 FALLBACK_THRESHOLDS = (0.15, 0.40, 0.70)
@@ -56,7 +56,7 @@ def stain_amounts(px: np.ndarray, white, matrix: np.ndarray | None = None) -> np
 
 
 def _channel_od(values: np.ndarray, white: float) -> np.ndarray:
-    from .stains import MIN_TRANSMISSION
+    from ..features.stains import MIN_TRANSMISSION
 
     x = np.asarray(values, np.float32) / np.float32(white)
     return -np.log10(np.maximum(x, np.float32(MIN_TRANSMISSION)))
@@ -262,7 +262,7 @@ def count_block(
 
     ``tissue`` is its tissue mask (spatial shape); ``valid`` leaves pixels out entirely.
     """
-    from .tissue import saturated
+    from ..features.tissue import saturated
 
     px = np.asarray(image)[..., :3]
     t = np.asarray(tissue, bool)

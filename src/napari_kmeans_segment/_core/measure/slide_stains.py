@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .image import PixelImage
+from ..features.image import PixelImage
+from ..features.stains import STAINS
+from ..features.tissue import (
+    WHITE_SAMPLE,
+    WhiteLevel,
+    check_brightfield,
+    estimate_white,
+    given_white,
+    tissue_mask,
+)
 from .positivity import (
     StainReport,
     check_thresholds,
@@ -25,12 +34,10 @@ from .positivity import (
     saturation_warning,
     stain_amounts,
 )
-from .stains import STAINS
-from .tissue import WHITE_SAMPLE, WhiteLevel, check_brightfield, estimate_white, given_white, tissue_mask
 
 if TYPE_CHECKING:
-    from .features import FeatureSpace
-    from .result import Segmentation
+    from ..features.features import FeatureSpace
+    from ..model.result import Segmentation
 
 #: A stain is "present" on a slide when the 99th percentile of its amount in the tissue is
 #: above this OD, and "absent" from a model's slides below a third of it.
@@ -126,7 +133,7 @@ def plan_slide(
     says how to give it. ``tissue`` (spatial bool) is a tissue mask decided already (the lazy
     path decides it block by block).
     """
-    from .features import color_scale
+    from ..features.features import color_scale
 
     rng = rng or np.random.default_rng(0)
     lo, hi = img.value_bounds()
@@ -289,7 +296,7 @@ def stained_background(
     show no glass to take the white level from (without ``white_level``), cannot be
     checked: empty.
     """
-    from .tissue import TISSUE_BOX, value_range_of, white_of
+    from ..features.tissue import TISSUE_BOX, value_range_of, white_of
 
     background = [int(b) for b in background]
     arr = np.asarray(image)

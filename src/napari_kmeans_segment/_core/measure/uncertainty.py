@@ -48,9 +48,9 @@ def two_nearest(x: np.ndarray, centers: np.ndarray, groups: np.ndarray | None = 
 
 
 def _run_for(model, image, rgb, channel_axis, mask, progress, cancel):
-    from .fitting_run import Run
-    from .image import PixelImage
-    from .options import for_model
+    from ..features.image import PixelImage
+    from ..fit.fitting_run import Run
+    from ..options import for_model
 
     stains = getattr(model, "stains", None)  # a Segmentation's slide: its white level
     model = getattr(model, "model", model)  # a Segmentation gives its model

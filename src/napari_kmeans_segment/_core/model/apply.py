@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .image import guess_rgb
-from .lazy import lazy_labels
+from ..features.image import guess_rgb
+from ..lazy import lazy_labels
 
 if TYPE_CHECKING:
     from .model import KMeansModel

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numerics import parallel, pieces
+from ..fit.numerics import parallel, pieces
 
 
 def is_dask(x) -> bool:
@@ -134,7 +134,7 @@ def mask_clusters(image, labels, hidden, *, rgb: bool | None = None, channel_axi
 def check_group(group, index) -> list[int]:
     """``group`` as sorted distinct labels; TypeError for labels that are not whole numbers
     (1.0, 2.5 and True were silently truncated), ValueError for < 2 or labels not in ``index``."""
-    from .options import _int
+    from ..options import _int
 
     group = sorted({_int("A cluster label", g) for g in group})
     if len(group) < 2:

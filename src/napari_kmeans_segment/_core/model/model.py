@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..features.features import FeatureSpace
+from ..features.image import PixelImage
+from ..fit.numerics import labels_dtype
+from ..fit.smoothing import model_sigmas
+from ..options import Options, options_of
 from .clusters import merge_label_map
-from .features import FeatureSpace
-from .image import PixelImage
 from .model_check import background_problem, check_model_dict, check_names, names_problem
-from .numerics import labels_dtype
-from .options import Options, options_of
-from .smoothing import model_sigmas
 
 if TYPE_CHECKING:
     from .result import Segmentation
@@ -141,9 +141,9 @@ class KMeansModel:
         Segmentation
         """
         # Imported here: a result holds a model (result -> model), applying one makes a result.
+        from ..fit.fitting_run import Run
+        from ..options import for_model
         from .clusters import is_dask
-        from .fitting_run import Run
-        from .options import for_model
         from .result import Segmentation, recolor
 
         if rgb is None and channel_axis is None:
@@ -177,7 +177,7 @@ class KMeansModel:
         fs = self.feature_space
         slide = None
         if white_level is not None or dab_thresholds is not None:
-            from .slide_stains import check_slide_option
+            from ..measure.slide_stains import check_slide_option
 
             if not self.measures_stains:
                 raise ValueError(
@@ -187,7 +187,7 @@ class KMeansModel:
             check_slide_option("white_level", white_level)
             check_slide_option("dab_thresholds", dab_thresholds)
         if self.measures_stains:
-            from .slide_stains import plan_slide
+            from ..measure.slide_stains import plan_slide
 
             slide = plan_slide(
                 img,
@@ -268,14 +268,14 @@ class KMeansModel:
         )
         if slide is None:
             return seg
-        from .slide_stains import finish_apply
+        from ..measure.slide_stains import finish_apply
 
         return finish_apply(seg, slide, fs, dab_thresholds)
 
     def _assign_planes(self, img, planes, opts, progress, cancel, sigmas=None, white=None):
         """Each plane of the stack with its own plane's feature space and centres (stored in
         the reference numbering), as the per-plane fit labelled it."""
-        from .fitting_run import Run
+        from ..fit.fitting_run import Run
 
         moved = img.arr3.reshape(*img.spatial_shape, img.full_channels)
         mask = None if img.mask is None else img.mask.reshape(img.spatial_shape)
@@ -350,7 +350,7 @@ class KMeansModel:
     def label_names(self) -> list[str]:
         """A name for every label of :attr:`labels`: the stored one, else a stain name for
         ``color_space="hed"``, else "cluster <label>"."""
-        from .stains import names_for
+        from ..features.stains import names_for
 
         labels = self.labels
         default = names_for(self.label_colors()[np.asarray(labels) - 1], self.feature_space)
@@ -361,7 +361,7 @@ class KMeansModel:
     def default_background(self) -> list[int]:
         """The labels this model marks as background, else those :meth:`label_names` call
         "background..." (the clusters a ``hed`` fit finds unstained)."""
-        from .measure import background_labels
+        from ..measure.measure import background_labels
 
         if self.background is not None:
             return [int(b) for b in self.background]

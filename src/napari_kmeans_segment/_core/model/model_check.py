@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import COLOR_SPACES, WORK_LIMIT, FeatureSpace
-from .options import MAX_CLUSTERS, MAX_SPATIAL_WEIGHT, Options
-from .uncertainty import DISTANCE_KEY
+from ..features.features import COLOR_SPACES, WORK_LIMIT, FeatureSpace
+from ..measure.uncertainty import DISTANCE_KEY
+from ..options import MAX_CLUSTERS, MAX_SPATIAL_WEIGHT, Options
 
 
 class Damaged(ValueError):

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..features.features import FeatureSpace
+from ..features.image import PixelImage
+from ..fit.numerics import parallel, pieces
 from .clusters import (
     check_group,
     extract_cluster,
@@ -19,13 +22,10 @@ from .clusters import (
     merge_rows,
     relabel,
 )
-from .features import FeatureSpace
-from .image import PixelImage
 from .model import KMeansModel
-from .numerics import parallel, pieces
 
 if TYPE_CHECKING:
-    from .positivity import StainReport
+    from ..measure.positivity import StainReport
 
 
 def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -151,7 +151,7 @@ class Segmentation:
         """Names clusters start with: the model's names (:attr:`names`), else stain names
         ("DAB", "haematoxylin", "background", ...) for ``color_space="hed"`` (see
         :mod:`.stains`), else "cluster <label>"."""
-        from .stains import names_for
+        from ..features.stains import names_for
 
         names = names_for(self.centers, self.feature_space)
         names = names if names is not None else [f"cluster {i}" for i in self.index]
@@ -193,7 +193,7 @@ class Segmentation:
             rgb=bool(self.params.get("rgb", True)),
         )
         if background is not None or scale is not None or unit is not None:
-            from .measure import area_table
+            from ..measure.measure import area_table
 
             level = self.labels[0] if self.multiscale else self.labels
             ndim = len(self.params.get("spatial_shape") or np.shape(level))
