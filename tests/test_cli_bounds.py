@@ -193,8 +193,8 @@ def test_block_writes_are_one_graph_layer_whatever_the_number_of_blocks(tmp_path
 
 
 def test_inputs_of_very_many_blocks_are_processed_in_fewer(tmp_path):
+    from napari_kmeans_segment._cli.blocks import MAX_BLOCKS, fewer_blocks
     from napari_kmeans_segment._cli.inputs import Source
-    from napari_kmeans_segment._cli.wsi import MAX_BLOCKS, fewer_blocks
 
     said = []
 

@@ -113,7 +113,7 @@ def _beyond_blocks(src: Source) -> str | None:
     than any run could schedule (a damaged store claiming 10^12 x 10^12 pixels)."""
     if not src.lazy or src.shape is None:
         return None
-    from .wsi import MAX_BLOCK_SIDE, block_chunks, channel_dim_of, n_blocks
+    from .blocks import MAX_BLOCK_SIDE, block_chunks, channel_dim_of, n_blocks
 
     chunks = block_chunks(src.shape, src.store_chunks or src.shape, channel_dim_of(src), MAX_BLOCK_SIDE)
     n = n_blocks(src.shape, chunks)

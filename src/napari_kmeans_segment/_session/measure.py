@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from napari.utils.notifications import show_info, show_warning
@@ -29,8 +30,7 @@ if TYPE_CHECKING:
 
     from .._core import KMeansModel, Segmentation
     from .._core.measure.positivity import StainReport
-    from .layers import Source
-    from .session import ClusterSession
+    from .layers import LayerSlots, Source
 
 LENGTH_UNITS = ("nm", "µm", "mm", "cm", "m")  # offered for a pixel size (any pint length works)
 # The columns napari's status bar shows first when the pointer is over a label (it lists a
@@ -165,7 +165,7 @@ def check_outliers(model: KMeansModel, src: Source, progress: Any = None, cancel
     from every centre of ``model``. Returns the share, or None when it cannot be told (a
     lazy image, or a model saved without the reference distance)."""
     from .._core import outlier_fraction
-    from .._core.measure.uncertainty import DISTANCE_KEY
+    from .._core.model.model_check import DISTANCE_KEY
 
     if DISTANCE_KEY not in model.params or not isinstance(src.data, np.ndarray):
         return None
@@ -184,16 +184,41 @@ def check_outliers(model: KMeansModel, src: Source, progress: Any = None, cancel
     return frac
 
 
+class Session(Protocol):
+    """What :class:`SessionMeasure` uses of its session (:class:`~.session.ClusterSession`):
+    its public state and methods, so the measure part never reaches into the session."""
+
+    viewer: Any
+    slots: LayerSlots
+    seg: Segmentation | None
+    src: Source | None
+    changed: Any  # psygnal's SignalInstance: ``changed.emit(what)``
+
+    @property
+    def clusters(self) -> Labels | None: ...
+    def require(self) -> tuple[Labels, Segmentation]: ...
+    def check_labels(self, labels: Iterable[int]) -> list[int]: ...
+    def names(self) -> dict[int, str]: ...
+    def hidden(self) -> list[int]: ...
+    def with_see_through(
+        self, colormap: Any, seg: Segmentation | None = None, background: Iterable[int] | None = None
+    ) -> Any: ...
+    def writing(self) -> AbstractContextManager[None]: ...
+    def write(self, seg: Segmentation, src: Source, outputs: list[Output], what: str) -> list[Layer]: ...
+    def reveal(self, layer: Layer | None = None) -> None: ...
+    def show_new(self, layer: Layer) -> None: ...
+
+
 # -- actions on a session -------------------------------------------------------------------------
 class SessionMeasure:
     """Background marks, measured objects and the uncertainty map of one session."""
 
-    def __init__(self, session: ClusterSession):
+    def __init__(self, session: Session):
         self.session = session
         self._objects: list[str] = []  # slots of the objects layers, latest last
 
     def _state(self) -> tuple[Labels, Segmentation, Source]:
-        layer, seg = self.session._require()
+        layer, seg = self.session.require()
         assert self.session.src is not None
         return layer, seg, self.session.src
 
@@ -208,17 +233,14 @@ class SessionMeasure:
         from .colors import assign_colormap
 
         layer, seg, _ = self._state()
-        labels = self.session._check(labels)
+        labels = self.session.check_labels(labels)
         added = set(labels) - set(self.background())
-        cmap = self.session._see_through(layer.colormap, seg, labels)  # see-through follows
-        self.session._writing = True
-        try:
+        cmap = self.session.with_see_through(layer.colormap, seg, labels)  # see-through follows
+        with self.session.writing():
             layer.features = with_background(layer.features, labels)
             if cmap is not layer.colormap:
                 assign_colormap(layer, cmap)
-        finally:
-            self.session._writing = False
-        self.session._reveal()
+        self.session.reveal()
         self.session.changed.emit("background")
         if added:
             note = self.stained_background(sorted(added))
@@ -293,7 +315,7 @@ class SessionMeasure:
         labels = [labels] if isinstance(labels, int | np.integer) else list(labels)
         if isinstance(min_size, bool) or not isinstance(min_size, int | np.integer) or min_size < 0:
             raise ValueError(f"min_size={min_size!r}: use a whole number of pixels >= 0.")
-        labels = self.session._check(labels)
+        labels = self.session.check_labels(labels)
         lab = seg.labels[0] if seg.multiscale else seg.labels
         image = src.data[0] if src.multiscale else src.data
         scale, unit = physical(src.scale, src.units, np.ndim(lab), src.channel_axis)
@@ -381,7 +403,7 @@ class SessionMeasure:
             ),
             "labels",
         )
-        (new,) = self.session._write(seg, src, [out], "extract")
+        (new,) = self.session.write(seg, src, [out], "extract")
         self.session.show_new(new)
         new.features = important_first(new.features, "objects")  # the status bar shows them
         self._objects = [s for s in self._objects if s != kind] + [kind]
@@ -474,8 +496,7 @@ class SessionMeasure:
         new = dataclasses.replace(new, units=tuple(getattr(src.layers[0], "units", None) or ()) or None)
         self.session.src = new
         ndim = _ndim(seg)
-        self.session._writing = True
-        try:
+        with self.session.writing():
             layer.features = cluster_features(seg, new, self.session.names(), self.background())
             for slot in self._objects:
                 objects = self.session.slots.get(slot)
@@ -485,8 +506,6 @@ class SessionMeasure:
                     f["area"] = f["area_px"] * pixel_size(axes, ndim)
                     f["area_unit"] = area_unit(u, ndim)
                     objects.features = f
-        finally:
-            self.session._writing = False
         self.session.viewer.reset_view()  # the image's size in the canvas changed
         self.session.changed.emit("scale")
 
@@ -568,7 +587,7 @@ class SessionMeasure:
             ),
             "image",
         )
-        (layer,) = self.session._write(seg, src, [out], "uncertainty")
+        (layer,) = self.session.write(seg, src, [out], "uncertainty")
         self.session.show_new(layer)  # on top (a new layer), shown and selected
         what, how = UNCERTAINTY_KINDS[kind]
         show_info(f"'{layer.name}': {what} ({how}). Untick its eye to see the clusters again.")

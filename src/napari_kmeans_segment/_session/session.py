@@ -16,7 +16,8 @@ request changes nothing. Views observe :attr:`ClusterSession.changed`.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,18 +144,18 @@ class ClusterSession:
         """The current result's model (merges included) with the clusters' names and
         background marks as they are now, so a saved or reapplied model keeps them."""
         names = {k: v for k, v in self.names().items() if v.strip()}  # blank: no name
-        return self._require()[1].model.named(names, self.measure.background())
+        return self.require()[1].model.named(names, self.measure.background())
 
     def index(self) -> list[int]:
-        return cluster_index(self._require()[0])
+        return cluster_index(self.require()[0])
 
     def names(self) -> dict[int, str]:
-        f = self._require()[0].features
+        f = self.require()[0].features
         return {int(i): str(n) for i, n in zip(f["index"], f["name"])}
 
     def hidden(self) -> list[int]:
         """Clusters the clusters layer's colormap draws fully transparent."""
-        return hidden_labels(self._require()[0])
+        return hidden_labels(self.require()[0])
 
     @property
     def see_through(self) -> bool:
@@ -165,19 +166,19 @@ class ClusterSession:
     def set_see_through(self, on: bool) -> None:
         """Draw the clusters marked as background see-through (True) or in their overlay
         colour (False); kept for later runs of this image."""
-        layer, seg = self._require()
+        layer, seg = self.require()
         self.see_through_choice = bool(on)
         assert self.src is not None
-        self._write(seg, self.src, [], "visibility", colormap_only=self._see_through(layer.colormap))
-        self._reveal()
+        self.write(seg, self.src, [], "visibility", colormap_only=self.with_see_through(layer.colormap))
+        self.reveal()
         self.changed.emit("visibility")
 
-    def _see_through(
+    def with_see_through(
         self, colormap: Any, seg: Segmentation | None = None, background: Iterable[int] | None = None
     ) -> Any:
         """``colormap`` with the background clusters of ``seg`` (default: the current
         result) see-through, or none when that is off."""
-        seg = seg if seg is not None else self._require()[1]
+        seg = seg if seg is not None else self.require()[1]
         marks = self.measure.background() if background is None else list(background)
         return see_through_colormap(
             colormap, seg.index.tolist(), _labels_dtype(seg), marks if self.see_through else []
@@ -187,7 +188,7 @@ class ClusterSession:
         """The layers the plugin wrote for this source that are still in the viewer."""
         return [ly for ly in (self.slots.get(s) for s in self.slots.slots()) if ly is not None]
 
-    def _reveal(self, layer: Layer | None = None) -> None:
+    def reveal(self, layer: Layer | None = None) -> None:
         """Bring ``layer`` (default: the clusters layer) into view with the source image
         and the plugin's other layers for it (see :func:`~.stack.reveal`)."""
         layer = layer if layer is not None else self.clusters
@@ -196,7 +197,9 @@ class ClusterSession:
         group = [*(self.src.layers if self.src is not None else [self.source]), *self.layers()]
         reveal(self.viewer.layers, layer, group)
 
-    def _require(self) -> tuple[Labels, Segmentation]:
+    def require(self) -> tuple[Labels, Segmentation]:
+        """The clusters layer and the current result; ValueError before a run or once the
+        layer was removed."""
         layer = self.clusters
         if self.seg is None:
             raise ValueError("Run k-means first: there is no clusters layer yet.")
@@ -204,7 +207,8 @@ class ClusterSession:
             raise ValueError("The clusters layer was removed; press Run to make it again.")
         return layer, self.seg
 
-    def _check(self, labels: Iterable[int]) -> list[int]:
+    def check_labels(self, labels: Iterable[int]) -> list[int]:
+        """``labels`` as ints; ValueError naming the clusters when one is not a cluster."""
         index = self.index()
         out = [int(v) for v in labels]
         for v in out:
@@ -229,10 +233,10 @@ class ClusterSession:
             cmap = see_through_colormap(cmap, seg.index.tolist(), _labels_dtype(seg), background)
         outputs = self._result_outputs(seg, src, names, cmap, background)
         # a new result shows every cluster: no masked layer
-        written = self._write(seg, src, outputs, "result", drop=image_slots("masked", src))
+        written = self.write(seg, src, outputs, "result", drop=image_slots("masked", src))
         self._auto_see_through = auto  # merges and undo keep the run's default
         self._undo.clear()
-        self._reveal()
+        self.reveal()
         self.changed.emit("result")
         self.measure.announce()  # the slide's warnings, as napari warnings
         return written
@@ -273,7 +277,17 @@ class ClusterSession:
             return {"outputs": [], "drop": image_slots("masked", src)}
         return {"outputs": image_outputs("masked", seg.masked(src.data, hidden), src), "drop": []}
 
-    def _write(
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Inside, the session's own changes to its layers' colormap and features are not
+        handled again as changes from outside (napari's controls, the console)."""
+        self._writing = True
+        try:
+            yield
+        finally:
+            self._writing = False
+
+    def write(
         self,
         seg: Segmentation,
         src: Source,
@@ -284,12 +298,11 @@ class ClusterSession:
     ) -> list[Layer]:
         """Write layers computed beforehand and remove the plugin's layers of the ``drop``
         slots (a layer the person edited stays); our own colormap events are not re-handled."""
-        self._writing = True
         written = []
-        try:
+        with self.writing():
             self.seg, self.src = seg, src
             if colormap_only is not None:
-                assign_colormap(self._require()[0], colormap_only)
+                assign_colormap(self.require()[0], colormap_only)
             for out in outputs:
                 layer, note = self.slots.write(out, src.layers)
                 written.append(layer)
@@ -299,8 +312,6 @@ class ClusterSession:
                 note = self.slots.remove(slot)
                 if note:
                     show_info(note)
-        finally:
-            self._writing = False
         self._watch(self.clusters)
         return written
 
@@ -321,7 +332,7 @@ class ClusterSession:
             return
         try:
             masked = self._masked(self.seg, self.src, self.hidden())
-            self._write(self.seg, self.src, masked["outputs"], "visibility", drop=masked["drop"])
+            self.write(self.seg, self.src, masked["outputs"], "visibility", drop=masked["drop"])
         except ValueError as e:  # e.g. the source changed shape since the run
             show_warning(f"The masked layer was not updated: {e}")
         self.changed.emit("visibility")
@@ -333,8 +344,8 @@ class ClusterSession:
     # -- actions ---------------------------------------------------------------------------
     def set_visible(self, visible: Mapping[int, bool]) -> None:
         """Show (True) or hide (False) clusters; the masked layer follows."""
-        layer, seg = self._require()
-        self._check(visible)
+        layer, seg = self.require()
+        self.check_labels(visible)
         cmap = visibility_colormap(layer, {int(k): bool(v) for k, v in visible.items()})
         hidden = [
             lab
@@ -343,9 +354,9 @@ class ClusterSession:
         ]
         assert self.src is not None
         masked = self._masked(seg, self.src, hidden)
-        cmap = self._see_through(cmap)
-        self._write(seg, self.src, masked["outputs"], "visibility", colormap_only=cmap, drop=masked["drop"])
-        self._reveal()
+        cmap = self.with_see_through(cmap)
+        self.write(seg, self.src, masked["outputs"], "visibility", colormap_only=cmap, drop=masked["drop"])
+        self.reveal()
         self.changed.emit("visibility")
 
     def invert(self) -> None:
@@ -354,8 +365,8 @@ class ClusterSession:
 
     def merge(self, labels: Iterable[int]) -> Segmentation:
         """Merge clusters into the lowest label of the group (undo with :meth:`undo`)."""
-        layer, seg = self._require()
-        group = sorted(set(self._check(labels)))
+        layer, seg = self.require()
+        group = sorted(set(self.check_labels(labels)))
         if len(group) < 2:
             raise ValueError("Select at least two clusters to merge.")
         new = seg.merge(group)
@@ -366,11 +377,11 @@ class ClusterSession:
         hidden = [h for h in self.hidden() if h not in group[1:]]
         marks = marked(layer.features)  # the merged cluster keeps its first label's mark
         kept = [b for b in marks if b not in group[1:]]
-        cmap = self._see_through(cmap, new, kept)
+        cmap = self.with_see_through(cmap, new, kept)
         outputs = self._result_outputs(new, self.src, names, cmap, kept)
         masked = self._masked(new, self.src, hidden)
-        self._write(new, self.src, outputs + masked["outputs"], "merge", drop=masked["drop"])
-        self._reveal()
+        self.write(new, self.src, outputs + masked["outputs"], "merge", drop=masked["drop"])
+        self.reveal()
         if layer.selected_label in group[1:]:  # that label is gone: "show selected label"
             layer.selected_label = group[0]  # would otherwise draw nothing
         self._undo.append(_Undo(seg, names, before, tuple(marks)))
@@ -400,7 +411,7 @@ class ClusterSession:
         """Undo the last merge (names given since then are kept)."""
         if not self._undo:
             raise ValueError("Nothing to undo.")
-        layer, _ = self._require()
+        layer, _ = self.require()
         state = self._undo[-1]
         assert self.src is not None
         names = {**state.names, **{k: v for k, v in self.names().items() if k in state.names}}
@@ -409,19 +420,19 @@ class ClusterSession:
         hidden = [lab for lab, c in zip(index, colors) if c[3] == 0]
         now, cur = set(self.index()), set(marked(layer.features))  # marks given since are
         marks = [b for b in index if (b in cur if b in now else b in state.background)]  # kept
-        cmap = self._see_through(state.colormap, state.seg, marks)
+        cmap = self.with_see_through(state.colormap, state.seg, marks)
         outputs = self._result_outputs(state.seg, self.src, names, cmap, marks)
         masked = self._masked(state.seg, self.src, hidden)
-        self._write(state.seg, self.src, outputs + masked["outputs"], "undo", drop=masked["drop"])
-        self._reveal()
+        self.write(state.seg, self.src, outputs + masked["outputs"], "undo", drop=masked["drop"])
+        self.reveal()
         self._undo.pop()
         self.changed.emit("undo")
 
     def extract(self, label: int, objects: bool = False, min_size: int = 0) -> Labels:
         """Add one cluster as a Labels layer: a 0/1 mask, or its connected objects (with a
         ``features`` table measuring each, see :meth:`SessionMeasure.extract_objects`)."""
-        layer, seg = self._require()
-        (label,) = self._check([label])
+        layer, seg = self.require()
+        (label,) = self.check_labels([label])
         if objects:
             return self.measure.extract_objects([label], min_size)
         data = seg.extract(label, objects=objects, min_size=min_size)
@@ -446,7 +457,7 @@ class ClusterSession:
             ),
             "labels",
         )
-        (new,) = self._write(seg, self.src, [out], "extract")
+        (new,) = self.write(seg, self.src, [out], "extract")
         self.show_new(new)
         n = int(np.max(np.asarray(data[0] if isinstance(data, list) else data)))
         show_info(
@@ -463,8 +474,8 @@ class ClusterSession:
         self.viewer.layers.selection.active = layer
 
     def rename(self, label: int, name: str) -> None:
-        layer, _ = self._require()
-        (label,) = self._check([label])
+        layer, _ = self.require()
+        (label,) = self.check_labels([label])
         f = layer.features.copy()
         f.loc[f["index"] == label, "name"] = str(name)
         layer.features = f  # emits features -> changed("names")

@@ -15,9 +15,9 @@ import numpy as np
 
 from ..features.features import FeatureSpace
 from ..features.image import PixelImage
-from ..measure.slide_stains import SlidePlan, finish_fit, plan_slide
+from ..measure.slide_stains import SlidePlan, plan_slide
 from ..measure.uncertainty import fit_reference
-from ..model.result import Segmentation, recolor
+from ..model.result import Segmentation, finish_fit, recolor
 from ..options import CancelFn, Options, ProgressFn, check_color_space, check_texture_sigma, new_seed
 from .fitting_fast import fit_fast
 from .fitting_run import Run

@@ -2,8 +2,9 @@
 the white level and the tissue first, then the stains clustered within the tissue, then the
 slide's :class:`~.positivity.StainReport`.
 
-:func:`plan_slide` runs before k-means (the glass becomes label 0); :func:`finish_fit` and
-:func:`finish_apply` attach the report after it. A fit derives the DAB thresholds from its
+:func:`plan_slide` runs before k-means (the glass becomes label 0);
+:func:`~.model.result.finish_fit` and :func:`~.model.result.finish_apply` attach the report
+after it (they make a new :class:`~.model.result.Segmentation`). A fit derives the DAB thresholds from its
 clusters and stores them, the white level, the tissue threshold and the spread of each stain
 in the model; applying the model measures each new slide against that slide's own white
 level (so another exposure gives the same optical densities) with the model's thresholds.
@@ -11,7 +12,7 @@ level (so another exposure gives the same optical densities) with the model's th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,14 +31,11 @@ from .positivity import (
     StainReport,
     check_thresholds,
     count_block,
-    derive_thresholds,
     saturation_warning,
-    stain_amounts,
 )
 
 if TYPE_CHECKING:
     from ..features.features import FeatureSpace
-    from ..model.result import Segmentation
 
 #: A stain is "present" on a slide when the 99th percentile of its amount in the tissue is
 #: above this OD, and "absent" from a model's slides below a third of it.
@@ -207,7 +205,7 @@ def report(plan: SlidePlan, fs: FeatureSpace, thresholds, check=None) -> StainRe
     return r.with_warnings(saturation_warning(r))
 
 
-def _tissue_sample(plan: SlidePlan, labels_flat: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+def tissue_sample(plan: SlidePlan, labels_flat: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
     flat, px = plan.img.sample(SPREAD_SAMPLE, rng)
     return plan.img.features_of(px), labels_flat[flat]
 
@@ -217,50 +215,6 @@ def spread(amounts: np.ndarray) -> list[float]:
     if not amounts.shape[0]:
         return [0.0, 0.0, 0.0]
     return [float(v) for v in np.percentile(amounts, 99, axis=0)]
-
-
-def finish_fit(seg: Segmentation, plan: SlidePlan, dab_thresholds=None, seed: int = 0) -> Segmentation:
-    """The fitted result with its stain report; the model keeps the thresholds (derived from
-    the clusters unless given), the white level and each stain's spread."""
-    fs = seg.feature_space
-    labels_flat = np.asarray(seg.labels).reshape(-1)
-    px, lab = _tissue_sample(plan, labels_flat, np.random.default_rng(seed))
-    amounts = stain_amounts(px, plan.white.white, fs.stain_matrix)
-    if dab_thresholds is None:
-        names = seg.default_names()
-        dab_labels = [int(i) for i, name in zip(seg.index, names) if name.startswith("DAB")]
-        thresholds = derive_thresholds(amounts[:, STAINS.index("DAB")], lab, dab_labels)
-        source = "clusters"
-    else:
-        thresholds, source = check_thresholds(dab_thresholds), "given"
-    params = dict(
-        seg.params,
-        white=plan.white.to_dict(),
-        positivity_thresholds=[float(v) for v in thresholds],
-        thresholds_source=source,
-        stain_spread=spread(amounts),
-    )
-    return replace(seg, params=params, stains=report(plan, fs, thresholds))
-
-
-def finish_apply(
-    seg: Segmentation, plan: SlidePlan, fs_slide: FeatureSpace, dab_thresholds=None, seed: int = 0
-) -> Segmentation:
-    """An applied result with its stain report, measured with the model's thresholds (or
-    ``dab_thresholds``), and a warning when the slide shows a stain the model's slides did not."""
-    model_params = seg.params
-    thresholds = check_thresholds(
-        dab_thresholds if dab_thresholds is not None else model_params.get("positivity_thresholds")
-    )
-    r = report(plan, fs_slide, thresholds)
-    fitted = model_params.get("stain_spread")
-    if fitted is not None:
-        labels_flat = np.asarray(seg.labels).reshape(-1)
-        px, _ = _tissue_sample(plan, labels_flat, np.random.default_rng(seed))
-        now = spread(stain_amounts(px, plan.white.white, fs_slide.stain_matrix))
-        r = r.with_warnings(stain_pair_warning(fitted, now))
-    params = dict(seg.params, white=plan.white.to_dict())
-    return replace(seg, params=params, stains=r)
 
 
 def stain_pair_warning(fitted, now) -> str:

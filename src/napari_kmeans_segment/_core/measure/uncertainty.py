@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..model.model_check import DISTANCE_KEY
+
 KINDS = ("distance", "margin")
-# params key written at fit time: the 99th percentile of the fitted pixels' distances to
-# their centre (feature units)
-DISTANCE_KEY = "distance_p99"
 _SAMPLE = 20_000
 
 

@@ -268,7 +268,7 @@ class KMeansModel:
         )
         if slide is None:
             return seg
-        from ..measure.slide_stains import finish_apply
+        from .result import finish_apply
 
         return finish_apply(seg, slide, fs, dab_thresholds)
 

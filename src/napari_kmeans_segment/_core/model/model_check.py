@@ -11,8 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..features.features import COLOR_SPACES, WORK_LIMIT, FeatureSpace
-from ..measure.uncertainty import DISTANCE_KEY
 from ..options import MAX_CLUSTERS, MAX_SPATIAL_WEIGHT, Options
+
+# params key written at fit time (:func:`~.measure.uncertainty.fit_reference`): the 99th
+# percentile of the fitted pixels' distances to their centre (feature units)
+DISTANCE_KEY = "distance_p99"
 
 
 class Damaged(ValueError):

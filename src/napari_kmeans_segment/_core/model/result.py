@@ -1,4 +1,5 @@
-"""The result of a run (:class:`Segmentation`), recolouring and the cluster table."""
+"""The result of a run (:class:`Segmentation`), recolouring, the cluster table, and a slide's
+stain report attached to a fitted or applied result (:func:`finish_fit`, :func:`finish_apply`)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,17 @@ from .clusters import (
     merge_rows,
     relabel,
 )
+
+# The one import circle of the core, kept on purpose: a Segmentation carries the KMeansModel
+# it was fitted with (``seg.model``) and ``KMeansModel.apply`` returns a Segmentation (for dask
+# and multiscale images through .apply and ..lazy, whose fit on a sample goes through
+# ..fit.fitting, which makes a Segmentation too). model.py imports this module inside its
+# methods, so either module can be imported first.
 from .model import KMeansModel
 
 if TYPE_CHECKING:
     from ..measure.positivity import StainReport
+    from ..measure.slide_stains import SlidePlan
 
 
 def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -346,3 +354,54 @@ def cluster_table(index, counts, centers, names=None, channel_names=None, *, rgb
     for j, ch in enumerate(channel_names):
         table[f"center_{ch}"] = centers[:, j]
     return table
+
+
+def finish_fit(seg: Segmentation, plan: SlidePlan, dab_thresholds=None, seed: int = 0) -> Segmentation:
+    """The fitted result with its stain report; the model keeps the thresholds (derived from
+    the clusters unless given), the white level and each stain's spread."""
+    from ..features.stains import STAINS
+    from ..measure.positivity import check_thresholds, derive_thresholds, stain_amounts
+    from ..measure.slide_stains import report, spread, tissue_sample
+
+    fs = seg.feature_space
+    labels_flat = np.asarray(seg.labels).reshape(-1)
+    px, lab = tissue_sample(plan, labels_flat, np.random.default_rng(seed))
+    amounts = stain_amounts(px, plan.white.white, fs.stain_matrix)
+    if dab_thresholds is None:
+        names = seg.default_names()
+        dab_labels = [int(i) for i, name in zip(seg.index, names) if name.startswith("DAB")]
+        thresholds = derive_thresholds(amounts[:, STAINS.index("DAB")], lab, dab_labels)
+        source = "clusters"
+    else:
+        thresholds, source = check_thresholds(dab_thresholds), "given"
+    params = dict(
+        seg.params,
+        white=plan.white.to_dict(),
+        positivity_thresholds=[float(v) for v in thresholds],
+        thresholds_source=source,
+        stain_spread=spread(amounts),
+    )
+    return replace(seg, params=params, stains=report(plan, fs, thresholds))
+
+
+def finish_apply(
+    seg: Segmentation, plan: SlidePlan, fs_slide: FeatureSpace, dab_thresholds=None, seed: int = 0
+) -> Segmentation:
+    """An applied result with its stain report, measured with the model's thresholds (or
+    ``dab_thresholds``), and a warning when the slide shows a stain the model's slides did not."""
+    from ..measure.positivity import check_thresholds, stain_amounts
+    from ..measure.slide_stains import report, spread, stain_pair_warning, tissue_sample
+
+    model_params = seg.params
+    thresholds = check_thresholds(
+        dab_thresholds if dab_thresholds is not None else model_params.get("positivity_thresholds")
+    )
+    r = report(plan, fs_slide, thresholds)
+    fitted = model_params.get("stain_spread")
+    if fitted is not None:
+        labels_flat = np.asarray(seg.labels).reshape(-1)
+        px, _ = tissue_sample(plan, labels_flat, np.random.default_rng(seed))
+        now = spread(stain_amounts(px, plan.white.white, fs_slide.stain_matrix))
+        r = r.with_warnings(stain_pair_warning(fitted, now))
+    params = dict(seg.params, white=plan.white.to_dict())
+    return replace(seg, params=params, stains=r)
