@@ -62,22 +62,22 @@ def load(name: str) -> np.ndarray:
     return cv2.resize(img, SIZE, interpolation=cv2.INTER_AREA)
 
 
-def colour_histogram(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def color_histogram(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct colours (U, 3) float64 and their pixel counts (U,)."""
     px = img.reshape(-1, 3).astype(np.int64)
     keys = (px[:, 0] << 16) | (px[:, 1] << 8) | px[:, 2]
     counts = np.bincount(keys, minlength=1 << 24)
     keys = np.flatnonzero(counts)
-    colours = np.stack([(keys >> 16) & 255, (keys >> 8) & 255, keys & 255], axis=1)
-    return colours.astype(np.float64), counts[keys].astype(np.float64)
+    colors = np.stack([(keys >> 16) & 255, (keys >> 8) & 255, keys & 255], axis=1)
+    return colors.astype(np.float64), counts[keys].astype(np.float64)
 
 
-def inertia(colours: np.ndarray, weights: np.ndarray, centers: np.ndarray) -> float:
+def inertia(colors: np.ndarray, weights: np.ndarray, centers: np.ndarray) -> float:
     """Sum over all pixels of the squared distance to the nearest centre (float64)."""
     c = np.asarray(centers, np.float64)
     total = 0.0
-    for s in range(0, len(colours), 1 << 16):
-        x = colours[s : s + (1 << 16)]
+    for s in range(0, len(colors), 1 << 16):
+        x = colors[s : s + (1 << 16)]
         d = ((x[:, None, :] - c[None]) ** 2).sum(-1).min(1)
         total += float(d @ weights[s : s + (1 << 16)])
     return total
@@ -125,7 +125,7 @@ def main():
     if a.refs_only:
         for name in a.photos:
             img = load(name)
-            hist = colour_histogram(img)
+            hist = color_histogram(img)
             for k in a.ks:
                 references(name, img, hist, k, a.exact_seeds, a.cache)
         return
@@ -136,7 +136,7 @@ def main():
     worst_case = (0.0, "")
     for name in a.photos:
         img = load(name)
-        hist = colour_histogram(img)
+        hist = color_histogram(img)
         for k in a.ks:
             ref = references(name, img, hist, k, a.exact_seeds, a.cache)
             best = min(ref.values())

@@ -171,7 +171,7 @@ def test_hed_model_round_trip(ihc, tmp_path, tissue):
         assert again.stains.bins == seg.stains.bins and again.stains.tissue_px == seg.stains.tissue_px
     fs = FeatureSpace.from_dict(seg.feature_space.to_dict())
     px = ihc[:5, :5].reshape(-1, 3)
-    np.testing.assert_allclose(fs.colour(px), seg.feature_space.colour(px))
+    np.testing.assert_allclose(fs.color(px), seg.feature_space.color(px))
 
 
 def test_hed_on_a_lazy_image(ihc):
@@ -220,7 +220,7 @@ def test_macenko_feature_space_on_ihc(ihc):
     assert fs.stain_matrix is not None
     back = FeatureSpace.from_dict(fs.to_dict())
     np.testing.assert_allclose(back.stain_matrix, fs.stain_matrix)
-    np.testing.assert_allclose(back.colour(px[:50]), fs.colour(px[:50]), rtol=1e-5)
+    np.testing.assert_allclose(back.color(px[:50]), fs.color(px[:50]), rtol=1e-5)
     dens = stain_densities(px, 255.0, fs.stain_matrix)
     # DAB estimated from this slide correlates with rgb2hed's DAB
     assert np.corrcoef(dens[:, 2], rgb2hed(px[None])[0, :, 2])[0, 1] > 0.9

@@ -220,8 +220,8 @@ def tiff_layout(axes: str, shape: tuple[int, ...], photometric) -> tuple[bool, i
         return False, axes.index("C")
     if "S" in axes:
         i = axes.index("S")
-        colour = photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR)
-        if i == len(axes) - 1 and shape[i] in (3, 4) and colour:
+        color = photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR)
+        if i == len(axes) - 1 and shape[i] in (3, 4) and color:
             return True, None
         return False, i
     return False, None

@@ -281,7 +281,7 @@ def label_table(model, dtype, n_channels: int) -> np.ndarray | None:
     possible colour, so that it can be built once and shared by every block.
     """
     fs = model.feature_space
-    if not fs.per_colour or (model.params.get("per_plane") and model.params.get("planes")):
+    if not fs.per_color or (model.params.get("per_plane") and model.params.get("planes")):
         return None
     probe = PixelImage(np.zeros((1, 1, n_channels), dtype), rgb=False, channel_axis=-1)
     if probe.key_bits == 0:
@@ -299,7 +299,7 @@ def label_table(model, dtype, n_channels: int) -> np.ndarray | None:
     def piece(a, b):
         with warnings.catch_warnings():  # colours far outside the fitted range are expected
             warnings.simplefilter("ignore", RuntimeWarning)
-            lab, _ = nearest(fs.transform(probe.colours_of_keys(np.arange(a, b))), centers)
+            lab, _ = nearest(fs.transform(probe.colors_of_keys(np.arange(a, b))), centers)
         table[a:b] = lut[lab.astype(np.intp) + 1]
 
     parallel(piece, pieces(size, TABLE_PIECE))
@@ -333,7 +333,7 @@ def cached_label_table(model, dtype, n_channels: int) -> np.ndarray | None:
     return table
 
 
-def _table_labels(block, table, bits: int, n_colour: int):
+def _table_labels(block, table, bits: int, n_color: int):
     """Labels of one block (channels last) by looking each pixel's colour key up in ``table``
     (keys as :meth:`PixelImage.keys` packs them); transparent pixels (a 4th, alpha channel
     of 0) get 0 as in :meth:`KMeansModel.apply`."""
@@ -342,12 +342,12 @@ def _table_labels(block, table, bits: int, n_colour: int):
     key = px[:, 0].astype(np.int32)  # < 2**24: int32 holds every key
     if offset:
         key += offset
-    for ch in range(1, n_colour):
+    for ch in range(1, n_color):
         key <<= bits
         key |= px[:, ch].astype(np.int32) + offset if offset else px[:, ch]
     lab = np.take(table, key)
-    if block.shape[-1] > n_colour:
-        lab[px[:, n_colour] == 0] = 0
+    if block.shape[-1] > n_color:
+        lab[px[:, n_color] == 0] = 0
     return lab.reshape(block.shape[:-1])
 
 
@@ -377,24 +377,22 @@ def apply_lazy(model, arr, is_rgb, layout, channel_axis, use_table: bool | None 
     ca = None if is_rgb else -1
     sigmas = model_sigmas(model.params, arr.shape[:-1])
     colors = model.label_colors()
-    n_colour = arr.shape[-1] - int(is_rgb and arr.shape[-1] == 4)
+    n_color = arr.shape[-1] - int(is_rgb and arr.shape[-1] == 4)
     probe = PixelImage(np.zeros((1, 1, arr.shape[-1]), arr.dtype), rgb=is_rgb, channel_axis=ca)
     lab_dtype = labels_dtype(k)
     n_pixels = int(np.prod(arr.shape[:-1]))
     if use_table is None:
-        entries = 1 << (probe.key_bits * n_colour)
-        if probe.key_bits == 8 and n_colour == 3 and boxes_apply(model.feature_space):
+        entries = 1 << (probe.key_bits * n_color)
+        if probe.key_bits == 8 and n_color == 3 and boxes_apply(model.feature_space):
             entries >>= 4  # built box by box (color_boxes): ~1/16 of the colour-by-colour cost
         use_table = n_pixels >= entries
     if sigmas is not None:
         labels = _smoothed_labels(model, arr, is_rgb, ca, sigmas, valid, lab_dtype)
-    elif (
-        use_table and probe.key_bits and model.feature_space.per_colour and not model.params.get("per_plane")
-    ):
+    elif use_table and probe.key_bits and model.feature_space.per_color and not model.params.get("per_plane"):
         # pure=False: a random key instead of hashing the model; the table is one task
-        table = dask.delayed(cached_label_table, pure=False)(model, arr.dtype, n_colour)
+        table = dask.delayed(cached_label_table, pure=False)(model, arr.dtype, n_color)
         labels = da.map_blocks(
-            _table_labels, arr, table, probe.key_bits, n_colour, drop_axis=arr.ndim - 1, dtype=lab_dtype
+            _table_labels, arr, table, probe.key_bits, n_color, drop_axis=arr.ndim - 1, dtype=lab_dtype
         )
     else:
 

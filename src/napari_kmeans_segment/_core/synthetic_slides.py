@@ -114,12 +114,12 @@ def _tissue_mask(layout: str, shape, glass: float, rng: np.random.Generator) -> 
     return f > np.quantile(f, glass)  # exactly ``glass`` of the pixels are glass
 
 
-def _ellipses(shape, centres, radii, angles, values, out: np.ndarray, mode: str = "max") -> np.ndarray:
+def _ellipses(shape, centers, radii, angles, values, out: np.ndarray, mode: str = "max") -> np.ndarray:
     """Draw filled ellipses (semi-axes ``radii`` (n, 2), ``angles``) with ``values`` into
     ``out``; returns the union of their pixels."""
     h, w = shape
     drawn = np.zeros(shape, bool)
-    for (cy, cx), (ra, rb), ang, v in zip(centres, radii, angles, values):
+    for (cy, cx), (ra, rb), ang, v in zip(centers, radii, angles, values):
         r = int(np.ceil(max(ra, rb))) + 1
         y0, y1 = max(0, int(cy) - r), min(h, int(cy) + r + 1)
         x0, x1 = max(0, int(cx) - r), min(w, int(cx) + r + 1)
@@ -207,24 +207,24 @@ def make_slide(
     dab = np.zeros(shape)
     # Nuclei (negative): dark haematoxylin ellipses.
     n_nuc = int(nuclei * n_tissue)
-    centres = _points_in(tissue, n_nuc, rng)
+    centers = _points_in(tissue, n_nuc, rng)
     radii = rng.uniform(2.5, 5.5, (n_nuc, 2))
-    _ellipses(shape, centres, radii, rng.uniform(0, np.pi, n_nuc), rng.uniform(0.35, 0.7, n_nuc), haem)
+    _ellipses(shape, centers, radii, rng.uniform(0, np.pi, n_nuc), rng.uniform(0.35, 0.7, n_nuc), haem)
     haem[~tissue] = 0.0  # a nucleus at the edge is cut by it, as the section cuts it
     # DAB-positive cells: a DAB cytoplasm of one intensity class around a nucleus.
     n_pos = int(positive_cells * n_tissue)
-    centres = _points_in(tissue, n_pos, rng)
+    centers = _points_in(tissue, n_pos, rng)
     classes = rng.choice(3, n_pos, p=np.asarray(class_mix) / np.sum(class_mix))
     ranges = np.asarray(list(DAB_CLASSES.values()))
     amount = rng.uniform(ranges[classes, 0], ranges[classes, 1])
     radii = rng.uniform(6.0, 11.0, (n_pos, 2))
     angles = rng.uniform(0, np.pi, n_pos)
     cells = np.zeros(shape)
-    _ellipses(shape, centres, radii, angles, amount, cells)
+    _ellipses(shape, centers, radii, angles, amount, cells)
     texture = np.clip(1 + 0.08 * _smooth_field(shape, 1.0, rng), 0.8, 1.2)
     dab = np.where(tissue, cells * texture, 0.0)
     cell_haem = np.zeros(shape)
-    _ellipses(shape, centres, radii * 0.4, angles, rng.uniform(0.25, 0.45, n_pos), cell_haem)
+    _ellipses(shape, centers, radii * 0.4, angles, rng.uniform(0.25, 0.45, n_pos), cell_haem)
     haem = np.maximum(haem, np.where(tissue, cell_haem, 0.0))
     if blur > 0:
         haem = ndimage.gaussian_filter(haem, blur)

@@ -10,7 +10,7 @@ import numpy as np
 from napari.utils.notifications import show_warning
 from qtpy.QtCore import QTimer
 
-from .._session.layers import Source, centre_colors
+from .._session.layers import Source, center_colors
 from .._session.stack import overlay_colors
 from . import texts
 from .form import precheck
@@ -136,7 +136,7 @@ class Preview:
         nd = seg.labels.ndim
         scale = tuple(np.asarray(src.label_scale, float)[-nd:] * np.asarray(step))
         session = self.session_for(layer)
-        colors = overlay_colors(centre_colors(seg.centers, src), seg.counts)
+        colors = overlay_colors(center_colors(seg.centers, src), seg.counts)
         session.write_preview(seg.labels, src, colors, scale, tuple(src.label_translate[-nd:]))
         self.remove_layers(keep=session)  # one preview at a time: the image being tuned
         self.status(texts.status("preview_done", k=seg.n_clusters))

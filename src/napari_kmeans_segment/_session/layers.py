@@ -166,7 +166,7 @@ def output_name(source_name: str, kind: str) -> str:
     return f"{source_name} {kind}"
 
 
-def centre_colors(centers: np.ndarray, src: Source) -> np.ndarray:
+def center_colors(centers: np.ndarray, src: Source) -> np.ndarray:
     """The colour each centre is displayed with in the source layer(s): (K, 4) RGBA in 0..1."""
     c = np.asarray(centers, np.float64)
     rgba = np.ones((c.shape[0], 4))

@@ -42,7 +42,7 @@ from .layers import (
     LayerSlots,
     Output,
     Source,
-    centre_colors,
+    center_colors,
     image_outputs,
     image_slots,
     output_name,
@@ -225,7 +225,7 @@ class ClusterSession:
         # a model's names and marks, else stain names for "hed" ("background..." marked)
         names = dict(zip(seg.index.tolist(), seg.default_names()))
         background = seg.default_background()
-        colors = overlay_colors(centre_colors(seg.centers, src), seg.counts)
+        colors = overlay_colors(center_colors(seg.centers, src), seg.counts)
         cmap = direct_colormap(dict(zip(seg.index.tolist(), colors)))
         self._extra = dict(extra or {})
         auto = see_through_default(seg.feature_space.color_space, seg.n_clusters, src.multiscale)
@@ -401,9 +401,9 @@ class ClusterSession:
         old_index = seg.index.tolist()
         seen = dict(zip(old_index, label_colors(layer, old_index)))
         colors = {lab: seen[lab] for lab in new.index.tolist()}
-        was = centre_colors(seg.centers, self.src)[old_index.index(target)]
+        was = center_colors(seg.centers, self.src)[old_index.index(target)]
         if np.allclose(seen[target][:3], was[:3]):
-            now = centre_colors(new.centers, self.src)[new.index.tolist().index(target)]
+            now = center_colors(new.centers, self.src)[new.index.tolist().index(target)]
             colors[target] = np.r_[now[:3], seen[target][3]]
         return direct_colormap(colors, default=getattr(layer.colormap, "default_color", np.zeros(4)))
 

@@ -79,13 +79,13 @@ class FeatureSpace:
         )
 
     @property
-    def per_colour(self) -> bool:
+    def per_color(self) -> bool:
         """True when a pixel's features depend on its colour alone (not on where it is)."""
         return self.spatial_weight == 0 and self.texture_sigma == 0
 
     @property
     def is_identity(self) -> bool:
-        return self.color_space == "rgb" and not self.normalize and self.per_colour and self.offset is None
+        return self.color_space == "rgb" and not self.normalize and self.per_color and self.offset is None
 
     # -- working representation ---------------------------------------------------------------
     def fit_range(self, lo: np.ndarray, hi: np.ndarray, dtype: np.dtype) -> FeatureSpace:
@@ -142,7 +142,7 @@ class FeatureSpace:
         return np.nan_to_num(x, nan=0.0, posinf=top, neginf=-top)
 
     # -- colour part ------------------------------------------------------------------------
-    def colour(self, px: np.ndarray) -> np.ndarray:
+    def color(self, px: np.ndarray) -> np.ndarray:
         """(n, C) channel values (any dtype) -> (n, Fc) float32 colour features."""
         import cv2
 
@@ -179,7 +179,7 @@ class FeatureSpace:
         texture: np.ndarray | None = None,
     ) -> np.ndarray:
         """Full feature rows: colour, then texture, then scaled coordinates."""
-        parts = [self.colour(px)]
+        parts = [self.color(px)]
         if self.texture_sigma > 0:
             assert texture is not None, "texture features need the texture image"
             t = texture.astype(np.float32)[:, None]
@@ -203,22 +203,22 @@ class FeatureSpace:
             self._fit_stains(sample_px)
         if self.normalize:
             self.mean, self.std = None, None
-            col = self.colour(sample_px)
+            col = self.color(sample_px)
             self.mean = col.mean(axis=0)
             self.std = _safe_std(col)
             if self.texture_sigma > 0:
                 self._tex_mean = float(texture_sample.mean())
                 self._tex_std = float(_safe_std(texture_sample[:, None])[0])
         if self.spatial_weight > 0:
-            col = self.colour(sample_px)
+            col = self.color(sample_px)
             if self.texture_sigma > 0:
                 t = (texture_sample - self._tex_mean) / self._tex_std
                 col = np.concatenate([col, t[:, None]], axis=1)
-            colour_var = float(col.var(axis=0).sum()) or 1.0
+            color_var = float(col.var(axis=0).sum()) or 1.0
             sizes = np.asarray(spatial_shape, np.float64)
             coord_var = np.maximum((sizes**2 - 1) / 12.0, 1e-12)  # variance of 0..L-1
             # Weight 1.0: the coordinates' total variance equals the colour features'.
-            per_axis = colour_var / len(sizes)
+            per_axis = color_var / len(sizes)
             self.spatial_scale = (self.spatial_weight * np.sqrt(per_axis / coord_var) * (sizes > 1)).astype(
                 np.float32
             )

@@ -372,7 +372,7 @@ class PixelImage:
             np.bitwise_or(key, v, out=key)
         return key
 
-    def colours_of_keys(self, keys: np.ndarray) -> np.ndarray:
+    def colors_of_keys(self, keys: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`keys`: (n, C) float32 colours in image units."""
         bits = self.key_bits
         offset = 0 if self.dtype.kind == "u" else 1 << (bits - 1)

@@ -166,13 +166,13 @@ def estimate_white(pixels: np.ndarray, value_range: float, *, rng=None) -> White
     # bins of a third of an 8-bit level: the mean of three 8-bit channels is exact in them
     nbins = 768
     hist, edges = np.histogram(np.clip(b, 0, 1), bins=nbins, range=(0.0, 1.0 + 1e-9))
-    centres = (edges[:-1] + edges[1:]) / 2
+    centers = (edges[:-1] + edges[1:]) / 2
     # first at the camera's own resolution; then, when that finds no glass, at one level with
     # the top bin carried on beyond full scale: a scan whose values were multiplied and
     # truncated leaves a comb in the histogram, and glass whose mode sits at 254-255 of 255
     # is clipped, its pixels piled in the top bin (their brightness goes on beyond it)
     for sigma, clipped_top in ((1.5, False), (3.0, True)):
-        found = _glass_peak(px, b, hist, centres, value_range, sigma, clipped_top)
+        found = _glass_peak(px, b, hist, centers, value_range, sigma, clipped_top)
         if found is not None:
             return found
     raise ValueError(
@@ -188,7 +188,7 @@ def _glass_peak(
     px: np.ndarray,
     b: np.ndarray,
     hist: np.ndarray,
-    centres: np.ndarray,
+    centers: np.ndarray,
     value_range: float,
     sigma: float,
     clipped_top: bool,
@@ -221,8 +221,8 @@ def _glass_peak(
             continue
         # half width at half maximum; a peak at the top (clipped glass) is one-sided
         hw = max(i - lo, hi - i, 1) if hi < nbins - 1 else max(i - lo, 1)
-        width = hw * (1.0 / nbins) / max(centres[i], 1e-9)
-        window = (b >= centres[i] - 2 * hw / nbins) & (b <= centres[i] + 2 * hw / nbins)
+        width = hw * (1.0 / nbins) / max(centers[i], 1e-9)
+        window = (b >= centers[i] - 2 * hw / nbins) & (b <= centers[i] + 2 * hw / nbins)
         share = float(window.mean())
         if share < MIN_GLASS:
             continue

@@ -23,7 +23,7 @@ BOX = 16  # side of the first boxes of colours (16^3 boxes)
 
 def boxes_apply(fs) -> bool:
     """Whether :func:`rgb8_labels` applies: features an affine map of the colour alone."""
-    return fs.color_space == "rgb" and fs.per_colour and fs.offset is None
+    return fs.color_space == "rgb" and fs.per_color and fs.offset is None
 
 
 def rgb8_labels(fs, centers: np.ndarray, labels: np.ndarray, out: np.ndarray) -> np.ndarray:

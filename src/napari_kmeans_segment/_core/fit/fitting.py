@@ -118,28 +118,28 @@ def _fit_image(
     run.fit_feature_space()
     run.check()
     if exact or m is None:
-        labels, centres_f, compactness = run.exact()
+        labels, centers_f, compactness = run.exact()
         counts, sums = run.cluster_stats(labels)
         method = "exact"
     else:
-        centres_f = fit_fast(run, hist)
+        centers_f = fit_fast(run, hist)
         if hist is None:  # no exact histogram to polish on: passes over every pixel
-            centres_f = run.refine_chunks(centres_f, min(opts.max_iter, 5))
-        labels, counts, sums, compactness = run.assign(centres_f, hist)
+            centers_f = run.refine_chunks(centers_f, min(opts.max_iter, 5))
+        labels, counts, sums, compactness = run.assign(centers_f, hist)
         method = "fast"
     temperature = None
     if smooth.sigmas is not None:
         # the fit's mean squared distance: how far a pixel typically lies from its centre
         temperature = compactness / max(img.n_valid, 1)
-        labels, compactness = run.smooth(centres_f, smooth.sigmas, temperature)
+        labels, compactness = run.smooth(centers_f, smooth.sigmas, temperature)
         counts, sums = run.cluster_stats(labels)
-    centres_img = _image_centres(sums, counts, centres_f, fs, img)
+    centers_img = _image_centers(sums, counts, centers_f, fs, img)
     run.check()
     # For outlier_fraction: how far the fitted pixels typically are from their centre.
-    distance_p99 = fit_reference(img, fs, centres_f, seed_used, run.rows)
+    distance_p99 = fit_reference(img, fs, centers_f, seed_used, run.rows)
     run.check()
     # Stable numbering: darkest centre is label 1.
-    order = luminance_order(centres_img, counts, img.rgb)
+    order = luminance_order(centers_img, counts, img.rgb)
     lut = np.zeros(k + 1, labels.dtype)
     lut[order + 1] = np.arange(1, k + 1)
     labels = lut[labels]
@@ -159,28 +159,28 @@ def _fit_image(
     )
     return Segmentation(
         labels=labels.reshape(img.spatial_shape),
-        recolored=recolor(img, labels, centres_img[order]),
-        centers=centres_img[order],
+        recolored=recolor(img, labels, centers_img[order]),
+        centers=centers_img[order],
         counts=counts[order],
         compactness=compactness,
-        feature_centers=np.asarray(centres_f, np.float64)[order],
+        feature_centers=np.asarray(centers_f, np.float64)[order],
         feature_space=fs,
         params=params,
     )
 
 
-def _image_centres(sums, counts, centres_f, fs, img) -> np.ndarray:
+def _image_centers(sums, counts, centers_f, fs, img) -> np.ndarray:
     """Cluster centres in the image's units: cv2's centres when features are the channel
     values themselves, else the mean of each cluster's pixels (``sums`` are in working
     units, see :meth:`FeatureSpace.to_image`)."""
     if fs.is_identity:
-        return np.asarray(centres_f, np.float64)
+        return np.asarray(centers_f, np.float64)
     means = np.zeros((len(counts), img.n_channels))
     nz = counts > 0
     means[nz] = sums[nz] / counts[nz, None]
     if not nz.all():  # an empty cluster keeps its centre (colour features only)
         width = img.n_channels if fs.color_space == "rgb" and not fs.normalize else 0
-        means[~nz] = np.asarray(centres_f, np.float64)[~nz, :width] if width else 0.0
+        means[~nz] = np.asarray(centers_f, np.float64)[~nz, :width] if width else 0.0
     return fs.to_image(means)
 
 
@@ -308,8 +308,8 @@ def _fit_planes(img: PixelImage, opts: Options, seed_used: int, progress, cancel
         sums[to_ref] += p.centers / scale * p.counts[:, None]
         compactness += p.compactness
     top = np.finfo(np.float64).max
-    centres = np.clip(sums / np.maximum(counts, 1)[:, None] * scale, -top, top)
-    centres = np.where(counts[:, None] > 0, centres, ref)
+    centers = np.clip(sums / np.maximum(counts, 1)[:, None] * scale, -top, top)
+    centers = np.where(counts[:, None] > 0, centers, ref)
     params = dict(
         parts[0].params,
         per_plane=True,
@@ -324,8 +324,8 @@ def _fit_planes(img: PixelImage, opts: Options, seed_used: int, progress, cancel
     flat = labels.reshape(-1)
     return Segmentation(
         labels=labels,
-        recolored=recolor(img, flat, centres),
-        centers=centres,
+        recolored=recolor(img, flat, centers),
+        centers=centers,
         counts=counts,
         compactness=compactness,
         feature_centers=parts[0].feature_centers,

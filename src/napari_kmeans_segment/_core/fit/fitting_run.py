@@ -95,12 +95,12 @@ class Run:
 
     def chunk_rows(self, chunk):
         if chunk.valid is None:
-            flat = np.arange(chunk.start, chunk.stop) if not self.fs.per_colour else None
+            flat = np.arange(chunk.start, chunk.stop) if not self.fs.per_color else None
             px = chunk.pixels
         else:
             flat = chunk.start + np.flatnonzero(chunk.valid)
             px = chunk.pixels[chunk.valid]
-        if self.fs.per_colour:
+        if self.fs.per_color:
             return self.fs.transform(self.img.features_of(px)), px
         return self.rows(flat, px), px
 
@@ -161,7 +161,7 @@ class Run:
 
     # -- exact --------------------------------------------------------------------------
     def exact(self):
-        """The tutorial's recipe on every valid pixel. Returns (labels0, centres_f, compactness)."""
+        """The tutorial's recipe on every valid pixel. Returns (labels0, centers_f, compactness)."""
         img = self.img
         n_feat = self.fs_dim()
         check_memory(img.n_valid * (n_feat * 4 + 16), "the exact recipe")
@@ -174,14 +174,14 @@ class Run:
                 flats.append(c.start + np.flatnonzero(c.valid))
         data = parts[0] if len(parts) == 1 else np.concatenate(parts)
         del parts
-        compactness, lab, centres = self.cv2_kmeans(data, 0.0, 0.9)
+        compactness, lab, centers = self.cv2_kmeans(data, 0.0, 0.9)
         del data
         full = np.zeros(img.n_pixels, labels_dtype(self.opts.n_clusters))
         if img.can_exclude and img.n_valid < img.n_pixels:
             full[np.concatenate(flats)] = lab + 1
         else:
             full[:] = lab + 1
-        return full, centres, compactness
+        return full, centers, compactness
 
     def fs_dim(self) -> int:
         c = self.img.n_channels if self.fs.color_space == "rgb" else 3
@@ -192,18 +192,18 @@ class Run:
         )
 
     # -- fast ---------------------------------------------------------------------------
-    def lloyd_rows(self, x, w, centres, max_iter):
+    def lloyd_rows(self, x, w, centers, max_iter):
         """Lloyd steps on feature rows ``x`` (weights ``w``) to the run's tolerance."""
         k = self.opts.n_clusters
         return lloyd(
             lambda c: assign_rows(x, c, k, w=w, check=self.check)[1:3],
-            centres,
+            centers,
             max_iter,
             self.tol,
             self.check,
         )
 
-    def refine_chunks(self, centres, passes: int):
+    def refine_chunks(self, centers, passes: int):
         """Lloyd steps over all pixels, chunk by chunk. The centres come converged on a
         summary of every pixel (:func:`.fitting_fast.fit_fast`), so the passes only polish."""
         k = self.opts.n_clusters
@@ -222,7 +222,7 @@ class Run:
             self.report(0.62 + 0.08 * done[0] / passes, f"refining centres, pass {done[0]}")
             return sums, cnt
 
-        return lloyd(step, centres, passes, self.tol, self.check)
+        return lloyd(step, centers, passes, self.tol, self.check)
 
     def histogram(self):
         """Exact colour histogram of valid pixels: (keys, colours (U, C) float32, counts (U,))."""
@@ -258,30 +258,30 @@ class Run:
                 total += h
         keys = np.flatnonzero(total.astype(bool))
         counts = total[keys].astype(np.float64)
-        return keys, img.colours_of_keys(keys), counts
+        return keys, img.colors_of_keys(keys), counts
 
     def use_histogram(self) -> bool:
-        return self.img.key_bits > 0 and self.fs.per_colour
+        return self.img.key_bits > 0 and self.fs.per_color
 
     # -- assignment -----------------------------------------------------------------------
-    def assign(self, centres_f: np.ndarray, hist=None):
+    def assign(self, centers_f: np.ndarray, hist=None):
         """Label every pixel with its nearest centre (1..K; 0 for excluded pixels).
 
         Returns (labels (N,), counts (K,), sums in working units (K, C), compactness).
         """
-        img, k = self.img, centres_f.shape[0]
+        img, k = self.img, centers_f.shape[0]
         out = np.zeros(img.n_pixels, labels_dtype(k))
         counts = np.zeros(k, np.int64)
         sums = np.zeros((k, img.n_channels))
         compactness = 0.0
         if self.use_histogram():
-            keys, colours, weights = hist if hist is not None else self.histogram()
+            keys, colors, weights = hist if hist is not None else self.histogram()
             lab, s, n, compactness = assign_rows(
-                self.fs.transform(colours),
-                centres_f,
+                self.fs.transform(colors),
+                centers_f,
                 k,
                 w=weights,
-                values=self.fs.working(colours, np.float64),
+                values=self.fs.working(colors, np.float64),
                 want_labels=True,
                 want_dist=True,
                 check=self.check,
@@ -305,7 +305,7 @@ class Run:
             rows, px = self.chunk_rows(c)
             lab, s, n, dsum = assign_rows(
                 rows,
-                centres_f,
+                centers_f,
                 k,
                 values=self.fs.working(img.features_of(px), np.float64),
                 want_labels=True,
@@ -321,35 +321,35 @@ class Run:
                 out[c.start + np.flatnonzero(c.valid)] = lab + 1
         return out, counts, sums, compactness
 
-    def smooth(self, centres_f: np.ndarray, sigmas, temperature: float):
+    def smooth(self, centers_f: np.ndarray, sigmas, temperature: float):
         """Labels 1..K (0 for excluded pixels) by mean-field Potts smoothing of every pixel's
-        distances to ``centres_f`` (:mod:`.smoothing`), slab by slab, under cancel and
+        distances to ``centers_f`` (:mod:`.smoothing`), slab by slab, under cancel and
         progress. Returns (labels (N,), compactness)."""
         from .smoothing import smooth_labels, squared_distances
 
         img = self.img
         shape = img.spatial_shape
         per_row = int(np.prod(shape[1:-1]))  # rows of arr3 per index of the first axis
-        centres = np.asarray(centres_f, np.float64)
+        centers = np.asarray(centers_f, np.float64)
 
         def distances_of(r0: int, r1: int):
             c = img.chunk(r0 * per_row, r1 * per_row)
             rows = self.rows(np.arange(c.start, c.stop), c.pixels)
             with np.errstate(invalid="ignore", over="ignore"):
-                d = squared_distances(rows, centres)
-            d = d.reshape(len(centres), r1 - r0, *shape[1:])
+                d = squared_distances(rows, centers)
+            d = d.reshape(len(centers), r1 - r0, *shape[1:])
             valid = None if c.valid is None else c.valid.reshape(r1 - r0, *shape[1:])
             return d, valid
 
         def report(f: float, msg: str) -> None:
             self.report(0.7 + 0.3 * f, msg)
 
-        return smooth_labels(distances_of, shape, len(centres), sigmas, temperature, self.check, report)
+        return smooth_labels(distances_of, shape, len(centers), sigmas, temperature, self.check, report)
 
     def cluster_stats(self, labels: np.ndarray):
         """Counts and sums (working units, see :meth:`FeatureSpace.to_image`) per label of
         an existing labelling. Identity feature spaces take their centres from the fit
-        (:func:`.fitting._image_centres`), so only the counts are computed for them."""
+        (:func:`.fitting._image_centers`), so only the counts are computed for them."""
         k = self.opts.n_clusters
         if self.fs.is_identity:
             counts = np.bincount(labels, minlength=k + 1).astype(np.int64)

@@ -84,7 +84,7 @@ def check_feature_space(d, n_channels: int, width: int, where: str = "feature_sp
     sw = _number(d, "spatial_weight", 0.0, MAX_SPATIAL_WEIGHT)
     ts = _number(d, "texture_sigma", 0.0, 1e6)
     _number(d, "value_range", 0.0, low_open=True)
-    n_colour = n_channels if cs == "rgb" else 3
+    n_color = n_channels if cs == "rgb" else 3
     if cs != "rgb" and n_channels != 3:
         raise Damaged(f"{where}.color_space {cs!r} needs 3 channels, the model has {n_channels}")
     n_space = 0
@@ -94,15 +94,15 @@ def check_feature_space(d, n_channels: int, width: int, where: str = "feature_sp
         if not 1 <= n_space <= 32:
             raise Damaged(f"{where}.spatial_scale is missing for spatial_weight={sw}")
         _vector(d, "spatial_scale", n_space, limit=WORK_LIMIT)
-    expect = n_colour + (ts > 0) + n_space
+    expect = n_color + (ts > 0) + n_space
     if width != expect:
         raise Damaged(
             f"feature_centers have {width} columns, but the feature space makes {expect} "
-            f"({n_colour} colour, {int(ts > 0)} texture, {n_space} position)"
+            f"({n_color} colour, {int(ts > 0)} texture, {n_space} position)"
         )
     for name in ("mean", "std"):
         if d.get(name) is not None or d["normalize"]:
-            _vector(d, name, n_colour, positive=name == "std", limit=WORK_LIMIT)
+            _vector(d, name, n_color, positive=name == "std", limit=WORK_LIMIT)
     _number(d, "texture_mean", -np.inf, default=0.0)
     _number(d, "texture_std", 0.0, low_open=True, default=1.0)
     if d.get("white") is not None:
