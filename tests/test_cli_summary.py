@@ -237,3 +237,34 @@ def test_hed_model_from_the_shell_measures_each_slide_against_its_own_white(tmp_
     assert main([str(fit_file), "--model", str(model), "-o", str(out3), "--background", "1"]) == 0
     (r3,) = read_summary(out3 / "summary.csv")
     assert "stained tissue" in r3["warning"] and "tissue_share_1" not in r3
+
+
+def test_an_interrupted_batch_leaves_a_summary_of_the_images_done(tmp_path, monkeypatch, capsys):
+    """Ctrl+C in the third image of three: the first two images' outputs stay, summary.csv
+    lists them as done and the third as not processed, and nothing of the third is written."""
+    from napari_kmeans_segment._cli import batch
+
+    paths = three_slides(tmp_path)
+    real, calls = batch._process, []
+
+    def interrupted_in_the_third(item, *args, **kwargs):
+        calls.append(item.source.path.name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(item, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "_process", interrupted_in_the_third)
+    out = tmp_path / "out"
+    assert main([*map(str, paths), "-k", "3", "--seed", "0", "-o", str(out)]) == 130
+    rows = read_summary(out / "summary.csv")
+    assert [(r["file"].endswith(n), r["status"]) for r, n in zip(rows, ["s1.png", "s2.png", "s3.png"])] == [
+        (True, "ok"),
+        (True, "ok"),
+        (True, "not processed: interrupted"),
+    ]
+    assert int(rows[0]["pixels"]) == 256 * 256
+    written = sorted(p.name for p in out.iterdir())
+    assert [n for n in written if n.startswith("s3")] == []
+    assert {"s1_labels.tif", "s2_labels.tif"} <= set(written)
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "2 image(s) done" in err
