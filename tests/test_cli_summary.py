@@ -1,6 +1,7 @@
 """The batch summary: one CSV across all images, measured with one model."""
 
 import csv
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -268,3 +269,26 @@ def test_an_interrupted_batch_leaves_a_summary_of_the_images_done(tmp_path, monk
     assert {"s1_labels.tif", "s2_labels.tif"} <= set(written)
     err = capsys.readouterr().err
     assert "interrupted" in err and "2 image(s) done" in err
+
+
+def test_a_model_applied_to_an_unlike_image_is_warned_in_the_summary(tmp_path, capsys):
+    """``--model`` on an image the model describes poorly (a photograph measured with a model
+    of a stained slide) says so on the terminal and in summary.csv's warning column, as the
+    dock does on "apply model"; the slide it was fitted on gets no such warning."""
+    slide = tmp_path / "slide.png"
+    cv2.imwrite(str(slide), cv2.cvtColor(data.immunohistochemistry()[:256, :256], cv2.COLOR_RGB2BGR))
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(data.astronaut()[::2, ::2], cv2.COLOR_RGB2BGR))
+    model = tmp_path / "m.json"
+    assert (
+        main([str(slide), "-k", "3", "--seed", "0", "-o", str(tmp_path / "fit"), "--save-model", str(model)])
+        == 0
+    )
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main([str(slide), str(photo), "--model", str(model), "-o", str(out)]) == 0
+    rows = {Path(r["file"]).name: r for r in read_summary(out / "summary.csv")}
+    assert "far from every cluster" not in rows["slide.png"].get("warning", "")
+    assert "of the pixels of 'photo.png' are far from every cluster" in rows["photo.png"]["warning"]
+    err = capsys.readouterr().err
+    assert "photo.png" in err and "far from every cluster" in err and "'slide.png' are far" not in err

@@ -216,6 +216,11 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
     names = dict(zip((int(i) for i in seg.index), seg.default_names()))
     background = tuple(args.background) or tuple(seg.default_background())
     notes = [stained_background(img, labels, background, names)] if background and src.rgb else []
+    if model is not None:  # the same classes on another image: do they describe it?
+        far = _unlike_model(model, img, src)
+        if far:
+            console.say(f"{src.path}: {far}")
+            notes.append(far)
     foreground = nks.foreground_labels(seg, args.objects_of.replace("-", " ")) if args.objects_of else ()
     row = image_row(
         str(src.path),
@@ -230,6 +235,17 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
         index=seg.model.labels,
     )
     return seg.model, row
+
+
+def _unlike_model(model, img: np.ndarray, src: Source) -> str | None:
+    """The warning when many of ``img``'s pixels are far from every cluster of ``model`` (as
+    the dock warns on "apply model"); None for a model saved without the reference distance."""
+    from .._core.uncertainty import DISTANCE_KEY, outlier_fraction, outlier_warning
+
+    if DISTANCE_KEY not in model.params:
+        return None
+    frac = outlier_fraction(model, img, rgb=src.rgb, channel_axis=src.channel_axis)
+    return outlier_warning(frac, src.path.name)
 
 
 def _write_recolored(path: Path, rec: np.ndarray, img: np.ndarray, src: Source, tx) -> None:

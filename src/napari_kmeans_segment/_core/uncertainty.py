@@ -16,6 +16,20 @@ KINDS = ("distance", "margin")
 # their centre (feature units)
 DISTANCE_KEY = "distance_p99"
 _SAMPLE = 20_000
+OUTLIER_WARN = 0.05  # warn when more of an image's pixels than this are far from every centre
+
+
+def outlier_warning(fraction: float, name: str) -> str | None:
+    """The warning (dock and command line alike) when ``fraction`` of the pixels of the image
+    called ``name`` are far from every cluster of a model; None when it is few enough."""
+    if not fraction > OUTLIER_WARN:
+        return None
+    return (
+        f"{100 * fraction:.0f}% of the pixels of '{name}' are far from every cluster of "
+        "the model (about 1% are on the image it was made from): the model describes "
+        "this image poorly (another stain, scanner or focus?). Check the result, or fit "
+        "a new model on it."
+    )
 
 
 def two_nearest(x: np.ndarray, centers: np.ndarray, groups: np.ndarray | None = None):
