@@ -257,7 +257,7 @@ class Segmentation:
         ------
         ValueError
             For a background label that is not a cluster, or a ``scale`` that does not give
-            one positive size per spatial axis.
+            one finite, non-zero size per spatial axis.
 
         Examples
         --------
