@@ -33,7 +33,6 @@ RAISES = {
     "segment",
     "segment_lazy",
     "segment_multiscale",
-    "stain_densities",
     "stain_names",
     "suggest_k",
     "KMeansModel.apply",

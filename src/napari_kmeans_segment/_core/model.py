@@ -138,10 +138,10 @@ class KMeansModel:
         >>> slide = np.full((40, 40, 3), (235, 232, 228), np.uint8)  # glass
         >>> slide[10:30, 5:20] = (80, 60, 150)  # haematoxylin
         >>> slide[10:30, 22:35] = (160, 110, 60)  # DAB
-        >>> slide = np.clip(slide + rng.normal(0, 2, slide.shape), 0, 255).astype(np.uint8)
+        >>> slide = np.clip(np.rint(slide + rng.normal(0, 2, slide.shape)), 0, 255).astype(np.uint8)
         >>> model = segment(slide, 2, color_space="hed", seed=0).model
         >>> model.feature_space.white.tolist()
-        [234.0, 231.0, 227.0]
+        [235.0, 232.0, 228.0]
         >>> model.on_white((240, 240, 240)).feature_space.white.tolist()
         [240.0, 240.0, 240.0]
         """
@@ -171,7 +171,7 @@ class KMeansModel:
         >>> slide = np.full((40, 40, 3), (235, 232, 228), np.uint8)  # glass
         >>> slide[10:30, 5:20] = (80, 60, 150)  # haematoxylin
         >>> slide[10:30, 22:35] = (160, 110, 60)  # DAB
-        >>> slide = np.clip(slide + rng.normal(0, 2, slide.shape), 0, 255).astype(np.uint8)
+        >>> slide = np.clip(np.rint(slide + rng.normal(0, 2, slide.shape)), 0, 255).astype(np.uint8)
         >>> model = segment(slide, 2, color_space="hed", seed=0).model
         >>> model.measures_stains, model.for_slide((240, 240, 240)).measures_stains
         (True, False)
