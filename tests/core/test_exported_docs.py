@@ -15,7 +15,6 @@ import napari_kmeans_segment as nks
 
 EXPORTED = sorted(nks.__all__)
 CLASSES = [n for n in EXPORTED if inspect.isclass(getattr(nks, n))]
-FUNCTIONS = [n for n in EXPORTED if n not in CLASSES]
 
 #: Exported functions and public methods that raise on bad input: their docstrings say
 #: what and when in a Raises section.
