@@ -99,8 +99,9 @@ def measure_slide(model, image, *, scale=None, unit=None, min_size=20) -> dict:
     }
     tissue = r.tissue_px > 0
     for name, share in zip(names, table["tissue_share"]):
-        # a share of no tissue is undefined (an empty cell, the reason beside it), not 0%
-        row[f"tissue_share_{name.replace(' ', '_')}"] = 100 * float(np.nan_to_num(share)) if tissue else None
+        # a fraction of the tissue, as summary.csv's column of the same name (the *_pct columns
+        # are percentages); a share of no tissue is undefined (an empty cell, the reason beside it)
+        row[f"tissue_share_{name.replace(' ', '_')}"] = float(np.nan_to_num(share)) if tissue else None
     dab = [d for d in dab if (seg.labels == d).any()]  # a slide without DAB has 0 objects
     row["DAB_objects"] = (
         int(nks.extract_objects(seg.labels, dab, min_size=min_size)[1]["label"].size) if dab else 0

@@ -66,6 +66,20 @@ def test_errors_are_one_line_without_traceback(tmp_path):
     assert r.returncode == 2 and "at least 2" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(("flag", "example"), [("--summary", "summary.csv"), ("--save-model", "model.json")])
+def test_a_folder_given_for_a_file_flag_asks_for_a_file_name(tmp_path, capsys, flag, example):
+    """``--summary DIR`` (or ``--save-model DIR``) is refused saying a file name is wanted,
+    with an example inside that folder, not "move the folder away"."""
+    f = photos(tmp_path)[0]
+    folder = tmp_path / "results"
+    folder.mkdir()
+    assert main([str(f), "-k", "3", "-o", str(tmp_path / "out"), flag, str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag}: {folder} is a folder; give a file name, e.g. {folder / example}." in err
+    assert "move it away" not in err
+    assert not (tmp_path / "out").exists() and list(folder.iterdir()) == []
+
+
 def test_demo_opens_napari_with_the_widget_on_a_sample(monkeypatch, qtbot):
     """The README's first command: napari, a sample, the widget docked, Run gives 2 layers."""
     import napari

@@ -1,6 +1,7 @@
 """The batch summary: one CSV across all images, measured with one model."""
 
 import csv
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -237,3 +238,57 @@ def test_hed_model_from_the_shell_measures_each_slide_against_its_own_white(tmp_
     assert main([str(fit_file), "--model", str(model), "-o", str(out3), "--background", "1"]) == 0
     (r3,) = read_summary(out3 / "summary.csv")
     assert "stained tissue" in r3["warning"] and "tissue_share_1" not in r3
+
+
+def test_an_interrupted_batch_leaves_a_summary_of_the_images_done(tmp_path, monkeypatch, capsys):
+    """Ctrl+C in the third image of three: the first two images' outputs stay, summary.csv
+    lists them as done and the third as not processed, and nothing of the third is written."""
+    from napari_kmeans_segment._cli import batch
+
+    paths = three_slides(tmp_path)
+    real, calls = batch._process, []
+
+    def interrupted_in_the_third(item, *args, **kwargs):
+        calls.append(item.source.path.name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(item, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "_process", interrupted_in_the_third)
+    out = tmp_path / "out"
+    assert main([*map(str, paths), "-k", "3", "--seed", "0", "-o", str(out)]) == 130
+    rows = read_summary(out / "summary.csv")
+    assert [(r["file"].endswith(n), r["status"]) for r, n in zip(rows, ["s1.png", "s2.png", "s3.png"])] == [
+        (True, "ok"),
+        (True, "ok"),
+        (True, "not processed: interrupted"),
+    ]
+    assert int(rows[0]["pixels"]) == 256 * 256
+    written = sorted(p.name for p in out.iterdir())
+    assert [n for n in written if n.startswith("s3")] == []
+    assert {"s1_labels.tif", "s2_labels.tif"} <= set(written)
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "2 image(s) done" in err
+
+
+def test_a_model_applied_to_an_unlike_image_is_warned_in_the_summary(tmp_path, capsys):
+    """``--model`` on an image the model describes poorly (a photograph measured with a model
+    of a stained slide) says so on the terminal and in summary.csv's warning column, as the
+    dock does on "apply model"; the slide it was fitted on gets no such warning."""
+    slide = tmp_path / "slide.png"
+    cv2.imwrite(str(slide), cv2.cvtColor(data.immunohistochemistry()[:256, :256], cv2.COLOR_RGB2BGR))
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(data.astronaut()[::2, ::2], cv2.COLOR_RGB2BGR))
+    model = tmp_path / "m.json"
+    assert (
+        main([str(slide), "-k", "3", "--seed", "0", "-o", str(tmp_path / "fit"), "--save-model", str(model)])
+        == 0
+    )
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main([str(slide), str(photo), "--model", str(model), "-o", str(out)]) == 0
+    rows = {Path(r["file"]).name: r for r in read_summary(out / "summary.csv")}
+    assert "far from every cluster" not in rows["slide.png"].get("warning", "")
+    assert "of the pixels of 'photo.png' are far from every cluster" in rows["photo.png"]["warning"]
+    err = capsys.readouterr().err
+    assert "photo.png" in err and "far from every cluster" in err and "'slide.png' are far" not in err

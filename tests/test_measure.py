@@ -245,7 +245,9 @@ def test_worked_example_script_on_three_slides(tmp_path, capsys):
     tissue = seg.labels > 0
     dab = seg.labels == [k for k, n in names.items() if n == "DAB"][0]
     row = rows[1]
-    assert float(row["tissue_share_DAB"]) == pytest.approx(100 * dab.sum() / tissue.sum())
+    # a fraction, as in summary.csv's column of the same name (only *_pct columns are percent)
+    assert float(row["tissue_share_DAB"]) == pytest.approx(dab.sum() / tissue.sum())
+    assert float(row["tissue_pct"]) == pytest.approx(100 * tissue.sum() / tissue.size)
     assert float(row["tissue_area"]) == pytest.approx(tissue.sum() * 0.25)
     assert float(row["glass_area"]) == pytest.approx((~tissue).sum() * 0.25)
     assert float(row["positive_pct_of_tissue"]) == pytest.approx(100 * seg.stains.positive_share)

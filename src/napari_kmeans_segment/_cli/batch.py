@@ -21,7 +21,7 @@ from .outputs import (
     write_tiff,
 )
 from .plan import ImagePlan, Plan
-from .summary import failed_row, image_row, write_summary
+from .summary import failed_row, image_row, interrupted_row, write_summary
 
 
 def run(plan: Plan, args, console: Console) -> int:
@@ -49,6 +49,7 @@ def run(plan: Plan, args, console: Console) -> int:
     failed = len(plan.skipped)
     summary_failed = False
     n = len(plan.images)
+    i = 0
     try:
         for i, item in enumerate(plan.images):
             name = item.source.path.name
@@ -88,16 +89,18 @@ def run(plan: Plan, args, console: Console) -> int:
         console.progress(f"{bar(n, n)} {n}/{n} done")
         console.end_line()
         if plan.summary is not None and len(rows) > failed:
-            try:
-                with Transaction() as tx:
-                    write_summary(plan.summary, rows, tx)
-                    tx.commit()
-            except OSError as e:  # a full disk: the images are written, say what is missing
+            summary_failed = not _summary(plan.summary, rows, console)
+    except KeyboardInterrupt:
+        # Ctrl+C or SIGTERM in a long batch: the images done so far are written; the summary
+        # lists them, and the rest as not processed, so the person knows where it stopped
+        console.end_line()
+        if plan.summary is not None and len(rows) > failed:
+            left = [str(item.source.path) for item in plan.images[i:]]
+            if _summary(plan.summary, rows + [interrupted_row(name) for name in left], console):
                 console.say(
-                    f"{plan.summary}: the summary could not be written ({e.strerror or e}); "
-                    "the images' outputs were written."
+                    f"{plan.summary}: lists the {len(rows) - failed} image(s) done before the interruption."
                 )
-                summary_failed = True
+        raise
     finally:
         if lock is not None:
             lock.release()
@@ -106,6 +109,20 @@ def run(plan: Plan, args, console: Console) -> int:
         if len(rows) == failed:  # nothing written: leave no empty folders either
             _remove_folders(created)
     return EXIT_FAILED if failed or summary_failed else EXIT_OK
+
+
+def _summary(path: Path, rows: list[dict], console: Console) -> bool:
+    """Write summary.csv; on a full or read-only disk say what is missing. Whether it was written."""
+    try:
+        with Transaction() as tx:
+            write_summary(path, rows, tx)
+            tx.commit()
+    except OSError as e:  # a full disk: the images are written, say what is missing
+        console.say(
+            f"{path}: the summary could not be written ({e.strerror or e}); the images' outputs were written."
+        )
+        return False
+    return True
 
 
 def _lock(plan: Plan, args, console: Console):
@@ -199,6 +216,11 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
     names = dict(zip((int(i) for i in seg.index), seg.default_names()))
     background = tuple(args.background) or tuple(seg.default_background())
     notes = [stained_background(img, labels, background, names)] if background and src.rgb else []
+    if model is not None:  # the same classes on another image: do they describe it?
+        far = _unlike_model(model, img, src)
+        if far:
+            console.say(f"{src.path}: {far}")
+            notes.append(far)
     foreground = nks.foreground_labels(seg, args.objects_of.replace("-", " ")) if args.objects_of else ()
     row = image_row(
         str(src.path),
@@ -213,6 +235,18 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
         index=seg.model.labels,
     )
     return seg.model, row
+
+
+def _unlike_model(model, img: np.ndarray, src: Source) -> str | None:
+    """The warning when many of ``img``'s pixels are far from every cluster of ``model`` (as
+    the dock warns on "apply model"); None for a model saved without the reference distance."""
+    from .._core.measure.uncertainty import outlier_fraction, outlier_warning
+    from .._core.model.model_check import DISTANCE_KEY
+
+    if DISTANCE_KEY not in model.params:
+        return None
+    frac = outlier_fraction(model, img, rgb=src.rgb, channel_axis=src.channel_axis)
+    return outlier_warning(frac, src.path.name)
 
 
 def _write_recolored(path: Path, rec: np.ndarray, img: np.ndarray, src: Source, tx) -> None:

@@ -221,6 +221,9 @@ def _check_folder(flag: str, path: Path, outdir: Path) -> str | None:
     return f"{flag} {path}: the folder {folder} is not writable ({why})." if why else None
 
 
+_FILE_FLAGS = {"--summary": "summary.csv", "--save-model": "model.json"}  # flags naming one file
+
+
 def check_outputs(plan: Plan, args) -> list[str]:
     """Outputs that collide, would touch an input, or exist without --overwrite."""
     problems = []
@@ -230,7 +233,7 @@ def check_outputs(plan: Plan, args) -> list[str]:
         for path in item.outputs.values():
             planned.append((path, path.suffix == ".zarr", str(item.source.path)))
     if plan.summary is not None:
-        planned.append((plan.summary, False, "the summary"))
+        planned.append((plan.summary, False, "--summary"))
     if plan.save_model is not None:
         planned.append((plan.save_model, False, "--save-model"))
     # every folder a file goes into, up front: the summary's used to fail after the images
@@ -268,6 +271,10 @@ def check_outputs(plan: Plan, args) -> list[str]:
             continue
         if os.path.lexists(path):
             if path.is_dir() != is_dir and not path.is_symlink():
+                if who in _FILE_FLAGS:  # a folder given where a file name belongs
+                    example = path / _FILE_FLAGS[who]
+                    problems.append(f"{who}: {path} is a folder; give a file name, e.g. {example}.")
+                    continue
                 kind = "folder" if path.is_dir() else "file"
                 problems.append(f"{path} exists and is a {kind}; move it away first.")
             elif not args.overwrite:

@@ -142,6 +142,11 @@ def failed_row(name: str, message: str) -> dict:
     return {"file": name, "status": f"failed: {message}"}
 
 
+def interrupted_row(name: str) -> dict:
+    """The row of an image a Ctrl+C or SIGTERM left unprocessed (nothing of it written)."""
+    return {"file": name, "status": "not processed: interrupted"}
+
+
 def object_stats(labels: np.ndarray, clusters: Sequence[int], min_size: int, split: bool) -> tuple:
     """(count, median area, mean area) in pixels of the objects of ``clusters`` (the same
     objects as the dock's "count objects"); empty areas when there is no object."""

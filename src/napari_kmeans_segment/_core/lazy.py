@@ -66,8 +66,10 @@ def segment_lazy(
     cancel=None,
     **keywords,
 ):
-    """Segment a dask array without loading it: fit on the pixels of random blocks, then
-    label and recolour every block lazily (``map_blocks``).
+    """Segment a dask array without loading it into memory.
+
+    Fit on the pixels of random blocks, then label and recolour every block lazily
+    (``map_blocks``).
 
     ``options``: an :class:`~.options.Options` (default: the defaults); ``n_clusters`` and
     ``keywords`` (the keywords of :func:`~napari_kmeans_segment.segment`: attempts, seed,
@@ -85,6 +87,58 @@ def segment_lazy(
     (``params["estimated"] = True``). With ``smoothing`` (in the units of ``scale`` when
     given), every block is labelled with a halo of its neighbours' pixels
     (``map_overlap``), so the labels are those of the whole image.
+
+    Parameters
+    ----------
+    image : dask array (or array-like)
+        2D grayscale, RGB(A), multichannel, or a stack of those.
+    n_clusters : int, optional
+        K; replaces ``options.n_clusters``.
+    options : Options, optional
+        The options of the fit (default: the defaults).
+    sample_blocks : int or None
+        How many random blocks to fit on; None: blocks holding 64 MB of pixels.
+    rgb, channel_axis : optional
+        The image's layout, as for :func:`~napari_kmeans_segment.segment`.
+    scale : sequence of float, optional
+        Pixel size per spatial axis, for ``smoothing`` in physical units.
+    progress, cancel : callables, optional
+        As for :func:`~napari_kmeans_segment.segment`.
+    **keywords
+        Keywords of :func:`~napari_kmeans_segment.segment` that replace fields of
+        ``options``.
+
+    Returns
+    -------
+    Segmentation
+        ``labels`` and ``recolored`` are dask arrays; ``counts`` and ``compactness`` are
+        estimates.
+
+    Raises
+    ------
+    TypeError
+        For an unknown keyword or an option of the wrong type.
+    ValueError
+        For a ``sample_blocks`` that is not a whole number >= 1, an option out of range,
+        ``spatial_weight``, ``texture_sigma``, ``per_plane`` or ``sample_size=None``, an
+        empty image or one with too few axes, or a sample the fit refuses (as
+        :func:`~napari_kmeans_segment.segment` does).
+    Cancelled
+        When ``cancel`` returned True.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import segment_lazy
+    >>> image = np.zeros((40, 60), np.uint8)
+    >>> image[:, 20:40] = 100
+    >>> image[:, 40:] = 200
+    >>> seg = segment_lazy(da.from_array(image, chunks=(20, 30)), 3, seed=0)
+    >>> type(seg.labels).__name__, seg.labels.shape, seg.params["estimated"]
+    ('Array', (40, 60), True)
+    >>> np.unique(seg.labels.compute()).tolist(), seg.counts.tolist()
+    ([1, 2, 3], [800, 800, 800])
     """
     import dask
     import dask.array as da
@@ -474,13 +528,60 @@ def segment_multiscale(
     cancel=None,
     **keywords,
 ):
-    """Fit on the coarsest level, then label every level lazily with the same centres.
+    """Segment a multiscale image: fit on the coarsest level, label every level lazily.
 
-    ``options``, ``n_clusters`` and ``keywords`` as in :func:`segment_lazy`; position,
-    texture, per-plane fits and a mask are refused (the levels differ in size).
+    Every level is labelled with the same centres. Position, texture, per-plane fits,
+    smoothing and a mask are refused (the levels differ in size).
 
-    Returns a list of :class:`Segmentation`, finest level first (like napari's
-    multiscale data); level 0's ``counts`` are estimated from the coarsest level.
+    Parameters
+    ----------
+    levels : list of array-like
+        The levels, finest first (like napari's multiscale data); the coarsest is loaded.
+    n_clusters : int, optional
+        K; replaces ``options.n_clusters``.
+    options : Options, optional
+        The options of the fit (default: the defaults).
+    rgb, channel_axis : optional
+        The levels' layout, as for :func:`~napari_kmeans_segment.segment`.
+    mask : None
+        Refused: the levels differ in size.
+    progress, cancel : callables, optional
+        As for :func:`~napari_kmeans_segment.segment`.
+    **keywords
+        Keywords of :func:`~napari_kmeans_segment.segment` that replace fields of
+        ``options``.
+
+    Returns
+    -------
+    list of Segmentation
+        One per level, finest first, with dask ``labels`` and ``recolored``; the
+        ``counts`` of the finer levels are estimated from the coarsest level's.
+
+    Raises
+    ------
+    TypeError
+        For an unknown keyword, an option of the wrong type, or a level as
+        :func:`~napari_kmeans_segment.segment` refuses it.
+    ValueError
+        For ``spatial_weight``, ``texture_sigma``, ``per_plane``, ``smoothing`` or a mask,
+        and for an option or coarsest level :func:`~napari_kmeans_segment.segment` refuses.
+    Cancelled
+        When ``cancel`` returned True.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import segment_multiscale
+    >>> image = np.zeros((40, 60), np.uint8)
+    >>> image[:, 20:40] = 100
+    >>> image[:, 40:] = 200
+    >>> levels = segment_multiscale([image, image[::2, ::2]], 3, seed=0)
+    >>> [level.labels.shape for level in levels]
+    [(40, 60), (20, 30)]
+    >>> [level.counts.tolist() for level in levels]
+    [[800, 800, 800], [200, 200, 200]]
+    >>> np.unique(levels[0].labels.compute()).tolist()
+    [1, 2, 3]
     """
     if n_clusters is not None:
         keywords["n_clusters"] = n_clusters

@@ -53,12 +53,21 @@ CancelFn = Callable[[], bool]
 
 @dataclass(frozen=True)
 class Options:
-    """Every tunable of a k-means fit, with its default (see
-    :func:`napari_kmeans_segment.segment` for what each one means).
+    """Every tunable of a k-means fit, with its default.
 
-    Built as it is given (``Options(n_clusters=4, color_space="lab")``); :meth:`check`
-    returns the validated copy the fit runs with. Read-only: derive another with
-    :func:`dataclasses.replace` or :meth:`updated`.
+    :func:`napari_kmeans_segment.segment` says what each one means (its keywords are these
+    fields). Built as it is given (``Options(n_clusters=4, color_space="lab")``);
+    :meth:`check` returns the validated copy the fit runs with. Read-only: derive another
+    with :func:`dataclasses.replace` or :meth:`updated`.
+
+    Examples
+    --------
+    >>> from napari_kmeans_segment import Options
+    >>> options = Options(n_clusters=4, init="kmeans++")
+    >>> options.check().init, options.mode
+    ('k-means++', 'fast')
+    >>> options.changed()
+    {'n_clusters': 4, 'init': 'kmeans++'}
     """
 
     n_clusters: int = 3
@@ -85,8 +94,11 @@ class Options:
 
     # -- validation --------------------------------------------------------------------------
     def check(self) -> Options:
-        """The validated copy (whole numbers as ``int``, ``init`` in its canonical spelling,
-        flags as ``bool``).
+        """The validated copy: whole numbers as ``int``, ``init`` canonical, flags as ``bool``.
+
+        Returns
+        -------
+        Options
 
         Raises
         ------
@@ -94,6 +106,20 @@ class Options:
             For a value of the wrong type (``attempts=2.5``).
         ValueError
             For a value out of range or two that do not go together; the first problem.
+
+        Examples
+        --------
+        >>> from napari_kmeans_segment import Options
+        >>> Options(n_clusters=4, init="kmeans++").check().init
+        'k-means++'
+        >>> Options(n_clusters=1).check()
+        Traceback (most recent call last):
+        ...
+        ValueError: n_clusters=1: choose at least 2 clusters (and at most 65535).
+        >>> Options(attempts=2.5).check()
+        Traceback (most recent call last):
+        ...
+        TypeError: attempts must be a whole number, not 2.5.
         """
         valid, errors = self._validate()
         if errors:
@@ -101,8 +127,23 @@ class Options:
         return Options(**valid)
 
     def problems(self) -> list[Exception]:
-        """Every problem :meth:`check` would raise, in field order (the command line lists
-        them all at once)."""
+        """Every problem :meth:`check` would raise, in field order.
+
+        The command line lists them all at once.
+
+        Returns
+        -------
+        list of Exception
+            TypeError and ValueError instances; empty when the options are valid.
+
+        Examples
+        --------
+        >>> from napari_kmeans_segment import Options
+        >>> [type(p).__name__ for p in Options(n_clusters=1, attempts=0).problems()]
+        ['ValueError', 'ValueError']
+        >>> Options().problems()
+        []
+        """
         return self._validate()[1]
 
     def _validate(self) -> tuple[dict[str, Any], list[Exception]]:
@@ -117,18 +158,51 @@ class Options:
 
     # -- conversions -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """``{field: value}`` of every field (JSON-ready once checked)."""
+        """``{field: value}`` of every field (JSON-ready once checked).
+
+        Returns
+        -------
+        dict of str to value
+
+        Examples
+        --------
+        >>> from napari_kmeans_segment import Options
+        >>> d = Options(n_clusters=5).to_dict()
+        >>> d["n_clusters"], d["color_space"], len(d)
+        (5, 'rgb', 18)
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Options:
-        """Options from a mapping of some fields (the others keep their defaults); not yet
-        checked (see :meth:`check`).
+        """Options from a mapping of some fields; the others keep their defaults.
+
+        Not yet checked (see :meth:`check`).
+
+        Parameters
+        ----------
+        d : dict
+            Option name -> value.
+
+        Returns
+        -------
+        Options
 
         Raises
         ------
         ValueError
-            For a key that is not an option, with the nearest option names.
+            For a ``d`` that is not a dict, or a key that is not an option (with the nearest
+            option names).
+
+        Examples
+        --------
+        >>> from napari_kmeans_segment import Options
+        >>> Options.from_dict({"n_clusters": 4}).n_clusters
+        4
+        >>> Options.from_dict({"n_cluster": 4})
+        Traceback (most recent call last):
+        ...
+        ValueError: Unknown option(s) n_cluster (did you mean n_clusters?); the options are ...
         """
         if not isinstance(d, dict):
             raise ValueError(f"Options are a mapping of option name to value, not {d!r:.60}.")
@@ -138,13 +212,37 @@ class Options:
         return cls(**d)
 
     def updated(self, keywords: dict[str, Any], *, where: str = "", allowed: Iterable[str] = ()) -> Options:
-        """This with ``keywords`` (option name -> value) replaced, not yet checked.
+        """These options with ``keywords`` (option name -> value) replaced, not yet checked.
+
+        Parameters
+        ----------
+        keywords : dict
+            Option name -> value.
+        where : str
+            The name of the function the keywords were given to, for the message.
+        allowed : iterable of str
+            The option names accepted; default all.
+
+        Returns
+        -------
+        Options
+            A copy (``self`` when ``keywords`` is empty).
 
         Raises
         ------
         TypeError
             For a keyword that is not an option (or not among ``allowed``), as Python does
             for an unknown keyword argument; ``where`` names the function that was called.
+
+        Examples
+        --------
+        >>> from napari_kmeans_segment import Options
+        >>> Options().updated({"n_clusters": 6, "seed": 1}).changed()
+        {'n_clusters': 6, 'seed': 1}
+        >>> Options().updated({"colour_space": "lab"}, where="segment")
+        Traceback (most recent call last):
+        ...
+        TypeError: segment got unknown option(s) colour_space (did you mean color_space?); ...
         """
         ok = list(allowed) or names()
         unknown = sorted(set(keywords) - set(ok))
@@ -153,7 +251,20 @@ class Options:
         return replace(self, **keywords) if keywords else self
 
     def changed(self) -> dict[str, Any]:
-        """``{field: value}`` of the fields that differ from the defaults, in field order."""
+        """``{field: value}`` of the fields that differ from the defaults, in field order.
+
+        Returns
+        -------
+        dict of str to value
+
+        Examples
+        --------
+        >>> from napari_kmeans_segment import Options
+        >>> Options(color_space="lab", n_clusters=3).changed()
+        {'color_space': 'lab'}
+        >>> Options(normalize=True).changed()
+        {'normalize': True}
+        """
         return {k: v for k, v in self.to_dict().items() if _differs(v, getattr(DEFAULTS, k))}
 
     # -- what the fit reads ------------------------------------------------------------------
@@ -163,24 +274,85 @@ class Options:
         return "exact" if self.sample_size is None else "fast"
 
     def criteria(self):
+        """The ``criteria`` argument of ``cv2.kmeans``: (EPS + MAX_ITER, max_iter, epsilon).
+
+        Returns
+        -------
+        (int, int, float)
+
+        Examples
+        --------
+        >>> import cv2
+        >>> from napari_kmeans_segment import Options
+        >>> kind, max_iter, epsilon = Options(max_iter=50).criteria()
+        >>> kind == cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, max_iter, epsilon
+        (True, 50, 0.2)
+        """
         import cv2
 
         return (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, self.max_iter, self.epsilon)
 
     def flags(self) -> int:
+        """The ``flags`` argument of ``cv2.kmeans`` for :attr:`init`.
+
+        Returns
+        -------
+        int
+            ``cv2.KMEANS_RANDOM_CENTERS`` or ``cv2.KMEANS_PP_CENTERS``.
+
+        Examples
+        --------
+        >>> import cv2
+        >>> from napari_kmeans_segment import Options
+        >>> Options(init="k-means++").flags() == cv2.KMEANS_PP_CENTERS
+        True
+        """
         import cv2
 
         return getattr(cv2, INITS[self.init])
 
     def auto_sample(self) -> int:
+        """The number of pixels ``sample_size="auto"`` stands for: 5,000, or 625 per cluster.
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> from napari_kmeans_segment import Options
+        >>> Options(n_clusters=3).auto_sample(), Options(n_clusters=16).auto_sample()
+        (5000, 10000)
+        """
         return max(5_000, 625 * self.n_clusters)
 
     def auto_exact(self, n_valid: int, is_float: bool = False) -> bool:
-        """Whether ``sample_size="auto"`` runs the exact recipe: small integer images (at
-        most four samples' worth of pixels) and K <= :data:`AUTO_EXACT_MAX_K`. cv2.kmeans
-        costs pixels x K per iteration and cannot be cancelled mid-attempt: K=255 on 200x200
-        took ~8 s per attempt exact. Float images never: the recipe's epsilon (0.2, in image
-        units) stops it after a step or two on values in 0..1."""
+        """Whether ``sample_size="auto"`` runs the exact recipe on an image of ``n_valid`` pixels.
+
+        Yes for small integer images (at most four samples' worth of pixels, see
+        :meth:`auto_sample`) and K <= :data:`AUTO_EXACT_MAX_K`. cv2.kmeans costs pixels x K
+        per iteration and cannot be cancelled mid-attempt: K=255 on 200x200 took ~8 s per
+        attempt exact. Float images never: the recipe's epsilon (0.2, in image units) stops
+        it after a step or two on values in 0..1.
+
+        Parameters
+        ----------
+        n_valid : int
+            The number of pixels to cluster.
+        is_float : bool
+            Whether the image holds floating-point values.
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> from napari_kmeans_segment import Options
+        >>> options = Options(n_clusters=3)
+        >>> options.auto_exact(20_000), options.auto_exact(20_001), options.auto_exact(600, is_float=True)
+        (True, False, False)
+        """
         return n_valid <= 4 * self.auto_sample() and self.n_clusters <= AUTO_EXACT_MAX_K and not is_float
 
 

@@ -131,6 +131,43 @@ def segment(
     Returns
     -------
     Segmentation
+        Labels 1..K numbered from the darkest centre to the brightest (0 for pixels left
+        out), the recoloured image, centres, counts and the model (:attr:`Segmentation.model`).
+
+    Raises
+    ------
+    TypeError
+        For an option of the wrong type (``attempts=2.5``, ``normalize="yes"``), no image,
+        an image or mask whose dtype is not numeric, or a ``channel_axis`` that is not a
+        whole number.
+    ValueError
+        For an option out of range or options that do not go together (the first problem),
+        an empty image, a layout that does not fit the image (``rgb=True`` without 3 or 4
+        channels, ``channel_axis`` out of range), a mask of another shape, fewer pixels or
+        distinct values to cluster than ``n_clusters`` (a constant image), a ``color_space``
+        other than "rgb" on a non-RGB image, or for a dask image an option that needs the
+        whole image (``mask``, ``spatial_weight``, ``texture_sigma``, ``per_plane``,
+        ``sample_size=None``).
+    Cancelled
+        When ``cancel`` returned True.
+
+    Examples
+    --------
+    Three bands of known grey values give three clusters of 200 pixels each, numbered
+    from dark to bright:
+
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import segment
+    >>> image = np.zeros((20, 30), np.uint8)
+    >>> image[:, 10:20] = 100
+    >>> image[:, 20:] = 200
+    >>> seg = segment(image, 3, seed=0)
+    >>> seg.labels.shape, np.unique(seg.labels).tolist()
+    ((20, 30), [1, 2, 3])
+    >>> seg.counts.tolist(), seg.centers.ravel().tolist()
+    ([200, 200, 200], [0.0, 100.0, 200.0])
+    >>> int(seg.labels[0, 25]), int(seg.recolored[0, 25])
+    (3, 200)
     """
     options = Options(
         n_clusters=n_clusters,

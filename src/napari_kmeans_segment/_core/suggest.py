@@ -16,8 +16,35 @@ from .options import DEFAULTS, Options, _int, check_color_space, names, new_seed
 
 @dataclass
 class SuggestKResult:
-    """Scores per K. ``k`` is the K with the best mean silhouette; ``elbow_k`` the knee of
-    the compactness curve (largest distance below the chord), for a second opinion."""
+    """The scores per K of :func:`suggest_k`, and the K they suggest.
+
+    Attributes
+    ----------
+    k : int
+        The K with the best mean silhouette.
+    ks : list of int
+        The K scored, in increasing order.
+    compactness : list of float
+        The k-means compactness per K, scaled from the sample to the whole image.
+    silhouette : list of float
+        The mean silhouette per K, on a sample of the sample.
+    elbow_k : int
+        The knee of the compactness curve (largest distance below the chord), for a
+        second opinion.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import suggest_k
+    >>> rng = np.random.default_rng(0)
+    >>> image = np.zeros((30, 30), np.uint8)
+    >>> image[:, 10:20] = 100
+    >>> image[:, 20:] = 200
+    >>> image = np.clip(image + rng.normal(0, 5, image.shape), 0, 255).astype(np.uint8)
+    >>> result = suggest_k(image, range(2, 6), seed=0)
+    >>> result.k, result.ks, len(result.silhouette)
+    (3, [2, 3, 4, 5], 4)
+    """
 
     k: int
     ks: list[int]
@@ -126,6 +153,62 @@ def suggest_k(
     ``n_clusters`` and ``sample_size`` are not used (K comes from ``k_range``), and
     ``seed``, when None here, is theirs. Position and texture features need the whole image
     and are not allowed here.
+
+    Parameters
+    ----------
+    image : array-like
+        As for :func:`segment`.
+    k_range : iterable of int
+        At least two values of K, each >= 2.
+    sample_size : int
+        Pixels drawn at random and clustered for every K.
+    silhouette_size : int
+        Pixels of the sample whose silhouette is computed (n x n distances).
+    seed : int or None
+        Seeds the samples and the fits; None: that of ``options``, else a fresh one.
+    rgb, channel_axis, mask : optional
+        The image's layout and the pixels that take part, as for :func:`segment`.
+    options : Options, optional
+        The options of the run to score (default: the defaults).
+    progress, cancel : callables, optional
+        As for :func:`segment`.
+    **segment_options
+        Keywords of :func:`segment` that replace fields of ``options``.
+
+    Returns
+    -------
+    SuggestKResult
+        A scan that stops early (with a warning) where K exceeds the distinct colours
+        scores fewer K than asked.
+
+    Raises
+    ------
+    TypeError
+        For an unknown keyword (or ``n_clusters``, ``sample_size``), a K or sample size
+        that is not a whole number, an option of the wrong type, or an image as
+        :func:`segment` refuses it.
+    ValueError
+        For ``spatial_weight``, ``texture_sigma`` or ``per_plane``, fewer than two K or a K
+        below 2, sample sizes out of range, a K larger than the pixels to cluster, fewer
+        distinct values than the smallest K, or an option or image as :func:`segment`
+        refuses it.
+    Cancelled
+        When ``cancel`` returned True.
+
+    Examples
+    --------
+    Three grey bands with a little noise: the silhouette picks K = 3.
+
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import suggest_k
+    >>> rng = np.random.default_rng(0)
+    >>> image = np.zeros((30, 30), np.uint8)
+    >>> image[:, 10:20] = 100
+    >>> image[:, 20:] = 200
+    >>> image = np.clip(image + rng.normal(0, 5, image.shape), 0, 255).astype(np.uint8)
+    >>> result = suggest_k(image, range(2, 6), seed=0)
+    >>> result.k, result.elbow_k, result.ks
+    (3, 3, [2, 3, 4, 5])
     """
     allowed = [n for n in names() if n not in ("n_clusters", "sample_size", "seed")]
     opts = (options or DEFAULTS).updated(segment_options, where="suggest_k", allowed=allowed)

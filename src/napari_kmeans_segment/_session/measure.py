@@ -39,7 +39,6 @@ FIRST_COLUMNS = {
     "clusters": ("name", "share", "tissue_share", "area", "area_unit", "background"),
     "objects": ("area", "area_unit", "cluster_name", "cluster"),
 }
-OUTLIER_WARN = 0.05  # warn when more of an image's pixels than this are far from every centre
 # kind -> (what it is, how to read it)
 UNCERTAINTY_KINDS = {
     "distance": ("distance to centre", "bright = unlike its cluster"),
@@ -165,6 +164,7 @@ def check_outliers(model: KMeansModel, src: Source, progress: Any = None, cancel
     from every centre of ``model``. Returns the share, or None when it cannot be told (a
     lazy image, or a model saved without the reference distance)."""
     from .._core import outlier_fraction
+    from .._core.measure.uncertainty import outlier_warning
     from .._core.model.model_check import DISTANCE_KEY
 
     if DISTANCE_KEY not in model.params or not isinstance(src.data, np.ndarray):
@@ -172,15 +172,9 @@ def check_outliers(model: KMeansModel, src: Source, progress: Any = None, cancel
     frac = outlier_fraction(
         model, src.data, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, cancel=cancel
     )
-    if frac > OUTLIER_WARN:
-        warnings.warn(
-            f"{100 * frac:.0f}% of the pixels of '{src.name}' are far from every cluster of "
-            f"the model (about 1% are on the image it was made from): the model describes "
-            "this image poorly (another stain, scanner or focus?). Check the result, or fit "
-            "a new model on it.",
-            UserWarning,
-            stacklevel=2,
-        )
+    note = outlier_warning(frac, src.name)
+    if note:
+        warnings.warn(note, UserWarning, stacklevel=2)
     return frac
 
 

@@ -43,7 +43,18 @@ def _unique_rows(x: np.ndarray) -> np.ndarray:
 
 
 class Cancelled(Exception):  # noqa: N818 - reads as "the run was cancelled"
-    """Raised inside a computation when its ``cancel`` callback returned True."""
+    """Raised inside a computation when its ``cancel`` callback returned True.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import Cancelled, segment
+    >>> try:
+    ...     segment(np.arange(100, dtype=np.uint8).reshape(10, 10), 2, cancel=lambda: True)
+    ... except Cancelled as e:
+    ...     print("stopped:", e)
+    stopped: The k-means run was cancelled.
+    """
 
 
 def guess_rgb(shape: tuple[int, ...]) -> bool:

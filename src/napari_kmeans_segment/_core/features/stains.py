@@ -54,7 +54,7 @@ def stain_densities(
     matrix: np.ndarray | None = None,
     min_transmission: float = MIN_TRANSMISSION,
 ) -> np.ndarray:
-    """(n, 3) RGB pixel values -> (n, 3) float32 densities of haematoxylin, eosin and DAB.
+    """The densities of haematoxylin, eosin and DAB of RGB pixels (colour deconvolution).
 
     Parameters
     ----------
@@ -66,6 +66,22 @@ def stain_densities(
         OD -> density matrix (rows R, G, B; columns H, E, DAB); default :func:`fixed_matrix`.
     min_transmission : float
         See :func:`optical_density`; 1e-6 gives ``rgb2hed``'s values for every pixel.
+
+    Returns
+    -------
+    ndarray (n, 3) float32
+        Columns haematoxylin, eosin, DAB, in ``rgb2hed``'s units, at least 0.
+
+    Examples
+    --------
+    White glass has no stain; a blue-purple pixel is mostly haematoxylin and a brown one
+    mostly DAB:
+
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import stain_densities
+    >>> pixels = np.array([[255, 255, 255], [60, 40, 120], [150, 90, 40]], np.uint8)
+    >>> np.round(stain_densities(pixels, 255).astype(float), 3).tolist()
+    [[0.0, 0.0, 0.0], [0.155, 0.02, 0.009], [0.0, 0.0, 0.179]]
     """
     m = fixed_matrix() if matrix is None else np.asarray(matrix, np.float64)
     od = optical_density(px, value_range, min_transmission)
@@ -193,12 +209,43 @@ def stain_names(
     scale=None,
     background_od: float = NAME_BACKGROUND_OD,
 ) -> list[str]:
-    """Unique cluster names from :func:`dominant_stains`: "DAB", "haematoxylin", "background".
+    """Unique cluster names from the stain of each centre: "DAB", "haematoxylin", "background".
 
+    A centre absorbing less than ``background_od`` (mean optical density) is background,
+    else it is named by the stain with the largest density (:func:`dominant_stains`).
     When several clusters share a stain, the one with the most of it keeps the plain name
     and the others are numbered by decreasing density ("DAB", "DAB 2", ...); background
     clusters are numbered from the lightest. Every name starts with its stain, so
     ``name.startswith("DAB")`` finds all DAB clusters.
+
+    Parameters
+    ----------
+    centers : ndarray (K, 3)
+        Cluster centres in the RGB image's units.
+    value_range : float
+        White: 255 for 8-bit images, 65535 for 16-bit, 1.0 for floats in [0, 1].
+    matrix, scale : ndarray, optional
+        The stain matrix (default: the fixed vectors) and per-stain divisor (default 1).
+    background_od : float
+        Threshold on the mean OD (base 10) of the three channels.
+
+    Returns
+    -------
+    list of str
+        One name per centre.
+
+    Raises
+    ------
+    ValueError
+        For centres that are not of shape (K, 3) or more columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import stain_names
+    >>> centers = np.array([[235, 235, 232], [70, 60, 140], [90, 70, 160], [160, 100, 50]])
+    >>> stain_names(centers)
+    ['background', 'haematoxylin', 'haematoxylin 2', 'DAB']
     """
     base = dominant_stains(centers, value_range, matrix=matrix, scale=scale, background_od=background_od)
     c = np.asarray(centers, np.float64)[:, :3]

@@ -364,9 +364,10 @@ def saturated(image: np.ndarray, value_range: float) -> np.ndarray:
 
 
 def estimate_white_level(image) -> tuple[float, float, float]:
-    """The white level (R, G, B of the bare glass) of an RGB brightfield slide, as
-    ``segment(..., color_space="hed")`` finds it: the brightest narrow peak of its
-    brightness histogram.
+    """The white level (R, G, B of the bare glass) of an RGB brightfield slide.
+
+    As ``segment(..., color_space="hed")`` finds it: the brightest narrow peak of the
+    slide's brightness histogram.
 
     Parameters
     ----------
@@ -380,13 +381,26 @@ def estimate_white_level(image) -> tuple[float, float, float]:
     Raises
     ------
     ValueError
-        When the image is not RGB, or shows no bare glass (give the white level then).
+        When the image is not RGB(A), has no finite pixel, or shows no bare glass (give the
+        white level then).
 
     Examples
     --------
-    >>> from skimage import data
-    >>> estimate_white_level(data.immunohistochemistry())
-    (236.0, 236.0, 234.0)
+    A slide whose glass is (235, 232, 228), with a little noise, and two stained patches:
+
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import estimate_white_level
+    >>> rng = np.random.default_rng(0)
+    >>> slide = np.full((40, 40, 3), (235, 232, 228), np.uint8)
+    >>> slide[10:30, 5:20] = (80, 60, 150)
+    >>> slide[10:30, 22:35] = (160, 110, 60)
+    >>> slide = np.clip(np.rint(slide + rng.normal(0, 2, slide.shape)), 0, 255).astype(np.uint8)
+    >>> estimate_white_level(slide)
+    (235.0, 232.0, 228.0)
+    >>> estimate_white_level(np.zeros((10, 10)))
+    Traceback (most recent call last):
+    ...
+    ValueError: Stain measurements need an RGB(A) brightfield image; ...
     """
     px = rgb_pixels(image)
     w = estimate_white(px, value_range_of(px)).white

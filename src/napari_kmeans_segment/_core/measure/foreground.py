@@ -20,7 +20,7 @@ FOREGROUNDS = ("all but darkest", "all but brightest")
 
 
 def foreground_labels(seg, which: str | int | Iterable[int]) -> list[int]:
-    """The cluster labels that make up the foreground.
+    """The cluster labels that make up the foreground of a result.
 
     Parameters
     ----------
@@ -38,6 +38,19 @@ def foreground_labels(seg, which: str | int | Iterable[int]) -> list[int]:
     ------
     ValueError
         For an unknown choice, a label that is not a cluster, or a result with one cluster.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import foreground_labels, segment
+    >>> image = np.zeros((20, 30), np.uint8)
+    >>> image[:, 10:20] = 100
+    >>> image[:, 20:] = 200
+    >>> seg = segment(image, 3, seed=0)
+    >>> foreground_labels(seg, "all but darkest"), foreground_labels(seg, "all but brightest")
+    ([2, 3], [1, 2])
+    >>> foreground_labels(seg, [3, 2])
+    [2, 3]
     """
     index = [int(i) for i in np.asarray(seg.index)]
     if isinstance(which, str):

@@ -57,8 +57,28 @@ def label_counts(labels, index: Iterable[int]) -> np.ndarray:
 
 
 def background_labels(index, names) -> list[int]:
-    """Labels whose name marks them as background ("background", "background 2", ...), as
-    :meth:`Segmentation.default_names` names them for ``color_space="hed"``."""
+    """The labels whose name marks them as background ("background", "background 2", ...).
+
+    As :meth:`Segmentation.default_names` names them for ``color_space="hed"``; the case of
+    the name does not matter.
+
+    Parameters
+    ----------
+    index : iterable of int
+        The clusters' labels.
+    names : iterable of str
+        One name per label.
+
+    Returns
+    -------
+    list of int
+
+    Examples
+    --------
+    >>> from napari_kmeans_segment import background_labels
+    >>> background_labels([1, 2, 3], ["Background", "DAB", "background 2"])
+    [1, 3]
+    """
     return [int(i) for i, n in zip(index, names) if str(n).lower().startswith("background")]
 
 
@@ -97,6 +117,24 @@ def area_table(
         ``index``, ``background`` (bool), ``area_px``, ``area`` (physical), ``area_unit``,
         ``share`` (of the whole image, ``image_px``; NaN when there is no pixel) and
         ``tissue_share`` (of the non-background clusters' pixels; NaN on background rows).
+
+    Raises
+    ------
+    ValueError
+        When ``index`` and ``counts`` differ in length, a background label is not in
+        ``index``, ``image_px`` is fewer than the clusters' pixels, or ``scale`` does not
+        give one finite, non-zero size per spatial axis.
+
+    Examples
+    --------
+    A glass cluster (label 1) and two tissue clusters, with pixels of 0.5 x 0.5 µm:
+
+    >>> from napari_kmeans_segment import area_table
+    >>> table = area_table([1, 2, 3], [50, 30, 20], background=[1], scale=(0.5, 0.5), unit="µm")
+    >>> table["area"].tolist(), table["area_unit"][0]
+    ([12.5, 7.5, 5.0], 'µm^2')
+    >>> table["share"].tolist(), table["tissue_share"][1:].tolist()
+    ([0.5, 0.3, 0.2], [0.6, 0.4])
     """
     index = np.asarray(index, np.int64)
     counts = np.asarray(counts, np.int64)
@@ -214,8 +252,31 @@ def extract_objects(
 
     Raises
     ------
+    TypeError
+        For labels that are not an integer array, a ``label`` that is not a whole number
+        (text, True), a ``split`` that is not True or False, or a ``radius`` that is not a
+        number.
+    ValueError
+        For no cluster, clusters without pixels, a negative ``min_size``, a ``radius``
+        that is not positive, a ``scale`` that does not give one finite, non-zero size per
+        axis, an image whose shape does not match the labels, or ``channel_names`` of
+        another length than the channels.
     Cancelled
         When ``cancel`` returned True.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import extract_objects
+    >>> labels = np.ones((6, 8), np.uint8)
+    >>> labels[1:3, 1:3] = 2  # a 2 x 2 square
+    >>> labels[4:6, 5:8] = 2  # a 2 x 3 rectangle
+    >>> labels[0, 7] = 2  # one stray pixel, below min_size
+    >>> objects, table = extract_objects(labels, 2, min_size=2)
+    >>> int(objects.max()), table["area_px"].tolist()
+    (2, [4, 6])
+    >>> table["centroid-0"].tolist(), table["centroid-1"].tolist()
+    ([1.5, 4.5], [1.5, 6.0])
     """
     from ..model.clusters import _labels_array, extract_cluster, member
 

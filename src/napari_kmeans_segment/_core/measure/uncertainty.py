@@ -15,6 +15,20 @@ from ..model.model_check import DISTANCE_KEY
 
 KINDS = ("distance", "margin")
 _SAMPLE = 20_000
+OUTLIER_WARN = 0.05  # warn when more of an image's pixels than this are far from every centre
+
+
+def outlier_warning(fraction: float, name: str) -> str | None:
+    """The warning (dock and command line alike) when ``fraction`` of the pixels of the image
+    called ``name`` are far from every cluster of a model; None when it is few enough."""
+    if not fraction > OUTLIER_WARN:
+        return None
+    return (
+        f"{100 * fraction:.0f}% of the pixels of '{name}' are far from every cluster of "
+        "the model (about 1% are on the image it was made from): the model describes "
+        "this image poorly (another stain, scanner or focus?). Check the result, or fit "
+        "a new model on it."
+    )
 
 
 def two_nearest(x: np.ndarray, centers: np.ndarray, groups: np.ndarray | None = None):
@@ -95,6 +109,7 @@ def distance_map(
     Parameters
     ----------
     model : KMeansModel or Segmentation
+        The clustering to measure (a result gives its model).
     image : array-like
         An image like the one the model was fitted on (same channels).
     kind : {"distance", "margin"}
@@ -104,12 +119,39 @@ def distance_map(
     rgb, channel_axis, mask : optional
         As for :func:`segment`; by default the model's layout.
     progress, cancel : callables, optional
+        As for :func:`segment`.
 
     Returns
     -------
     ndarray (float32)
         The image's spatial shape; NaN where pixels are left out (mask, NaN, transparent,
         and the glass for a model that measures stains).
+
+    Raises
+    ------
+    TypeError
+        For no image, an image whose dtype is not numeric, or a ``channel_axis`` that is
+        not a whole number.
+    ValueError
+        For an unknown ``kind``, an image with another number of channels than the
+        model's, a layout or mask that does not fit the image, or (a model that measures
+        stains) a slide without glass to find its white level on.
+    Cancelled
+        When ``cancel`` returned True.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import distance_map, segment
+    >>> image = np.zeros((20, 30), np.uint8)
+    >>> image[:, 10:20] = 100
+    >>> image[:, 20:] = 200
+    >>> model = segment(image, 3, seed=0).model  # centres 0, 100, 200
+    >>> pixels = np.array([[0, 40, 100, 230]], np.uint8)
+    >>> distance_map(model, pixels).tolist()
+    [[0.0, 40.0, 0.0, 30.0]]
+    >>> distance_map(model, pixels, kind="margin").tolist()  # 40: 60 - 40 from 100 and 0
+    [[100.0, 20.0, 100.0, 100.0]]
     """
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r}: choose one of {KINDS}.")
@@ -166,12 +208,56 @@ def fit_reference(img, fs, feature_centers: np.ndarray, seed: int, rows_of=None)
 def outlier_fraction(
     model, image, *, rgb=None, channel_axis=None, mask=None, progress=None, cancel=None
 ) -> float:
-    """Share of the image's pixels farther from every centre than 99% of the fitted pixels were.
+    """The share of the image's pixels farther from their centre than 99% of the fitted pixels.
 
     About 0.01 on images like the training image; much more means the model fits this
     image poorly (a batch should warn). Needs a model fitted by this version (its params
     hold ``distance_p99``). A model that measures stains counts the tissue only (the glass
     is left out, as when it labels the slide).
+
+    Parameters
+    ----------
+    model : KMeansModel or Segmentation
+        The clustering to measure (a result gives its model).
+    image : array-like
+        An image like the one the model was fitted on (same channels).
+    rgb, channel_axis, mask : optional
+        As for :func:`segment`; by default the model's layout.
+    progress, cancel : callables, optional
+        As for :func:`segment`.
+
+    Returns
+    -------
+    float
+        Between 0 and 1; 0.0 when no pixel is measured.
+
+    Raises
+    ------
+    ValueError
+        For a model without ``params["distance_p99"]`` (saved by an older version), and
+        as :func:`distance_map`.
+    TypeError
+        As :func:`distance_map`.
+    Cancelled
+        When ``cancel`` returned True.
+
+    Examples
+    --------
+    The model was fitted on three exact grey values, so every pixel of another value is
+    an outlier:
+
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import outlier_fraction, segment
+    >>> image = np.zeros((20, 30), np.uint8)
+    >>> image[:, 10:20] = 100
+    >>> image[:, 20:] = 200
+    >>> model = segment(image, 3, seed=0).model  # centres 0, 100, 200
+    >>> outlier_fraction(model, image)
+    0.0
+    >>> odd = image.copy()
+    >>> odd[:5] = 50  # a quarter of the rows
+    >>> outlier_fraction(model, odd)
+    0.25
     """
     m = getattr(model, "model", model)
     ref = m.params.get(DISTANCE_KEY)

@@ -114,8 +114,45 @@ def mask_image(image, labels, hidden, n_color: int, channel_axis: int | None):
 
 
 def mask_clusters(image, labels, hidden, *, rgb: bool | None = None, channel_axis: int | None = None):
-    """The tutorial's masked image: a copy of ``image`` with the pixels of the ``hidden``
-    clusters set to 0 (black). Alpha, if any, is kept. A dask image gives a lazy result.
+    """The tutorial's masked image: a copy of ``image`` with the ``hidden`` clusters' pixels at 0.
+
+    Hidden pixels become black; alpha, if any, is kept. A dask image gives a lazy result.
+
+    Parameters
+    ----------
+    image : array-like or dask array
+        The image the labels were made from (or one of its layout).
+    labels : int array (numpy or dask)
+        The cluster labels, the image's spatial shape.
+    hidden : iterable of int
+        The labels to hide.
+    rgb : bool, optional
+        Whether the last axis holds RGB(A) channels; by default, when the image has one
+        axis more than the labels.
+    channel_axis : int, optional
+        The axis of the channels of a multichannel image.
+
+    Returns
+    -------
+    ndarray or dask array
+        ``image``'s shape and dtype.
+
+    Raises
+    ------
+    TypeError
+        For labels that are not an integer array.
+    ValueError
+        When the labels' shape is not the image's spatial shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import mask_clusters
+    >>> labels = np.array([[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 3, 3]], np.uint8)
+    >>> image = np.zeros((3, 4, 3), np.uint8)
+    >>> image[..., 0] = labels * 50  # red: 50, 100 or 150
+    >>> mask_clusters(image, labels, hidden=[2])[..., 0].tolist()
+    [[50, 50, 0, 0], [50, 50, 0, 0], [150, 150, 150, 150]]
     """
     img = image if is_dask(image) else np.asarray(image)
     lab = _labels_array(labels)
@@ -182,6 +219,7 @@ def merge_clusters(labels, group, index, centers, counts):
     Parameters
     ----------
     labels : int array (numpy or dask)
+        The cluster labels.
     group : iterable of int
         At least two existing labels.
     index, centers, counts : arrays
@@ -193,6 +231,26 @@ def merge_clusters(labels, group, index, centers, counts):
         New arrays (the inputs are not modified). The merged centre is the pixel-weighted
         mean of the group's centres. :meth:`.Segmentation.merge` also updates the
         recoloured image and the model.
+
+    Raises
+    ------
+    TypeError
+        For a label in ``group`` that is not a whole number.
+    ValueError
+        For fewer than two labels, or labels that are not in ``index``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import merge_clusters
+    >>> labels = np.array([[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 3, 3]], np.uint8)
+    >>> new, index, centers, counts = merge_clusters(
+    ...     labels, [2, 3], index=[1, 2, 3], centers=[[10.0], [20.0], [40.0]], counts=[4, 4, 4]
+    ... )
+    >>> new.tolist()
+    [[1, 1, 2, 2], [1, 1, 2, 2], [2, 2, 2, 2]]
+    >>> index.tolist(), centers.tolist(), counts.tolist()
+    ([1, 2], [[10.0], [30.0]], [4, 8])
     """
     group = check_group(group, index)
     new_index, new_centers, new_counts, _ = merge_rows(group, index, centers, counts)
@@ -200,11 +258,49 @@ def merge_clusters(labels, group, index, centers, counts):
 
 
 def extract_cluster(labels, label: int, *, objects: bool = False, min_size: int = 0):
-    """One cluster as its own labels: a 0/1 mask, or (``objects=True``) its connected
-    pieces numbered 1..n, dropping pieces smaller than ``min_size`` pixels.
+    """One cluster as its own labels: a 0/1 mask, or its connected pieces numbered 1..n.
 
     Connectivity is full (8-connected in 2D, 26 in 3D). Dask labels give a lazy mask; their
     objects are found on the computed labels.
+
+    Parameters
+    ----------
+    labels : int array (numpy or dask)
+        The cluster labels.
+    label : int
+        The cluster to extract.
+    objects : bool
+        Number the connected pieces instead of a 0/1 mask.
+    min_size : int
+        With ``objects``: pieces smaller than this many pixels are dropped.
+
+    Returns
+    -------
+    ndarray (uint8, or uint16/uint32 for many objects) or dask array
+        The labels' shape.
+
+    Raises
+    ------
+    TypeError
+        For labels that are not an integer array.
+    ValueError
+        For a negative ``min_size``, or a cluster without pixels (numpy labels, or dask
+        labels with ``objects``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import extract_cluster
+    >>> labels = np.ones((6, 8), np.uint8)
+    >>> labels[1:3, 1:3] = 2  # a 2 x 2 square
+    >>> labels[4:6, 5:8] = 2  # a 2 x 3 rectangle
+    >>> labels[0, 7] = 2  # one stray pixel
+    >>> int(extract_cluster(labels, 2).sum())
+    11
+    >>> int(extract_cluster(labels, 2, objects=True).max())
+    3
+    >>> int(extract_cluster(labels, 2, objects=True, min_size=2).max())
+    2
     """
     lab = _labels_array(labels)
     label = int(label)

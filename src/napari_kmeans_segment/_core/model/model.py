@@ -44,7 +44,44 @@ def package_version() -> str:
 
 @dataclass
 class KMeansModel:
-    """Saved cluster centres that label new images the same way."""
+    """Saved cluster centres that label new images the same way.
+
+    Made by :attr:`Segmentation.model` or read by :func:`load_model`; :meth:`apply` labels
+    an image with it.
+
+    Attributes
+    ----------
+    feature_centers : ndarray (K, F)
+        The centres in feature space, which pixels are assigned to.
+    centers : ndarray (K, C)
+        The centres in the image's units, which labelled pixels are recoloured with.
+    feature_space : FeatureSpace
+        How pixels become features (colour space, scaling, stains).
+    params : dict
+        The parameters of the fit (see :attr:`options`).
+    version : str
+        The version of napari-kmeans-segment that made the model.
+    label_map : ndarray (K,) or None
+        After merges: the label each cluster is written as.
+    names : dict or None
+        ``{label: name}``; None: default names.
+    background : tuple of int or None
+        The labels marked as background; None: decided by the names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import segment
+    >>> image = np.zeros((20, 30), np.uint8)
+    >>> image[:, 10:20] = 100
+    >>> image[:, 20:] = 200
+    >>> model = segment(image, 3, seed=0).model
+    >>> model.n_clusters, model.n_channels, model.labels
+    (3, 1, [1, 2, 3])
+    >>> other = np.array([[5, 95, 190]], np.uint8)  # another image of the same kind
+    >>> model.apply(other).labels.tolist()
+    [[1, 2, 3]]
+    """
 
     feature_centers: np.ndarray
     centers: np.ndarray
@@ -59,10 +96,12 @@ class KMeansModel:
 
     @property
     def n_clusters(self) -> int:
+        """K, the number of clusters fitted (merges do not change it; see :attr:`labels`)."""
         return int(self.feature_centers.shape[0])
 
     @property
     def n_channels(self) -> int:
+        """The number of colour channels of the images the model labels (alpha left out)."""
         return int(self.centers.shape[1])
 
     @property
@@ -79,13 +118,64 @@ class KMeansModel:
         return fs.color_space == "hed" and fs.tissue_od is not None and fs.white is not None
 
     def on_white(self, white) -> KMeansModel:
-        """This model measuring optical densities against a slide's own ``white`` level."""
+        """This model measuring optical densities against a slide's own ``white`` level.
+
+        Parameters
+        ----------
+        white : (float, float, float)
+            The R, G, B of the slide's bare glass, in the image's units.
+
+        Returns
+        -------
+        KMeansModel
+            A copy; this model is not modified.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> rng = np.random.default_rng(0)
+        >>> slide = np.full((40, 40, 3), (235, 232, 228), np.uint8)  # glass
+        >>> slide[10:30, 5:20] = (80, 60, 150)  # haematoxylin
+        >>> slide[10:30, 22:35] = (160, 110, 60)  # DAB
+        >>> slide = np.clip(np.rint(slide + rng.normal(0, 2, slide.shape)), 0, 255).astype(np.uint8)
+        >>> model = segment(slide, 2, color_space="hed", seed=0).model
+        >>> model.feature_space.white.tolist()
+        [235.0, 232.0, 228.0]
+        >>> model.on_white((240, 240, 240)).feature_space.white.tolist()
+        [240.0, 240.0, 240.0]
+        """
         return replace(self, feature_space=self.feature_space.on_white(white))
 
     def for_slide(self, white) -> KMeansModel:
-        """This model measuring optical densities against a slide's own ``white`` level and
-        labelling every pixel (no tissue detection): what labels a large slide block by
-        block, where the tissue is decided per block afterwards (:func:`.lazy.glass_to_zero`)."""
+        """This model on a slide's own ``white`` level, labelling every pixel (no tissue detection).
+
+        What labels a large slide block by block, where the tissue is decided per block
+        afterwards (:func:`.lazy.glass_to_zero`).
+
+        Parameters
+        ----------
+        white : (float, float, float)
+            The R, G, B of the slide's bare glass, in the image's units.
+
+        Returns
+        -------
+        KMeansModel
+            A copy; this model is not modified.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> rng = np.random.default_rng(0)
+        >>> slide = np.full((40, 40, 3), (235, 232, 228), np.uint8)  # glass
+        >>> slide[10:30, 5:20] = (80, 60, 150)  # haematoxylin
+        >>> slide[10:30, 22:35] = (160, 110, 60)  # DAB
+        >>> slide = np.clip(np.rint(slide + rng.normal(0, 2, slide.shape)), 0, 255).astype(np.uint8)
+        >>> model = segment(slide, 2, color_space="hed", seed=0).model
+        >>> model.measures_stains, model.for_slide((240, 240, 240)).measures_stains
+        (True, False)
+        """
         fs = self.feature_space.on_white(white)
         fs.tissue_od = None
         return replace(self, feature_space=fs)
@@ -104,8 +194,9 @@ class KMeansModel:
         progress=None,
         cancel=None,
     ) -> Segmentation:
-        """Assign every pixel of ``image`` to the nearest saved centre (labels keep their
-        numbers, so label 3 means the same class on every image).
+        """Label ``image`` by assigning every pixel to the nearest saved centre.
+
+        Labels keep their numbers, so label 3 means the same class on every image.
 
         A model that measures stains (``color_space="hed"`` with tissue detection) first
         finds this slide's white level (``white_level`` if given, else from its glass, else
@@ -139,6 +230,39 @@ class KMeansModel:
         Returns
         -------
         Segmentation
+            Labelled with the model's labels and recoloured with its centres;
+            ``params["method"]`` is "model".
+
+        Raises
+        ------
+        TypeError
+            For no image, an image whose dtype is not numeric, or a ``channel_axis`` that is
+            not a whole number.
+        ValueError
+            For a mask with a lazy or multiscale image, an image with another number of
+            channels than the model's, a layout that does not fit the image,
+            ``white_level``/``dab_thresholds`` given to a model that does not measure
+            stains (or out of range), a slide without glass to find its white level on, or
+            a model with position features (``spatial_weight > 0``) and an image of
+            another shape.
+        Cancelled
+            When ``cancel`` returned True.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> model = segment(image, 3, seed=0).model
+        >>> other = np.zeros((4, 4), np.uint8)
+        >>> other[2:] = 190
+        >>> result = model.apply(other)
+        >>> result.labels.tolist()
+        [[1, 1, 1, 1], [1, 1, 1, 1], [3, 3, 3, 3], [3, 3, 3, 3]]
+        >>> result.counts.tolist(), result.params["method"]
+        ([8, 0, 8], 'model')
         """
         # Imported here: a result holds a model (result -> model), applying one makes a result.
         from ..fit.fitting_run import Run
@@ -320,15 +444,40 @@ class KMeansModel:
         return sorted({int(v) for v in self.label_map})
 
     def named(self, names=None, background=None) -> KMeansModel:
-        """This model with cluster names (``{label: name}``; labels left out take default
-        names) and background labels, which results of :meth:`apply` and the saved file keep.
-        ``None`` keeps what the model has; ``{}`` / ``()`` clear it.
+        """This model with cluster names and background labels.
+
+        Results of :meth:`apply` and the saved file keep them.
+
+        Parameters
+        ----------
+        names : dict of int to str, optional
+            ``{label: name}``; labels left out take default names. None keeps the model's
+            names; ``{}`` clears them.
+        background : iterable of int, optional
+            The labels that are background. None keeps the model's; ``()`` clears them.
+
+        Returns
+        -------
+        KMeansModel
+            A copy; this model is not modified.
 
         Raises
         ------
         ValueError
             For a label that this model does not write, a name that is empty, longer than
             200 characters or holds line breaks, or a label listed twice as background.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> model = segment(image, 3, seed=0).model
+        >>> named = model.named({3: "bright"}, background=[1])
+        >>> named.label_names(), named.default_background()
+        (['cluster 1', 'cluster 2', 'bright'], [1])
         """
         labels = set(self.labels)
         names = self.names if names is None else names
@@ -348,8 +497,25 @@ class KMeansModel:
         return replace(self, names=names, background=background)
 
     def label_names(self) -> list[str]:
-        """A name for every label of :attr:`labels`: the stored one, else a stain name for
-        ``color_space="hed"``, else "cluster <label>"."""
+        """A name for every label of :attr:`labels`.
+
+        The stored one, else a stain name for ``color_space="hed"``, else "cluster <label>".
+
+        Returns
+        -------
+        list of str
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> model = segment(image, 3, seed=0).model
+        >>> model.label_names()
+        ['cluster 1', 'cluster 2', 'cluster 3']
+        """
         from ..features.stains import names_for
 
         labels = self.labels
@@ -359,8 +525,26 @@ class KMeansModel:
         return [stored.get(lab, d) for lab, d in zip(labels, default)]
 
     def default_background(self) -> list[int]:
-        """The labels this model marks as background, else those :meth:`label_names` call
-        "background..." (the clusters a ``hed`` fit finds unstained)."""
+        """The labels that are background.
+
+        Those this model marks as background, else those :meth:`label_names` call
+        "background..." (the clusters a ``hed`` fit without tissue detection finds unstained).
+
+        Returns
+        -------
+        list of int
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> model = segment(image, 3, seed=0).model
+        >>> model.default_background(), model.named(background=[1]).default_background()
+        ([], [1])
+        """
         from ..measure.measure import background_labels
 
         if self.background is not None:
@@ -368,7 +552,28 @@ class KMeansModel:
         return background_labels(self.labels, self.label_names())
 
     def label_colors(self) -> np.ndarray:
-        """Row L - 1: the centre (image units) that pixels labelled L are recoloured with."""
+        """The colour of every label: row L - 1 is what pixels labelled L are recoloured with.
+
+        Returns
+        -------
+        ndarray (max label, C)
+            Centres in the image's units, one row per label up to the largest written;
+            after a merge the merged clusters share one row, and the row of a label no
+            longer written is 0.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> model = segment(image, 3, seed=0).model
+        >>> model.label_colors().ravel().tolist()
+        [0.0, 100.0, 200.0]
+        >>> model.merged([1, 2], [50.0]).label_colors().ravel().tolist()
+        [50.0, 0.0, 200.0]
+        """
         if not self.merges:
             return self.centers
         label_map = np.asarray(self.label_map)
@@ -377,8 +582,37 @@ class KMeansModel:
         return dense
 
     def merged(self, group, center) -> KMeansModel:
-        """This model with the clusters now labelled ``group`` written as ``min(group)`` and
-        recoloured with ``center`` (image units), as :meth:`.Segmentation.merge` does."""
+        """This model with the clusters labelled ``group`` written as ``min(group)``.
+
+        As :meth:`.Segmentation.merge` does; the merged label is recoloured with ``center``.
+        The merged cluster keeps the name and background mark of its lowest label.
+
+        Parameters
+        ----------
+        group : iterable of int
+            The labels to merge.
+        center : array-like (C,)
+            The merged cluster's colour, in the image's units.
+
+        Returns
+        -------
+        KMeansModel
+            A copy; this model is not modified.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> model = segment(image, 3, seed=0).model
+        >>> merged = model.merged([2, 3], [150.0])
+        >>> merged.labels, merged.label_map.tolist()
+        ([1, 2], [1, 2, 2])
+        >>> merged.apply(image).counts.tolist()
+        [200, 400]
+        """
         group = sorted({int(g) for g in group})
         label_map = merge_label_map(self.label_map, self.n_clusters, group)
         centers = self.centers.copy()
@@ -389,6 +623,26 @@ class KMeansModel:
         return replace(self, label_map=label_map, centers=centers, names=names, background=background)
 
     def to_dict(self) -> dict:
+        """The model as plain JSON-ready data, as :meth:`save` writes it.
+
+        Returns
+        -------
+        dict
+            The format header, K, the centres, the feature space, the parameters and
+            options, the label map, names and background.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> model = segment(image, 3, seed=0).model
+        >>> d = model.to_dict()
+        >>> d["format"], d["n_clusters"], d["centers"]
+        ('napari-kmeans-segment model', 3, [[0.0], [100.0], [200.0]])
+        """
         return {
             "format": MODEL_FORMAT,
             "format_version": MODEL_FORMAT_VERSION,
@@ -407,14 +661,43 @@ class KMeansModel:
         }
 
     def save(self, path) -> Path:
-        """Write the model as JSON, atomically: a uniquely named temporary file in the same
-        folder (never ``path + '.tmp'``, which may be someone's file) replaces ``path`` only
-        once complete, and is removed on any failure.
+        """Write the model as JSON, atomically.
+
+        A uniquely named temporary file in the same folder (never ``path + '.tmp'``, which
+        may be someone's file) replaces ``path`` only once complete, and is removed on any
+        failure.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write.
+
+        Returns
+        -------
+        Path
+            ``path``.
 
         Raises
         ------
         ValueError
             When ``path`` is a folder.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from napari_kmeans_segment import load_model
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> model = segment(image, 3, seed=0).model
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = model.save(Path(folder) / "bands.json")
+        ...     again = load_model(path)
+        >>> again.labels, again.centers.ravel().tolist()
+        ([1, 2, 3], [0.0, 100.0, 200.0])
         """
         path = Path(path)
         if path.is_dir():
@@ -437,6 +720,39 @@ class KMeansModel:
 
     @classmethod
     def from_dict(cls, d) -> KMeansModel:
+        """A model from the data :meth:`to_dict` makes (as read from a model file).
+
+        Parameters
+        ----------
+        d : dict
+            A model's data; every field is checked.
+
+        Returns
+        -------
+        KMeansModel
+
+        Raises
+        ------
+        ValueError
+            When ``d`` is not a model (no model header), has another format version, or is
+            damaged (a field missing, of the wrong type or inconsistent with another).
+
+        Examples
+        --------
+        >>> from napari_kmeans_segment import KMeansModel
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> model = segment(image, 3, seed=0).model
+        >>> KMeansModel.from_dict(model.to_dict()).labels
+        [1, 2, 3]
+        >>> KMeansModel.from_dict({"format": "something else"})
+        Traceback (most recent call last):
+        ...
+        ValueError: This file is not a napari-kmeans-segment model (no model header).
+        """
         if not isinstance(d, dict) or d.get("format") != MODEL_FORMAT:
             raise ValueError("This file is not a napari-kmeans-segment model (no model header).")
         if d.get("format_version") != MODEL_FORMAT_VERSION:
@@ -462,12 +778,40 @@ class KMeansModel:
 def load_model(path) -> KMeansModel:
     """Read a model written by :meth:`Segmentation.save` (plain JSON, never pickle).
 
+    Parameters
+    ----------
+    path : str or Path
+        The model's .json file.
+
+    Returns
+    -------
+    KMeansModel
+
     Raises
     ------
     ValueError
         When ``path`` is missing, not a regular file (a FIFO or a device such as /dev/zero
         would block or never end), larger than any model (:data:`MAX_MODEL_BYTES`), not JSON,
         or a damaged model (every field is checked: :mod:`.model_check`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import load_model, segment
+    >>> image = np.zeros((20, 30), np.uint8)
+    >>> image[:, 10:20] = 100
+    >>> image[:, 20:] = 200
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = segment(image, 3, seed=0).save(Path(folder) / "bands.json")
+    ...     model = load_model(path)
+    >>> model.n_clusters, model.apply(np.array([[190, 5]], np.uint8)).labels.tolist()
+    (3, [[3, 1]])
+    >>> load_model("no-such-model.json")
+    Traceback (most recent call last):
+    ...
+    ValueError: No model file at no-such-model.json.
     """
     path = Path(path)
     try:

@@ -90,8 +90,10 @@ def recolor(img: PixelImage, labels_flat: np.ndarray, centers: np.ndarray) -> np
 
 @dataclass(frozen=True)
 class Segmentation:
-    """Result of :func:`napari_kmeans_segment.segment`. Immutable: operations such as
-    :meth:`merge` return a new, consistent result (``dataclasses.replace`` makes variants).
+    """The result of :func:`napari_kmeans_segment.segment`: labels, recoloured image, centres.
+
+    Immutable: operations such as :meth:`merge` return a new, consistent result
+    (``dataclasses.replace`` makes variants).
 
     Attributes
     ----------
@@ -123,6 +125,19 @@ class Segmentation:
         For ``color_space="hed"`` with tissue detection: the slide's tissue and glass, DAB
         positivity (weak, moderate, strong; H-score), saturated pixels and warnings
         (:mod:`.positivity`). The glass is label 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_kmeans_segment import segment
+    >>> image = np.zeros((20, 30), np.uint8)
+    >>> image[:, 10:20] = 100
+    >>> image[:, 20:] = 200
+    >>> seg = segment(image, 3, seed=0)
+    >>> seg.n_clusters, seg.index.tolist(), seg.counts.tolist()
+    (3, [1, 2, 3], [200, 200, 200])
+    >>> seg.recolored.shape, seg.recolored.dtype.name
+    ((20, 30), 'uint8')
     """
 
     labels: Any
@@ -156,9 +171,27 @@ class Segmentation:
         return isinstance(self.labels, list | tuple)
 
     def default_names(self) -> list[str]:
-        """Names clusters start with: the model's names (:attr:`names`), else stain names
-        ("DAB", "haematoxylin", "background", ...) for ``color_space="hed"`` (see
-        :mod:`.stains`), else "cluster <label>"."""
+        """The names clusters start with, one per label of :attr:`index`.
+
+        The model's names (:attr:`names`), else stain names ("DAB", "haematoxylin",
+        "background", ...) for ``color_space="hed"`` (see :mod:`.stains`), else
+        "cluster <label>".
+
+        Returns
+        -------
+        list of str
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> seg = segment(image, 3, seed=0)
+        >>> seg.default_names()
+        ['cluster 1', 'cluster 2', 'cluster 3']
+        """
         from ..features.stains import names_for
 
         names = names_for(self.centers, self.feature_space)
@@ -167,8 +200,28 @@ class Segmentation:
         return [stored.get(int(i), n) for i, n in zip(self.index, names)]
 
     def default_background(self) -> list[int]:
-        """Labels that start as background: the model's (:attr:`background`), else those
-        whose :meth:`default_names` start with "background"."""
+        """The labels that start as background.
+
+        The model's (:attr:`background`), else those whose :meth:`default_names` start
+        with "background".
+
+        Returns
+        -------
+        list of int
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> seg = segment(image, 3, seed=0)
+        >>> seg.default_background()
+        []
+        >>> seg.model.named(background=[1]).apply(image).default_background()
+        [1]
+        """
         if self.background is not None:
             return [int(b) for b in self.background]
         names = self.default_names()
@@ -183,13 +236,52 @@ class Segmentation:
         scale=None,
         unit: str | None = None,
     ) -> dict[str, np.ndarray]:
-        """One row per cluster: index (label), name, count, fraction, centre per channel.
+        """The cluster table: one row per cluster, as a dict of columns.
 
-        ``names`` default to :meth:`default_names`. Given ``background`` (labels),
-        ``scale`` (pixel size per spatial axis) or ``unit``, the area columns of
-        :func:`.measure.area_table` are added: background, area_px, area, area_unit, share
-        (of the whole image, label 0 included), tissue_share (of the non-background
-        clusters).
+        Parameters
+        ----------
+        names : list of str, optional
+            One name per cluster; default :meth:`default_names`.
+        channel_names : list of str, optional
+            Suffixes of the centre columns; default R, G, B for RGB images, "value" for one
+            channel, else 0, 1, ...
+        background : iterable of int, optional
+            Labels that are background (glass, empty space).
+        scale : sequence of float, optional
+            Pixel size per spatial axis.
+        unit : str, optional
+            Length unit of ``scale``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``index`` (label), ``name``, ``count``, ``fraction`` and ``center_<channel>``.
+            Given ``background``, ``scale`` or ``unit``, the area columns of
+            :func:`~napari_kmeans_segment.area_table` are added: ``background``,
+            ``area_px``, ``area``, ``area_unit``, ``share`` (of the whole image, label 0
+            included) and ``tissue_share`` (of the non-background clusters).
+
+        Raises
+        ------
+        ValueError
+            For a background label that is not a cluster, or a ``scale`` that does not give
+            one finite, non-zero size per spatial axis.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> seg = segment(image, 3, seed=0)
+        >>> table = seg.table(background=[1], scale=(0.5, 0.5), unit="um")
+        >>> list(table)[:5]
+        ['index', 'name', 'count', 'fraction', 'center_value']
+        >>> table["center_value"].tolist(), table["area"].tolist()
+        ([0.0, 100.0, 200.0], [50.0, 50.0, 50.0])
+        >>> [round(float(s), 2) for s in table["tissue_share"][1:]]
+        [0.5, 0.5]
         """
         names = self.default_names() if names is None else names
         table = cluster_table(
@@ -234,7 +326,40 @@ class Segmentation:
         )
 
     def save(self, path) -> Path:
-        """Write the model (centres, parameters, feature settings) as JSON."""
+        """Write this result's model (centres, parameters, feature settings) as JSON.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write (replaced atomically if it exists).
+
+        Returns
+        -------
+        Path
+            ``path``.
+
+        Raises
+        ------
+        ValueError
+            When ``path`` is a folder.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from napari_kmeans_segment import load_model
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> seg = segment(image, 3, seed=0)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = seg.save(Path(folder) / "bands.json")
+        ...     model = load_model(path)
+        >>> path.name, model.n_clusters
+        ('bands.json', 3)
+        """
         return self.model.save(path)
 
     # -- operations: each returns new data, never modifies this result ------------------------
@@ -246,10 +371,36 @@ class Segmentation:
         label map (hence :attr:`model`) are updated together. Works on numpy, dask (stays
         lazy) and multiscale results.
 
+        Parameters
+        ----------
+        group : iterable of int
+            At least two labels of :attr:`index`.
+
+        Returns
+        -------
+        Segmentation
+            A new result; this one is not modified.
+
         Raises
         ------
+        TypeError
+            For a label that is not a whole number (``1.5``, ``True``).
         ValueError
             For fewer than two labels, or labels that are not clusters of this result.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> seg = segment(image, 3, seed=0)
+        >>> merged = seg.merge([2, 3])
+        >>> merged.index.tolist(), merged.counts.tolist(), merged.centers.ravel().tolist()
+        ([1, 2], [200, 400], [0.0, 150.0])
+        >>> np.unique(merged.labels).tolist(), np.unique(merged.recolored).tolist()
+        ([1, 2], [0, 150])
         """
         group = check_group(group, self.index)
         index, centers, counts, merged = merge_rows(group, self.index, self.centers, self.counts)
@@ -283,11 +434,39 @@ class Segmentation:
         )
 
     def masked(self, image, hidden):
-        """The tutorial's masked image: ``image`` (the one segmented, or one of its layout)
-        with the pixels of the ``hidden`` clusters set to 0; alpha is kept.
+        """The tutorial's masked image: a copy with the ``hidden`` clusters' pixels set to 0.
 
-        ``image`` is a numpy or dask array (dask gives a lazy result), or for a multiscale
-        result a list of levels (a list is returned).
+        Alpha is kept.
+
+        Parameters
+        ----------
+        image : array-like, dask array or list of levels
+            The image segmented, or one of its layout; a dask array gives a lazy result, and
+            a multiscale result takes (and returns) a list of levels, finest first.
+        hidden : iterable of int
+            The labels to hide.
+
+        Returns
+        -------
+        ndarray, dask array or list
+            ``image``'s shape and dtype.
+
+        Raises
+        ------
+        ValueError
+            When the image's spatial shape is not the labels' shape, or a multiscale result
+            is not given a list of as many levels.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> seg = segment(image, 3, seed=0)
+        >>> np.unique(seg.masked(image, hidden=[3])).tolist()
+        [0, 100]
         """
         axis = self._channel_axis()
         n_color = self.centers.shape[1]
@@ -304,11 +483,44 @@ class Segmentation:
         return mask_image(img, self.labels, hidden, n_color, axis)
 
     def extract(self, label: int, objects: bool = False, min_size: int = 0):
-        """One cluster as a Labels array: a 0/1 mask, or (``objects=True``) its connected
-        pieces numbered 1..n without those under ``min_size`` pixels.
+        """One cluster as a Labels array: a 0/1 mask, or its connected pieces numbered 1..n.
 
         Dask labels give a lazy mask; a multiscale result gives one mask per level, or the
         objects of the finest level.
+
+        Parameters
+        ----------
+        label : int
+            A label of :attr:`index`.
+        objects : bool
+            Number the cluster's connected pieces (8-connected in 2D) instead of a 0/1 mask.
+        min_size : int
+            With ``objects``: pieces smaller than this many pixels are dropped.
+
+        Returns
+        -------
+        ndarray (uint8 or wider), dask array or list of them
+            The labels' shape.
+
+        Raises
+        ------
+        ValueError
+            For a label that is not a cluster of this result, a negative ``min_size``, or a
+            cluster without pixels.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_kmeans_segment import segment
+        >>> image = np.zeros((20, 30), np.uint8)
+        >>> image[:, 10:20] = 100
+        >>> image[:, 20:] = 200
+        >>> seg = segment(image, 3, seed=0)
+        >>> mask = seg.extract(2)
+        >>> int(mask.sum()), int(mask[0, 15]), int(mask[0, 0])
+        (200, 1, 0)
+        >>> int(seg.extract(2, objects=True).max())  # one band: one object
+        1
         """
         label = int(label)
         if label not in set(self.index.tolist()):
