@@ -9,7 +9,7 @@ import pytest
 import napari_kmeans_segment as nks
 from napari_kmeans_segment._core.truth import dice, match_objects, synthetic_nuclei, synthetic_nuclei_3d
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def annotated(name: str):

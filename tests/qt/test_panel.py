@@ -341,7 +341,7 @@ def test_console_api_as_the_docs_show_it(make_napari_viewer, qtbot, tmp_path, mo
     suggest_k runs in the background, so the next statement would find no suggestion."""
     from pathlib import Path
 
-    root = Path(__file__).parents[1]
+    root = Path(__file__).parents[2]
     assert "(docs/console.md" in (root / "README.md").read_text(encoding="utf-8")
     page = (root / "docs" / "console.md").read_text(encoding="utf-8")
     after = page.index("From napari's console")
