@@ -82,6 +82,6 @@ if __name__ == "__main__":
     import argparse
 
     argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()  # --help, nothing else
-    bench_lazy(chunk=1024)  # the blocks: per-task overhead is negligible
+    bench_lazy(chunk=1024)  # 1024 px blocks: per-task overhead is negligible
     bench_lazy(chunk=128)  # small blocks: dask's per-task overhead shows
     bench_suggest()

@@ -9,7 +9,7 @@ then runs are cancelled at a few points of their course and the time to ``Cancel
 
     PYTHONPATH=src python scripts/measure_latency.py [--size 4096] [--cases texture,rgb64,objects]
 
-``--size 4096`` is the issue's 16 MP. Timings depend on the machine and its load: quote them
+``--size 4096`` is a 16 MP image. Timings depend on the machine and its load: quote them
 with the number of cores and what else was running.
 """
 

@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,10 +35,12 @@ def blocks():
 
 
 # Tests that need a display (a napari viewer or Qt widgets) are marked ``gui``, so
-# ``pytest -m "not gui"`` runs the rest on a machine without one. A test is gui when it uses
-# one of these fixtures (directly or through another fixture) or a module that imports Qt.
+# ``pytest -m "not gui"`` runs the rest on a machine without one. A test is gui when it lives
+# in tests/qt, uses one of these fixtures (directly or through another fixture) or a module
+# that imports Qt.
 GUI_FIXTURES = {"qtbot", "qapp", "make_napari_viewer", "make_napari_viewer_proxy"}
 GUI_MODULES = ("qtpy", "napari_kmeans_segment._qt", "napari.qt", "napari._qt")
+QT_TESTS = Path(__file__).resolve().parent / "qt"
 
 
 def _module_uses_qt(module) -> bool:
@@ -48,5 +51,8 @@ def _module_uses_qt(module) -> bool:
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = getattr(item, "module", None)
-        if GUI_FIXTURES & set(getattr(item, "fixturenames", ())) or (module and _module_uses_qt(module)):
+        in_qt = QT_TESTS in Path(item.path).resolve().parents
+        qt_fixture = GUI_FIXTURES & set(getattr(item, "fixturenames", ()))
+        uses_qt = qt_fixture or (module and _module_uses_qt(module))
+        if in_qt or uses_qt:
             item.add_marker(pytest.mark.gui)

@@ -16,10 +16,10 @@ and no temporary or lock file left (:func:`check_cli_outcome`).
 
 Run it
 ------
-In the test suite (``tests/test_fuzz.py``) a few hundred cases run in a child process. A
+In the test suite (``tests/core/test_fuzz.py``) a few hundred cases run in a child process. A
 longer profile::
 
-    NKS_FUZZ_CASES=5000 PYTHONPATH=src python -m pytest tests/test_fuzz.py -q
+    NKS_FUZZ_CASES=5000 PYTHONPATH=src python -m pytest tests/core/test_fuzz.py -q
     PYTHONPATH=src python tests/fuzz_cases.py --cases 5000 --seed 7     # the child alone
 
 Replay one case (its seed is printed by the test on a crash, timeout or failed check)::

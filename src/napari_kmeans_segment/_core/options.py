@@ -2,7 +2,7 @@
 check. ``segment``, the lazy and multiscale paths, ``suggest_k``, saved models, the dock, the
 command line and the Python the dock copies all take or produce an :class:`Options`.
 
-Adding a tunable is one edit in each of these places (``tests/test_core_options.py`` fails
+Adding a tunable is one edit in each of these places (``tests/core/test_core_options.py`` fails
 until every one is made):
 
 1. a field of :class:`Options` with its default, and its check in :data:`CHECKS`;

@@ -3,7 +3,7 @@
 The cases run in a child process (see ``tests/fuzz_cases.py``), so a segfault or a hang
 fails this test with the seed of the case instead of killing pytest. A longer profile::
 
-    NKS_FUZZ_CASES=5000 xvfb-run -a python -m pytest tests/test_fuzz.py -q   (as in docs/limits.md)
+    NKS_FUZZ_CASES=5000 xvfb-run -a python -m pytest tests/core/test_fuzz.py -q   (as in docs/limits.md)
 
 ``NKS_FUZZ_SEED`` picks another set of cases; ``python tests/fuzz_cases.py --case SEED -v``
 replays one.

@@ -107,7 +107,7 @@ def test_slide_script_leaves_shares_of_no_tissue_empty_with_the_reason(tmp_path)
     glass = np.clip(rng.normal(242, 2, (120, 120, 3)), 0, 255).astype(np.uint8)
     png(slides / "glass.png", glass)
     out = tmp_path / "dab.csv"
-    script = Path(__file__).resolve().parents[1] / "scripts" / "dab_share_of_tissue.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "dab_share_of_tissue.py"
     r = subprocess.run(
         [sys.executable, str(script), str(slides), "-o", str(out)],
         capture_output=True,

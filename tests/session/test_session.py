@@ -61,8 +61,8 @@ def test_result_layers_and_events(viewer):
 
 
 def test_a_persons_layer_names_do_not_pile_up_outputs(viewer):
-    """Regression: once a person owned an output's name, every Run, hide and
-    preview added another "(n)" layer."""
+    """A person's layers named like the outputs stay theirs, and every Run, hide and preview
+    updates the plugin's one "(1)" layer of each kind instead of adding another "(n)"."""
     layer = viewer.add_image(data.astronaut()[::8, ::8], name="img")
     for kind in ("clusters", "masked", "preview"):
         viewer.add_labels(np.zeros((4, 4), np.uint8), name=f"img {kind}")

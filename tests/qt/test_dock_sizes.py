@@ -72,7 +72,7 @@ def window(request, make_napari_viewer, qtbot):
 
 @pytest.mark.xfail(
     reason="known defect: with tissue detection on, the stain names 'haematoxylin 2' lose 2-6 px "
-    "in the clusters table at some window sizes (the layout and the slide names met late)",
+    "in the clusters table at some window sizes (the column is not sized for the numbered stain names)",
     strict=False,
 )
 def test_every_word_shows_whole_with_every_section_open(window, qtbot, tmp_path):

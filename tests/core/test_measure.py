@@ -210,7 +210,7 @@ def test_worked_example_script_on_three_slides(tmp_path, capsys):
 
     from napari_kmeans_segment import load_model
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "dab_share_of_tissue.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "dab_share_of_tissue.py"
     spec = importlib.util.spec_from_file_location("dab_share_of_tissue", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
@@ -271,7 +271,7 @@ def test_worked_example_script_against_the_truth_of_synthetic_slides(tmp_path):
 
     from napari_kmeans_segment._core.synthetic_slides import make_slide, rescan
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "dab_share_of_tissue.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "dab_share_of_tissue.py"
     spec = importlib.util.spec_from_file_location("dab_share_of_tissue", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
@@ -315,7 +315,7 @@ def test_worked_example_script_refuses_to_overwrite(tmp_path):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "dab_share_of_tissue.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "dab_share_of_tissue.py"
     spec = importlib.util.spec_from_file_location("dab_share_of_tissue", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)

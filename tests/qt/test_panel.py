@@ -285,8 +285,8 @@ def test_merge_after_a_run_kept_an_edited_layer_writes_the_plugins_own(dock, qtb
 
 
 def test_a_persons_output_names_do_not_pile_up_layers(dock, qtbot):
-    """Regression: once a person owned an output's name, every hide, preview and Run added
-    another "(n)" layer."""
+    """A person's layers named like the outputs stay theirs, and every hide, preview and Run
+    updates the plugin's one "(1)" layer of each kind instead of adding another "(n)"."""
     viewer, widget = dock
     viewer.add_image(data.astronaut()[::8, ::8], name="astro")
     for kind in ("clusters", "masked", "preview"):
@@ -312,8 +312,8 @@ def test_a_persons_output_names_do_not_pile_up_layers(dock, qtbot):
 
 
 def test_apply_model_uses_a_loaded_model_only_until_the_next_run(dock, qtbot, tmp_path):
-    """Regression: "apply model to image" silently kept using a model loaded earlier, even
-    after a new Run."""
+    """A loaded model is what "apply model to image" uses only until the next Run: then it
+    applies the new Run's model, not the one loaded before."""
     viewer, widget = dock
     viewer.add_image(data.astronaut()[::8, ::8], name="astro")
     widget["n_clusters"].value = 3
@@ -341,7 +341,7 @@ def test_console_api_as_the_docs_show_it(make_napari_viewer, qtbot, tmp_path, mo
     suggest_k runs in the background, so the next statement would find no suggestion."""
     from pathlib import Path
 
-    root = Path(__file__).parents[1]
+    root = Path(__file__).parents[2]
     assert "(docs/console.md" in (root / "README.md").read_text(encoding="utf-8")
     page = (root / "docs" / "console.md").read_text(encoding="utf-8")
     after = page.index("From napari's console")

@@ -237,7 +237,7 @@ def test_colour_space_tooltip_recommends_hed_for_slides_as_the_docs_do():
     lab = re.search(r"lab:(.*?)\. ", text).group(1)
     hed = re.search(r"hed:(.*?)\.", text).group(1)
     assert "slide" not in lab and "brightfield" in hed and "slides" in hed
-    root = Path(__file__).parents[1]
+    root = Path(__file__).parents[2]
     dock_page = (root / "docs" / "dock.md").read_text(encoding="utf-8")
     assert re.search(r"`hed`\s+for brightfield", dock_page)
     readme = (root / "README.md").read_text(encoding="utf-8")

@@ -12,7 +12,7 @@ from skimage import data
 
 import napari_kmeans_segment as nks
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FORMULAS = {1: '=HYPERLINK("http://evil.example","x")', 2: "+cmd|' /C calc'!A0", 3: "@SUM(1+1)"}
 LIVE = ("=", "+", "-", "@", "\t", "\r")
 

@@ -148,7 +148,7 @@ def test_ihc_k2_names_the_nuclei_cluster_by_its_stain_not_background(ihc):
 
 
 def test_rgb_default_has_no_haematoxylin_cluster(ihc):
-    # The starting point: plain RGB, K=3 puts the nuclei with the light brown.
+    # Why hed exists: in plain RGB, K=3 puts the nuclei with the light brown.
     seg = segment(ihc, 3, seed=0)
     hed = rgb2hed(ihc)[..., 0]
     mean_h = [hed[seg.labels == i].mean() for i in seg.index]

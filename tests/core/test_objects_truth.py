@@ -9,7 +9,7 @@ import pytest
 import napari_kmeans_segment as nks
 from napari_kmeans_segment._core.truth import dice, match_objects, synthetic_nuclei, synthetic_nuclei_3d
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def annotated(name: str):
@@ -67,7 +67,7 @@ def test_synthetic_nuclei_3d_counted():
 
 
 def test_expert_annotated_nuclei_counted():
-    """125 nuclei annotated by experts (DSB 2018): the issue's image."""
+    """125 nuclei annotated by experts (DSB 2018), the image of the README's nuclei recipe."""
     image, truth = annotated("dsb2018_nuclei_2d")
     objects, table = count_nuclei(image, 3, smoothing=1.0)
     m = match_objects(objects, truth)

@@ -13,7 +13,7 @@ from napari_kmeans_segment._cli.args import OTHER_DEST, build_parser, fit_option
 from napari_kmeans_segment._core.options import DEFAULTS, Options, names
 from napari_kmeans_segment._qt.stain_controls import SLIDE_FIELDS
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 PARAMETERS = ROOT / "docs" / "parameters.md"
 
 # Fields that truly have no control in one of the places, with the reason. Today every
