@@ -11,13 +11,13 @@ settings.register_profile("fuzz", max_examples=3000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-def blocks_image(shape=(60, 90), colours=((20, 30, 200), (200, 40, 40), (30, 190, 60)), noise=6, seed=0):
+def blocks_image(shape=(60, 90), colors=((20, 30, 200), (200, 40, 40), (30, 190, 60)), noise=6, seed=0):
     """Vertical bands of known colours plus noise: the answer is the band index."""
     rng = np.random.default_rng(seed)
     h, w = shape
-    truth = np.repeat(np.arange(len(colours)), -(-w // len(colours)))[:w]
+    truth = np.repeat(np.arange(len(colors)), -(-w // len(colors)))[:w]
     truth = np.broadcast_to(truth, (h, w))
-    img = np.asarray(colours, float)[truth] + rng.normal(0, noise, (h, w, 3))
+    img = np.asarray(colors, float)[truth] + rng.normal(0, noise, (h, w, 3))
     return np.clip(img, 0, 255).astype(np.uint8), truth
 
 

@@ -136,10 +136,10 @@ def valid_pixels(image, rgb, channel_axis, mask) -> np.ndarray:
     """The pixels a run must label: finite, not transparent, not masked (mask= or np.ma)."""
     arr, shape = _spatial(image, rgb, channel_axis)
     has_alpha = bool(rgb) and channel_axis is None and arr.shape[-1] == 4
-    colour = arr[..., :3] if has_alpha else arr
+    color = arr[..., :3] if has_alpha else arr
     valid = np.ones(shape, bool)
-    if colour.dtype.kind == "f":
-        valid &= np.isfinite(colour).all(axis=-1)
+    if color.dtype.kind == "f":
+        valid &= np.isfinite(color).all(axis=-1)
     if has_alpha:
         valid &= arr[..., 3] != 0
     if mask is not None:
@@ -194,10 +194,10 @@ def check_result(seg, image, k, rgb, channel_axis, mask, max_label=None, in_rang
     # Recoloured pixels keep the image's value range (no wrap-around, no overflow).
     arr, _ = _spatial(data, rgb, channel_axis)
     rarr, _ = _spatial(rec, rgb, channel_axis)
-    n_colour = 3 if (rgb and channel_axis is None and arr.shape[-1] == 4) else arr.shape[-1]
+    n_color = 3 if (rgb and channel_axis is None and arr.shape[-1] == 4) else arr.shape[-1]
     if in_range and valid.any() and data.dtype.kind != "b":
-        v = arr[valid][:, :n_colour].astype(np.float64)
-        r = rarr[valid][:, :n_colour].astype(np.float64)
+        v = arr[valid][:, :n_color].astype(np.float64)
+        r = rarr[valid][:, :n_color].astype(np.float64)
         lo, hi = v.min(axis=0), v.max(axis=0)
         span = np.where(np.isfinite(hi - lo), hi - lo, np.inf)
         tol = 1e-3 * span + 1e-6 * np.maximum(np.abs(lo), np.abs(hi))
@@ -269,9 +269,9 @@ def _values(rng, kind, shape, dtype):
         pool = [v for v in FLOAT_POOL] + [float(finfo.max), -float(finfo.max), float(finfo.tiny)]
         x = rng.choice(np.array(pool, np.float64), size=shape)
     else:
-        centre = float(rng.choice([0.0, 1e-30, -1e-30, 1.0, 1e6, 1e30, -1e30, 1e300, 1e-300]))
+        center = float(rng.choice([0.0, 1e-30, -1e-30, 1.0, 1e6, 1e30, -1e30, 1e300, 1e-300]))
         scale = float(rng.choice([1e-30, 1e-20, 1e-6, 1.0, 1e6, 1e30, 1e300, 5e-324]))
-        x = centre + scale * rng.standard_normal(shape)
+        x = center + scale * rng.standard_normal(shape)
     if rng.random() < 0.3:
         bad = rng.random(shape) < rng.random() * 0.5
         x = np.where(bad, rng.choice(NONFINITE, size=shape), x)
@@ -281,12 +281,12 @@ def _values(rng, kind, shape, dtype):
 
 def _groups(rng, shape, k):
     """K separated groups of values: the partition is known."""
-    centre = float(rng.choice([0.0, 1e-30, 1.0, 1e6, 1e30, -1e30, 1e300, -1e300, 1e-300]))
+    center = float(rng.choice([0.0, 1e-30, 1.0, 1e6, 1e30, -1e30, 1e300, -1e300, 1e-300]))
     step = float(rng.choice([1e-30, 1e-10, 1.0, 1e10, 1e30, 1e290]))
-    step = max(step, abs(centre) * 1e-5)
+    step = max(step, abs(center) * 1e-5)
     truth = rng.integers(0, k, size=shape)
     truth.flat[:k] = np.arange(k)
-    x = centre + step * (truth + 0.01 * rng.standard_normal(shape))
+    x = center + step * (truth + 0.01 * rng.standard_normal(shape))
     if not np.isfinite(x).all():
         return None, None
     return x, truth

@@ -143,7 +143,7 @@ def test_summary_elsewhere_needs_an_existing_folder(tmp_path):
     assert read_summary(tmp_path / "s.csv")[0]["file"] == str(files[0])
 
 
-def test_stain_colour_space_from_the_shell(tmp_path):
+def test_stain_color_space_from_the_shell(tmp_path):
     files = three_slides(tmp_path)
     whole = tmp_path / "whole.png"  # the whole slide: tissue and glass
     cv2.imwrite(str(whole), cv2.cvtColor(data.immunohistochemistry(), cv2.COLOR_RGB2BGR))

@@ -14,11 +14,11 @@ import napari_kmeans_segment as nks
 BLUE, RED, GREEN = (20, 30, 200), (200, 40, 40), (30, 190, 60)
 
 
-def bands(widths, colours, height=40, noise=4, seed=0):
+def bands(widths, colors, height=40, noise=4, seed=0):
     """Vertical bands of known colours; returns the image and each pixel's band index."""
     rng = np.random.default_rng(seed)
     truth = np.repeat(np.arange(len(widths)), widths)[None].repeat(height, axis=0)
-    img = np.asarray(colours, float)[truth] + rng.normal(0, noise, (*truth.shape, 3))
+    img = np.asarray(colors, float)[truth] + rng.normal(0, noise, (*truth.shape, 3))
     return np.clip(img, 0, 255).astype(np.uint8), truth
 
 

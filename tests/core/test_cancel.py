@@ -79,7 +79,7 @@ def test_texture_is_computed_in_cancellable_pieces(monkeypatch):
         nks.segment(img, 2, seed=0, texture_sigma=100.0, cancel=Meter(cancel_at=2).poll)
 
 
-def test_assignment_with_many_centres_polls_cancel_often(monkeypatch):
+def test_assignment_with_many_centers_polls_cancel_often(monkeypatch):
     # regression: float RGB at K=64 took up to 1.2 s between checks (a 4 MP chunk at a time)
     mod = _core("fit.numerics", "kmeans")
     meter = Meter()

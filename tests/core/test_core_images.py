@@ -90,7 +90,7 @@ def test_time_series_5d_with_channel_axis():
 
 
 @pytest.mark.parametrize("space", ["lab", "hsv"])
-def test_colour_spaces_report_centres_in_image_units(space):
+def test_color_spaces_report_centers_in_image_units(space):
     img, truth = blocks_image()
     seg = nks.segment(img, 3, seed=0, color_space=space)
     assert same_partition(seg.labels, truth)

@@ -82,8 +82,8 @@ def test_model_from_exact_run_nearly_reproduces(tmp_path):
 
 
 def test_suggest_k_finds_the_number_of_populations():
-    colours = ((20, 20, 200), (220, 30, 30), (30, 200, 40), (230, 230, 230))
-    img, _ = blocks_image(shape=(80, 160), colours=colours, noise=10)
+    colors = ((20, 20, 200), (220, 30, 30), (30, 200, 40), (230, 230, 230))
+    img, _ = blocks_image(shape=(80, 160), colors=colors, noise=10)
     res = nks.suggest_k(img, range(2, 9), seed=0)
     assert res.k == 4
     assert res.ks[0] == 2 and len(res.silhouette) == len(res.compactness) == len(res.ks)
@@ -170,8 +170,8 @@ def test_model_with_merged_clusters(tmp_path):
     assert list(again.index) == [1, 2, 3] and list(again.table()["index"]) == [1, 2, 3]
     np.testing.assert_array_equal(again.counts, counts)
     np.testing.assert_allclose(again.centers, centers)
-    merged_colour = np.clip(np.rint(centers[1]), 0, 255).astype(np.uint8)
-    assert (again.recolored[labels == 2] == merged_colour).all()
+    merged_color = np.clip(np.rint(centers[1]), 0, 255).astype(np.uint8)
+    assert (again.recolored[labels == 2] == merged_color).all()
     # the model of a merged result is the merged model again
     assert np.array_equal(again.model.apply(img).labels, labels)
     assert list(again.model.label_map) == [1, 2, 3, 2]

@@ -130,7 +130,7 @@ def test_huge_scale_groups_are_found():
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.uint64])
-def test_integer_extremes_recolour_without_wrapping(dtype):
+def test_integer_extremes_recolor_without_wrapping(dtype):
     # regression: a centre at int64 max became int64 min in the recoloured image
     info = np.iinfo(dtype)
     row = [info.min, (info.min + info.max) // 2 + 1, info.max]

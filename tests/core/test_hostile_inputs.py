@@ -132,7 +132,7 @@ def test_suggest_k_refuses_k_above_the_pixels_and_names_it():
         nks.suggest_k(img, [2, 70000], seed=0)
 
 
-def test_suggest_k_says_when_it_stops_at_the_distinct_colours():
+def test_suggest_k_says_when_it_stops_at_the_distinct_colors():
     img = np.random.default_rng(0).integers(0, 3, (30, 30)).astype(np.uint8)
     with pytest.warns(UserWarning, match="K = 4"):
         res = nks.suggest_k(img, range(2, 6), seed=0)
@@ -148,7 +148,7 @@ def test_nan_in_a_mask_is_not_selected():
     assert (s.labels[20:] == 0).all() and (s.labels[:20] > 0).all()
 
 
-def test_rgb_with_a_channel_axis_that_is_not_colour_is_refused():
+def test_rgb_with_a_channel_axis_that_is_not_color_is_refused():
     img = np.random.default_rng(0).integers(0, 255, (60, 60, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="channel_axis=0"):
         nks.segment(img, 3, seed=0, channel_axis=0, rgb=True)
@@ -167,7 +167,7 @@ def test_auto_uses_the_fast_path_when_k_is_large():
 
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.float64])
-def test_pixels_get_their_nearest_centre_next_to_a_far_cluster(dtype):
+def test_pixels_get_their_nearest_center_next_to_a_far_cluster(dtype):
     """A dim background at 100 and 105 next to bright cells at 60000 (16-bit fluorescence):
     float32 rounding of |c|^2 (~64 at 60000) swamped the gap between the close centres, and
     8-23% of the pixels were labelled with a farther centre (counts and centres drifted)."""

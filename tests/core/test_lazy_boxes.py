@@ -8,7 +8,7 @@ from napari_kmeans_segment._core import lazy
 
 
 @pytest.mark.parametrize(("k", "options"), [(5, {}), (9, {"normalize": True})])
-def test_boxes_give_the_colour_by_colour_table(monkeypatch, k, options):
+def test_boxes_give_the_color_by_color_table(monkeypatch, k, options):
     rng = np.random.default_rng(k)
     img = np.clip(
         rng.integers(0, 256, (k, 3))[rng.integers(0, k, (90, 120))] + rng.normal(0, 25, (90, 120, 3)), 0, 255

@@ -55,7 +55,7 @@ def test_a_negative_outlier_distance_no_longer_makes_every_pixel_an_outlier(tmp_
     assert 0 < nks.outlier_fraction(nks.load_model(path), img) < 0.05
 
 
-def test_a_model_of_exactly_k_colours_keeps_its_zero_distance(tmp_path):
+def test_a_model_of_exactly_k_colors_keeps_its_zero_distance(tmp_path):
     """0 is a real reference distance: every fitted pixel sits on its centre."""
     img = np.repeat(np.array([[10, 20, 30], [200, 10, 10], [5, 250, 5]], np.uint8), 300, axis=0)
     seg = nks.segment(img.reshape(30, 30, 3), 3, seed=0)

@@ -79,7 +79,7 @@ def test_refine_with_bounds_equals_plain_lloyd():
     assert inertia == pytest.approx(plain_inertia[0], rel=1e-12)
 
 
-def test_starts_are_reproducible_and_distinct_centres():
+def test_starts_are_reproducible_and_distinct_centers():
     rng = np.random.default_rng(2)
     x = rng.normal(0, 1, (3_000, 3))
     w = np.ones(3_000)

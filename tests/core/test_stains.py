@@ -80,31 +80,31 @@ def test_stain_scale_does_not_blow_up_an_absent_stain():
 
 
 # -- names --------------------------------------------------------------------------------------
-def test_dominant_stains_of_pure_colours():
-    colours = stained([[0, 0, 0], [0.02, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5], [0.1, 0, 0.6]])
-    assert dominant_stains(colours) == ["background", "background", "haematoxylin", "eosin", "DAB", "DAB"]
+def test_dominant_stains_of_pure_colors():
+    colors = stained([[0, 0, 0], [0.02, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5], [0.1, 0, 0.6]])
+    assert dominant_stains(colors) == ["background", "background", "haematoxylin", "eosin", "DAB", "DAB"]
     # The same colours as floats in [0, 1]
-    assert dominant_stains(colours / 255, 1.0)[2:5] == ["haematoxylin", "eosin", "DAB"]
+    assert dominant_stains(colors / 255, 1.0)[2:5] == ["haematoxylin", "eosin", "DAB"]
 
 
 def test_stain_names_are_unique_and_ordered_by_density():
-    colours = stained([[0, 0, 0.3], [0, 0, 0.9], [0.5, 0, 0.05], [0, 0, 0], [0.02, 0, 0.01]])
-    assert stain_names(colours) == ["DAB 2", "DAB", "haematoxylin", "background", "background 2"]
+    colors = stained([[0, 0, 0.3], [0, 0, 0.9], [0.5, 0, 0.05], [0, 0, 0], [0.02, 0, 0.01]])
+    assert stain_names(colors) == ["DAB 2", "DAB", "haematoxylin", "background", "background 2"]
 
 
 def test_scale_decides_between_stains():
     # More DAB than haematoxylin in raw density, but less relative to DAB's usual spread.
-    colour = stained([[0.3, 0, 0.4]])
-    assert dominant_stains(colour) == ["DAB"]
-    assert dominant_stains(colour, scale=[0.06, 0.05, 0.19]) == ["haematoxylin"]
+    color = stained([[0.3, 0, 0.4]])
+    assert dominant_stains(color) == ["DAB"]
+    assert dominant_stains(color, scale=[0.06, 0.05, 0.19]) == ["haematoxylin"]
 
 
-def test_names_need_rgb_centres():
+def test_names_need_rgb_centers():
     with pytest.raises(ValueError, match="RGB centres"):
         dominant_stains(np.zeros((3, 1)))
 
 
-def test_names_for_other_colour_spaces_is_none(ihc):
+def test_names_for_other_color_spaces_is_none(ihc):
     seg = segment(ihc[:64, :64], 3, color_space="lab", seed=0)
     assert names_for(seg.centers, seg.feature_space) is None
 

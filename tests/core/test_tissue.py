@@ -189,7 +189,7 @@ def test_a_background_cluster_holding_stained_tissue_is_flagged(slide):
     assert stained_background(slide.image[..., 0], every.labels, bg) == ""  # not RGB: not told
 
 
-def test_8_bit_counting_by_colour_table_equals_counting_pixel_by_pixel():
+def test_8_bit_counting_by_color_table_equals_counting_pixel_by_pixel():
     from napari_kmeans_segment._core.measure.positivity import count_block
 
     rng = np.random.default_rng(3)

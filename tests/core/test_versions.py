@@ -13,7 +13,7 @@ from napari_kmeans_segment._core.versions import problems, version_tuple
 
 
 @pytest.mark.parametrize("shape", [(300, 400), (2100, 2100)], ids=["one chunk", "several chunks"])
-def test_default_run_on_8bit_rgb_counts_every_pixel_of_each_colour(shape):
+def test_default_run_on_8bit_rgb_counts_every_pixel_of_each_color(shape):
     """The default run counts 8-bit RGB colours with cv2.calcHist (OpenCV 5.1's binding refused
     the 256x256x256 output buffer the histogram was once written into, and every Run failed)."""
     rng = np.random.default_rng(1)

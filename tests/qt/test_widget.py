@@ -244,7 +244,7 @@ def test_suggest_k_offers_k_and_sets_it_only_when_asked(viewer_widget, qtbot):
     """Regression: Suggest K changed K behind the person's back."""
     viewer, widget = viewer_widget
     img, _ = blocks_image(
-        shape=(80, 120), colours=((20, 20, 200), (220, 30, 30), (30, 200, 40), (230, 230, 230))
+        shape=(80, 120), colors=((20, 20, 200), (220, 30, 30), (30, 200, 40), (230, 230, 230))
     )
     viewer.add_image(img, name="four", rgb=True)
     widget["n_clusters"].value = 6

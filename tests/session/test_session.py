@@ -140,7 +140,7 @@ def test_bad_requests_change_nothing(viewer):
     assert session.clusters.colormap is cmap and not session.can_undo
 
 
-def test_undo_restores_colours_and_visibility_and_keeps_new_names(viewer):
+def test_undo_restores_colors_and_visibility_and_keeps_new_names(viewer):
     session, src, _ = start(viewer)
     session.set_visible({3: False})
     cmap_before = session.clusters.colormap.map(np.array([1, 2, 3], np.uint8))
