@@ -278,3 +278,25 @@ def test_fill_and_member_on_large_images_match_numpy(shape, channel_axis, n_colo
             want = np.moveaxis(want, -1, channel_axis)
         np.testing.assert_array_equal(out, want)
         assert out is not data and not np.shares_memory(out, data)
+
+
+@pytest.mark.parametrize(
+    ("group", "center", "error", "words"),
+    [
+        ([2], [150.0], ValueError, "at least two"),
+        ([2, 7], [150.0], ValueError, "No cluster 7"),
+        ([2, 2.5], [150.0], TypeError, "whole number"),
+        ([2, 3], [150.0, 1.0], ValueError, "1 finite value"),
+        ([2, 3], [float("nan")], ValueError, "finite"),
+    ],
+)
+def test_a_model_merge_of_unknown_labels_or_a_wrong_color_is_refused(group, center, error, words):
+    """``KMeansModel.merged`` checks its group and colour as ``Segmentation.merge`` does (it
+    wrote a label map with a label the model never had, and any colour, without a word)."""
+    image = np.zeros((20, 30), np.uint8)
+    image[:, 10:20] = 100
+    image[:, 20:] = 200
+    model = nks.segment(image, 3, seed=0).model
+    with pytest.raises(error, match=words):
+        model.merged(group, center)
+    assert model.labels == [1, 2, 3]

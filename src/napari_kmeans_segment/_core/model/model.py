@@ -20,7 +20,7 @@ from ..features.image import PixelImage
 from ..fit.numerics import labels_dtype
 from ..fit.smoothing import model_sigmas
 from ..options import Options, options_of
-from .clusters import merge_label_map
+from .clusters import check_group, merge_label_map
 from .model_check import background_problem, check_model_dict, check_names, names_problem
 
 if TYPE_CHECKING:
@@ -599,6 +599,14 @@ class KMeansModel:
         KMeansModel
             A copy; this model is not modified.
 
+        Raises
+        ------
+        TypeError
+            For a label in ``group`` that is not a whole number.
+        ValueError
+            For fewer than two labels, labels this model does not write, or a ``center``
+            that is not one finite value per channel.
+
         Examples
         --------
         >>> import numpy as np
@@ -613,10 +621,16 @@ class KMeansModel:
         >>> merged.apply(image).counts.tolist()
         [200, 400]
         """
-        group = sorted({int(g) for g in group})
+        group = check_group(group, self.labels)
+        color = np.asarray(center, np.float64).reshape(-1)
+        if color.shape != (self.n_channels,) or not np.isfinite(color).all():
+            raise ValueError(
+                f"center needs {self.n_channels} finite value(s), one per channel of the model; "
+                f"got {np.asarray(center).tolist()!r:.60}."
+            )
         label_map = merge_label_map(self.label_map, self.n_clusters, group)
         centers = self.centers.copy()
-        centers[label_map == group[0]] = center
+        centers[label_map == group[0]] = color
         gone = set(group[1:])  # the merged cluster keeps the name and mark of its first label
         names = None if self.names is None else {k: v for k, v in self.names.items() if k not in gone}
         background = None if self.background is None else tuple(b for b in self.background if b not in gone)
