@@ -16,7 +16,6 @@ or by pressing the button again.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_info
@@ -42,6 +41,7 @@ from .._colors import label_colors
 from .._core.foreground import FOREGROUNDS
 from .._measure_session import LENGTH_UNITS, UNCERTAINTY_KINDS
 from .flow import FlowLayout
+from .guard import guarded
 from .jobs import Jobs
 from .scroll import LeastLayout
 from .table import FEW_ROWS, column_need, compact_rows, rows_height
@@ -69,12 +69,6 @@ CHECK_WIDTH = 28  # px of a cell's tick box and padding
 FIT_SLACK = 8  # px kept spare when deciding what fits (widths round, a frame)
 MAX_ROWS = 6  # the table asks for room for this many rows at most (more scroll), as the
 # clusters table does, so that the two share the dock's height
-
-
-def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    from .panel import guarded
-
-    return guarded(fn)
 
 
 def _number(value: float) -> str:
@@ -187,7 +181,7 @@ class MeasurePanel(QWidget):
         self._names = True  # the names are shown beside the background tick boxes
         self.uncertainty_btn = QPushButton("uncertainty map")
         self.uncertainty_btn.setToolTip(tooltip("uncertainty"))
-        self.uncertainty_btn.clicked.connect(lambda *_: _guarded(self.start_uncertainty)())
+        self.uncertainty_btn.clicked.connect(lambda *_: guarded(self.start_uncertainty, "uncertainty map")())
         self.uncertainty_kind = QComboBox()
         for i, (kind, (text, how)) in enumerate(UNCERTAINTY_KINDS.items()):
             # one word each, so the choice is never cut; the item's tooltip says the rest
@@ -212,7 +206,7 @@ class MeasurePanel(QWidget):
         self.counts.setToolTip(tooltip("object_counts"))
         self.export_objects_btn = QPushButton("objects CSV…")
         self.export_objects_btn.setToolTip(tooltip("export_objects"))
-        self.export_objects_btn.clicked.connect(lambda *_: _guarded(self._export_objects)())
+        self.export_objects_btn.clicked.connect(lambda *_: guarded(self._export_objects, "objects CSV")())
         # the pixel size, while the image has none: areas then come in that unit
         self.pixel_row = QWidget()
         self.pixel_row.setToolTip(tooltip("pixel_size"))
@@ -231,7 +225,7 @@ class MeasurePanel(QWidget):
         self.pixel_unit.setCurrentText("µm")
         self.pixel_set_btn = QPushButton("set")
         self.pixel_set_btn.setObjectName("set_pixel_size")
-        self.pixel_set_btn.clicked.connect(lambda *_: _guarded(self._set_pixel_size)())
+        self.pixel_set_btn.clicked.connect(lambda *_: guarded(self._set_pixel_size, "set pixel size")())
         for w, stretch in ((self.pixel_label, 0), (self.pixel_size, 1), (self.pixel_unit, 1)):
             w.setToolTip(tooltip("pixel_size"))
             pixel.add_widget(w, stretch)
@@ -522,7 +516,7 @@ class MeasurePanel(QWidget):
             for m in (self.table.item(r, MARK_COLUMN) for r in range(self.table.rowCount()))
             if m is not None and m.checkState() == Qt.CheckState.Checked
         ]
-        _guarded(lambda: self._require().measure.set_background(marks))()
+        guarded(lambda: self._require().measure.set_background(marks), "background")()
         self.refresh()  # a refused request shows the marks as they are
 
     def _set_pixel_size(self) -> None:
@@ -530,7 +524,7 @@ class MeasurePanel(QWidget):
 
     def _on_see_through(self, on: bool) -> None:
         if not self._updating:
-            _guarded(lambda: self._require().set_see_through(on))()
+            guarded(lambda: self._require().set_see_through(on), "see-through")()
 
     def start_uncertainty(self, kind: str | None = None) -> Any:
         """Compute the uncertainty map of the current result in the background (the worker),
