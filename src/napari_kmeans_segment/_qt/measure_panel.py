@@ -63,6 +63,10 @@ TITLE = "measure"  # its tooltip says what is in it
 #: Where the objects come from: the clusters selected in the table, or a named choice.
 SOURCES = [("selected clusters", None)] + [(name, name) for name in FOREGROUNDS]
 MARK_COLUMN = COLUMNS.index("background")  # the name, with the background tick box
+#: The heading of that column: "name" while it shows the names beside the tick boxes (the
+#: summary above and the heading's tooltip say that a tick marks background), "background"
+#: when a narrow dock leaves the tick boxes alone.
+MARK_HEADINGS = {True: "name", False: "background"}
 IMAGE_COLUMN = COLUMNS.index("% image")  # the first to go in a narrow dock
 NAME = Qt.ItemDataRole.UserRole + 1  # the cluster's name (shown or not)
 CHECK_WIDTH = 28  # px of a cell's tick box and padding
@@ -160,6 +164,7 @@ class MeasurePanel(QWidget):
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        self._mark_heading(True)
         self.table.setToolTip(tooltip("measure_table"))
         for c, key in enumerate(_TIPS):
             header = self.table.horizontalHeaderItem(c)
@@ -400,12 +405,23 @@ class MeasurePanel(QWidget):
             default=0,
         )
         others = [c for c in range(t.columnCount()) if c != MARK_COLUMN and not t.isColumnHidden(c)]
-        need = sum(column_need(t, c) for c in others) + max(widest + CHECK_WIDTH, column_need(t, MARK_COLUMN))
-        need += FIT_SLACK
+        was = self._updating
+        self._updating = True
+        try:
+            self._mark_heading(True)  # measured with the heading it has beside the names
+            mark = max(widest + CHECK_WIDTH, column_need(t, MARK_COLUMN))
+        finally:
+            self._updating = was
+        need = sum(column_need(t, c) for c in others) + mark + FIT_SLACK
         if need > room:
             t.setColumnHidden(IMAGE_COLUMN, True)
             need -= column_need(t, IMAGE_COLUMN)
             names = need <= room
+        self._updating = True
+        try:
+            self._mark_heading(names)
+        finally:
+            self._updating = was
         if names != self._names:
             self._names = names
             self._updating = True
@@ -416,6 +432,11 @@ class MeasurePanel(QWidget):
                         m.setText(str(m.data(NAME)) if names else "")
             finally:
                 self._updating = False
+
+    def _mark_heading(self, names: bool) -> None:
+        item = self.table.horizontalHeaderItem(MARK_COLUMN)
+        if item is not None and item.text() != MARK_HEADINGS[names]:
+            item.setText(MARK_HEADINGS[names])
 
     def _fit_height(self) -> None:
         """Room for its rows up to MAX_ROWS (then it scrolls) and no more, so the clusters
