@@ -382,24 +382,17 @@ class MeasurePanel(QWidget):
 
     def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
         if obj is self.table and event.type() == QEvent.Type.Resize and not self._updating:
-            # the filter runs before the table lays out its viewport: that still has the
-            # old width, the new one is the old plus the change
-            view = self.table.viewport()
-            grown = event.size().width() - event.oldSize().width()
-            shown = view is not None and self.table.isVisible() and event.oldSize().width() >= 0
-            room = view.width() + grown if shown else None
-            self._fit_columns(room)
+            self._fit_columns()
         return False
 
-    def _fit_columns(self, room: int | None = None) -> None:
+    def _fit_columns(self) -> None:
         """In a narrow dock, first drop '% image' (the clusters table shows the same share),
         then the names beside the tick boxes (the clusters table shows them, and each row's
         tooltip): a number or a name is never cut. From size hints, so the decision does not
         depend on the widths it changes."""
         t = self.table
         view = t.viewport()
-        if room is None:
-            room = view.width() if view is not None and t.isVisible() else t.width()
+        room = view.width() if view is not None and t.isVisible() else t.width()
         t.setColumnHidden(IMAGE_COLUMN, False)
         names = True
         mark_need = t.fontMetrics().horizontalAdvance
