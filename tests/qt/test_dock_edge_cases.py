@@ -92,6 +92,91 @@ def test_a_failure_writing_the_result_is_reported_not_lost(dock, qtbot, notes, m
     assert widget.run_button.enabled
 
 
+# -- one guard for every action ------------------------------------------------------------------
+def layer_state(viewer):
+    """What a refused action must leave as it was: every layer's name, data, scale, visibility,
+    and a labels layer's colours (cluster visibility) and features (cluster names)."""
+    state = []
+    for ly in viewer.layers:
+        colors = getattr(getattr(ly, "colormap", None), "color_dict", None)
+        features = getattr(ly, "features", None)
+        state.append(
+            (
+                ly.name,
+                np.asarray(ly.data).copy(),
+                tuple(ly.scale),
+                ly.visible,
+                None if colors is None else {k: tuple(np.round(v, 6)) for k, v in colors.items()},
+                None if features is None else features.to_dict("list"),
+            )
+        )
+    return state
+
+
+def assert_same_layers(before, after):
+    assert [s[0] for s in after] == [s[0] for s in before]
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(a[1], b[1])
+        assert a[2:] == b[2:], b[0]
+
+
+def test_every_kind_of_action_refuses_bad_input_with_one_notification(
+    dock, qtbot, notes, tmp_path, monkeypatch
+):
+    """A cluster action, a measure action and loading a damaged model file each end in one
+    notification that says what to do, and no layer changes."""
+    from qtpy.QtWidgets import QFileDialog
+
+    viewer, widget = dock
+    viewer.add_image(data.coffee()[::4, ::4], name="coffee")
+    run(qtbot, widget)
+    before = layer_state(viewer)
+    panel = widget.panel
+
+    notes.clear()
+    panel.table.clearSelection()
+    panel.extract_btn.click()  # a cluster action with no cluster selected
+    assert notes == ["Select exactly one cluster to extract."]
+    assert_same_layers(before, layer_state(viewer))
+
+    notes.clear()
+    panel.measure.pixel_size.setValue(0.5)
+    panel.measure.pixel_unit.setCurrentText("kg")  # a measure action with a unit that is no length
+    panel.measure.pixel_set_btn.click()
+    assert len(notes) == 1 and "'kg'" in notes[0] and "length" in notes[0]
+    assert_same_layers(before, layer_state(viewer))
+
+    notes.clear()
+    bad = tmp_path / "damaged model.json"
+    bad.write_text('{"format": "napari-kmeans-segment model", "centers": [[1, 2')
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), "JSON (*.json)"))
+    panel.model_actions["load_model"].trigger()  # the model menu's "load model…"
+    assert len(notes) == 1 and "unexpected" not in notes[0]
+    assert widget.loaded_model is None and not panel.loaded_row.isVisibleTo(panel)
+    assert_same_layers(before, layer_state(viewer))
+
+
+def test_a_bug_in_an_action_is_told_as_unexpected_with_its_traceback_logged(dock, qtbot, notes, caplog):
+    """An error the person cannot fix (a bug) is not lost in Qt's event loop and not dressed
+    as bad input: one notification says the action failed unexpectedly, and the log keeps the
+    traceback."""
+    viewer, widget = dock
+    viewer.add_image(data.coffee()[::4, ::4], name="coffee")
+    run(qtbot, widget)
+    before = layer_state(viewer)
+
+    def broken():
+        raise KeyError("a bug")
+
+    widget.session.invert = broken
+    notes.clear()
+    with caplog.at_level("ERROR"):
+        widget.panel.invert_btn.click()
+    assert len(notes) == 1 and "invert failed unexpectedly (KeyError" in notes[0]
+    assert any(r.exc_info and r.exc_info[0] is KeyError for r in caplog.records)
+    assert_same_layers(before, layer_state(viewer))
+
+
 # -- painting on the clusters layer ---------------------------------------------------------------
 def test_painting_the_clusters_layer_leaves_the_result_and_undo_alone(dock, qtbot, notes):
     viewer, widget = dock

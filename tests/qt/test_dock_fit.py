@@ -144,6 +144,34 @@ def test_measure_table_shows_the_label_its_colour_and_the_whole_name(screen, qtb
                 assert re.fullmatch(r"0\.0*[1-9]\d?", text) and len(text.lstrip("0.")) <= 2, text
 
 
+def test_measure_table_heads_the_names_name_and_the_tick_boxes_alone_background(screen, qtbot):
+    """The column of names (each with its background tick box) was headed 'background'; it
+    is headed 'name' while it shows the names, and 'background' only when a narrow dock
+    leaves the tick boxes alone."""
+    viewer, dock, widget = screen
+    assert widget.run() is not None
+    wait_idle(qtbot, widget)
+    mark_column = measure_panel.COLUMNS.index("background")
+    table = widget.panel.measure.table
+
+    def heading_and_cells():
+        cells = [table.item(r, mark_column).text() for r in range(table.rowCount())]
+        return table.horizontalHeaderItem(mark_column).text(), cells
+
+    names = [r["name"] for r in widget.panel.measure.rows()]
+    assert heading_and_cells() == ("name", names)  # 1280x800: the names fit
+    measure = widget.panel.measure
+    table.setFixedWidth(150)  # a narrow dock: only the tick boxes fit
+    qtbot.wait(100)
+    measure.refresh()  # decided from the width the table has now
+    assert heading_and_cells() == ("background", [""] * len(names))
+    table.setMinimumWidth(0)
+    table.setMaximumWidth(16777215)  # QWIDGETSIZE_MAX: the dock's width again
+    qtbot.wait(100)
+    measure.refresh()
+    assert heading_and_cells() == ("name", names)
+
+
 @pytest.mark.parametrize(
     "value, text",
     [(34.0, "34.0"), (23.04, "23.0"), (7.234, "7.2"), (0.342, "0.34"), (0.0312, "0.031"), (0.996, "1.0")],

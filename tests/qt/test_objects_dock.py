@@ -2,6 +2,8 @@
 'count objects', the count in sight, hover columns, words for fluorescence, colour spaces
 that apply."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,53 @@ def test_preview_keeps_the_smoothing_width_on_its_strided_copy(make_napari_viewe
     other = nks.segment(data, 3, seed=0, smoothing=2.0)  # 2 pixels of the copy: wider
     assert not np.array_equal(other.labels, want.labels)
     np.testing.assert_array_equal(np.asarray(viewer.layers["big preview"].data), want.labels)
+
+
+def count_objects(qtbot, viewer, widget):
+    measure = widget.panel.measure
+    measure.count_btn.click()
+    qtbot.waitUntil(lambda: not measure.jobs.busy("objects"), timeout=60_000)
+    return [ly for ly in viewer.layers if ly.name.endswith("objects")][-1]
+
+
+def relative_luminance(rgba):
+    """WCAG relative luminance of sRGB colours (0 black .. 1 white)."""
+    c = np.asarray(rgba, float)[..., :3]
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return lin @ [0.2126, 0.7152, 0.0722]
+
+
+def test_hovering_a_cluster_or_an_object_reads_its_area_in_whole_pixels(nuclei_dock, qtbot):
+    """napari's status bar printed the area of an image without a pixel size as a float
+    ('area: 8.52e+04' on napari 0.9, 'area: 85187.0' before): it reads the whole number of
+    pixels, equal to the pixel count."""
+    viewer, widget, nu = nuclei_dock
+    run(qtbot, widget)
+    clusters = viewer.layers["nuclei clusters"]
+    objects = count_objects(qtbot, viewer, widget)
+    for layer in (clusters, objects):
+        f = layer.features
+        for label in f["index"][:3]:
+            pos = tuple(int(v) for v in np.argwhere(np.asarray(layer.data) == label)[0])
+            status = layer.get_status(pos, world=True)
+            text = status["coordinates"] if isinstance(status, dict) else str(status)
+            area = re.search(r"\barea: ([^,;]+)", text)
+            assert area is not None, text
+            pixels = int(f.loc[f["index"] == label, "area_px"].iloc[0])
+            assert area.group(1) == str(pixels), text
+            assert "e+" not in text
+
+
+def test_objects_are_drawn_in_light_colours_that_show_over_the_clusters(nuclei_dock, qtbot):
+    """napari's default label colours include near-black ones (navy, brown, deep purple) that
+    vanished over the clusters overlay: every object is drawn in a light colour, its
+    neighbours in label order in another one, and the background stays transparent."""
+    viewer, widget, nu = nuclei_dock
+    run(qtbot, widget)
+    objects = count_objects(qtbot, viewer, widget)
+    labels = np.arange(1, max(int(np.asarray(objects.data).max()), 60) + 1)
+    rgba = np.asarray(objects.colormap.map(labels))
+    assert (rgba[:, 3] == 1).all()
+    assert relative_luminance(rgba).min() >= 0.35
+    assert (np.abs(np.diff(rgba[:, :3], axis=0)).max(axis=1) > 0.1).all()
+    assert np.asarray(objects.colormap.map(np.array([0])))[0, 3] == 0

@@ -18,7 +18,8 @@ from .._session.layers import Source, output_name, unwrap
 from .._session.session import ClusterSession, live_sessions, shared_session
 from . import tasks
 from .form import KMeansForm, precheck, python_call, read_image_code
-from .jobs import Jobs, report_error
+from .guard import guarded, report_error
+from .jobs import Jobs
 from .panel import ClusterPanel
 from .preview import Preview
 from .suggest import SuggestK
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from napari.layers import Image, Labels
 
     from .._core import KMeansModel, Segmentation
+    from .._core.options import Options
     from .suggest_plot import SuggestKPlot
 
 
@@ -57,8 +59,8 @@ class KMeansWidget(KMeansForm):
         self.panel.measure.toggle.toggled.connect(
             lambda on: self._on_opened(on, self.panel.measure.body, self.panel.measure.toggle)
         )
-        self.panel.apply_model_requested.connect(self._guarded(self.apply_model))
-        self.panel.load_model_requested.connect(self._guarded(self.load_model))
+        self.panel.apply_model_requested.connect(guarded(self.apply_model, "apply model"))
+        self.panel.load_model_requested.connect(guarded(self.load_model, "load model"))
         self.panel.forget_model_requested.connect(self.forget_model)
 
         self.run_button.changed.connect(self.run)
@@ -137,17 +139,6 @@ class KMeansWidget(KMeansForm):
         if self.suggester.plot is not None:
             self.suggester.plot.set_theme(self.viewer.theme)
 
-    @staticmethod
-    def _guarded(fn: Any) -> Any:
-        def call(*a: Any) -> Any:
-            try:
-                return fn(*a)
-            except (ValueError, TypeError, OSError) as e:
-                show_error(str(e))
-                return None
-
-        return call
-
     # -- sessions ------------------------------------------------------------------------------
     def session_for(self, layer: Image) -> ClusterSession:
         """The session of a source layer: this dock's, another dock's on this viewer (they
@@ -189,14 +180,10 @@ class KMeansWidget(KMeansForm):
     # -- Run, Cancel ----------------------------------------------------------------------------
     def run(self, _: Any = None) -> Any:
         """Start a run on the chosen layer. Returns the worker (None if nothing started)."""
-        try:
-            layer, src, opts, mask = self.capture()
-            if not src.multiscale:
-                precheck(src, opts)
-        except (ValueError, TypeError) as e:
-            show_error(str(e))
-            self._set_status(status("failed", reason=e))
+        captured = guarded(self._capture_checked, "Run", on_error=self._refused)()
+        if captured is None:
             return None
+        layer, src, opts, mask = captured
         mode = self.mode.value
         start = time.perf_counter()
 
@@ -222,6 +209,16 @@ class KMeansWidget(KMeansForm):
             text = status("running", name=src.name, k=opts.n_clusters, mode=mode)
             self._set_status(text if self._runs else f"{text} {status('first_run')}")
         return worker
+
+    def _capture_checked(self) -> tuple[Image, Source, Options, Any]:
+        """The form's inputs, checked as far as possible before any work starts."""
+        layer, src, opts, mask = self.capture()
+        if not src.multiscale:
+            precheck(src, opts)
+        return layer, src, opts, mask
+
+    def _refused(self, exc: BaseException) -> None:
+        self._set_status(status("failed", reason=exc))
 
     def cancel(self, _: Any = None) -> None:
         """Stop the current Run, Apply model or Suggest K; nothing is added."""

@@ -5,24 +5,21 @@ runs on the GUI thread when it returns. Jobs live in named lanes: the "main" lan
 job at a time (a second start is refused with a message) with napari's cancelable progress
 bar; a lane started with ``replace=True`` (the preview) cancels the job it replaces and
 drops its result. Warnings the computation raises (``warnings.warn``) become napari
-warning notifications.
+warning notifications; a failed job is told by :func:`.guard.report_error`.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QObject, Signal
 
-from .._core import Cancelled
-
-log = logging.getLogger(__name__)
+from .guard import report_error
 
 Compute = Callable[[Callable[[float, str], None], Callable[[], bool]], Any]
 
@@ -39,17 +36,6 @@ class _Job:
     cancel: threading.Event
     relay: _Relay
     pbar: Any = None
-
-
-def report_error(exc: BaseException, what: str) -> None:
-    """How a failed job is told to the person: cancelled, bad input, or a bug."""
-    if isinstance(exc, Cancelled):
-        show_info(f"{what} cancelled; nothing was added.")
-    elif isinstance(exc, ValueError | TypeError):
-        show_error(str(exc))
-    else:  # a bug: say so, and keep the traceback in the log
-        log.error("%s failed", what, exc_info=exc)
-        show_error(f"{what} failed unexpectedly ({type(exc).__name__}: {exc}).")
 
 
 class Jobs:

@@ -16,7 +16,6 @@ or by pressing the button again.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_info
@@ -42,6 +41,7 @@ from .._core.measure.foreground import FOREGROUNDS
 from .._session.colors import label_colors
 from .._session.measure import LENGTH_UNITS, UNCERTAINTY_KINDS
 from .flow import FlowLayout
+from .guard import guarded
 from .jobs import Jobs
 from .scroll import LeastLayout
 from .table import FEW_ROWS, column_need, compact_rows, rows_height
@@ -63,18 +63,16 @@ TITLE = "measure"  # its tooltip says what is in it
 #: Where the objects come from: the clusters selected in the table, or a named choice.
 SOURCES = [("selected clusters", None)] + [(name, name) for name in FOREGROUNDS]
 MARK_COLUMN = COLUMNS.index("background")  # the name, with the background tick box
+#: The heading of that column: "name" while it shows the names beside the tick boxes (the
+#: summary above and the heading's tooltip say that a tick marks background), "background"
+#: when a narrow dock leaves the tick boxes alone.
+MARK_HEADINGS = {True: "name", False: "background"}
 IMAGE_COLUMN = COLUMNS.index("% image")  # the first to go in a narrow dock
 NAME = Qt.ItemDataRole.UserRole + 1  # the cluster's name (shown or not)
 CHECK_WIDTH = 28  # px of a cell's tick box and padding
 FIT_SLACK = 8  # px kept spare when deciding what fits (widths round, a frame)
 MAX_ROWS = 6  # the table asks for room for this many rows at most (more scroll), as the
 # clusters table does, so that the two share the dock's height
-
-
-def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    from .panel import guarded
-
-    return guarded(fn)
 
 
 def _number(value: float) -> str:
@@ -166,6 +164,7 @@ class MeasurePanel(QWidget):
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        self._mark_heading(True)
         self.table.setToolTip(tooltip("measure_table"))
         for c, key in enumerate(_TIPS):
             header = self.table.horizontalHeaderItem(c)
@@ -187,7 +186,7 @@ class MeasurePanel(QWidget):
         self._names = True  # the names are shown beside the background tick boxes
         self.uncertainty_btn = QPushButton("uncertainty map")
         self.uncertainty_btn.setToolTip(tooltip("uncertainty"))
-        self.uncertainty_btn.clicked.connect(lambda *_: _guarded(self.start_uncertainty)())
+        self.uncertainty_btn.clicked.connect(lambda *_: guarded(self.start_uncertainty, "uncertainty map")())
         self.uncertainty_kind = QComboBox()
         for i, (kind, (text, how)) in enumerate(UNCERTAINTY_KINDS.items()):
             # one word each, so the choice is never cut; the item's tooltip says the rest
@@ -212,7 +211,7 @@ class MeasurePanel(QWidget):
         self.counts.setToolTip(tooltip("object_counts"))
         self.export_objects_btn = QPushButton("objects CSV…")
         self.export_objects_btn.setToolTip(tooltip("export_objects"))
-        self.export_objects_btn.clicked.connect(lambda *_: _guarded(self._export_objects)())
+        self.export_objects_btn.clicked.connect(lambda *_: guarded(self._export_objects, "objects CSV")())
         # the pixel size, while the image has none: areas then come in that unit
         self.pixel_row = QWidget()
         self.pixel_row.setToolTip(tooltip("pixel_size"))
@@ -231,7 +230,7 @@ class MeasurePanel(QWidget):
         self.pixel_unit.setCurrentText("µm")
         self.pixel_set_btn = QPushButton("set")
         self.pixel_set_btn.setObjectName("set_pixel_size")
-        self.pixel_set_btn.clicked.connect(lambda *_: _guarded(self._set_pixel_size)())
+        self.pixel_set_btn.clicked.connect(lambda *_: guarded(self._set_pixel_size, "set pixel size")())
         for w, stretch in ((self.pixel_label, 0), (self.pixel_size, 1), (self.pixel_unit, 1)):
             w.setToolTip(tooltip("pixel_size"))
             pixel.add_widget(w, stretch)
@@ -406,12 +405,23 @@ class MeasurePanel(QWidget):
             default=0,
         )
         others = [c for c in range(t.columnCount()) if c != MARK_COLUMN and not t.isColumnHidden(c)]
-        need = sum(column_need(t, c) for c in others) + max(widest + CHECK_WIDTH, column_need(t, MARK_COLUMN))
-        need += FIT_SLACK
+        was = self._updating
+        self._updating = True
+        try:
+            self._mark_heading(True)  # measured with the heading it has beside the names
+            mark = max(widest + CHECK_WIDTH, column_need(t, MARK_COLUMN))
+        finally:
+            self._updating = was
+        need = sum(column_need(t, c) for c in others) + mark + FIT_SLACK
         if need > room:
             t.setColumnHidden(IMAGE_COLUMN, True)
             need -= column_need(t, IMAGE_COLUMN)
             names = need <= room
+        self._updating = True
+        try:
+            self._mark_heading(names)
+        finally:
+            self._updating = was
         if names != self._names:
             self._names = names
             self._updating = True
@@ -422,6 +432,11 @@ class MeasurePanel(QWidget):
                         m.setText(str(m.data(NAME)) if names else "")
             finally:
                 self._updating = False
+
+    def _mark_heading(self, names: bool) -> None:
+        item = self.table.horizontalHeaderItem(MARK_COLUMN)
+        if item is not None and item.text() != MARK_HEADINGS[names]:
+            item.setText(MARK_HEADINGS[names])
 
     def _fit_height(self) -> None:
         """Room for its rows up to MAX_ROWS (then it scrolls) and no more, so the clusters
@@ -522,7 +537,7 @@ class MeasurePanel(QWidget):
             for m in (self.table.item(r, MARK_COLUMN) for r in range(self.table.rowCount()))
             if m is not None and m.checkState() == Qt.CheckState.Checked
         ]
-        _guarded(lambda: self._require().measure.set_background(marks))()
+        guarded(lambda: self._require().measure.set_background(marks), "background")()
         self.refresh()  # a refused request shows the marks as they are
 
     def _set_pixel_size(self) -> None:
@@ -530,7 +545,7 @@ class MeasurePanel(QWidget):
 
     def _on_see_through(self, on: bool) -> None:
         if not self._updating:
-            _guarded(lambda: self._require().set_see_through(on))()
+            guarded(lambda: self._require().set_see_through(on), "see-through")()
 
     def start_uncertainty(self, kind: str | None = None) -> Any:
         """Compute the uncertainty map of the current result in the background (the worker),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_info
 from qtpy.QtCore import QSize, Qt, Signal
 from qtpy.QtWidgets import (
     QAbstractButton,
@@ -35,6 +35,7 @@ from .._core.options import MIN_OBJECT_PIXELS
 from .._session.colors import drawn_labels, label_colors
 from .elided import ElidedLabel
 from .flow import FlowLayout
+from .guard import guarded
 from .measure_panel import MeasurePanel
 from .scroll import LeastLayout
 from .table import DRAWN, FEW_ROWS, LABEL, VALUE, VISIBLE_ROWS, ClusterTable, RowData
@@ -48,19 +49,6 @@ if TYPE_CHECKING:
 _DISPLAY_EVENTS = ("show_selected_label", "selected_label")  # change what is drawn, not the state
 ROWS = ("clusters", "extract", "files")  # button rows, top to bottom
 PANEL_WIDTH = 380  # px: the dock's default width follows this hint (a 1280-px screen)
-
-
-def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a panel action; a bad request becomes a notification, never a traceback."""
-
-    def wrapper(*a: Any, **kw: Any) -> Any:
-        try:
-            return fn(*a, **kw)
-        except (ValueError, TypeError, OSError) as e:
-            show_error(str(e))
-            return None
-
-    return wrapper
 
 
 def wrapped_label(text: str = "", name: str = "") -> QLabel:
@@ -142,7 +130,7 @@ class ClusterPanel(QWidget):
             action = menu.addAction(text)
             assert action is not None
             action.setToolTip(tooltip(key))
-            run = guarded(slot)
+            run = guarded(slot, text)
             action.triggered.connect(lambda *_, f=run: f())
             self.model_actions[key] = action
         self.model_btn.setMenu(menu)
@@ -167,7 +155,7 @@ class ClusterPanel(QWidget):
         self.measure = MeasurePanel()  # background, areas, objects, uncertainty
         self._lay.addWidget(self.measure, 1)  # its table shares the spare height
         self.measure.toggle.toggled.connect(self._on_measure_toggled)
-        count = guarded(self._count_objects)
+        count = guarded(self._count_objects, "count objects")
         self.measure.count_btn.clicked.connect(lambda *_: count())
         self.set_loaded_model(None, 0)
         self.refresh()
@@ -190,7 +178,7 @@ class ClusterPanel(QWidget):
         b = QPushButton(text)
         b.setObjectName(name)
         b.setToolTip(tooltip(name))
-        action = guarded(slot)
+        action = guarded(slot, text)
         b.clicked.connect(lambda *_: action())  # drop Qt's "checked" argument
         self._row(row).add_widget(b, 1)  # the row shares its width and wraps, never cuts
         return b
@@ -322,9 +310,9 @@ class ClusterPanel(QWidget):
         key = self.table.columns[item.column()].key
         if key == "show":
             visible = item.checkState() == Qt.CheckState.Checked
-            guarded(lambda: self._require().set_visible({lab: visible}))()
+            guarded(lambda: self._require().set_visible({lab: visible}), "show or hide")()
         elif key == "name":
-            guarded(lambda: self._require().rename(lab, item.text()))()
+            guarded(lambda: self._require().rename(lab, item.text()), "rename")()
 
     def _set_all(self, rule: Callable[[bool], bool]) -> None:
         s = self._require()

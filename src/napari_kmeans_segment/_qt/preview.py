@@ -14,6 +14,7 @@ from .._session.layers import Source, center_colors
 from .._session.stack import overlay_colors
 from . import texts
 from .form import precheck
+from .guard import expected, report_error
 
 if TYPE_CHECKING:
     from napari.layers import Image
@@ -96,8 +97,8 @@ class Preview:
             if src.multiscale:
                 raise ValueError("Live preview works on single-scale images.")
             precheck(src, opts)
-        except (ValueError, TypeError) as e:
-            self.status(texts.status("preview_failed", reason=e))
+        except Exception as e:
+            self._failed(e)
             return None
         data, step, mask, channel_axis = downsample(src, mask)
         # the copy's pixels are `step` pixels of the image: the smoothing keeps its width
@@ -125,10 +126,16 @@ class Preview:
         )
 
     def _failed(self, exc: BaseException) -> None:
+        """Bad input is said in the status line only: the preview reruns on every change
+        while the person is still typing, a notification each time would bury the canvas.
+        A bug is told like any other (:func:`.guard.report_error`)."""
         from .._core import Cancelled
 
-        if not isinstance(exc, Cancelled):
-            self.status(texts.status("preview_failed", reason=exc))
+        if isinstance(exc, Cancelled):
+            return
+        self.status(texts.status("preview_failed", reason=exc))
+        if not expected(exc):
+            report_error(exc, "Live preview")
 
     def _done(self, seg: Any, step: tuple, layer: Image, src: Source) -> None:
         if layer not in self.form.viewer.layers or not self.enabled:

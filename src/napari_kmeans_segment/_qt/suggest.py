@@ -11,9 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from napari.utils.notifications import show_error
-
-from .jobs import report_error
+from .guard import guarded, report_error
 from .scroll import after_layout
 from .texts import status, tooltip
 
@@ -48,13 +46,10 @@ class SuggestK:
     def start(self, k_range: range = range(2, 11)) -> Any:
         """Start scoring; returns the worker (None when the inputs are unusable or busy)."""
         form = self.form
-        try:
-            layer, src, opts, mask = form.capture()
-            if src.multiscale:
-                raise ValueError("Suggest K works on single-scale images.")
-        except (ValueError, TypeError) as e:
-            show_error(str(e))
+        captured = guarded(self._capture, "Suggest K")()
+        if captured is None:
             return None
+        layer, src, opts, mask = captured
         # the run's colour features and k-means settings; position and texture are not scored
         opts = replace(opts, spatial_weight=0.0, texture_sigma=0.0, per_plane=False)
 
@@ -141,6 +136,12 @@ class SuggestK:
         kept = form.kept(since=self.changes)
         box = form.suggest_box.native
         after_layout(lambda: form.scroll.show_widget(box, *kept), form.scroll, box)
+
+    def _capture(self) -> tuple[Any, Any, Any, Any]:
+        layer, src, opts, mask = self.form.capture()
+        if src.multiscale:
+            raise ValueError("Suggest K works on single-scale images.")
+        return layer, src, opts, mask
 
     def _failed(self, exc: BaseException) -> None:
         from .._core import Cancelled

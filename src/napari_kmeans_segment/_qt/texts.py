@@ -260,8 +260,9 @@ TOOLTIPS: dict[str, str] = {
         "tissue for a stained slide), and its area."
     ),
     "column_background": (
-        "Tick to mark this cluster as background (glass, empty space): it is left out of the "
-        "foreground (a slide's tissue). Clusters named 'background' start ticked."
+        "The cluster's name, with a tick box: tick it to mark the cluster as background (glass, "
+        "empty space): it is left out of the foreground (a slide's tissue). Clusters named "
+        "'background' start ticked. In a narrow dock only the tick boxes are shown."
     ),
     "column_area_px": "The cluster's area in pixels.",
     "column_area": (

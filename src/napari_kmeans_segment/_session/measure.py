@@ -105,12 +105,75 @@ def important_first(features: pd.DataFrame, kind: str) -> pd.DataFrame:
     """``features`` with :data:`FIRST_COLUMNS` of ``kind`` first ("index" stays first; the
     mean colour columns follow the objects' first columns), so napari's status bar shows
     them before it runs out of width. A copy; the other columns keep their order."""
+    features = whole_areas(features)
     cols = list(features.columns)
     first = [c for c in FIRST_COLUMNS[kind] if c in cols]
+    if "area_px" in cols and "area_unit" in first and not _in_pixels(features):
+        # a calibrated area is a float, which napari prints with 3 digits: the pixels beside it
+        first.insert(first.index("area_unit") + 1, "area_px")
     if kind == "objects":
         first += [c for c in cols if c.startswith("mean_")]
     lead = [c for c in ("index",) if c in cols]
     return features[lead + first + [c for c in cols if c not in first and c not in lead]]
+
+
+def whole_areas(features: pd.DataFrame) -> pd.DataFrame:
+    """``features`` with its "area" as integers when every area is a whole number (pixels,
+    or whole units per pixel). napari's status bar prints a float feature with three
+    significant digits ("area: 8.52e+04") and an integer in full ("area: 85187"). A copy
+    when changed; no value changes."""
+    if "area" not in features.columns or not len(features):
+        return features
+    area = features["area"].to_numpy()
+    if area.dtype.kind != "f" or not np.isfinite(area).all() or np.abs(area).max() >= 2**53:
+        return features
+    if not (area == np.round(area)).all():
+        return features
+    f = features.copy()
+    f["area"] = area.astype(np.int64)
+    return f
+
+
+OBJECT_COLORS = 48  # distinct colours before they repeat (neighbours rarely share one)
+MIN_LUMINANCE = 0.4  # relative luminance (0 black .. 1 white) of every object colour
+
+
+def object_colors(n: int = OBJECT_COLORS) -> np.ndarray:
+    """``n`` light, distinct RGBA colours for objects drawn over the clusters overlay.
+
+    napari's default label colours include dark ones (deep blue, brown, purple) that vanish
+    over a dark cluster colour at the overlay's opacity; these step the hue by the golden
+    ratio and lighten each towards white until its relative luminance is at least
+    :data:`MIN_LUMINANCE`.
+    """
+    import colorsys
+
+    out = np.ones((n, 4))
+    for i in range(n):
+        rgb = np.array(colorsys.hsv_to_rgb((0.1 + i * 0.618034) % 1.0, 0.85, 1.0))
+        while relative_luminance(rgb) < MIN_LUMINANCE:
+            rgb += (1.0 - rgb) * 0.08
+        out[i, :3] = rgb
+    return out
+
+
+def relative_luminance(rgb: Any) -> Any:
+    """WCAG relative luminance of sRGB colours (the last axis: R, G, B in 0..1)."""
+    c = np.asarray(rgb, float)[..., :3]
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return lin @ np.array([0.2126, 0.7152, 0.0722])
+
+
+def object_colormap() -> Any:
+    """The objects layer's colormap: :func:`object_colors`, repeating; 0 is transparent."""
+    from napari.utils.colormaps import CyclicLabelColormap
+
+    colors = np.vstack([np.zeros((1, 4)), object_colors()])  # napari's layout: 0 first
+    return CyclicLabelColormap(colors=colors, name="light objects")
+
+
+def _in_pixels(features: pd.DataFrame) -> bool:
+    return "area_unit" not in features.columns or all(str(u) == "px" for u in features["area_unit"])
 
 
 def with_background(features: pd.DataFrame, background: Iterable[int]) -> pd.DataFrame:
@@ -384,7 +447,8 @@ class SessionMeasure:
                 name=output_name(src.name, kind),
                 scale=tuple(layer.scale),
                 translate=tuple(layer.translate),
-                features=features,
+                features=important_first(features, "objects"),  # the status bar shows them
+                colormap=object_colormap(),
                 metadata={
                     MARK: {
                         "kind": "objects",
@@ -399,7 +463,7 @@ class SessionMeasure:
         )
         (new,) = self.session.write(seg, src, [out], "extract")
         self.session.show_new(new)
-        new.features = important_first(new.features, "objects")  # the status bar shows them
+        new.features = important_first(new.features, "objects")  # as napari keeps them
         self._objects = [s for s in self._objects if s != kind] + [kind]
         self.session.changed.emit("objects")  # the count in the measure section
         if len(features):
@@ -499,7 +563,7 @@ class SessionMeasure:
                     axes, u = physical(new.scale, new.units, ndim, new.channel_axis)
                     f["area"] = f["area_px"] * pixel_size(axes, ndim)
                     f["area_unit"] = area_unit(u, ndim)
-                    objects.features = f
+                    objects.features = important_first(f, "objects")
         self.session.viewer.reset_view()  # the image's size in the canvas changed
         self.session.changed.emit("scale")
 
