@@ -51,7 +51,7 @@ def assert_panel_matches_canvas(widget, layer, img):
         assert (masked[sel] == 0).all() and np.array_equal(masked[~sel], img[~sel])
 
 
-def test_auto_colour_mode_is_read_and_hiding_works(ran):
+def test_auto_color_mode_is_read_and_hiding_works(ran):
     """Regression: a CyclicLabelColormap ("auto") raised AttributeError (no color_dict) in
     the panel, which then showed stale visibility."""
     viewer, widget, layer, img = ran
@@ -225,9 +225,9 @@ def check_agreement(viewer, widget, pixels):
     assert widget.hidden_clusters() == hidden
     for suffix, src in pixels.items():
         rec = finest(session.slots.get(f"recolored{suffix}").data)
-        colour = rec[..., :3] if rec.ndim > labels.ndim else rec
+        color = rec[..., :3] if rec.ndim > labels.ndim else rec
         for lab in index:  # one colour per cluster
-            values = colour[labels == lab]
+            values = color[labels == lab]
             assert (values == values[0]).all(), lab
         if rec.shape[-1:] == (4,) and rec.ndim > labels.ndim:
             assert np.array_equal(rec[..., 3], src[..., 3])  # alpha kept
@@ -246,7 +246,7 @@ def check_agreement(viewer, widget, pixels):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_action_on_every_result_kind_in_every_colour_mode(
+def test_every_action_on_every_result_kind_in_every_color_mode(
     make_napari_viewer, qtbot, tmp_path, kind, mode
 ):
     import csv

@@ -109,7 +109,7 @@ def test_dock_fits_800_px_with_measure_model_and_suggest_k_at_any_k(screen, qtbo
     assert not measure.wordWrap() and measure.textElideMode() == Qt.TextElideMode.ElideMiddle
 
 
-def test_measure_table_shows_the_label_its_colour_and_the_whole_name(screen, qtbot):
+def test_measure_table_shows_the_label_its_color_and_the_whole_name(screen, qtbot):
     """Regression: names were cut ('haemato… 2', 'backgrou…') and no column said which label a
     row was; '% image' mixed 34 / 23 / 7.23 / 0.342 while '% tissue' used one decimal."""
     viewer, dock, widget = screen
@@ -256,7 +256,7 @@ def test_loaded_model_says_how_many_clusters_it_writes_on_one_line(screen, qtbot
     assert len(widget.clusters_layer.features) == 4
 
 
-def test_colour_space_tooltip_recommends_hed_for_slides_as_the_docs_do():
+def test_color_space_tooltip_recommends_hed_for_slides_as_the_docs_do():
     """The tooltip recommends hed, not lab, for brightfield slides, as the dock's page
     (docs/dock.md) and the README's slide recipe do."""
     from pathlib import Path

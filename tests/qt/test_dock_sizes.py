@@ -187,7 +187,7 @@ def test_folded_sections_inputs_start_at_one_x(make_napari_viewer, qtbot):
     assert len(set(xs.values())) == 1, xs
 
 
-def test_a_selected_row_keeps_its_colour_swatch(make_napari_viewer, qtbot):
+def test_a_selected_row_keeps_its_color_swatch(make_napari_viewer, qtbot):
     """Regression: selecting a row painted the selection colour over its swatch."""
     viewer = make_napari_viewer(show=True)
     viewer.add_image(data.coffee()[::4, ::4], name="coffee")
@@ -215,11 +215,11 @@ def discs(n=7, radius=9, seed=3):
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:160, :240]
     fg = np.zeros((160, 240), bool)
-    centres: list[tuple[float, float]] = []
-    while len(centres) < n:
+    centers: list[tuple[float, float]] = []
+    while len(centers) < n:
         c = rng.uniform([15, 15], [145, 225])
-        if all(np.hypot(*(c - np.asarray(o))) > 2 * radius + 4 for o in centres):
-            centres.append((float(c[0]), float(c[1])))
+        if all(np.hypot(*(c - np.asarray(o))) > 2 * radius + 4 for o in centers):
+            centers.append((float(c[0]), float(c[1])))
             fg |= (yy - c[0]) ** 2 + (xx - c[1]) ** 2 <= radius**2
     img = np.where(fg[..., None], [90, 40, 130], [235, 232, 238]).astype(np.uint8)
     return img, fg

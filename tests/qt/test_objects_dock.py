@@ -102,7 +102,7 @@ def test_summary_names_the_counted_clusters_and_asks_to_open_measure_only_when_f
     assert layer.metadata["napari_kmeans_segment"]["labels"] == [2, 3]
 
 
-def test_grayscale_image_is_not_offered_stain_colour_spaces(nuclei_dock, qtbot):
+def test_grayscale_image_is_not_offered_stain_color_spaces(nuclei_dock, qtbot):
     viewer, widget, _ = nuclei_dock
     assert list(widget["color_space"].choices) == ["rgb"]
     viewer.add_image(np.zeros((32, 32, 3), np.uint8), name="photo", rgb=True)
@@ -185,7 +185,7 @@ def test_hovering_a_cluster_or_an_object_reads_its_area_in_whole_pixels(nuclei_d
             assert "e+" not in text
 
 
-def test_objects_are_drawn_in_light_colours_that_show_over_the_clusters(nuclei_dock, qtbot):
+def test_objects_are_drawn_in_light_colors_that_show_over_the_clusters(nuclei_dock, qtbot):
     """napari's default label colours include near-black ones (navy, brown, deep purple) that
     vanished over the clusters overlay: every object is drawn in a light colour, its
     neighbours in label order in another one, and the background stays transparent."""

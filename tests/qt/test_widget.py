@@ -104,7 +104,7 @@ def test_no_image_layer_gives_a_message_and_adds_nothing(viewer_widget, qtbot):
     assert any("No image layer" in m for m in errors)
 
 
-def test_k_larger_than_distinct_colours_reports_and_adds_nothing(viewer_widget, qtbot):
+def test_k_larger_than_distinct_colors_reports_and_adds_nothing(viewer_widget, qtbot):
     viewer, widget = viewer_widget
     img = np.zeros((40, 40, 3), np.uint8)
     img[:, 20:] = 200

@@ -258,11 +258,11 @@ class ClusterPanel(QWidget):
             index = [int(v) for v in f["index"]]
             colors = label_colors(layer, index)
             drawn = set(drawn_labels(layer, index))
-            centre_cols = [c for c in f.columns if c.startswith("center_")]
+            center_cols = [c for c in f.columns if c.startswith("center_")]
             rows = []
             for lab, rgba, (_, row) in zip(index, colors, f.iterrows()):
-                centre = ", ".join(f"{c.removeprefix('center_')} {float(row[c]):.4g}" for c in centre_cols)
-                rows.append(RowData(lab, rgba, lab in drawn, row, centre))
+                center = ", ".join(f"{c.removeprefix('center_')} {float(row[c]):.4g}" for c in center_cols)
+                rows.append(RowData(lab, rgba, lab in drawn, row, center))
             self.table.fill(rows)
             self._set_note(
                 f"napari draws only label {layer.selected_label} ('show selected label')."

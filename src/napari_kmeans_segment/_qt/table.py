@@ -47,7 +47,7 @@ class RowData:
     rgba: np.ndarray  # the colour the layer's colormap draws it with (alpha 0: hidden)
     drawn: bool  # False when "show selected label" leaves it out
     features: Any  # the layer's features row (pandas Series): name, count, fraction, center_*
-    centre: str  # the average colour, as text
+    center: str  # the average colour, as text
 
 
 @dataclass
@@ -138,8 +138,8 @@ def _share(row: RowData) -> QTableWidgetItem:
     return item
 
 
-def _centre(row: RowData) -> QTableWidgetItem:
-    item = QTableWidgetItem(row.centre)
+def _center(row: RowData) -> QTableWidgetItem:
+    item = QTableWidgetItem(row.center)
     item.setFlags(FIXED)
     return item
 
@@ -150,7 +150,7 @@ COLUMNS: list[Column] = [
     Column("label", "label", "column_label", _label),
     Column("name", "name", "column_name", _name, stretch=True),
     Column("share", "%", "column_share", _share),  # short: the names keep the width
-    Column("center", "centre", "column_center", _centre, shown=False),
+    Column("center", "centre", "column_center", _center, shown=False),
 ]
 
 
