@@ -2,7 +2,7 @@
 (1024x1024 and 128x128 blocks), beside dask's own floor over the same chunks (a map_blocks
 that only copies one channel), and suggest_k on a 1 MP photograph. Prints timings (the
 machine may be shared: numbers are noisy). The label table is built box by box
-(``_core/color_boxes.py``); its build time is printed apart, as it happens once per model.
+(``_core/fit/color_boxes.py``); its build time is printed apart, as it happens once per model.
 
     PYTHONPATH=src python benchmarks/bench_lazy.py
 """

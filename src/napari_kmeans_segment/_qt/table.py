@@ -86,7 +86,7 @@ def _color(row: RowData) -> QTableWidgetItem:
     if 0 < row.rgba[3] <= 2 * SEE_THROUGH_ALPHA:
         item.setToolTip(
             f"cluster {row.label}: drawn see-through (marked as background), so the image shows "
-            f"through it; average colour {row.centre}"
+            f"through it; average colour {row.center}"
         )
     return item
 
@@ -125,7 +125,7 @@ def _label(row: RowData) -> QTableWidgetItem:
 def _name(row: RowData) -> QTableWidgetItem:
     name = str(row.features["name"])
     item = QTableWidgetItem(name)  # editable: double-click to rename
-    item.setToolTip(f"{name}: cluster {row.label}, average colour {row.centre}")  # when elided
+    item.setToolTip(f"{name}: cluster {row.label}, average colour {row.center}")  # when elided
     return item
 
 
@@ -253,7 +253,7 @@ class ClusterTable(QTableWidget):
         try:
             self.setRowCount(len(rows))
             for r, row in enumerate(rows):
-                tip = f"cluster {row.label}, average colour {row.centre}"
+                tip = f"cluster {row.label}, average colour {row.center}"
                 for c, col in enumerate(self.columns):
                     item = col.make(row)
                     item.setData(LABEL, row.label)
