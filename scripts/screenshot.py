@@ -61,12 +61,11 @@ def suggest(app, widget, timeout: float) -> float | None:
     start_suggest = getattr(widget, "suggest_k", None)
     if start_suggest is None:
         return None
-    worker = start_suggest()
-    if worker is None or not hasattr(worker, "finished"):
+    if start_suggest() is None:
         return None
-    done: list[bool] = []
-    worker.finished.connect(lambda *_: done.append(True))
-    return wait_for(app, lambda: bool(done), timeout, "Suggest K")
+    # the dock is busy until the job's answer is shown (a worker's own finished signal can
+    # come before a connection made here)
+    return wait_for(app, lambda: not widget.busy, timeout, "Suggest K")
 
 
 def open_source(viewer, sample: str, image: Path | None) -> str:
@@ -122,7 +121,7 @@ def shoot(
         if widget.run() is None:
             raise RuntimeError("The widget did not start a run; see napari's notifications.")
         # the run's result is written on the GUI thread: keep Qt going until it is done
-        wait_for(app, lambda: widget._worker is None, timeout, f"The run on {sample}")
+        wait_for(app, lambda: not widget.busy, timeout, f"The run on {sample}")
         run_s = time.perf_counter() - start
         if f"{sample} clusters" not in viewer.layers:
             raise RuntimeError(f"No '{sample} clusters' layer after the run.")

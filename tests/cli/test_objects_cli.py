@@ -83,3 +83,26 @@ def test_smoothing_wider_than_the_image_fails_that_image(nuclei_files, capsys):
     files = [str(folder / name) for name in truths]
     assert main([*files, "-k", "2", "--smoothing", "5000", "-o", str(out)]) == 1
     assert "wider than the image" in capsys.readouterr().err
+
+
+def test_the_readme_nuclei_command_gives_the_count_it_quotes(tmp_path):
+    """The README's command, as written there, on the expert-annotated image in tests/data
+    (saved as cells/dsb.tif) gives the 117 objects and median area 422 px the README quotes."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    readme = (root / "README.md").read_text()
+    line = re.search(r"^napari-kmeans-segment cells/\*\.tif .*$", readme, re.M).group(0)
+    quoted = re.search(r"125 nuclei this finds (\d+)", " ".join(readme.split()))
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    tifffile.imwrite(cells / "dsb.tif", np.load(root / "tests" / "data" / "dsb2018_nuclei_2d.npz")["image"])
+    argv = shlex.split(line)[1:]
+    argv[argv.index("cells/*.tif")] = str(cells / "dsb.tif")
+    argv[argv.index("-o") + 1] = str(tmp_path / "out")
+    assert main(argv) == 0
+    (row,) = read_summary(tmp_path / "out" / "summary.csv")
+    assert int(row["objects_foreground"]) == int(quoted.group(1)) == 117
+    assert float(row["median_area_foreground"]) == pytest.approx(422, abs=0.5)

@@ -69,7 +69,7 @@ exit status:
 examples:
   {PROG} slides/*.png -k 4 --color-space lab -o out --save-model out/model.json
   {PROG} more/*.png --model out/model.json -o out2 --objects 2 --min-size 50
-  {PROG} cells/*.tif -k 3 --smoothing 1 --objects-of all-but-darkest --split -o counts
+  {PROG} cells/*.tif -k 3 --seed 0 --smoothing 1 --objects-of all-but-darkest --split -o counts
   {PROG} slide.ome.zarr -k 3 -o out --scheduler tcp://10.0.0.5:8786
   {PROG} demo --sample immunohistochemistry
 """
