@@ -20,6 +20,7 @@ import numpy as np
 from ..features.image import PixelImage
 from ..features.stains import STAINS
 from ..features.tissue import (
+    MIN_GLASS,
     WHITE_SAMPLE,
     WhiteLevel,
     check_brightfield,
@@ -330,8 +331,10 @@ def white_notes(white: WhiteLevel, value_range: float) -> list[str]:
     notes = []
     if white.source == "model":
         notes.append(
-            "No bare glass on this image: its optical densities are measured against the "
-            f"model's white level ({', '.join(f'{v:.4g}' for v in white.white)}); if this "
+            "No glass on this image to take its own white level from (its brightest pixels "
+            f"do not form a narrow, uniform peak of {100 * MIN_GLASS:g}% of the image; pale "
+            "tissue or a small lumen does not): its optical densities are measured against "
+            f"the model's white level ({', '.join(f'{v:.4g}' for v in white.white)}); if this "
             "scan's exposure differs, give its white level."
         )
     if white.clipped and (np.asarray(white.white) >= value_range).all():
