@@ -255,8 +255,8 @@ def test_worked_example_script_on_three_slides(tmp_path, capsys):
     assert all(float(r["outlier_fraction"]) < 0.05 for r in rows)
     # the right half shows too little glass for a white level of its own: said, per slide
     assert rows[0]["warning"] == rows[1]["warning"] == ""
-    assert "No glass on this image to take its own white level" in rows[2]["warning"]
-    assert "slide_c.png: No glass on this image to take its own white level" in capsys.readouterr().err
+    assert "No glass on this image" in rows[2]["warning"]
+    assert "slide_c.png: No glass on this image" in capsys.readouterr().err
 
 
 def test_worked_example_script_against_the_truth_of_synthetic_slides(tmp_path):

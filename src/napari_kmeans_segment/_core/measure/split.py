@@ -186,7 +186,10 @@ def split_touching(
             markers = np.where(inside, seeds[box], 0)
             ids = np.unique(markers[markers > 0])
             markers = (np.searchsorted(ids, markers) + 1) * (markers > 0)  # 1..m in this piece
-            cut = watershed(-e[box], markers, mask=inside)
+            # full connectivity, as the pieces were found: with the default (faces only) a
+            # pixel joined to its piece by a corner was never reached and kept label 0, which
+            # numbered it as the previous piece's last object (far away)
+            cut = watershed(-e[box], markers, mask=inside, connectivity=sel.ndim)
             objects[box][inside] = (int(start[int(piece) - 1]) - 1 + cut[inside]).astype(np.int32)
     step(1.0, "objects apart")
     return objects, int(start[-1] - 1), r
