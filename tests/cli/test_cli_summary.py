@@ -206,7 +206,7 @@ def test_hed_summary_measures_tissue_glass_and_positivity_in_named_columns(tmp_p
     assert m.measures_stains and m.background is None or m.background == ()
 
 
-def test_hed_model_from_the_shell_measures_each_slide_against_its_own_white(tmp_path):
+def test_hed_model_from_the_shell_measures_each_slide_against_its_own_white(tmp_path, capsys):
     from napari_kmeans_segment._core.synthetic_slides import make_slide, rescan
 
     s = make_slide(3, "edge", shape=(320, 320))
@@ -233,6 +233,11 @@ def test_hed_model_from_the_shell_measures_each_slide_against_its_own_white(tmp_
         assert row["warning"] == ""
     assert "full scale" in rows[str(tmp_path / "over.png")]["warning"]
     assert "No glass on this image" in rows[str(tmp_path / "inside.png")]["warning"]
+    # and on the terminal, one line per warning naming the slide (not only in the CSV)
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'over.png'}: The glass is at full scale" in err
+    assert f"{tmp_path / 'inside.png'}: No glass on this image" in err
+    assert f"{tmp_path / 'dark.png'}:" not in err
     # marking a tissue cluster as background is questioned in the row
     out3 = tmp_path / "out3"
     assert main([str(fit_file), "--model", str(model), "-o", str(out3), "--background", "1"]) == 0

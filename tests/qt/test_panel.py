@@ -325,6 +325,7 @@ def test_apply_model_uses_a_loaded_model_only_until_the_next_run(dock, qtbot, tm
     assert widget.apply_model() is not None
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     assert viewer.layers["astro clusters"].data.max() == 4  # ... so apply uses this run's
+    assert widget.status.value == "The current result's model applied: 4 clusters in 'astro clusters'."
     assert widget.panel.loaded_row.isHidden()  # no loaded model shown any more
     assert widget.panel.apply_model_btn.text() == "apply model"
     widget.load_model(path)  # loading it again is explicit, and shown by name
@@ -333,6 +334,7 @@ def test_apply_model_uses_a_loaded_model_only_until_the_next_run(dock, qtbot, tm
     assert widget.apply_model() is not None
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     assert viewer.layers["astro clusters"].data.max() == 3
+    assert widget.status.value.startswith("Model 'three.json' applied: 3 clusters")
 
 
 def test_console_api_as_the_docs_show_it(make_napari_viewer, qtbot, tmp_path, monkeypatch):

@@ -217,10 +217,11 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
     background = tuple(args.background) or tuple(seg.default_background())
     notes = [stained_background(img, labels, background, names)] if background and src.rgb else []
     if model is not None:  # the same classes on another image: do they describe it?
-        far = _unlike_model(model, img, src)
-        if far:
-            console.say(f"{src.path}: {far}")
-            notes.append(far)
+        notes.append(_unlike_model(model, img, src))
+    # every warning on the terminal too, not only in summary.csv's warning column
+    for note in dict.fromkeys([*(seg.stains.warnings if seg.stains is not None else ()), *notes]):
+        if note:
+            console.say(f"{src.path}: {note}")
     foreground = nks.foreground_labels(seg, args.objects_of.replace("-", " ")) if args.objects_of else ()
     row = image_row(
         str(src.path),

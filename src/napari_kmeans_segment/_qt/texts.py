@@ -360,7 +360,7 @@ STATUS: dict[str, str] = {
     "loaded_model_full": "Loaded model '{model}' ({k} clusters): 'apply' uses it until you clear it "
     "or Run again.",
     "model_cleared": "Loaded model cleared; 'apply model' uses the current result.",
-    "model_applied": "Model '{model}' applied: {k} clusters in '{layer}'.",
+    "model_applied": "{model} applied: {k} clusters in '{layer}'.",
     "copied": "The Python code for this run is on the clipboard.",
 }
 
