@@ -336,9 +336,8 @@ class KMeansWidget(KMeansForm):
                 f"channel_axis={src.channel_axis!r})"
             )
 
-        name = (
-            f"Model '{self.loaded_model_name}'" if model is self.loaded_model else "The current result's model"
-        )
+        loaded = model is self.loaded_model
+        name = f"Model '{self.loaded_model_name}'" if loaded else "The current result's model"
 
         def done(seg: Segmentation) -> None:
             if self._write_result(layer, seg, src, code):
