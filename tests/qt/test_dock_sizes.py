@@ -71,14 +71,15 @@ def window(request, make_napari_viewer, qtbot):
 
 
 @pytest.mark.xfail(
-    reason="known defect: with tissue detection on, the stain names 'haematoxylin 2' lose 2-6 px "
-    "in the clusters table at some window sizes (the column is not sized for the numbered stain names)",
+    reason="known defect: at some window sizes either the stain name 'haematoxylin 2' loses 2-6 px in "
+    "the clusters table, or (1280x800, Qt 6) a row of the form is left 8-10 px under the top edge "
+    "after Run (the scroll is not snapped once the result's table is revealed)",
     strict=False,
 )
 def test_every_word_shows_whole_with_every_section_open(window, qtbot, tmp_path):
-    """Regression: at the small default window the buttons read 'show al' and 'xtrac', the
-    uncertainty choice 'distance to c', the model line "Model 'ihc_mod…", and the window
-    grew to 669 px; with 'measure' open the Suggest-K verdict was cut through a line."""
+    """Every word shows whole at each window size with every section open: the buttons
+    ('show all', 'extract'), the uncertainty choice, the loaded model's line, the Suggest-K
+    verdict with 'measure' open; the window keeps its size and no row is cut at a top edge."""
     viewer, dock, widget, start, start_dock = window
     widget["seed"].value = 0
     widget["color_space"].value = "hed"  # the stain choice and the stains section appear
