@@ -217,7 +217,8 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
     background = tuple(args.background) or tuple(seg.default_background())
     notes = [stained_background(img, labels, background, names)] if background and src.rgb else []
     if model is not None:  # the same classes on another image: do they describe it?
-        notes.append(_unlike_model(model, img, src))
+        far = _unlike_model(model, img, src)
+        notes += [far] if far else []
     # every warning on the terminal too, not only in summary.csv's warning column
     for note in dict.fromkeys([*(seg.stains.warnings if seg.stains is not None else ()), *notes]):
         if note:
