@@ -356,3 +356,13 @@ def test_a_scroll_queued_just_before_the_dock_closes_is_dropped(make_napari_view
     viewer.window.remove_dock_widget(dock)
     sip.delete(widget.native)  # napari closing: the C++ widgets go before the event loop returns
     qtbot.wait(100)
+
+
+def test_extract_before_any_run_says_to_run_first(dock, notes):
+    """ "extract" before any Run says what every other cluster button says ("Run k-means
+    first"), not "select exactly one cluster" (there is no table to select in yet)."""
+    viewer, widget = dock
+    viewer.add_image(data.coffee()[::4, ::4], name="coffee")
+    widget.panel.extract_btn.click()
+    assert notes == ["Run k-means first: there is no clusters layer yet."]
+    assert [ly.name for ly in viewer.layers] == ["coffee"]

@@ -257,3 +257,17 @@ def test_renaming_a_cluster_background_marks_it(ihc, ihc_seg):
     s.measure.set_background([bg])
     s.rename(bg, "background 1")  # already marked: nothing changes
     assert s.measure.background() == [bg]
+
+
+def test_the_count_line_calls_3d_objects_volumes():
+    """The measure section's count line: areas in px for 2-D objects; for a 3-D objects
+    layer a volume, in voxels without a pixel size and in the unit^3 with one."""
+    import pandas as pd
+
+    from napari_kmeans_segment._session.measure import count_line
+
+    px = pd.DataFrame({"area": [10, 20, 30], "area_unit": ["px"] * 3})
+    assert count_line(px, "o") == "3 objects, median area 20 px, mean 20 px, in 'o'."
+    assert count_line(px, "o", 3) == "3 objects, median volume 20 voxels, mean 20 voxels, in 'o'."
+    um = pd.DataFrame({"area": [1.5, 2.5], "area_unit": ["µm^3"] * 2})
+    assert count_line(um, "o", 3) == "2 objects, median volume 2 µm^3, mean 2 µm^3, in 'o'."

@@ -320,6 +320,7 @@ class ClusterPanel(QWidget):
         s.set_visible({lab: rule(lab in hidden) for lab in s.index()})
 
     def _extract_selected(self) -> None:
+        self._require()  # before any Run: "Run k-means first", as the other buttons say
         sel = self.selected_labels()
         if len(sel) != 1:
             raise ValueError("Select exactly one cluster to extract.")

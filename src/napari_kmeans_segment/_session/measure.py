@@ -204,16 +204,20 @@ def write_csv(features: pd.DataFrame, path: str | Path) -> Path:
     return safe_write(path, features)
 
 
-def count_line(features: Any, name: str) -> str:
+def count_line(features: Any, name: str, ndim: int = 2) -> str:
     """ "112 objects, median area 231 px, mean 245 px, in 'cells objects'." (count first: a
-    long layer name is what gets cut)."""
+    long layer name is what gets cut). Objects of a 3-D (``ndim`` 3) layer have a volume, in
+    voxels when there is no pixel size."""
     n = len(features)
     if n == 0:
         return f"No objects in '{name}'."
     area = np.asarray(features["area"], np.float64)
     unit = str(features["area_unit"].iloc[0]) if "area_unit" in features else "px"
+    size = "volume" if ndim >= 3 else "area"
+    if ndim >= 3 and unit == "px":
+        unit = "voxels"
     return (
-        f"{n} object{'s' if n != 1 else ''}, median area {_g(np.median(area))} {unit}, "
+        f"{n} object{'s' if n != 1 else ''}, median {size} {_g(np.median(area))} {unit}, "
         f"mean {_g(area.mean())} {unit}, in '{name}'."
     )
 
@@ -433,7 +437,7 @@ class SessionMeasure:
             layer = self.objects_layer()
         except ValueError:
             return ""
-        return count_line(layer.features, layer.name)
+        return count_line(layer.features, layer.name, layer.data.ndim)
 
     def _write_objects(
         self, labels: list[int], min_size: int, objects: np.ndarray, features: Any, split: bool = False
@@ -467,7 +471,8 @@ class SessionMeasure:
         self._objects = [s for s in self._objects if s != kind] + [kind]
         self.session.changed.emit("objects")  # the count in the measure section
         if len(features):
-            show_info(f"{count_line(features, new.name)} Hover over one to see its measurements.")
+            line = count_line(features, new.name, objects.ndim)
+            show_info(f"{line} Hover over one to see its measurements.")
         else:
             show_warning(
                 f"No object of cluster(s) {sorted(set(labels))} has {min_size} "
