@@ -36,6 +36,7 @@ RAISES = {
     "suggest_k",
     "KMeansModel.apply",
     "KMeansModel.from_dict",
+    "KMeansModel.merged",
     "KMeansModel.named",
     "KMeansModel.save",
     "Options.check",

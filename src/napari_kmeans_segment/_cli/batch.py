@@ -21,7 +21,7 @@ from .outputs import (
     write_tiff,
 )
 from .plan import ImagePlan, Plan
-from .summary import failed_row, image_row, interrupted_row, write_summary
+from .summary import failed_row, image_row, image_warnings, interrupted_row, write_summary
 
 
 def run(plan: Plan, args, console: Console) -> int:
@@ -188,6 +188,7 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
     """Read, segment and write one image held in memory. Returns (model, summary row)."""
     import napari_kmeans_segment as nks
     from napari_kmeans_segment._core.measure.slide_stains import stained_background
+    from napari_kmeans_segment._core.measure.uncertainty import unlike_model
 
     def progress(fraction: float, message: str) -> None:
         console.progress(f"{prefix}: {int(100 * fraction)}% {message}")
@@ -217,12 +218,11 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
     background = tuple(args.background) or tuple(seg.default_background())
     notes = [stained_background(img, labels, background, names)] if background and src.rgb else []
     if model is not None:  # the same classes on another image: do they describe it?
-        far = _unlike_model(model, img, src)
+        _, far = unlike_model(model, img, src.path.name, rgb=src.rgb, channel_axis=src.channel_axis)
         notes += [far] if far else []
     # every warning on the terminal too, not only in summary.csv's warning column
-    for note in dict.fromkeys([*(seg.stains.warnings if seg.stains is not None else ()), *notes]):
-        if note:
-            console.say(f"{src.path}: {note}")
+    for note in image_warnings(seg.stains, notes):
+        console.say(f"{src.path}: {note}")
     foreground = nks.foreground_labels(seg, args.objects_of.replace("-", " ")) if args.objects_of else ()
     row = image_row(
         str(src.path),
@@ -237,18 +237,6 @@ def _process(item: ImagePlan, model, args, tx: Transaction, console: Console, pr
         index=seg.model.labels,
     )
     return seg.model, row
-
-
-def _unlike_model(model, img: np.ndarray, src: Source) -> str | None:
-    """The warning when many of ``img``'s pixels are far from every cluster of ``model`` (as
-    the dock warns on "apply model"); None for a model saved without the reference distance."""
-    from .._core.measure.uncertainty import outlier_fraction, outlier_warning
-    from .._core.model.model_check import DISTANCE_KEY
-
-    if DISTANCE_KEY not in model.params:
-        return None
-    frac = outlier_fraction(model, img, rgb=src.rgb, channel_axis=src.channel_axis)
-    return outlier_warning(frac, src.path.name)
 
 
 def _write_recolored(path: Path, rec: np.ndarray, img: np.ndarray, src: Source, tx) -> None:

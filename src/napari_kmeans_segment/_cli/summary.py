@@ -133,9 +133,13 @@ def image_row(
     named = {lab: k for lab, k in keys.items() if k != str(lab)}
     if named:  # which label each named column is (the others are named by their label)
         row["legend"] = "; ".join(f"{k}={lab}" for lab, k in named.items())
-    warnings = [*(() if stains is None else stains.warnings), *notes]
-    row["warning"] = " | ".join(" ".join(w.split()) for w in dict.fromkeys(w for w in warnings if w))
+    row["warning"] = " | ".join(" ".join(w.split()) for w in image_warnings(stains, notes))
     return row
+
+
+def image_warnings(stains, notes: Sequence[str]) -> list[str]:
+    """An image's warnings: its slide report's, then ``notes``, each once, empty ones left out."""
+    return list(dict.fromkeys(w for w in [*(() if stains is None else stains.warnings), *notes] if w))
 
 
 def failed_row(name: str, message: str) -> dict:

@@ -230,16 +230,12 @@ def check_outliers(model: KMeansModel, src: Source, progress: Any = None, cancel
     """Warn (``warnings.warn``; the dock shows it) when many of the image's pixels are far
     from every centre of ``model``. Returns the share, or None when it cannot be told (a
     lazy image, or a model saved without the reference distance)."""
-    from .._core import outlier_fraction
-    from .._core.measure.uncertainty import outlier_warning
-    from .._core.model.model_check import DISTANCE_KEY
+    from .._core.measure.uncertainty import unlike_model
 
-    if DISTANCE_KEY not in model.params or not isinstance(src.data, np.ndarray):
+    if not isinstance(src.data, np.ndarray):
         return None
-    frac = outlier_fraction(
-        model, src.data, rgb=src.rgb, channel_axis=src.channel_axis, progress=progress, cancel=cancel
-    )
-    note = outlier_warning(frac, src.name)
+    layout = dict(rgb=src.rgb, channel_axis=src.channel_axis)
+    frac, note = unlike_model(model, src.data, src.name, **layout, progress=progress, cancel=cancel)
     if note:
         warnings.warn(note, UserWarning, stacklevel=2)
     return frac

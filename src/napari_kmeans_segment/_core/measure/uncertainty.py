@@ -31,6 +31,20 @@ def outlier_warning(fraction: float, name: str) -> str | None:
     )
 
 
+def unlike_model(
+    model, image, name: str, *, rgb=None, channel_axis=None, progress=None, cancel=None
+) -> tuple[float | None, str | None]:
+    """How many of ``image``'s pixels are far from every cluster of ``model`` (see
+    :func:`outlier_fraction`) and the warning that calls for (dock and command line alike;
+    None when few are). (None, None) for a model saved without the reference distance."""
+    if DISTANCE_KEY not in getattr(model, "model", model).params:
+        return None, None
+    frac = outlier_fraction(
+        model, image, rgb=rgb, channel_axis=channel_axis, progress=progress, cancel=cancel
+    )
+    return frac, outlier_warning(frac, name)
+
+
 def two_nearest(x: np.ndarray, centers: np.ndarray, groups: np.ndarray | None = None):
     """Distances from rows ``x`` to the nearest centre and to the nearest centre of another group.
 
